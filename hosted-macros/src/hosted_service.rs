@@ -1,0 +1,385 @@
+//! `#[hosted_service]`: on an `async fn`, a background service; on a struct implementing
+//! `HostedService`, a service built from injected fields and shared as `Arc<T>`.
+//!
+//! Three phases: [`Args`] parses the arguments, `validate_*` checks them against the item into
+//! a model, `emit_*` writes the tokens.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned as _;
+use syn::{Attribute, Fields, Ident, Item, ItemFn, ItemStruct, Type};
+
+use crate::args::Args;
+use crate::diagnostics::{Errors, with_item};
+use crate::service_args::{self, ServiceArgs};
+use crate::signature::{self, HostedFn};
+
+const ATTRIBUTE: &str = "hosted_service";
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let parsed: Item = match syn::parse2(item.clone()) {
+        Ok(parsed) => parsed,
+        // Not an item rustc can read either: let rustc report it.
+        Err(_) => return item,
+    };
+    match parsed {
+        Item::Fn(function) => expand_fn(args, &function),
+        Item::Struct(structure) => expand_struct(args, structure),
+        other => {
+            let (span, what) = describe(&other);
+            let error = syn::Error::new(
+                span,
+                format!(
+                    "`#[hosted_service]` cannot be used on {what}; it applies to an `async fn` \
+                     (a background service) or to a struct that implements `HostedService`"
+                ),
+            );
+            with_item(&error, other)
+        }
+    }
+}
+
+/// The keyword of an unsupported item and how to call it in a sentence.
+fn describe(item: &Item) -> (Span, &'static str) {
+    match item {
+        Item::Enum(item) => (
+            item.enum_token.span,
+            "an enum: the host builds a service type from its fields, so use a struct",
+        ),
+        Item::Const(item) => (item.const_token.span, "a const"),
+        Item::Static(item) => (item.static_token.span, "a static"),
+        Item::Trait(item) => (item.trait_token.span, "a trait"),
+        Item::Impl(item) => (
+            item.impl_token.span,
+            "an impl block: put it on the struct the impl is for",
+        ),
+        Item::Union(item) => (item.union_token.span, "a union"),
+        Item::Type(item) => (item.type_token.span, "a type alias"),
+        Item::Mod(item) => (item.mod_token.span, "a module"),
+        other => (other.span(), "this item"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// On a function.
+
+struct FnModel {
+    args: ServiceArgs,
+    function: HostedFn,
+}
+
+fn expand_fn(args: TokenStream, item: &ItemFn) -> TokenStream {
+    let mut errors = Errors::new();
+    let mut parsed = Args::parse(args, service_args::KEYS, &mut errors);
+    let service_args = ServiceArgs::take(&mut parsed, &mut errors);
+    let function = signature::check(&item.sig, ATTRIBUTE, &mut errors);
+    let model = FnModel {
+        args: service_args,
+        function,
+    };
+    match errors.finish() {
+        Ok(()) => emit_fn(&model, item),
+        Err(error) => {
+            let mut tokens = with_item(&error, item);
+            tokens.extend(emit_fn_key(&model, item));
+            tokens
+        }
+    }
+}
+
+/// The marker type named like the function, so `after = that_function` is checked by the
+/// compiler. A braced struct lives in the type namespace only, beside the function.
+fn emit_fn_key(model: &FnModel, item: &ItemFn) -> TokenStream {
+    let ident = &model.function.ident;
+    let vis = &item.vis;
+    let private = model.args.private();
+    let name = model.args.name_expr(ident);
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code, reason = "names the service for `after = ...`")]
+        #vis struct #ident {}
+
+        #[automatically_derived]
+        impl #private::ServiceKey for #ident {
+            const NAME: &'static str = #name;
+        }
+    }
+}
+
+fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
+    let private = model.args.private();
+    let ident = &model.function.ident;
+    let key = emit_fn_key(model, item);
+
+    let assertions = model.function.params.iter().map(|param| {
+        let ty = &param.ty;
+        quote_spanned!(ty.span()=> const _: () = #private::assert_inject::<#ty>();)
+    });
+    let output_assertion = model
+        .function
+        .output
+        .as_ref()
+        .map(|ty| quote_spanned!(ty.span()=> const _: () = #private::assert_outcome::<#ty>();));
+    let locals: Vec<Ident> = model
+        .function
+        .params
+        .iter()
+        .map(|param| format_ident!("__hosted_{}", param.label))
+        .collect();
+    let injections = model
+        .function
+        .params
+        .iter()
+        .zip(&locals)
+        .map(|(param, local)| {
+            let (ty, label) = (&param.ty, &param.label);
+            quote!(let #local = #private::inject::<#ty>(&__hosted_cx, #label).await?;)
+        });
+    let declarations = model.function.params.iter().map(|param| {
+        let (ty, label) = (&param.ty, &param.label);
+        quote!(#private::declare::<#ty>(__hosted_needs, #label);)
+    });
+    let calls = model.args.descriptor_calls();
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+
+    quote! {
+        #item
+
+        #key
+
+        const _: () = {
+            #(#assertions)*
+            #output_assertion
+
+            async fn __hosted_run(
+                __hosted_cx: #private::RunContext,
+            ) -> ::core::result::Result<(), #private::BoxError> {
+                #(#injections)*
+                #private::IntoOutcome::into_outcome(#ident(#(#locals),*).await)
+            }
+
+            fn __hosted_declare(__hosted_needs: &mut #private::Dependencies) {
+                #(#declarations)*
+            }
+
+            fn __hosted_register(registry: &mut #private::Registry) {
+                registry.add_service(
+                    #private::ServiceDescriptor::background(
+                        <#ident as #private::ServiceKey>::NAME,
+                        __hosted_run,
+                    )
+                    .__declare(__hosted_declare)
+                    .__source(::core::file!(), #line)
+                    #calls,
+                );
+            }
+
+            #private::inventory::submit! {
+                #private::Registration::new(__hosted_register)
+            }
+        };
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// On a struct.
+
+struct StructModel {
+    args: ServiceArgs,
+    ident: Ident,
+    fields: Vec<Field>,
+    shape: Shape,
+}
+
+enum Shape {
+    Named,
+    Tuple,
+    Unit,
+}
+
+struct Field {
+    /// The field's name, or its index for tuple structs.
+    member: syn::Member,
+    label: String,
+    ty: Type,
+    source: FieldSource,
+}
+
+enum FieldSource {
+    Injected,
+    Default,
+}
+
+fn expand_struct(args: TokenStream, mut item: ItemStruct) -> TokenStream {
+    let mut errors = Errors::new();
+    let mut parsed = Args::parse(args, service_args::KEYS, &mut errors);
+    let service_args = ServiceArgs::take(&mut parsed, &mut errors);
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        errors.spanned(
+            &item.generics,
+            "`#[hosted_service]` types cannot be generic: the host builds exactly one instance",
+        );
+    }
+    let shape = match &item.fields {
+        Fields::Named(_) => Shape::Named,
+        Fields::Unnamed(_) => Shape::Tuple,
+        Fields::Unit => Shape::Unit,
+    };
+    let fields = item
+        .fields
+        .iter_mut()
+        .enumerate()
+        .map(|(position, field)| {
+            let source = take_field_source(&mut field.attrs, &mut errors);
+            let (member, label) = match &field.ident {
+                Some(ident) => (syn::Member::Named(ident.clone()), ident.to_string()),
+                None => (syn::Member::Unnamed(position.into()), position.to_string()),
+            };
+            Field {
+                member,
+                label,
+                ty: field.ty.clone(),
+                source,
+            }
+        })
+        .collect();
+    let model = StructModel {
+        args: service_args,
+        ident: item.ident.clone(),
+        fields,
+        shape,
+    };
+    match errors.finish() {
+        Ok(()) => emit_struct(&model, &item),
+        Err(error) => {
+            let mut tokens = with_item(&error, &item);
+            tokens.extend(emit_struct_key(&model));
+            tokens
+        }
+    }
+}
+
+/// Reads and removes the `#[hosted(...)]` attributes of a field.
+fn take_field_source(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> FieldSource {
+    let mut source = FieldSource::Injected;
+    attrs.retain(|attr| {
+        if !attr.path().is_ident("hosted") {
+            return true;
+        }
+        let parsed = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("default") {
+                source = FieldSource::Default;
+                Ok(())
+            } else {
+                Err(meta.error(
+                    "unknown field option; expected `#[hosted(default)]` to build the field with `Default` instead of injecting it",
+                ))
+            }
+        });
+        if let Err(error) = parsed {
+            errors.push(error);
+        }
+        false
+    });
+    source
+}
+
+fn emit_struct_key(model: &StructModel) -> TokenStream {
+    let ident = &model.ident;
+    let private = model.args.private();
+    let name = model.args.name_expr(ident);
+    quote! {
+        #[automatically_derived]
+        impl #private::ServiceKey for #ident {
+            const NAME: &'static str = #name;
+        }
+    }
+}
+
+fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
+    let private = model.args.private();
+    let ident = &model.ident;
+    let key = emit_struct_key(model);
+    let service_assertion = quote_spanned! {ident.span()=>
+        const _: () = #private::assert_hosted_service::<#ident>();
+    };
+    let field_assertions = model.fields.iter().filter_map(|field| match field.source {
+        FieldSource::Injected => {
+            let ty = &field.ty;
+            Some(quote_spanned!(ty.span()=> const _: () = #private::assert_inject::<#ty>();))
+        }
+        FieldSource::Default => None,
+    });
+    let declarations = model.fields.iter().filter_map(|field| match field.source {
+        FieldSource::Injected => {
+            let (ty, label) = (&field.ty, &field.label);
+            Some(quote!(#private::declare::<#ty>(__hosted_needs, #label);))
+        }
+        FieldSource::Default => None,
+    });
+    let values = model.fields.iter().map(|field| {
+        let (member, ty, label) = (&field.member, &field.ty, &field.label);
+        match field.source {
+            FieldSource::Injected => {
+                quote!(#member: #private::inject::<#ty>(__hosted_cx, #label).await?)
+            }
+            FieldSource::Default => {
+                quote_spanned!(ty.span()=> #member: <#ty as ::core::default::Default>::default())
+            }
+        }
+    });
+    let construction = match model.shape {
+        Shape::Unit => quote!(Self),
+        Shape::Named | Shape::Tuple => quote!(Self { #(#values),* }),
+    };
+    let calls = model.args.descriptor_calls();
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+    // Unused bindings would warn in the user's crate when no field is injected.
+    let (needs_binding, cx_binding) = if model
+        .fields
+        .iter()
+        .any(|field| matches!(field.source, FieldSource::Injected))
+    {
+        (quote!(__hosted_needs), quote!(__hosted_cx))
+    } else {
+        (quote!(_), quote!(_))
+    };
+
+    quote! {
+        #item
+
+        #key
+
+        const _: () = {
+            #service_assertion
+            #(#field_assertions)*
+
+            #[automatically_derived]
+            impl #private::Construct for #ident {
+                fn declare(#needs_binding: &mut #private::Dependencies) {
+                    #(#declarations)*
+                }
+
+                async fn construct(
+                    #cx_binding: &#private::RunContext,
+                ) -> ::core::result::Result<Self, #private::InjectError> {
+                    ::core::result::Result::Ok(#construction)
+                }
+            }
+
+            fn __hosted_register(registry: &mut #private::Registry) {
+                registry.add_service(
+                    #private::ServiceDescriptor::__hosted_type::<#ident>(
+                        <#ident as #private::ServiceKey>::NAME,
+                    )
+                    .__source(::core::file!(), #line)
+                    #calls,
+                );
+            }
+
+            #private::inventory::submit! {
+                #private::Registration::new(__hosted_register)
+            }
+        };
+    }
+}

@@ -1,0 +1,26 @@
+//! Attribute macros of the [`hosted`](https://docs.rs/hosted) crate. Depend on `hosted`, which
+//! re-exports them; the documentation lives there.
+
+mod args;
+mod diagnostics;
+mod duration;
+mod hosted_service;
+mod run;
+mod service_args;
+mod signature;
+mod values;
+
+use proc_macro::TokenStream;
+
+/// Registers a hosted service: an `async fn` run as a background service, or a struct that
+/// implements `HostedService`. See the `hosted` crate's documentation.
+#[proc_macro_attribute]
+pub fn hosted_service(args: TokenStream, item: TokenStream) -> TokenStream {
+    hosted_service::expand(args.into(), item.into()).into()
+}
+
+/// The whole `main` of a hosted application. See the `hosted` crate's documentation.
+#[proc_macro]
+pub fn run(input: TokenStream) -> TokenStream {
+    run::expand(input.into()).into()
+}

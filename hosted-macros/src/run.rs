@@ -1,0 +1,126 @@
+//! `hosted::run!()`: the whole `main` of a hosted application.
+//!
+//! Accepts nothing, a closure that adjusts the host builder, or `key = value` arguments:
+//! `link = [crate, ...]`, `configure = closure`, `logging = bool` and `crate = "path"`.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{Expr, Ident};
+
+use crate::args::Args;
+use crate::diagnostics::Errors;
+use crate::values;
+
+const KEYS: &[&str] = &["link", "configure", "logging", "crate"];
+
+struct RunModel {
+    links: Vec<Ident>,
+    configure: Option<Expr>,
+    logging: bool,
+    krate: syn::Path,
+}
+
+pub(crate) fn expand(input: TokenStream) -> TokenStream {
+    let mut errors = Errors::new();
+    let model = parse(input, &mut errors);
+    match errors.finish() {
+        Ok(()) => emit(&model),
+        Err(error) => {
+            // Still an expression of type `!`, so `fn main() { hosted::run!(...) }` type-checks
+            // and only the real mistake is reported.
+            let error = error.to_compile_error();
+            quote!({ #error ::std::process::exit(1) })
+        }
+    }
+}
+
+fn parse(input: TokenStream, errors: &mut Errors) -> RunModel {
+    let mut model = RunModel {
+        links: Vec::new(),
+        configure: None,
+        logging: true,
+        krate: syn::parse_quote!(::hosted),
+    };
+    if input.is_empty() {
+        return model;
+    }
+    if !starts_with_key(&input) {
+        // The short form: `hosted::run!(|host| host...)`.
+        model.configure = errors.take(syn::parse2::<Expr>(input));
+        return model;
+    }
+    let mut args = Args::parse(input, KEYS, errors);
+    if let Some(arg) = args.take("link") {
+        model.links = link_list(&arg.value, errors);
+    }
+    model.configure = args.take("configure").map(|arg| arg.value);
+    if let Some(arg) = args.take("logging") {
+        model.logging = errors
+            .take(values::bool("logging", &arg.value))
+            .unwrap_or(true);
+    }
+    if let Some(arg) = args.take("crate")
+        && let Some(path) = errors.take(values::crate_path(&arg.value)) {
+            model.krate = path;
+        }
+    model
+}
+
+/// Whether the input is `key = ...` rather than a closure or other expression.
+fn starts_with_key(input: &TokenStream) -> bool {
+    let mut tokens = input.clone().into_iter();
+    matches!(
+        (tokens.next(), tokens.next()),
+        (Some(proc_macro2::TokenTree::Ident(_)), Some(proc_macro2::TokenTree::Punct(punct)))
+            if punct.as_char() == '=' && !matches!(tokens.next(), Some(proc_macro2::TokenTree::Punct(next)) if next.as_char() == '=')
+    )
+}
+
+fn link_list(value: &Expr, errors: &mut Errors) -> Vec<Ident> {
+    let expected = "`link` expects crate names, like `link = [billing, mailer]`";
+    let Expr::Array(array) = value else {
+        errors.spanned(value, expected);
+        return Vec::new();
+    };
+    array
+        .elems
+        .iter()
+        .filter_map(|element| match element {
+            Expr::Path(path) if path.qself.is_none() => if let Some(ident) = path.path.get_ident() { Some(ident.clone()) } else {
+                errors.spanned(
+                    element,
+                    "expected a crate name, not a path: `link = [my_crate]`",
+                );
+                None
+            },
+            other => {
+                errors.spanned(other, expected);
+                None
+            }
+        })
+        .collect()
+}
+
+fn emit(model: &RunModel) -> TokenStream {
+    let krate = &model.krate;
+    let logging = model.logging;
+    // `extern crate` makes rustc link a crate the binary never names otherwise, so the
+    // services it registers through `inventory` are kept.
+    let links = model
+        .links
+        .iter()
+        .map(|link| quote!(extern crate #link as _;));
+    let configure = model
+        .configure
+        .as_ref()
+        .map_or_else(|| quote!(|host| host), |configure| quote!(#configure));
+    quote! {
+        {
+            #(#links)*
+            #krate::__private::run_main(
+                #krate::__private::MainOptions { logging: #logging },
+                #configure,
+            )
+        }
+    }
+}

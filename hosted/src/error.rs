@@ -1,0 +1,231 @@
+//! Errors the host reports: problems found while building it, and failures of running services.
+
+use std::fmt;
+
+use crate::service::SourceLocation;
+
+/// The host could not be built: every problem found, reported together.
+///
+/// Nothing has started when this is returned.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", render(.problems))]
+pub struct BuildError {
+    problems: Vec<Problem>,
+}
+
+impl BuildError {
+    pub(crate) fn new(problems: Vec<Problem>) -> Self {
+        Self { problems }
+    }
+
+    /// The problems, in the order they were found.
+    #[must_use]
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+}
+
+fn render(problems: &[Problem]) -> String {
+    let mut text = format!(
+        "the host cannot start: {} problem{} found",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for problem in problems {
+        text.push_str("\n  - ");
+        text.push_str(&problem.to_string());
+    }
+    text
+}
+
+/// One thing wrong with the registrations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// Two services share a name.
+    DuplicateService {
+        /// The shared name.
+        name: String,
+        /// Where each was declared, when known.
+        sources: Vec<Option<SourceLocation>>,
+    },
+    /// A service starts `after` a name no service has.
+    UnknownAfter {
+        /// The service with the bad `after`.
+        service: String,
+        /// The name it refers to.
+        after: String,
+        /// Every service name, to suggest from.
+        known: Vec<String>,
+    },
+    /// Services start after each other in a circle.
+    OrderCycle {
+        /// The services in the circle, the first repeated at the end.
+        path: Vec<String>,
+    },
+    /// A service or registered type needs a type nothing registers.
+    MissingRegistration {
+        /// The service or type that asked.
+        consumer: String,
+        /// The parameter or field that asked, when known.
+        parameter: Option<String>,
+        /// The type asked for.
+        type_name: String,
+    },
+    /// Two registrations provide the same type.
+    DuplicateRegistration {
+        /// The type registered twice.
+        type_name: String,
+        /// Who registered it.
+        owners: Vec<String>,
+    },
+    /// Registered types need each other in a circle, so none can be built first.
+    DependencyCycle {
+        /// The types in the circle, the first repeated at the end.
+        path: Vec<String>,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DuplicateService { name, sources } => {
+                write!(f, "two services are named `{name}`")?;
+                let places: Vec<String> =
+                    sources.iter().flatten().map(ToString::to_string).collect();
+                if !places.is_empty() {
+                    write!(f, " (declared at {})", places.join(" and "))?;
+                }
+                f.write_str("; give one of them another `name`")
+            }
+            Self::UnknownAfter {
+                service,
+                after,
+                known,
+            } => {
+                write!(
+                    f,
+                    "service `{service}` starts after `{after}`, but no service has that name"
+                )?;
+                match closest(after, known) {
+                    Some(guess) => write!(f, "; did you mean `{guess}`?"),
+                    None => Ok(()),
+                }
+            }
+            Self::OrderCycle { path } => write!(
+                f,
+                "services start after each other in a circle: {}",
+                path.join(" -> ")
+            ),
+            Self::MissingRegistration {
+                consumer,
+                parameter,
+                type_name,
+            } => {
+                write!(f, "`{consumer}` needs `{type_name}`")?;
+                if let Some(parameter) = parameter {
+                    write!(f, " (for `{parameter}`)")?;
+                }
+                write!(
+                    f,
+                    ", but nothing registers it: annotate `{type_name}` with `#[hosted_service]` or register it on the host builder"
+                )
+            }
+            Self::DuplicateRegistration { type_name, owners } => write!(
+                f,
+                "`{type_name}` is registered more than once (by {}); keep one registration",
+                owners
+                    .iter()
+                    .map(|owner| format!("`{owner}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+            Self::DependencyCycle { path } => write!(
+                f,
+                "registered types need each other in a circle, so none can be built first: {}",
+                path.join(" -> ")
+            ),
+        }
+    }
+}
+
+/// The known name that ends with the given one, or otherwise differs from it least.
+fn closest<'a>(wanted: &str, known: &'a [String]) -> Option<&'a str> {
+    let suffix = format!("::{wanted}");
+    if let Some(name) = known.iter().find(|name| name.ends_with(&suffix)) {
+        return Some(name);
+    }
+    known
+        .iter()
+        .map(|name| (edit_distance(wanted, name), name))
+        .filter(|(distance, name)| *distance <= name.len().max(wanted.len()) / 3)
+        .min()
+        .map(|(_, name)| name.as_str())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// Why a service's code failed: an error it returned or a panic.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The code returned an error.
+    #[error("{}", crate::util::error_chain(.0.as_ref()))]
+    Error(crate::BoxError),
+    /// The code panicked.
+    #[error("panicked: {0}")]
+    Panic(String),
+    /// The code did not finish within its time budget.
+    #[error("did not finish within its time budget")]
+    TimedOut,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_errors_list_every_problem() {
+        let error = BuildError::new(vec![
+            Problem::OrderCycle {
+                path: vec!["a".into(), "b".into(), "a".into()],
+            },
+            Problem::DuplicateService {
+                name: "x".into(),
+                sources: vec![
+                    Some(SourceLocation {
+                        file: "src/a.rs",
+                        line: 3,
+                    }),
+                    None,
+                ],
+            },
+        ]);
+        assert_eq!(
+            error.to_string(),
+            "the host cannot start: 2 problems found\n  \
+             - services start after each other in a circle: a -> b -> a\n  \
+             - two services are named `x` (declared at src/a.rs:3); give one of them another `name`"
+        );
+    }
+
+    #[test]
+    fn unknown_names_get_a_suggestion() {
+        let known = vec!["app::database".to_owned(), "app::mailer".to_owned()];
+        assert_eq!(closest("database", &known), Some("app::database"));
+        assert_eq!(closest("app::mailr", &known), Some("app::mailer"));
+        assert_eq!(closest("zzz", &known), None);
+    }
+}

@@ -1,0 +1,443 @@
+//! The host: [`HostBuilder`] collects and checks registrations, [`Host`] starts them,
+//! [`RunningHost`] waits and stops.
+
+use std::any::TypeId;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::container::Container;
+use crate::error::{BuildError, Problem};
+use crate::inject::{Dependencies, InjectError, Requirement};
+use crate::lifecycle::{Outcome, Planned, Shared, Started};
+use crate::lifetime::{Lifetime, StopReason};
+use crate::ordering::{Node, start_order};
+use crate::policy::FailurePolicy;
+use crate::registry::{Registry, ServiceDescriptor};
+use crate::service::ServiceInfo;
+use crate::supervisor::Incidents;
+
+/// The shutdown budget when none is configured: 5 seconds, as in .NET.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Collects services and host options, then checks everything at once in [`build`](Self::build).
+///
+/// [`Host::builder`] starts empty; [`discover`](Self::discover) adds everything the attributes
+/// registered in the linked crates, which is what `hosted::run!()` does.
+#[derive(Debug)]
+#[must_use]
+pub struct HostBuilder {
+    registry: Registry,
+    discovered: bool,
+    shutdown_timeout: Duration,
+    startup_timeout: Option<Duration>,
+    default_policy: FailurePolicy,
+}
+
+impl Default for HostBuilder {
+    fn default() -> Self {
+        Self {
+            registry: Registry::default(),
+            discovered: false,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            startup_timeout: None,
+            default_policy: FailurePolicy::default(),
+        }
+    }
+}
+
+impl HostBuilder {
+    /// Adds every service and type registered by the attributes in the crates linked into this
+    /// binary. Calling it twice adds them once.
+    pub fn discover(mut self) -> Self {
+        if !self.discovered {
+            self.discovered = true;
+            self.registry.extend(Registry::discovered());
+        }
+        self
+    }
+
+    /// Adds a service registered by hand.
+    pub fn add_service(mut self, service: ServiceDescriptor) -> Self {
+        self.registry.add_service(service);
+        self
+    }
+
+    /// Removes the named service (and the type it registers), for example a discovered service a
+    /// test replaces with its own. Removing a name nothing has is not an error.
+    pub fn remove_service(mut self, name: &str) -> Self {
+        let owned = |owner: &str| owner == name;
+        self.registry
+            .services
+            .retain(|service| service.name != name);
+        self.registry
+            .providers
+            .retain(|provider| !owned(&provider.owner));
+        self
+    }
+
+    /// The time all services together get to stop once a stop begins. Default 5 s. Services
+    /// still running when it runs out are abandoned, named in the log, and the exit code is 1.
+    pub fn shutdown_timeout(mut self, budget: Duration) -> Self {
+        self.shutdown_timeout = budget;
+        self
+    }
+
+    /// The time all services together get to start. Default: unlimited. When it runs out,
+    /// startup fails like a failing start.
+    pub fn startup_timeout(mut self, budget: Duration) -> Self {
+        self.startup_timeout = Some(budget);
+        self
+    }
+
+    /// The failure policy of services that declare none. Default [`FailurePolicy::StopHost`].
+    pub fn default_failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.default_policy = policy;
+        self
+    }
+
+    /// Checks the registrations and builds the host. Nothing starts yet.
+    ///
+    /// # Errors
+    /// Every problem found, together: duplicate names, unknown or circular `after`, types needed
+    /// but not registered, registered twice, or needing each other in a circle.
+    pub fn build(self) -> Result<Host, BuildError> {
+        let Registry {
+            services,
+            providers,
+        } = self.registry;
+        let mut problems = duplicate_names(&services);
+        let nodes: Vec<Node<'_>> = services
+            .iter()
+            .map(|service| Node {
+                name: &service.name,
+                order: service.order,
+                after: service.after.iter().map(AsRef::as_ref).collect(),
+            })
+            .collect();
+        let order = match start_order(&nodes) {
+            Ok(order) if problems.is_empty() => order,
+            Ok(_) => Vec::new(),
+            Err(found) => {
+                problems.extend(found);
+                Vec::new()
+            }
+        };
+        problems.extend(check_dependencies(&services, &providers));
+        if !problems.is_empty() {
+            return Err(BuildError::new(problems));
+        }
+
+        let mut services: Vec<Option<ServiceDescriptor>> = services.into_iter().map(Some).collect();
+        let planned: Vec<Planned> = order
+            .into_iter()
+            .filter_map(|position| services[position].take())
+            .map(|service| Planned {
+                info: ServiceInfo::new(
+                    service.name,
+                    service.kind,
+                    service.order,
+                    service.after,
+                    service
+                        .policy
+                        .unwrap_or_else(|| self.default_policy.clone()),
+                    service.source,
+                ),
+                stop: CancellationToken::new(),
+                make: service.make,
+            })
+            .collect();
+        let lifetime = Lifetime::new();
+        let homes: HashMap<String, (ServiceInfo, CancellationToken)> = planned
+            .iter()
+            .map(|planned| {
+                (
+                    planned.info.name().to_owned(),
+                    (planned.info.clone(), planned.stop.clone()),
+                )
+            })
+            .collect();
+        let container = Arc::new(Container::new(providers, lifetime.clone(), |owner| {
+            homes.get(owner).cloned()
+        }));
+        Ok(Host {
+            planned,
+            shared: Shared {
+                lifetime,
+                container,
+                incidents: Incidents::default(),
+                startup_timeout: self.startup_timeout,
+                shutdown_timeout: self.shutdown_timeout,
+            },
+        })
+    }
+}
+
+fn duplicate_names(services: &[ServiceDescriptor]) -> Vec<Problem> {
+    let mut by_name: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+    for service in services {
+        by_name
+            .entry(&service.name)
+            .or_default()
+            .push(service.source);
+    }
+    by_name
+        .into_iter()
+        .filter(|(_, sources)| sources.len() > 1)
+        .map(|(name, sources)| Problem::DuplicateService {
+            name: name.to_owned(),
+            sources,
+        })
+        .collect()
+}
+
+/// Missing, duplicate and circular registrations, found from what every consumer declares.
+fn check_dependencies(
+    services: &[ServiceDescriptor],
+    providers: &[crate::container::Provider],
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut owners: BTreeMap<(&str, TypeId), Vec<&str>> = BTreeMap::new();
+    for provider in providers {
+        owners
+            .entry((provider.type_name, provider.type_id))
+            .or_default()
+            .push(&provider.owner);
+    }
+    for ((type_name, _), owners) in &owners {
+        if owners.len() > 1 {
+            problems.push(Problem::DuplicateRegistration {
+                type_name: (*type_name).to_owned(),
+                owners: owners.iter().map(|owner| (*owner).to_owned()).collect(),
+            });
+        }
+    }
+
+    let declared = |consumer: &str, declare: fn(&mut Dependencies)| {
+        let mut needs = Dependencies::new(consumer);
+        declare(&mut needs);
+        needs.into_requirements()
+    };
+    let registered: HashMap<TypeId, usize> = providers
+        .iter()
+        .enumerate()
+        .map(|(position, provider)| (provider.type_id, position))
+        .collect();
+    let mut missing = |requirement: &Requirement| {
+        if !registered.contains_key(&requirement.type_id) {
+            problems.push(Problem::MissingRegistration {
+                consumer: requirement.consumer.clone(),
+                parameter: requirement.parameter.map(str::to_owned),
+                type_name: requirement.type_name.to_owned(),
+            });
+        }
+    };
+    for service in services {
+        declared(&service.name, service.declare)
+            .iter()
+            .for_each(&mut missing);
+    }
+    let provider_needs: Vec<Vec<Requirement>> = providers
+        .iter()
+        .map(|provider| declared(provider.type_name, provider.declare))
+        .collect();
+    provider_needs.iter().flatten().for_each(&mut missing);
+
+    // A circle among registered types would make building them wait on itself.
+    let edges: Vec<Vec<usize>> = provider_needs
+        .iter()
+        .map(|needs| {
+            needs
+                .iter()
+                .filter_map(|need| registered.get(&need.type_id).copied())
+                .collect()
+        })
+        .collect();
+    if let Some(cycle) = find_cycle(&edges) {
+        problems.push(Problem::DependencyCycle {
+            path: cycle
+                .into_iter()
+                .map(|position| providers[position].type_name.to_owned())
+                .collect(),
+        });
+    }
+    problems
+}
+
+/// A cycle in a directed graph, as node indices with the first repeated last.
+fn find_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    fn visit(
+        node: usize,
+        edges: &[Vec<usize>],
+        marks: &mut [Mark],
+        stack: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        marks[node] = Mark::Open;
+        stack.push(node);
+        for &next in &edges[node] {
+            match marks[next] {
+                Mark::Open => {
+                    let start = stack.iter().position(|&n| n == next).unwrap_or(0);
+                    let mut cycle = stack[start..].to_vec();
+                    cycle.push(next);
+                    return Some(cycle);
+                }
+                Mark::New => {
+                    if let Some(cycle) = visit(next, edges, marks, stack) {
+                        return Some(cycle);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+        stack.pop();
+        marks[node] = Mark::Done;
+        None
+    }
+    let mut marks = vec![Mark::New; edges.len()];
+    (0..edges.len()).find_map(|node| {
+        if marks[node] == Mark::New {
+            visit(node, edges, &mut marks, &mut Vec::new())
+        } else {
+            None
+        }
+    })
+}
+
+/// A built host: services checked and ordered, nothing started.
+///
+/// Embed it in an existing tokio application with [`run`](Self::run), or drive it step by step
+/// with [`start`](Self::start), [`RunningHost::wait`] and [`RunningHost::stop`].
+#[derive(Debug)]
+pub struct Host {
+    planned: Vec<Planned>,
+    shared: Shared,
+}
+
+impl std::fmt::Debug for Planned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planned")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// An empty builder. Use [`HostBuilder::discover`] to add the attribute-registered services.
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
+    }
+
+    /// The services, in start order.
+    #[must_use = "an iterator does nothing unless consumed"]
+    pub fn services(&self) -> impl ExactSizeIterator<Item = &ServiceInfo> {
+        self.planned.iter().map(|planned| &planned.info)
+    }
+
+    /// The host's lifetime, to observe its events or request a stop from outside.
+    #[must_use]
+    pub fn lifetime(&self) -> &Lifetime {
+        &self.shared.lifetime
+    }
+
+    /// Starts every service in order, one at a time.
+    ///
+    /// # Errors
+    /// When a service could not be built or started, or a stop was requested during startup:
+    /// the services already started have been stopped again, and the outcome says why.
+    pub async fn start(self) -> Result<RunningHost, Outcome> {
+        let started = self.shared.start_all(self.planned).await?;
+        Ok(RunningHost {
+            started,
+            shared: self.shared,
+        })
+    }
+
+    /// Starts the services, runs until SIGINT or SIGTERM (Ctrl+C on Windows), a stop request or
+    /// a failure, then stops them.
+    ///
+    /// A second signal while stopping exits the process at once with 130 (SIGINT) or 143
+    /// (SIGTERM), as shells report a process killed by that signal.
+    pub async fn run(self) -> Outcome {
+        let _signals = crate::shutdown::watch_signals(self.shared.lifetime.clone());
+        match self.start().await {
+            Ok(running) => {
+                running.wait().await;
+                running.stop().await
+            }
+            Err(outcome) => outcome,
+        }
+    }
+}
+
+/// A host whose services have started.
+#[derive(Debug)]
+pub struct RunningHost {
+    started: Vec<Started>,
+    shared: Shared,
+}
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Started").finish_non_exhaustive()
+    }
+}
+
+impl RunningHost {
+    /// The host's lifetime.
+    #[must_use]
+    pub fn lifetime(&self) -> &Lifetime {
+        &self.shared.lifetime
+    }
+
+    /// Completes when the host is asked to stop: [`Lifetime::stop_application`], a failure
+    /// whose policy stops the host, or (under [`Host::run`]) a signal. Returns the reason.
+    pub async fn wait(&self) -> StopReason {
+        self.shared
+            .lifetime
+            .stop_requested_token()
+            .cancelled()
+            .await;
+        self.shared
+            .lifetime
+            .stop_reason()
+            .unwrap_or(StopReason::Requested)
+    }
+
+    /// The shared instance of a registered type, for code outside the services.
+    ///
+    /// # Errors
+    /// When `T` is not registered.
+    pub async fn get<T: ?Sized + Send + Sync + 'static>(&self) -> Result<Arc<T>, InjectError> {
+        self.shared.container.resolve::<T>().await
+    }
+
+    /// Stops every service in reverse start order within the shutdown budget.
+    pub async fn stop(self) -> Outcome {
+        self.shared.lifetime.request_stop(StopReason::Requested);
+        self.shared.stop_all(self.started).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_cycle;
+
+    #[test]
+    fn cycles_are_found_with_their_path() {
+        assert_eq!(find_cycle(&[vec![1], vec![2], vec![]]), None);
+        assert_eq!(
+            find_cycle(&[vec![1], vec![2], vec![1]]),
+            Some(vec![1, 2, 1])
+        );
+        assert_eq!(find_cycle(&[vec![0]]), Some(vec![0, 0]));
+    }
+}

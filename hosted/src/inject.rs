@@ -1,0 +1,230 @@
+//! Parameter injection: the [`Inject`] trait every parameter of a hosted function implements, and
+//! the [`RunContext`] it resolves from.
+//!
+//! Each run of a hosted function (the body of a background service, later each tick of a timed
+//! service or each item of a queue) gets a fresh [`RunContext`]; the generated code asks each
+//! parameter type for its value through [`Inject::inject`], the way axum asks its extractors.
+//! Before any service starts, the host also asks each parameter type what it needs
+//! ([`Inject::declare`]), so a missing registration stops startup instead of failing a run.
+
+use std::any::{TypeId, type_name};
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::container::Container;
+use crate::lifetime::Lifetime;
+use crate::service::ServiceInfo;
+
+/// A value a hosted function, or a field of a `#[hosted_service]` type, can receive.
+///
+/// Implemented by:
+///
+/// | type | value |
+/// |---|---|
+/// | [`CancellationToken`] | the service's stop token: fires when the host stops this service |
+/// | [`Lifetime`] | the host's lifetime events and stop request |
+/// | [`ServiceInfo`] | the service's own name, kind, order and policy |
+/// | `Arc<T>` | the instance of a registered type `T`, such as a `#[hosted_service]` type |
+///
+/// Implement it for your own types to make them injectable; the attribute macros need no
+/// change. `declare` tells the host, before anything starts, which registrations the value
+/// relies on, so a missing one is reported at startup with the consumer named.
+///
+/// ```
+/// use hosted::{Inject, InjectError, RunContext};
+///
+/// /// The service's name, upper-cased, as a parameter of its own.
+/// struct ShoutedName(String);
+///
+/// impl Inject for ShoutedName {
+///     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
+///         Ok(Self(cx.info().name().to_uppercase()))
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be injected into a hosted service",
+    label = "not injectable",
+    note = "injectable types: `CancellationToken`, `Lifetime`, `ServiceInfo`, `Arc<T>` of a registered `T`, and any type implementing `hosted::Inject`"
+)]
+pub trait Inject: Sized + Send + 'static {
+    /// Records what this value needs from the container; called once per consumer before any
+    /// service starts. The default needs nothing.
+    fn declare(needs: &mut Dependencies) {
+        let _ = needs;
+    }
+
+    /// Produces the value for one run.
+    ///
+    /// # Errors
+    /// When the value cannot be produced; the run then fails as if the function had returned
+    /// the error.
+    fn inject(cx: &RunContext) -> impl Future<Output = Result<Self, InjectError>> + Send;
+}
+
+/// Why a parameter could not be injected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InjectError {
+    /// Nothing is registered for the type.
+    #[error(
+        "no registration for `{type_name}`: annotate the type with `#[hosted_service]` or register it on the host builder"
+    )]
+    NotRegistered {
+        /// The type asked for.
+        type_name: &'static str,
+    },
+    /// The registration exists but building the value failed.
+    #[error("building `{type_name}` failed")]
+    Failed {
+        /// The type asked for.
+        type_name: &'static str,
+        /// What went wrong.
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// Injecting one parameter or field failed.
+    #[error("cannot inject `{parameter}`")]
+    Parameter {
+        /// The parameter or field.
+        parameter: &'static str,
+        /// Why.
+        #[source]
+        source: Box<InjectError>,
+    },
+    /// A user-defined [`Inject`] implementation failed.
+    #[error("{0}")]
+    Custom(String),
+}
+
+/// Everything one run of a hosted function can draw its parameters from.
+#[derive(Clone, Debug)]
+pub struct RunContext {
+    info: ServiceInfo,
+    stop: CancellationToken,
+    lifetime: Lifetime,
+    container: Arc<Container>,
+}
+
+impl RunContext {
+    pub(crate) fn new(
+        info: ServiceInfo,
+        stop: CancellationToken,
+        lifetime: Lifetime,
+        container: Arc<Container>,
+    ) -> Self {
+        Self {
+            info,
+            stop,
+            lifetime,
+            container,
+        }
+    }
+
+    /// The service this run belongs to.
+    #[must_use]
+    pub fn info(&self) -> &ServiceInfo {
+        &self.info
+    }
+
+    /// The service's stop token.
+    #[must_use]
+    pub fn stop_token(&self) -> &CancellationToken {
+        &self.stop
+    }
+
+    /// The host's lifetime.
+    #[must_use]
+    pub fn lifetime(&self) -> &Lifetime {
+        &self.lifetime
+    }
+
+    /// Resolves any injectable value, as a parameter of that type would receive it.
+    ///
+    /// # Errors
+    /// As [`Inject::inject`] for `T`.
+    pub async fn resolve<T: Inject>(&self) -> Result<T, InjectError> {
+        T::inject(self).await
+    }
+
+    pub(crate) fn container(&self) -> &Arc<Container> {
+        &self.container
+    }
+}
+
+/// What one consumer (a service or a registered type) needs from the container, collected
+/// before anything starts.
+#[derive(Debug)]
+pub struct Dependencies {
+    consumer: String,
+    parameter: Option<&'static str>,
+    required: Vec<Requirement>,
+}
+
+/// One registration a consumer relies on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Requirement {
+    pub(crate) type_id: TypeId,
+    pub(crate) type_name: &'static str,
+    pub(crate) consumer: String,
+    pub(crate) parameter: Option<&'static str>,
+}
+
+impl Dependencies {
+    pub(crate) fn new(consumer: impl Into<String>) -> Self {
+        Self {
+            consumer: consumer.into(),
+            parameter: None,
+            required: Vec::new(),
+        }
+    }
+
+    /// Records that the value needs a registration of `T`.
+    pub fn require<T: ?Sized + 'static>(&mut self) {
+        self.required.push(Requirement {
+            type_id: TypeId::of::<T>(),
+            type_name: type_name::<T>(),
+            consumer: self.consumer.clone(),
+            parameter: self.parameter,
+        });
+    }
+
+    /// Names the parameter or field whose needs are declared next, for error messages.
+    pub(crate) fn at(&mut self, parameter: &'static str) {
+        self.parameter = Some(parameter);
+    }
+
+    pub(crate) fn into_requirements(self) -> Vec<Requirement> {
+        self.required
+    }
+}
+
+impl Inject for CancellationToken {
+    async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
+        Ok(cx.stop.clone())
+    }
+}
+
+impl Inject for Lifetime {
+    async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
+        Ok(cx.lifetime.clone())
+    }
+}
+
+impl Inject for ServiceInfo {
+    async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
+        Ok(cx.info.clone())
+    }
+}
+
+impl<T: ?Sized + Send + Sync + 'static> Inject for Arc<T> {
+    fn declare(needs: &mut Dependencies) {
+        needs.require::<T>();
+    }
+
+    async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
+        cx.container.resolve::<T>().await
+    }
+}

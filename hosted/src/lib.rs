@@ -1,0 +1,42 @@
+#![doc = include_str!("docs/overview.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod docs;
+
+mod container;
+mod entry;
+mod error;
+mod host;
+mod inject;
+mod lifecycle;
+mod lifetime;
+mod ordering;
+mod policy;
+mod registry;
+mod service;
+mod shutdown;
+mod supervisor;
+mod util;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use hosted_macros::{hosted_service, run};
+pub use tokio_util::sync::CancellationToken;
+
+pub use crate::container::Container;
+pub use crate::entry::EXIT_USAGE;
+pub use crate::error::{BuildError, Failure, Problem};
+pub use crate::host::{DEFAULT_SHUTDOWN_TIMEOUT, Host, HostBuilder, RunningHost};
+pub use crate::inject::{Dependencies, Inject, InjectError, RunContext};
+pub use crate::lifecycle::Outcome;
+pub use crate::lifetime::{Lifetime, StopReason};
+pub use crate::policy::{FailurePolicy, RestartPolicy};
+pub use crate::registry::ServiceDescriptor;
+pub use crate::service::{
+    BoxError, HostedService, IntoOutcome, ServiceContext, ServiceInfo, ServiceKind, SourceLocation,
+};
+pub use crate::shutdown::{EXIT_SECOND_INTERRUPT, EXIT_SECOND_TERMINATE};
+pub use crate::supervisor::Incident;

@@ -1,0 +1,248 @@
+//! What the host knows before it is built: service descriptors and registered types, collected
+//! from the attributes at link time (through `inventory`) or added by hand on the builder.
+
+use std::any::TypeId;
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::container::{ProvidedValue, Provider};
+use crate::inject::{Dependencies, InjectError, RunContext};
+use crate::policy::FailurePolicy;
+use crate::service::{BoxError, HostedService, IntoOutcome, ServiceKind, SourceLocation};
+use crate::supervisor::{ErasedService, FnService};
+use crate::util::BoxFuture;
+
+/// One item submitted by an attribute macro. Not public API, used by generated code.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Registration {
+    register: fn(&mut Registry),
+}
+
+impl Registration {
+    /// Not public API, used by generated code.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn new(register: fn(&mut Registry)) -> Self {
+        Self { register }
+    }
+}
+
+inventory::collect!(Registration);
+
+/// Everything registered with a host, before it is validated and built.
+#[derive(Debug, Default)]
+pub struct Registry {
+    pub(crate) services: Vec<ServiceDescriptor>,
+    pub(crate) providers: Vec<Provider>,
+}
+
+impl Registry {
+    /// Every registration the attribute macros submitted in the linked crates.
+    pub(crate) fn discovered() -> Self {
+        let mut registry = Self::default();
+        for registration in inventory::iter::<Registration> {
+            (registration.register)(&mut registry);
+        }
+        registry
+    }
+
+    /// Adds a service; used by generated code and by [`HostBuilder::add_service`](crate::HostBuilder::add_service).
+    pub fn add_service(&mut self, mut service: ServiceDescriptor) {
+        if let Some(provider) = service.provider.take() {
+            self.providers.push(provider);
+        }
+        self.services.push(service);
+    }
+
+    pub(crate) fn extend(&mut self, other: Self) {
+        self.services.extend(other.services);
+        self.providers.extend(other.providers);
+    }
+}
+
+/// Builds the running service once the container exists.
+pub(crate) type MakeService = Arc<
+    dyn Fn(RunContext) -> BoxFuture<'static, Result<Arc<dyn ErasedService>, InjectError>>
+        + Send
+        + Sync,
+>;
+
+/// A service as registered: its name, kind, ordering, failure policy and how to run it.
+///
+/// The attributes create descriptors for you; create them by hand to register services on the
+/// [`HostBuilder`](crate::HostBuilder) (tests, or platforms where link-time registration does not
+/// work):
+///
+/// ```
+/// use hosted::{FailurePolicy, Host, RunContext, ServiceDescriptor};
+///
+/// let host = Host::builder()
+///     .add_service(
+///         ServiceDescriptor::background("ticker", |cx: RunContext| async move {
+///             cx.stop_token().cancelled().await;
+///         })
+///         .order(-1)
+///         .on_failure(FailurePolicy::Ignore),
+///     )
+///     .build()
+///     .expect("a valid host");
+/// # drop(host);
+/// ```
+pub struct ServiceDescriptor {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: ServiceKind,
+    pub(crate) order: i32,
+    pub(crate) after: Vec<Cow<'static, str>>,
+    pub(crate) policy: Option<FailurePolicy>,
+    pub(crate) source: Option<SourceLocation>,
+    pub(crate) declare: fn(&mut Dependencies),
+    pub(crate) make: MakeService,
+    pub(crate) provider: Option<Provider>,
+}
+
+impl ServiceDescriptor {
+    /// A background service whose body is `body`, called with a fresh [`RunContext`] for each run
+    /// (once, or again after a restart). The body returns `()` or `Result<(), E>`.
+    pub fn background<F, Fut>(name: impl Into<Cow<'static, str>>, body: F) -> Self
+    where
+        F: Fn(RunContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output: IntoOutcome> + Send + 'static,
+    {
+        let body: crate::supervisor::BodyFn =
+            Arc::new(move |cx| -> BoxFuture<'static, Result<(), BoxError>> {
+                let run = body(cx);
+                Box::pin(async move { run.await.into_outcome() })
+            });
+        Self::new(
+            name.into(),
+            ServiceKind::Background,
+            Arc::new(move |cx| {
+                let service: Arc<dyn ErasedService> =
+                    Arc::new(FnService::new(Arc::clone(&body), cx));
+                Box::pin(std::future::ready(Ok(service)))
+            }),
+        )
+    }
+
+    /// A service implemented by a [`HostedService`] type, from an instance you built. The same
+    /// instance is injectable into other services as `Arc<T>`.
+    pub fn hosted<T: HostedService>(name: impl Into<Cow<'static, str>>, instance: T) -> Self {
+        let name = name.into();
+        let provider = Provider::instance(name.to_string(), Arc::new(instance));
+        let mut descriptor = Self::new(name, ServiceKind::Hosted, resolve_hosted::<T>());
+        descriptor.provider = Some(provider);
+        descriptor
+    }
+
+    pub(crate) fn new(name: Cow<'static, str>, kind: ServiceKind, make: MakeService) -> Self {
+        Self {
+            name,
+            kind,
+            order: 0,
+            after: Vec::new(),
+            policy: None,
+            source: None,
+            declare: |_| {},
+            make,
+            provider: None,
+        }
+    }
+
+    /// Sets the start order: lower starts first; equal orders start by name. Default 0.
+    #[must_use]
+    pub fn order(mut self, order: i32) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Starts this service after the named one (and stops it before).
+    #[must_use]
+    pub fn after(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.after.push(name.into());
+        self
+    }
+
+    /// Sets this service's failure policy, instead of the host's default.
+    #[must_use]
+    pub fn on_failure(mut self, policy: FailurePolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// The service's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Not public API, used by generated code.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn __source(mut self, file: &'static str, line: u32) -> Self {
+        self.source = Some(SourceLocation { file, line });
+        self
+    }
+
+    /// Not public API, used by generated code.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn __declare(mut self, declare: fn(&mut Dependencies)) -> Self {
+        self.declare = declare;
+        self
+    }
+
+    /// Not public API, used by generated code: a service of a `#[hosted_service]` type, built
+    /// from injected fields by the container.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn __hosted_type<T: HostedService + crate::__private::Construct>(
+        name: &'static str,
+    ) -> Self {
+        let provider = Provider {
+            type_id: TypeId::of::<T>(),
+            type_name: std::any::type_name::<T>(),
+            owner: name.to_owned(),
+            source: None,
+            declare: <T as crate::__private::Construct>::declare,
+            value: ProvidedValue::Factory(Arc::new(|cx: RunContext| {
+                Box::pin(async move {
+                    let value = <T as crate::__private::Construct>::construct(&cx).await?;
+                    Ok(Box::new(Arc::new(value)) as Box<dyn std::any::Any + Send + Sync>)
+                })
+            })),
+        };
+        let mut descriptor = Self::new(
+            Cow::Borrowed(name),
+            ServiceKind::Hosted,
+            resolve_hosted::<T>(),
+        );
+        descriptor.provider = Some(provider);
+        descriptor
+    }
+}
+
+/// Finds the instance of `T` in the container and drives it as the service.
+fn resolve_hosted<T: HostedService>() -> MakeService {
+    Arc::new(|cx: RunContext| {
+        Box::pin(async move {
+            let instance = cx.container().resolve::<T>().await?;
+            Ok(instance as Arc<dyn ErasedService>)
+        })
+    })
+}
+
+impl fmt::Debug for ServiceDescriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceDescriptor")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("order", &self.order)
+            .field("after", &self.after)
+            .field("policy", &self.policy)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,122 @@
+//! Signals: the first SIGINT or SIGTERM (Ctrl+C on Windows) asks the host to stop gracefully;
+//! a second one while it stops ends the process at once.
+
+use tokio_util::task::AbortOnDropHandle;
+
+use crate::lifetime::{Lifetime, StopReason};
+
+/// Exit code after a second SIGINT: 128 + 2, as shells report death by that signal.
+pub const EXIT_SECOND_INTERRUPT: i32 = 130;
+/// Exit code after a second SIGTERM: 128 + 15.
+pub const EXIT_SECOND_TERMINATE: i32 = 143;
+
+/// Listens for signals until the returned handle is dropped.
+pub(crate) fn watch_signals(lifetime: Lifetime) -> AbortOnDropHandle<()> {
+    AbortOnDropHandle::new(tokio::spawn(async move {
+        let Some(mut signals) = Signals::install() else {
+            return;
+        };
+        let Some(first) = signals.next().await else {
+            return;
+        };
+        tracing::info!(
+            signal = first.name(),
+            "received {}; stopping gracefully (send it again to exit at once)",
+            first.name()
+        );
+        lifetime.request_stop(first.reason());
+        if let Some(second) = signals.next().await {
+            tracing::warn!(
+                signal = second.name(),
+                code = second.exit_code(),
+                "received {} during shutdown; exiting at once",
+                second.name()
+            );
+            std::process::exit(second.exit_code());
+        }
+    }))
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Signal {
+    Interrupt,
+    #[cfg_attr(not(unix), allow(dead_code, reason = "SIGTERM exists on Unix only"))]
+    Terminate,
+}
+
+impl Signal {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Interrupt => "SIGINT",
+            Self::Terminate => "SIGTERM",
+        }
+    }
+
+    fn reason(self) -> StopReason {
+        match self {
+            Self::Interrupt => StopReason::Interrupt,
+            Self::Terminate => StopReason::Terminate,
+        }
+    }
+
+    fn exit_code(self) -> i32 {
+        match self {
+            Self::Interrupt => EXIT_SECOND_INTERRUPT,
+            Self::Terminate => EXIT_SECOND_TERMINATE,
+        }
+    }
+}
+
+#[cfg(unix)]
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Option<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(interrupt), Ok(terminate)) => Some(Self {
+                interrupt,
+                terminate,
+            }),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "cannot listen for signals; stop the host another way");
+                None
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Option<Signal> {
+        tokio::select! {
+            received = self.interrupt.recv() => received.map(|()| Signal::Interrupt),
+            received = self.terminate.recv() => received.map(|()| Signal::Terminate),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    #[allow(clippy::unnecessary_wraps, reason = "the same shape as on Unix")]
+    fn install() -> Option<Self> {
+        Some(Self)
+    }
+
+    async fn next(&mut self) -> Option<Signal> {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => Some(Signal::Interrupt),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for Ctrl+C; stop the host another way");
+                None
+            }
+        }
+    }
+}

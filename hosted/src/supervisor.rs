@@ -1,0 +1,227 @@
+//! Running one service's code: each call caught for panics, and the body supervised under the
+//! service's [`FailurePolicy`].
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument as _;
+
+use crate::error::Failure;
+use crate::inject::RunContext;
+use crate::lifetime::{Lifetime, StopReason};
+use crate::policy::FailurePolicy;
+use crate::service::{BoxError, HostedService, ServiceContext, ServiceInfo};
+use crate::util::{BoxFuture, panic_message};
+
+/// The body of a function service: called with a fresh context per run.
+pub(crate) type BodyFn =
+    Arc<dyn Fn(RunContext) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
+
+/// [`HostedService`] made object-safe, so the host can drive services of any type.
+pub(crate) trait ErasedService: Send + Sync + 'static {
+    fn starting<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>>;
+    fn start<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>>;
+    fn started<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>>;
+    fn execute(
+        self: Arc<Self>,
+        stop: CancellationToken,
+    ) -> BoxFuture<'static, Result<(), BoxError>>;
+    fn stopping<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>>;
+    fn stop<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>>;
+    fn stopped<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>>;
+}
+
+impl<T: HostedService> ErasedService for T {
+    fn starting<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(HostedService::starting(self, cx))
+    }
+    fn start<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(HostedService::start(self, cx))
+    }
+    fn started<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(HostedService::started(self, cx))
+    }
+    fn execute(
+        self: Arc<Self>,
+        stop: CancellationToken,
+    ) -> BoxFuture<'static, Result<(), BoxError>> {
+        Box::pin(async move { HostedService::execute(&*self, stop).await })
+    }
+    fn stopping<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(HostedService::stopping(self, cx))
+    }
+    fn stop<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(HostedService::stop(self, cx))
+    }
+    fn stopped<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(HostedService::stopped(self, cx))
+    }
+}
+
+/// A background service made from a function: its body runs with a fresh [`RunContext`] per run.
+pub(crate) struct FnService {
+    body: BodyFn,
+    cx: RunContext,
+}
+
+impl FnService {
+    pub(crate) fn new(body: BodyFn, cx: RunContext) -> Self {
+        Self { body, cx }
+    }
+}
+
+impl HostedService for FnService {
+    fn execute(
+        &self,
+        _stop: CancellationToken,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        (self.body)(self.cx.clone())
+    }
+}
+
+/// Runs `call` on its own task so a panic is caught, bounded by `deadline` when there is one.
+/// The task is aborted if the deadline passes.
+pub(crate) async fn call_caught<T, E, F>(call: F, deadline: Option<Instant>) -> Result<T, Failure>
+where
+    T: Send + 'static,
+    E: Into<BoxError>,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    Result<T, E>: Send + 'static,
+{
+    let task = AbortOnDropHandle::new(tokio::spawn(call.in_current_span()));
+    let joined = match deadline {
+        Some(deadline) => match tokio::time::timeout_at(deadline, task).await {
+            Ok(joined) => joined,
+            Err(_) => return Err(Failure::TimedOut),
+        },
+        None => task.await,
+    };
+    match joined {
+        Ok(result) => result.map_err(|error| Failure::Error(error.into())),
+        Err(join_error) if join_error.is_panic() => Err(Failure::Panic(panic_message(
+            join_error.into_panic().as_ref(),
+        ))),
+        Err(join_error) => Err(Failure::Error(Box::new(join_error))),
+    }
+}
+
+/// What went wrong with which service, collected for the final report and the exit code.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Incidents(Arc<Mutex<Vec<Incident>>>);
+
+/// One service that did not end cleanly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incident {
+    /// The service's name.
+    pub service: String,
+    /// What happened, in words.
+    pub what: String,
+}
+
+impl Incidents {
+    pub(crate) fn record(&self, service: &ServiceInfo, what: impl Into<String>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Incident {
+                service: service.name().to_owned(),
+                what: what.into(),
+            });
+    }
+
+    pub(crate) fn take(&self) -> Vec<Incident> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Runs the service's body, and runs it again or stops the host when it fails, as its policy
+/// says. Returns when the body has ended for good.
+pub(crate) async fn supervise(
+    service: Arc<dyn ErasedService>,
+    info: ServiceInfo,
+    stop: CancellationToken,
+    lifetime: Lifetime,
+    incidents: Incidents,
+) {
+    let mut consecutive_failures = 0_u32;
+    for run in 1_u32.. {
+        let began = Instant::now();
+        let body = Arc::clone(&service).execute(stop.clone());
+        let outcome = call_caught(body.instrument(tracing::info_span!("run", run)), None).await;
+        let failure = match outcome {
+            Ok(()) if stop.is_cancelled() || lifetime.is_stopping() => return,
+            Ok(()) => {
+                tracing::info!(ran_for = ?began.elapsed(), "body completed; the host keeps running");
+                return;
+            }
+            Err(failure) => failure,
+        };
+        if stop.is_cancelled() {
+            tracing::error!(run, error = %failure, "failed while stopping");
+            incidents.record(&info, format!("failed while stopping: {failure}"));
+            return;
+        }
+        match info.policy() {
+            FailurePolicy::StopHost => {
+                tracing::error!(run, error = %failure, "failed; stopping the host (policy: stop)");
+                fail_host(&info, &lifetime, &incidents, &failure);
+                return;
+            }
+            FailurePolicy::Ignore => {
+                tracing::error!(
+                    run,
+                    error = %failure,
+                    "failed; the service stays stopped and the host keeps running (policy: ignore)"
+                );
+                return;
+            }
+            FailurePolicy::Restart(restart) => {
+                if began.elapsed() >= restart.max_backoff() {
+                    consecutive_failures = 0;
+                }
+                consecutive_failures += 1;
+                if consecutive_failures > restart.max_restarts() {
+                    tracing::error!(
+                        run,
+                        error = %failure,
+                        restarts = restart.max_restarts(),
+                        "failed again after its last restart; stopping the host (policy: restart)"
+                    );
+                    fail_host(&info, &lifetime, &incidents, &failure);
+                    return;
+                }
+                let delay = restart.jittered_delay(consecutive_failures);
+                tracing::warn!(
+                    run,
+                    error = %failure,
+                    restart = consecutive_failures,
+                    of = restart.max_restarts(),
+                    ?delay,
+                    "failed; restarting after a backoff (policy: restart)"
+                );
+                if !sleep_unless_stopped(delay, &stop).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn fail_host(info: &ServiceInfo, lifetime: &Lifetime, incidents: &Incidents, failure: &Failure) {
+    incidents.record(info, format!("failed: {failure}"));
+    lifetime.request_stop(StopReason::ServiceFailed {
+        service: info.name().to_owned(),
+    });
+}
+
+/// Sleeps for `delay`; returns `false` early if `stop` fires.
+async fn sleep_unless_stopped(delay: Duration, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        () = stop.cancelled() => false,
+        () = tokio::time::sleep(delay) => true,
+    }
+}
