@@ -81,7 +81,9 @@ fn expand_fn(args: TokenStream, item: &ItemFn) -> TokenStream {
         Ok(()) => emit_fn(&model, item),
         Err(error) => {
             let mut tokens = with_item(&error, item);
-            tokens.extend(emit_fn_key(&model, item));
+            tokens.extend(emit_fn_marker(&model, item));
+            let key = emit_key(&model.args, &model.function.ident);
+            tokens.extend(quote!(const _: () = { #key };));
             tokens
         }
     }
@@ -89,16 +91,21 @@ fn expand_fn(args: TokenStream, item: &ItemFn) -> TokenStream {
 
 /// The marker type named like the function, so `after = that_function` is checked by the
 /// compiler. A braced struct lives in the type namespace only, beside the function.
-fn emit_fn_key(model: &FnModel, item: &ItemFn) -> TokenStream {
+fn emit_fn_marker(model: &FnModel, item: &ItemFn) -> TokenStream {
     let ident = &model.function.ident;
     let vis = &item.vis;
-    let private = model.args.private();
-    let name = model.args.name_expr(ident);
     quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types, dead_code, reason = "names the service for `after = ...`")]
         #vis struct #ident {}
+    }
+}
 
+/// The name the service registers under, readable through its path.
+fn emit_key(args: &ServiceArgs, ident: &Ident) -> TokenStream {
+    let private = args.private();
+    let name = args.name_expr(ident);
+    quote! {
         #[automatically_derived]
         impl #private::ServiceKey for #ident {
             const NAME: &'static str = #name;
@@ -109,7 +116,8 @@ fn emit_fn_key(model: &FnModel, item: &ItemFn) -> TokenStream {
 fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
     let private = model.args.private();
     let ident = &model.function.ident;
-    let key = emit_fn_key(model, item);
+    let marker = emit_fn_marker(model, item);
+    let key = emit_key(&model.args, ident);
 
     let assertions = model.function.params.iter().map(|param| {
         let ty = &param.ty;
@@ -145,9 +153,10 @@ fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
     quote! {
         #item
 
-        #key
+        #marker
 
         const _: () = {
+            #key
             #(#assertions)*
             #output_assertion
 
@@ -253,7 +262,8 @@ fn expand_struct(args: TokenStream, mut item: ItemStruct) -> TokenStream {
         Ok(()) => emit_struct(&model, &item),
         Err(error) => {
             let mut tokens = with_item(&error, &item);
-            tokens.extend(emit_struct_key(&model));
+            let key = emit_key(&model.args, &model.ident);
+            tokens.extend(quote!(const _: () = { #key };));
             tokens
         }
     }
@@ -284,22 +294,10 @@ fn take_field_source(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> FieldSo
     source
 }
 
-fn emit_struct_key(model: &StructModel) -> TokenStream {
-    let ident = &model.ident;
-    let private = model.args.private();
-    let name = model.args.name_expr(ident);
-    quote! {
-        #[automatically_derived]
-        impl #private::ServiceKey for #ident {
-            const NAME: &'static str = #name;
-        }
-    }
-}
-
 fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
     let private = model.args.private();
     let ident = &model.ident;
-    let key = emit_struct_key(model);
+    let key = emit_key(&model.args, ident);
     let service_assertion = quote_spanned! {ident.span()=>
         const _: () = #private::assert_hosted_service::<#ident>();
     };
@@ -348,9 +346,8 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
     quote! {
         #item
 
-        #key
-
         const _: () = {
+            #key
             #service_assertion
             #(#field_assertions)*
 

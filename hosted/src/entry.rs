@@ -124,8 +124,12 @@ fn install_subscriber() {
                 .map(|value| (value, error)),
         ),
     };
+    // Colours only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init()
         .is_ok();
