@@ -60,7 +60,11 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
 /// The most readable constructor call for `duration`, for the generated code.
 pub(crate) fn constructor(duration: Duration) -> proc_macro2::TokenStream {
     let nanos = duration.as_nanos();
-    let (method, value) = if nanos.is_multiple_of(1_000_000_000) {
+    let (method, value) = if nanos > 0 && nanos.is_multiple_of(3_600_000_000_000) {
+        ("from_hours", nanos / 3_600_000_000_000)
+    } else if nanos > 0 && nanos.is_multiple_of(60_000_000_000) {
+        ("from_mins", nanos / 60_000_000_000)
+    } else if nanos.is_multiple_of(1_000_000_000) {
         ("from_secs", nanos / 1_000_000_000)
     } else if nanos.is_multiple_of(1_000_000) {
         ("from_millis", nanos / 1_000_000)
@@ -116,6 +120,14 @@ mod tests {
         assert_eq!(
             constructor(Duration::from_secs(5)).to_string(),
             ":: core :: time :: Duration :: from_secs (5)"
+        );
+        assert_eq!(
+            constructor(Duration::from_secs(90)).to_string(),
+            ":: core :: time :: Duration :: from_secs (90)"
+        );
+        assert_eq!(
+            constructor(Duration::from_secs(120)).to_string(),
+            ":: core :: time :: Duration :: from_mins (2)"
         );
         assert_eq!(
             constructor(Duration::from_millis(250)).to_string(),

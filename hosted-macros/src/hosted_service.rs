@@ -141,11 +141,16 @@ fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
         .zip(&locals)
         .map(|(param, local)| {
             let (ty, label) = (&param.ty, &param.label);
-            quote!(let #local = #private::inject::<#ty>(&__hosted_cx, #label).await?;)
+            quote_spanned! {ty.span()=>
+                #private::assert_inject::<#ty>();
+                let #local = <#ty as #private::Inject>::inject(&__hosted_cx)
+                    .await
+                    .map_err(|error| #private::parameter_error(#label, error))?;
+            }
         });
     let declarations = model.function.params.iter().map(|param| {
         let (ty, label) = (&param.ty, &param.label);
-        quote!(#private::declare::<#ty>(__hosted_needs, #label);)
+        quote_spanned!(ty.span()=> #private::assert_inject::<#ty>(); #private::declare::<#ty>(__hosted_needs, #label);)
     });
     let calls = model.args.descriptor_calls();
     let line = quote_spanned!(ident.span()=> ::core::line!());
@@ -319,7 +324,11 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
         let (member, ty, label) = (&field.member, &field.ty, &field.label);
         match field.source {
             FieldSource::Injected => {
-                quote!(#member: #private::inject::<#ty>(__hosted_cx, #label).await?)
+                quote! {
+                    #member: <#ty as #private::Inject>::inject(__hosted_cx)
+                        .await
+                        .map_err(|error| #private::parameter_error(#label, error))?
+                }
             }
             FieldSource::Default => {
                 quote_spanned!(ty.span()=> #member: <#ty as ::core::default::Default>::default())

@@ -112,15 +112,25 @@ impl Container {
         self: &Arc<Self>,
     ) -> Result<Arc<T>, InjectError> {
         let type_name = std::any::type_name::<T>();
-        let slot = self
-            .slots
-            .get(&TypeId::of::<T>())
-            .ok_or(InjectError::NotRegistered { type_name })?;
-        let value = slot.cell.get_or_try_init(|| self.build(slot)).await?;
+        // The awaiting happens in a function that is not generic over `T`, the shape rustc can
+        // prove `Send` for when `T` is a trait object (rust-lang/rust#110338).
+        let value = self.resolve_erased(TypeId::of::<T>(), type_name).await?;
         value
             .downcast_ref::<Arc<T>>()
             .cloned()
             .ok_or(InjectError::NotRegistered { type_name })
+    }
+
+    async fn resolve_erased(
+        self: &Arc<Self>,
+        type_id: TypeId,
+        type_name: &'static str,
+    ) -> Result<&AnyValue, InjectError> {
+        let slot = self
+            .slots
+            .get(&type_id)
+            .ok_or(InjectError::NotRegistered { type_name })?;
+        slot.cell.get_or_try_init(|| self.build(slot)).await
     }
 
     async fn build(self: &Arc<Self>, slot: &Slot) -> Result<AnyValue, InjectError> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::container::Container;
+use crate::container::{Container, Provider};
 use crate::error::{BuildError, Problem};
 use crate::inject::{Dependencies, InjectError, Requirement};
 use crate::lifecycle::{Outcome, Planned, Shared, Started};
@@ -62,6 +62,19 @@ impl HostBuilder {
     /// Adds a service registered by hand.
     pub fn add_service(mut self, service: ServiceDescriptor) -> Self {
         self.registry.add_service(service);
+        self
+    }
+
+    /// Registers a ready-made value, injectable as `Arc<T>` into services and registered types.
+    /// `T` may be a trait object: `add_instance::<dyn Mailer>(Arc::new(Smtp::new()))`.
+    pub fn add_instance<T: ?Sized + Send + Sync + 'static>(mut self, instance: Arc<T>) -> Self {
+        self.registry.providers.push(Provider::instance(
+            format!(
+                "HostBuilder::add_instance::<{}>",
+                std::any::type_name::<T>()
+            ),
+            instance,
+        ));
         self
     }
 
@@ -194,10 +207,7 @@ fn duplicate_names(services: &[ServiceDescriptor]) -> Vec<Problem> {
 }
 
 /// Missing, duplicate and circular registrations, found from what every consumer declares.
-fn check_dependencies(
-    services: &[ServiceDescriptor],
-    providers: &[crate::container::Provider],
-) -> Vec<Problem> {
+fn check_dependencies(services: &[ServiceDescriptor], providers: &[Provider]) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut owners: BTreeMap<(&str, TypeId), Vec<&str>> = BTreeMap::new();
     for provider in providers {

@@ -145,8 +145,11 @@ impl RunContext {
     ///
     /// # Errors
     /// As [`Inject::inject`] for `T`.
-    pub async fn resolve<T: Inject>(&self) -> Result<T, InjectError> {
-        T::inject(self).await
+    pub fn resolve<T: Inject>(&self) -> impl Future<Output = Result<T, InjectError>> + Send + '_ {
+        // Not an `async fn`: a generic async fn holding `T` across its await makes rustc fail to
+        // prove `Send` for trait objects (rust-lang/rust#110338); returning the future as is
+        // keeps it provable.
+        T::inject(self)
     }
 
     pub(crate) fn container(&self) -> &Arc<Container> {
@@ -224,7 +227,8 @@ impl<T: ?Sized + Send + Sync + 'static> Inject for Arc<T> {
         needs.require::<T>();
     }
 
-    async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
-        cx.container.resolve::<T>().await
+    fn inject(cx: &RunContext) -> impl Future<Output = Result<Self, InjectError>> + Send {
+        let container = Arc::clone(&cx.container);
+        async move { container.resolve::<T>().await }
     }
 }

@@ -41,10 +41,6 @@ pub(crate) fn start_order(nodes: &[Node<'_>]) -> Result<Vec<usize>, Vec<Problem>
             }
         }
     }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-
     let key = |position: usize| (nodes[position].order, nodes[position].name, position);
     let mut ready: BTreeSet<_> = (0..nodes.len())
         .filter(|&position| waiting_on[position] == 0)
@@ -61,11 +57,15 @@ pub(crate) fn start_order(nodes: &[Node<'_>]) -> Result<Vec<usize>, Vec<Problem>
         }
     }
     if ordered.len() < nodes.len() {
-        return Err(vec![Problem::OrderCycle {
+        problems.push(Problem::OrderCycle {
             path: find_cycle(nodes, &index, &waiting_on),
-        }]);
+        });
     }
-    Ok(ordered)
+    if problems.is_empty() {
+        Ok(ordered)
+    } else {
+        Err(problems)
+    }
 }
 
 /// A cycle among the services that could not be ordered, as names with the first repeated last.
@@ -86,7 +86,7 @@ fn find_cycle(
         current = nodes[current]
             .after
             .iter()
-            .map(|name| index[name])
+            .filter_map(|name| index.get(name).copied())
             .find(|&position| stuck(position))
             .unwrap_or(current);
     }

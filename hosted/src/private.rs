@@ -41,17 +41,13 @@ pub fn declare<T: Inject>(needs: &mut Dependencies, parameter: &'static str) {
     T::declare(needs);
 }
 
-/// Not public API, used by generated code: injects one parameter, naming it on failure.
-///
-/// # Errors
-/// The parameter's injection error, with the parameter named.
-pub async fn inject<T: Inject>(cx: &RunContext, parameter: &'static str) -> Result<T, InjectError> {
-    T::inject(cx)
-        .await
-        .map_err(|source| InjectError::Parameter {
-            parameter,
-            source: Box::new(source),
-        })
+/// Not public API, used by generated code: names the parameter whose injection failed.
+#[must_use]
+pub fn parameter_error(parameter: &'static str, source: InjectError) -> InjectError {
+    InjectError::Parameter {
+        parameter,
+        source: Box::new(source),
+    }
 }
 
 /// Not public API, used by generated code: checks, at the parameter's span, that it is

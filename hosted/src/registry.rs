@@ -127,14 +127,25 @@ impl ServiceDescriptor {
         )
     }
 
-    /// A service implemented by a [`HostedService`] type, from an instance you built. The same
-    /// instance is injectable into other services as `Arc<T>`.
-    pub fn hosted<T: HostedService>(name: impl Into<Cow<'static, str>>, instance: T) -> Self {
-        let name = name.into();
-        let provider = Provider::instance(name.to_string(), Arc::new(instance));
-        let mut descriptor = Self::new(name, ServiceKind::Hosted, resolve_hosted::<T>());
-        descriptor.provider = Some(provider);
-        descriptor
+    /// A service implemented by a [`HostedService`] type, from an instance you built (a `T` or
+    /// an `Arc<T>` you keep a clone of).
+    ///
+    /// Unlike a `#[hosted_service]` type, an instance registered this way is not injectable
+    /// into other services: several instances of one type may run side by side.
+    pub fn hosted<T: HostedService>(
+        name: impl Into<Cow<'static, str>>,
+        instance: impl Into<Arc<T>>,
+    ) -> Self {
+        let instance: Arc<T> = instance.into();
+        Self::new(
+            name.into(),
+            ServiceKind::Hosted,
+            Arc::new(move |_| {
+                let service: Arc<dyn ErasedService> =
+                    Arc::clone(&instance) as Arc<dyn ErasedService>;
+                Box::pin(std::future::ready(Ok(service)))
+            }),
+        )
     }
 
     pub(crate) fn new(name: Cow<'static, str>, kind: ServiceKind, make: MakeService) -> Self {

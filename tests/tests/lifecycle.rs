@@ -1,0 +1,913 @@
+//! The lifecycle, service by service registered by hand: start order, reverse stop, the shutdown
+//! budget, failure policies, panics, stop requests, lifetime events and hooks.
+//!
+//! Where time matters the tests run on tokio's paused clock, so they assert exact virtual times
+//! without depending on the machine's speed.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hosted::{
+    BoxError, CancellationToken, FailurePolicy, Host, HostBuilder, HostedService, Outcome, Problem,
+    RestartPolicy, RunContext, ServiceContext, ServiceDescriptor, StopReason,
+};
+use tokio::time::Instant;
+
+/// What happened, in order, across services.
+#[derive(Clone, Default)]
+struct Journal(Arc<Mutex<Vec<String>>>);
+
+impl Journal {
+    fn note(&self, entry: impl Into<String>) {
+        self.0.lock().unwrap().push(entry.into());
+    }
+
+    fn entries(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn matching(&self, prefix: &str) -> Vec<String> {
+        self.entries()
+            .into_iter()
+            .filter(|entry| entry.starts_with(prefix))
+            .collect()
+    }
+}
+
+/// How a [`Probe`] misbehaves.
+#[derive(Clone, Copy, Default, PartialEq)]
+enum Fault {
+    #[default]
+    None,
+    StartFails,
+    StartPanics,
+    StartHangs,
+    StopFails,
+    IgnoresStop,
+    StartingFails,
+}
+
+/// A hosted service that writes every call into the journal.
+struct Probe {
+    name: &'static str,
+    journal: Journal,
+    fault: Fault,
+}
+
+impl Probe {
+    fn service(name: &'static str, journal: &Journal, fault: Fault) -> ServiceDescriptor {
+        ServiceDescriptor::hosted(
+            name,
+            Probe {
+                name,
+                journal: journal.clone(),
+                fault,
+            },
+        )
+    }
+}
+
+impl HostedService for Probe {
+    async fn starting(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+        self.journal.note(format!("starting:{}", self.name));
+        if self.fault == Fault::StartingFails {
+            return Err("the starting hook refused".into());
+        }
+        Ok(())
+    }
+
+    async fn start(&self, cx: &ServiceContext) -> Result<(), BoxError> {
+        assert_eq!(cx.info().name(), self.name);
+        self.journal.note(format!("start:{}", self.name));
+        match self.fault {
+            Fault::StartFails => Err(format!("{} cannot open its port", self.name).into()),
+            Fault::StartPanics => panic!("{} exploded while starting", self.name),
+            Fault::StartHangs => {
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn started(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+        self.journal.note(format!("started:{}", self.name));
+        Ok(())
+    }
+
+    async fn execute(&self, stop: CancellationToken) -> Result<(), BoxError> {
+        self.journal.note(format!("execute:{}", self.name));
+        if self.fault == Fault::IgnoresStop {
+            loop {
+                tokio::time::sleep(Duration::from_hours(1)).await;
+            }
+        }
+        stop.cancelled().await;
+        self.journal.note(format!("token:{}", self.name));
+        Ok(())
+    }
+
+    async fn stopping(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+        self.journal.note(format!("stopping:{}", self.name));
+        Ok(())
+    }
+
+    async fn stop(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+        self.journal.note(format!("stop:{}", self.name));
+        if self.fault == Fault::StopFails {
+            return Err("the socket would not close".into());
+        }
+        Ok(())
+    }
+
+    async fn stopped(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+        self.journal.note(format!("stopped:{}", self.name));
+        Ok(())
+    }
+}
+
+/// Starts the host, waits for a stop request, stops it: what `Host::run` does, minus signals.
+async fn run_to_end(builder: HostBuilder) -> Outcome {
+    match builder.build().expect("a valid host").start().await {
+        Ok(running) => {
+            running.wait().await;
+            running.stop().await
+        }
+        Err(outcome) => outcome,
+    }
+}
+
+async fn start_and_stop(builder: HostBuilder) -> Outcome {
+    let running = builder
+        .build()
+        .expect("a valid host")
+        .start()
+        .await
+        .expect("a clean start");
+    running.stop().await
+}
+
+fn incident_services(outcome: &Outcome) -> Vec<&str> {
+    outcome
+        .incidents()
+        .iter()
+        .map(|incident| incident.service.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn services_start_in_declared_order_and_stop_in_reverse() {
+    let journal = Journal::default();
+    let builder = Host::builder()
+        .add_service(Probe::service("web", &journal, Fault::None).after("cache"))
+        .add_service(Probe::service("metrics", &journal, Fault::None).order(5))
+        .add_service(Probe::service("cache", &journal, Fault::None).after("database"))
+        .add_service(Probe::service("database", &journal, Fault::None).order(-1))
+        .add_service(Probe::service("audit", &journal, Fault::None));
+    let outcome = start_and_stop(builder).await;
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert_eq!(
+        journal.matching("start:"),
+        [
+            "start:database",
+            "start:audit",
+            "start:cache",
+            "start:web",
+            "start:metrics"
+        ]
+    );
+    assert_eq!(
+        journal.matching("stop:"),
+        [
+            "stop:metrics",
+            "stop:web",
+            "stop:cache",
+            "stop:audit",
+            "stop:database"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_order_does_not_depend_on_registration_order() {
+    let names = ["delta", "alpha", "charlie", "bravo"];
+    let mut orders = Vec::new();
+    for rotation in 0..names.len() {
+        let mut builder = Host::builder();
+        for name in names.iter().cycle().skip(rotation).take(names.len()) {
+            builder = builder.add_service(ServiceDescriptor::background(
+                *name,
+                |_: RunContext| async {},
+            ));
+        }
+        let host = builder.build().unwrap();
+        orders.push(
+            host.services()
+                .map(|info| info.name().to_owned())
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert!(
+        orders
+            .iter()
+            .all(|order| order == &["alpha", "bravo", "charlie", "delta"]),
+        "{orders:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_stop_token_fires_before_stop_is_called() {
+    let journal = Journal::default();
+    let outcome =
+        start_and_stop(Host::builder().add_service(Probe::service("a", &journal, Fault::None)))
+            .await;
+    assert!(outcome.is_success());
+    let entries = journal.entries();
+    let token = entries.iter().position(|entry| entry == "token:a").unwrap();
+    let stop = entries.iter().position(|entry| entry == "stop:a").unwrap();
+    assert!(token < stop, "{entries:?}");
+}
+
+#[tokio::test]
+async fn lifecycle_hooks_run_around_every_service_in_order() {
+    let journal = Journal::default();
+    let builder = Host::builder()
+        .add_service(Probe::service("a", &journal, Fault::None))
+        .add_service(Probe::service("b", &journal, Fault::None));
+    let outcome = start_and_stop(builder).await;
+    assert!(outcome.is_success());
+    let entries: Vec<String> = journal
+        .entries()
+        .into_iter()
+        .filter(|entry| !entry.starts_with("execute:") && !entry.starts_with("token:"))
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            "starting:a",
+            "starting:b",
+            "start:a",
+            "start:b",
+            "started:a",
+            "started:b",
+            "stopping:b",
+            "stopping:a",
+            "stop:b",
+            "stop:a",
+            "stopped:b",
+            "stopped:a",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_blocks_before_its_first_await_delays_nothing() {
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = Arc::new(Mutex::new(released));
+    let journal = Journal::default();
+    let blocking = ServiceDescriptor::background("blocking", move |_: RunContext| {
+        let released = Arc::clone(&released);
+        async move {
+            // Blocks its worker thread, without ever yielding, until the test lets it go.
+            let _ = released.lock().unwrap().recv();
+        }
+    })
+    .order(-1);
+    let running = Host::builder()
+        .add_service(blocking)
+        .add_service(Probe::service("next", &journal, Fault::None))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .expect("startup is not held up by the blocking body");
+    assert!(running.lifetime().is_started());
+    assert_eq!(journal.matching("start:"), ["start:next"]);
+    release.send(()).unwrap();
+    assert!(running.stop().await.is_success());
+}
+
+#[tokio::test]
+async fn a_failing_start_stops_the_started_services_in_reverse_and_starts_no_more() {
+    let journal = Journal::default();
+    let host = Host::builder()
+        .add_service(Probe::service("first", &journal, Fault::None).order(1))
+        .add_service(Probe::service("second", &journal, Fault::None).order(2))
+        .add_service(Probe::service("broken", &journal, Fault::StartFails).order(3))
+        .add_service(Probe::service("never", &journal, Fault::None).order(4))
+        .build()
+        .unwrap();
+    let lifetime = host.lifetime().clone();
+    let outcome = host.start().await.expect_err("startup must fail");
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(
+        outcome.reason(),
+        Some(&StopReason::StartFailed {
+            service: "broken".into()
+        })
+    );
+    assert_eq!(incident_services(&outcome), ["broken"]);
+    assert!(
+        outcome.incidents()[0]
+            .what
+            .contains("broken cannot open its port"),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        journal.matching("start:"),
+        ["start:first", "start:second", "start:broken"]
+    );
+    assert_eq!(journal.matching("stop:"), ["stop:second", "stop:first"]);
+    assert!(!lifetime.is_started());
+    assert!(lifetime.is_stopped());
+}
+
+#[tokio::test]
+async fn a_panicking_start_is_a_start_failure_with_its_message() {
+    let journal = Journal::default();
+    let outcome = Host::builder()
+        .add_service(Probe::service("ok", &journal, Fault::None).order(1))
+        .add_service(Probe::service("boom", &journal, Fault::StartPanics).order(2))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .expect_err("startup must fail");
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(incident_services(&outcome), ["boom"]);
+    assert!(
+        outcome.incidents()[0]
+            .what
+            .contains("panicked: boom exploded while starting"),
+        "{outcome:?}"
+    );
+    assert_eq!(journal.matching("stop:"), ["stop:ok"]);
+}
+
+#[tokio::test]
+async fn a_failing_starting_hook_starts_nothing() {
+    let journal = Journal::default();
+    let outcome = Host::builder()
+        .add_service(Probe::service("a", &journal, Fault::None))
+        .add_service(Probe::service("b", &journal, Fault::StartingFails))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .expect_err("startup must fail");
+    assert_eq!(incident_services(&outcome), ["b"]);
+    assert!(journal.matching("start:").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_startup_budget_fails_a_start_that_hangs() {
+    let journal = Journal::default();
+    let began = Instant::now();
+    let outcome = Host::builder()
+        .startup_timeout(Duration::from_secs(2))
+        .add_service(Probe::service("early", &journal, Fault::None).order(1))
+        .add_service(Probe::service("hangs", &journal, Fault::StartHangs).order(2))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .expect_err("startup must fail");
+    assert_eq!(began.elapsed(), Duration::from_secs(2));
+    assert_eq!(incident_services(&outcome), ["hangs"]);
+    assert!(
+        outcome.incidents()[0].what.contains("startup budget"),
+        "{outcome:?}"
+    );
+    assert_eq!(journal.matching("stop:"), ["stop:early"]);
+}
+
+#[tokio::test]
+async fn a_stop_requested_during_startup_starts_no_more_and_exits_cleanly() {
+    struct Quitter;
+    impl HostedService for Quitter {
+        async fn start(&self, cx: &ServiceContext) -> Result<(), BoxError> {
+            cx.lifetime().stop_application();
+            Ok(())
+        }
+    }
+    let journal = Journal::default();
+    let outcome = Host::builder()
+        .add_service(ServiceDescriptor::hosted("quitter", Quitter).order(1))
+        .add_service(Probe::service("later", &journal, Fault::None).order(2))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .expect_err("startup is abandoned");
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert_eq!(outcome.reason(), Some(&StopReason::Requested));
+    assert!(journal.matching("start:").is_empty());
+}
+
+#[tokio::test]
+async fn any_service_can_request_the_stop() {
+    let running = Host::builder()
+        .add_service(ServiceDescriptor::background(
+            "quits",
+            |cx: RunContext| async move {
+                cx.lifetime().started().await;
+                cx.lifetime().stop_application();
+            },
+        ))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(running.wait().await, StopReason::Requested);
+    let outcome = running.stop().await;
+    assert!(outcome.is_success());
+    assert_eq!(outcome.exit_code(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_shutdown_budget_abandons_what_is_still_running_and_names_it() {
+    let journal = Journal::default();
+    let running = Host::builder()
+        .shutdown_timeout(Duration::from_secs(3))
+        .add_service(Probe::service("patient", &journal, Fault::None).order(1))
+        .add_service(Probe::service("stubborn", &journal, Fault::IgnoresStop).order(2))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let began = Instant::now();
+    let outcome = running.stop().await;
+    assert_eq!(
+        began.elapsed(),
+        Duration::from_secs(3),
+        "the budget bounds the whole stop"
+    );
+    assert_eq!(outcome.exit_code(), 1);
+    // The stuck service used the whole budget, so the one due to stop after it is abandoned too.
+    assert_eq!(incident_services(&outcome), ["stubborn", "patient"]);
+    assert!(
+        outcome.incidents()[0]
+            .what
+            .contains("shutdown budget of 3s"),
+        "{outcome:?}"
+    );
+    assert!(journal.matching("stop:").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_default_shutdown_budget_is_five_seconds() {
+    let journal = Journal::default();
+    let running = Host::builder()
+        .add_service(Probe::service("stubborn", &journal, Fault::IgnoresStop))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let began = Instant::now();
+    let outcome = running.stop().await;
+    assert_eq!(began.elapsed(), hosted::DEFAULT_SHUTDOWN_TIMEOUT);
+    assert_eq!(hosted::DEFAULT_SHUTDOWN_TIMEOUT, Duration::from_secs(5));
+    assert_eq!(incident_services(&outcome), ["stubborn"]);
+}
+
+#[tokio::test]
+async fn a_failing_stop_is_reported_and_the_others_still_stop() {
+    let journal = Journal::default();
+    let outcome = start_and_stop(
+        Host::builder()
+            .add_service(Probe::service("a", &journal, Fault::None).order(1))
+            .add_service(Probe::service("b", &journal, Fault::StopFails).order(2)),
+    )
+    .await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(incident_services(&outcome), ["b"]);
+    assert!(
+        outcome.incidents()[0]
+            .what
+            .contains("the socket would not close")
+    );
+    assert_eq!(journal.matching("stop:"), ["stop:b", "stop:a"]);
+}
+
+/// A background service that fails on each of its first `failures` runs, then waits for stop.
+fn failing(name: &'static str, failures: u32, runs: &Arc<AtomicU32>) -> ServiceDescriptor {
+    let runs = Arc::clone(runs);
+    ServiceDescriptor::background(name, move |cx: RunContext| {
+        let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            if run <= failures {
+                return Err(anyhow::anyhow!("run {run} lost its connection"));
+            }
+            cx.stop_token().cancelled().await;
+            Ok(())
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_failure_stops_the_host_by_default_with_a_non_zero_exit() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let outcome = run_to_end(Host::builder().add_service(failing("fragile", 1, &runs))).await;
+    assert_eq!(
+        outcome.reason(),
+        Some(&StopReason::ServiceFailed {
+            service: "fragile".into()
+        })
+    );
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(incident_services(&outcome), ["fragile"]);
+    assert!(
+        outcome.incidents()[0]
+            .what
+            .contains("run 1 lost its connection")
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_panicking_body_is_a_failure_with_its_message() {
+    let outcome = run_to_end(Host::builder().add_service(ServiceDescriptor::background(
+        "panicky",
+        |_: RunContext| async {
+            let empty: [u8; 3] = [0; 3];
+            let index = empty.len() + 4;
+            let _ = std::hint::black_box(empty)[index];
+        },
+    )))
+    .await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert!(
+        outcome.incidents()[0]
+            .what
+            .contains("panicked: index out of bounds: the len is 3 but the index is 7"),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ignored_failure_keeps_the_host_running() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let journal = Journal::default();
+    let running = Host::builder()
+        .add_service(failing("optional", 1, &runs).on_failure(FailurePolicy::Ignore))
+        .add_service(Probe::service("core", &journal, Fault::None))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_mins(1)).await;
+    assert!(!running.lifetime().is_stopping());
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "an ignored failure is not restarted"
+    );
+    let outcome = running.stop().await;
+    assert!(outcome.is_success(), "{outcome:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_host_default_policy_applies_to_services_without_their_own() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let running = Host::builder()
+        .default_failure_policy(FailurePolicy::Ignore)
+        .add_service(failing("relaxed", 1, &runs))
+        .build()
+        .unwrap();
+    let policies: Vec<_> = running
+        .services()
+        .map(|info| info.policy().clone())
+        .collect();
+    assert_eq!(policies, [FailurePolicy::Ignore]);
+    let running = running.start().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!running.lifetime().is_stopping());
+    assert!(running.stop().await.is_success());
+}
+
+#[tokio::test(start_paused = true)]
+async fn restarts_back_off_exponentially_with_jitter_then_give_up() {
+    let starts = Arc::new(Mutex::new(Vec::new()));
+    let policy = RestartPolicy::new()
+        .with_max_restarts(4)
+        .with_backoff(Duration::from_secs(1))
+        .with_max_backoff(Duration::from_secs(5));
+    let recorded = Arc::clone(&starts);
+    let outcome = run_to_end(
+        Host::builder().add_service(
+            ServiceDescriptor::background("unlucky", move |_: RunContext| {
+                recorded.lock().unwrap().push(Instant::now());
+                async { Err::<(), _>("still down") }
+            })
+            .on_failure(FailurePolicy::Restart(policy.clone())),
+        ),
+    )
+    .await;
+    assert_eq!(
+        outcome.reason(),
+        Some(&StopReason::ServiceFailed {
+            service: "unlucky".into()
+        })
+    );
+    assert_eq!(outcome.exit_code(), 1);
+    assert!(outcome.incidents()[0].what.contains("still down"));
+
+    let starts = starts.lock().unwrap();
+    assert_eq!(starts.len(), 5, "one run and four restarts");
+    for (failure, pair) in (1..).zip(starts.windows(2)) {
+        let waited = pair[1] - pair[0];
+        let ceiling = policy.delay_ceiling(failure);
+        assert!(
+            waited >= ceiling / 2 && waited <= ceiling,
+            "restart {failure} waited {waited:?}, outside [{:?}, {ceiling:?}]",
+            ceiling / 2
+        );
+    }
+    assert_eq!(
+        policy.delay_ceiling(4),
+        Duration::from_secs(5),
+        "capped at max_backoff"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_service_that_recovers_keeps_running() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let running = Host::builder()
+        .add_service(
+            failing("recovers", 3, &runs).on_failure(FailurePolicy::Restart(RestartPolicy::new())),
+        )
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_mins(2)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+    assert!(!running.lifetime().is_stopping());
+    let outcome = running.stop().await;
+    assert!(
+        outcome.is_success(),
+        "recovered failures are not incidents: {outcome:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_run_resets_the_count_of_consecutive_failures() {
+    // Each run lasts longer than `max_backoff`, so no failure follows another closely: the
+    // service is restarted far more often than `max_restarts`.
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&runs);
+    let policy = RestartPolicy::new()
+        .with_max_restarts(2)
+        .with_backoff(Duration::from_secs(1))
+        .with_max_backoff(Duration::from_secs(10));
+    let running = Host::builder()
+        .add_service(
+            ServiceDescriptor::background("long-lived", move |cx: RunContext| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    tokio::select! {
+                        () = cx.stop_token().cancelled() => Ok(()),
+                        () = tokio::time::sleep(Duration::from_secs(11)) => Err("dropped after a while"),
+                    }
+                }
+            })
+            .on_failure(FailurePolicy::Restart(policy)),
+        )
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_mins(2)).await;
+    assert!(!running.lifetime().is_stopping());
+    assert!(runs.load(Ordering::SeqCst) >= 9, "{runs:?}");
+    assert!(running.stop().await.is_success());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_during_the_restart_backoff_ends_at_once() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let running = Host::builder()
+        .add_service(
+            failing("backing-off", 1, &runs).on_failure(FailurePolicy::Restart(
+                RestartPolicy::new().with_backoff(Duration::from_secs(20)),
+            )),
+        )
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let began = Instant::now();
+    let outcome = running.stop().await;
+    assert!(began.elapsed() < Duration::from_secs(1));
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_failure_while_stopping_makes_the_exit_code_non_zero() {
+    let running = Host::builder()
+        .add_service(ServiceDescriptor::background(
+            "sloppy",
+            |cx: RunContext| async move {
+                cx.stop_token().cancelled().await;
+                Err::<(), BoxError>("could not flush the buffer".into())
+            },
+        ))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let outcome = running.stop().await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert!(
+        outcome.incidents()[0]
+            .what
+            .contains("failed while stopping: could not flush the buffer")
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_completes_leaves_the_host_running() {
+    let running = Host::builder()
+        .add_service(ServiceDescriptor::background(
+            "one-shot",
+            |_: RunContext| async {},
+        ))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    tokio::task::yield_now().await;
+    assert!(!running.lifetime().is_stopping());
+    assert!(running.stop().await.is_success());
+}
+
+#[tokio::test]
+async fn lifetime_events_fire_in_order_and_are_observable_from_services() {
+    let journal = Journal::default();
+    let observed = journal.clone();
+    let host = Host::builder()
+        .add_service(ServiceDescriptor::background(
+            "observer",
+            move |cx: RunContext| {
+                let journal = observed.clone();
+                async move {
+                    cx.lifetime().started().await;
+                    journal.note("observed:started");
+                    cx.lifetime().stopping().await;
+                    journal.note("observed:stopping");
+                    assert!(!cx.lifetime().is_stopped());
+                }
+            },
+        ))
+        .build()
+        .unwrap();
+    let lifetime = host.lifetime().clone();
+    let watcher = {
+        let journal = journal.clone();
+        let lifetime = lifetime.clone();
+        tokio::spawn(async move {
+            lifetime.stopped().await;
+            journal.note("observed:stopped");
+        })
+    };
+    assert!(!lifetime.is_started());
+    let running = host.start().await.unwrap();
+    assert!(lifetime.is_started());
+    tokio::task::yield_now().await;
+    let outcome = running.stop().await;
+    watcher.await.unwrap();
+    assert!(outcome.is_success());
+    assert!(lifetime.is_stopping() && lifetime.is_stopped());
+    assert_eq!(
+        journal.entries(),
+        ["observed:started", "observed:stopping", "observed:stopped"]
+    );
+}
+
+#[tokio::test]
+async fn the_stopping_token_plugs_into_token_based_apis() {
+    let host = Host::builder().build().unwrap();
+    let token = host.lifetime().stopping_token();
+    let running = host.start().await.unwrap();
+    assert!(!token.is_cancelled());
+    let outcome = running.stop().await;
+    assert!(token.is_cancelled());
+    assert!(outcome.is_success());
+}
+
+#[test]
+fn every_build_problem_is_reported_at_once() {
+    let noop = |name: &'static str| ServiceDescriptor::background(name, |_: RunContext| async {});
+    let error = Host::builder()
+        .add_service(noop("twin"))
+        .add_service(noop("twin"))
+        .add_service(noop("lonely").after("nobody"))
+        .add_service(noop("chicken").after("egg"))
+        .add_service(noop("egg").after("chicken"))
+        .build()
+        .expect_err("the host is invalid");
+    let problems = error.problems();
+    assert!(
+        problems.iter().any(
+            |problem| matches!(problem, Problem::DuplicateService { name, .. } if name == "twin")
+        ),
+        "{problems:?}"
+    );
+    assert!(problems.iter().any(
+        |problem| matches!(problem, Problem::UnknownAfter { service, after, .. } if service == "lonely" && after == "nobody")
+    ));
+    let text = error.to_string();
+    assert!(
+        text.starts_with("the host cannot start: 3 problems found"),
+        "{text}"
+    );
+    assert!(text.contains("two services are named `twin`"), "{text}");
+    assert!(
+        text.contains("services start after each other in a circle: chicken -> egg -> chicken")
+            || text.contains("services start after each other in a circle: egg -> chicken -> egg"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unknown_after_suggests_the_full_name() {
+    let error = Host::builder()
+        .add_service(ServiceDescriptor::background(
+            "app::database",
+            |_: RunContext| async {},
+        ))
+        .add_service(
+            ServiceDescriptor::background("app::api", |_: RunContext| async {}).after("database"),
+        )
+        .build()
+        .expect_err("`database` is not a name");
+    assert!(
+        error.to_string().contains("did you mean `app::database`?"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn instances_added_on_the_builder_are_shared() {
+    trait Clock: Send + Sync {
+        fn now(&self) -> u64;
+    }
+    struct Fixed;
+    impl Clock for Fixed {
+        fn now(&self) -> u64 {
+            42
+        }
+    }
+    let seen = Arc::new(AtomicU32::new(0));
+    let recorded = Arc::clone(&seen);
+    let running = Host::builder()
+        .add_instance::<dyn Clock>(Arc::new(Fixed))
+        .add_service(ServiceDescriptor::background(
+            "reads-clock",
+            move |cx: RunContext| {
+                let recorded = Arc::clone(&recorded);
+                async move {
+                    let clock = cx.resolve::<Arc<dyn Clock>>().await?;
+                    recorded.store(u32::try_from(clock.now()).unwrap(), Ordering::SeqCst);
+                    Ok::<(), BoxError>(())
+                }
+            },
+        ))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    tokio::task::yield_now().await;
+    let clock = running.get::<dyn Clock>().await.unwrap();
+    assert_eq!(clock.now(), 42);
+    assert!(running.stop().await.is_success());
+    assert_eq!(seen.load(Ordering::SeqCst), 42);
+}
+
+#[tokio::test]
+async fn a_removed_service_does_not_run() {
+    let journal = Journal::default();
+    let outcome = start_and_stop(
+        Host::builder()
+            .add_service(Probe::service("kept", &journal, Fault::None))
+            .add_service(Probe::service("removed", &journal, Fault::None))
+            .remove_service("removed"),
+    )
+    .await;
+    assert!(outcome.is_success());
+    assert_eq!(journal.matching("start:"), ["start:kept"]);
+}

@@ -1,0 +1,97 @@
+//! Every form of the attributes expands to code that compiles clean under the strictest lints a
+//! user may set. `cargo clippy --all-targets -- -D warnings` in CI checks the Clippy part.
+#![deny(
+    warnings,
+    unused_qualifications,
+    clippy::pedantic,
+    missing_docs,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+
+use std::sync::Arc;
+
+use hosted::{BoxError, CancellationToken, HostedService, Lifetime, ServiceContext, ServiceInfo};
+
+/// A public background service with every argument.
+///
+/// # Errors
+/// Never; the signature shows an `anyhow` result is accepted.
+#[hosted::hosted_service(
+    name = "lints::everything",
+    order = -3,
+    after = [Unit, "lints::tuple"],
+    on_failure = "restart",
+    max_restarts = 10,
+    backoff = "250ms",
+    max_backoff = "1m30s",
+    crate = "::hosted"
+)]
+pub async fn everything(
+    stop: CancellationToken,
+    lifetime: Lifetime,
+    info: ServiceInfo,
+    unit: Arc<Unit>,
+) -> anyhow::Result<()> {
+    let _ = (lifetime, info, unit);
+    stop.cancelled().await;
+    Ok(())
+}
+
+/// No parameters, no return type.
+#[hosted::hosted_service(on_failure = "ignore")]
+async fn nothing() {}
+
+/// Unused and pattern parameters.
+#[hosted::hosted_service(on_failure = "stop")]
+async fn patterns(_: Lifetime, mut stop: CancellationToken) -> Result<(), BoxError> {
+    stop = stop.child_token();
+    stop.cancelled().await;
+    Ok(())
+}
+
+/// A unit struct service.
+#[hosted::hosted_service]
+#[derive(Debug)]
+pub struct Unit;
+
+impl HostedService for Unit {}
+
+/// A tuple struct service with an injected and a default field.
+#[derive(Debug)]
+#[hosted::hosted_service(name = "lints::tuple")]
+pub struct Tuple(
+    pub Arc<Unit>,
+    #[hosted(default)] pub std::sync::atomic::AtomicU64,
+);
+
+impl HostedService for Tuple {
+    async fn start(&self, cx: &ServiceContext) -> Result<(), BoxError> {
+        let _ = (cx.info().name(), &self.0, &self.1);
+        Ok(())
+    }
+}
+
+/// A struct service with only default fields.
+#[hosted::hosted_service]
+pub(crate) struct OnlyDefaults {
+    #[hosted(default)]
+    count: std::sync::Mutex<u32>,
+}
+
+impl HostedService for OnlyDefaults {}
+
+#[test]
+fn the_expansions_compile_under_strict_lints() {
+    let host = hosted::Host::builder()
+        .discover()
+        .build()
+        .expect("a valid host");
+    assert_eq!(host.services().count(), 6);
+    let _ = OnlyDefaults {
+        count: std::sync::Mutex::new(0),
+    }
+    .count
+    .lock()
+    .map(|count| *count);
+}
