@@ -1,1 +1,9 @@
-//! Guides.
+//! Guides: how the host behaves and how it is built.
+
+pub mod lifecycle {
+    #![doc = include_str!("docs/lifecycle.md")]
+}
+
+pub mod design {
+    #![doc = include_str!("docs/design.md")]
+}

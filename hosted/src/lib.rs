@@ -23,7 +23,10 @@ mod util;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use hosted_macros::{hosted_service, run};
+#[doc = include_str!("docs/hosted_service.md")]
+pub use hosted_macros::hosted_service;
+#[doc = include_str!("docs/run.md")]
+pub use hosted_macros::run;
 pub use tokio_util::sync::CancellationToken;
 
 pub use crate::container::Container;

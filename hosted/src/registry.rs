@@ -127,16 +127,13 @@ impl ServiceDescriptor {
         )
     }
 
-    /// A service implemented by a [`HostedService`] type, from an instance you built (a `T` or
-    /// an `Arc<T>` you keep a clone of).
+    /// A service implemented by a [`HostedService`] type, from an instance you built; keep a
+    /// clone of the `Arc` to reach it from outside.
     ///
     /// Unlike a `#[hosted_service]` type, an instance registered this way is not injectable
-    /// into other services: several instances of one type may run side by side.
-    pub fn hosted<T: HostedService>(
-        name: impl Into<Cow<'static, str>>,
-        instance: impl Into<Arc<T>>,
-    ) -> Self {
-        let instance: Arc<T> = instance.into();
+    /// into other services, so several instances of one type may run side by side; add it with
+    /// [`HostBuilder::add_instance`](crate::HostBuilder::add_instance) as well to share it.
+    pub fn hosted<T: HostedService>(name: impl Into<Cow<'static, str>>, instance: Arc<T>) -> Self {
         Self::new(
             name.into(),
             ServiceKind::Hosted,

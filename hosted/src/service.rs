@@ -37,7 +37,6 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// #[hosted::hosted_service]
-/// #[derive(Default)]
 /// struct Counter {
 ///     #[hosted(default)]
 ///     ticks: AtomicU64,

@@ -59,11 +59,11 @@ impl Probe {
     fn service(name: &'static str, journal: &Journal, fault: Fault) -> ServiceDescriptor {
         ServiceDescriptor::hosted(
             name,
-            Probe {
+            Arc::new(Probe {
                 name,
                 journal: journal.clone(),
                 fault,
-            },
+            }),
         )
     }
 }
@@ -393,7 +393,7 @@ async fn a_stop_requested_during_startup_starts_no_more_and_exits_cleanly() {
     }
     let journal = Journal::default();
     let outcome = Host::builder()
-        .add_service(ServiceDescriptor::hosted("quitter", Quitter).order(1))
+        .add_service(ServiceDescriptor::hosted("quitter", Arc::new(Quitter)).order(1))
         .add_service(Probe::service("later", &journal, Fault::None).order(2))
         .build()
         .unwrap()
