@@ -7,7 +7,7 @@
 //! Before any service starts, the host also asks each parameter type what it needs
 //! ([`Inject::declare`]), so a missing registration stops startup instead of failing a run.
 
-use std::any::{TypeId, type_name};
+use std::any::{Any, TypeId, type_name};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -100,12 +100,28 @@ pub enum InjectError {
 }
 
 /// Everything one run of a hosted function can draw its parameters from.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RunContext {
     info: ServiceInfo,
     stop: CancellationToken,
     lifetime: Lifetime,
     container: Arc<Container>,
+    extensions: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
+}
+
+/// The end of one run, kept apart from its [`RunContext`] (which the body consumes) so the
+/// runner can close the run once the body returns.
+#[derive(Debug)]
+#[must_use = "a run must be finished"]
+pub(crate) struct RunEnd {
+    _private: (),
+}
+
+impl RunEnd {
+    /// Closes the run once its body has returned; `succeeded` tells how it went.
+    pub(crate) async fn finish(self, succeeded: bool) {
+        let _ = succeeded;
+    }
 }
 
 impl RunContext {
@@ -120,7 +136,41 @@ impl RunContext {
             stop,
             lifetime,
             container,
+            extensions: Vec::new(),
         }
+    }
+
+    /// A context for another run of the same service: the same service, token and lifetime,
+    /// none of this run's extensions. Finish the run with the returned [`RunEnd`].
+    pub(crate) fn begin_run(&self) -> (Self, RunEnd) {
+        let cx = Self {
+            info: self.info.clone(),
+            stop: self.stop.clone(),
+            lifetime: self.lifetime.clone(),
+            container: Arc::clone(&self.container),
+            extensions: Vec::new(),
+        };
+        (cx, RunEnd { _private: () })
+    }
+
+    /// Attaches a value that parameters of this run can read with [`extension`](Self::extension):
+    /// how a timer hands its tick information or a queue its item's sequence number to their
+    /// `Inject` implementations. A second value of the same type replaces the first.
+    #[must_use]
+    pub fn with_extension<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        let type_id = TypeId::of::<T>();
+        self.extensions.retain(|(existing, _)| *existing != type_id);
+        self.extensions.push((type_id, Arc::new(value)));
+        self
+    }
+
+    /// A value attached to this run with [`with_extension`](Self::with_extension).
+    #[must_use]
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.extensions
+            .iter()
+            .find(|(type_id, _)| *type_id == TypeId::of::<T>())
+            .and_then(|(_, value)| value.downcast_ref::<T>())
     }
 
     /// The service this run belongs to.
@@ -154,6 +204,16 @@ impl RunContext {
 
     pub(crate) fn container(&self) -> &Arc<Container> {
         &self.container
+    }
+}
+
+impl std::fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunContext")
+            .field("service", &self.info.name())
+            .field("stopping", &self.stop.is_cancelled())
+            .field("extensions", &self.extensions.len())
+            .finish_non_exhaustive()
     }
 }
 

@@ -75,11 +75,11 @@ impl FnService {
 }
 
 impl HostedService for FnService {
-    fn execute(
-        &self,
-        _stop: CancellationToken,
-    ) -> impl Future<Output = Result<(), BoxError>> + Send {
-        (self.body)(self.cx.clone())
+    async fn execute(&self, _stop: CancellationToken) -> Result<(), BoxError> {
+        let (cx, end) = self.cx.begin_run();
+        let result = (self.body)(cx).await;
+        end.finish(result.is_ok()).await;
+        result
     }
 }
 
