@@ -1,0 +1,20 @@
+//! A one-shot job: once every service has started it does its work and asks the host to stop.
+
+use hosted::{CancellationToken, Lifetime};
+
+#[hosted::hosted_service]
+async fn job(lifetime: Lifetime) {
+    lifetime.started().await;
+    tracing::info!("job done; asking the host to stop");
+    lifetime.stop_application();
+}
+
+#[hosted::hosted_service]
+async fn server(stop: CancellationToken) {
+    stop.cancelled().await;
+    tracing::info!("server closed");
+}
+
+fn main() {
+    hosted::run!();
+}

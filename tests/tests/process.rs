@@ -1,0 +1,382 @@
+//! Real binaries built with `hosted::run!()`, run as processes: signals, exit codes, the log, and
+//! the command line. The binaries live in `tests/src/bin/`.
+//!
+//! Timeouts only detect hangs; nothing here asserts how long anything took.
+
+use std::path::PathBuf;
+
+use hosted_tests::process::{HANG, Process};
+
+/// The log's span for one service, as the subscriber prints it.
+fn service(name: &str) -> String {
+    format!("service{{name={name}}}")
+}
+
+/// The parts of the host's log line for `event` (`started`, `stopped`) of the service `name`.
+fn event(name: &str, event: &str) -> [String; 2] {
+    [service(name), format!(": {event} ")]
+}
+
+fn parts(strings: &[String]) -> Vec<&str> {
+    strings.iter().map(String::as_str).collect()
+}
+
+/// Runs `graceful` until `signal` and checks the whole clean start and stop.
+fn stops_gracefully_on(signal: &str, signal_name: &str, reason: &str) {
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_graceful"), &[]);
+    app.wait_for_line("application started", HANG);
+    app.signal(signal);
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+
+    let [database, cache, web] = ["graceful::Database", "graceful::cache", "graceful::web"];
+    let started = [database, cache, web].map(|name| event(name, "started"));
+    let stopped = [web, cache, database].map(|name| event(name, "stopped"));
+    let received = format!("received {signal_name}");
+    let shutting_down = format!("reason={reason}");
+    let mut order: Vec<Vec<&str>> = started.iter().map(|event| parts(event)).collect();
+    order.push(vec!["application started"]);
+    order.push(vec![&received]);
+    order.push(vec!["application is shutting down", &shutting_down]);
+    order.extend(stopped.iter().map(|event| parts(event)));
+    order.push(vec!["application stopped"]);
+    app.assert_log_order(&order.iter().map(Vec::as_slice).collect::<Vec<_>>());
+
+    // Each service finished its own stop before the host called it stopped.
+    let web_stopped = parts(&stopped[0]);
+    let database_stopped = parts(&stopped[2]);
+    app.assert_log_order(&[&["web drained"], &web_stopped]);
+    app.assert_log_order(&[&["database closed"], &database_stopped]);
+    app.assert_no_log_line(&["application stopped after failures"]);
+    app.assert_no_log_line(&["ERROR"]);
+}
+
+#[test]
+fn sigterm_stops_every_service_in_reverse_order_and_exits_0() {
+    stops_gracefully_on("TERM", "SIGTERM", "terminate signal");
+}
+
+#[test]
+fn sigint_stops_every_service_in_reverse_order_and_exits_0() {
+    stops_gracefully_on("INT", "SIGINT", "interrupt signal");
+}
+
+/// Sends `first`, waits until the stop is under way (and stuck), then sends `second`.
+fn second_signal_exit_code(first: &str, second: &str) -> i32 {
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_slow_stop"), &[]);
+    app.wait_for_line("application started", HANG);
+    app.signal(first);
+    app.wait_for_line("application is shutting down", HANG);
+    app.wait_for_line("finishing a long job first", HANG);
+    app.signal(second);
+    let code = app.wait_exit(HANG);
+    app.wait_for_line("during shutdown; exiting at once", HANG);
+    app.assert_no_log_line(&["application stopped"]);
+    code
+}
+
+#[test]
+fn a_second_sigterm_during_a_slow_stop_exits_at_once_with_143() {
+    assert_eq!(second_signal_exit_code("TERM", "TERM"), 143);
+}
+
+#[test]
+fn a_second_sigint_during_a_slow_stop_exits_at_once_with_130() {
+    assert_eq!(second_signal_exit_code("INT", "INT"), 130);
+}
+
+#[test]
+fn the_second_signal_decides_the_exit_code() {
+    assert_eq!(second_signal_exit_code("TERM", "INT"), 130);
+}
+
+#[test]
+fn a_service_returning_an_error_stops_the_host_with_exit_1() {
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_failing"), &[]);
+    assert_eq!(app.wait_exit(HANG), 1, "{}", app.transcript());
+    let writer = service("failing::writer");
+    app.assert_log_order(&[
+        &[&writer, "failed", "cannot write the journal: disk full"],
+        &[
+            "application is shutting down",
+            "reason=service `failing::writer` failed",
+        ],
+        &["bystander done"],
+        &["application stopped after failures", "failing::writer"],
+    ]);
+    app.assert_no_log_line(&["bystander", "abandoned"]);
+}
+
+#[test]
+fn a_panicking_service_stops_the_host_with_exit_1() {
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_panicking"), &[]);
+    assert_eq!(app.wait_exit(HANG), 1, "{}", app.transcript());
+    let parser = service("panicking::parser");
+    app.assert_log_order(&[
+        &[&parser, "failed", "panicked: invariant broken at depth 3"],
+        &[
+            "application is shutting down",
+            "reason=service `panicking::parser` failed",
+        ],
+        &["bystander done"],
+        &["application stopped after failures", "panicking::parser"],
+    ]);
+}
+
+#[test]
+fn a_failing_start_stops_the_started_services_in_reverse_and_never_starts_the_rest() {
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_start_fails"), &[]);
+    assert_eq!(app.wait_exit(HANG), 1, "{}", app.transcript());
+    let [first_started, second_started] =
+        ["start_fails::First", "start_fails::second"].map(|name| event(name, "started"));
+    let [second_stopped, first_stopped] =
+        ["start_fails::second", "start_fails::First"].map(|name| event(name, "stopped"));
+    let broken = service("start_fails::Broken");
+    app.assert_log_order(&[
+        &parts(&first_started),
+        &parts(&second_started),
+        &[
+            &broken,
+            "start failed: port 8080 is taken",
+            "aborting startup",
+        ],
+        &["stopping the services already started", "services=2"],
+        &[
+            "application is shutting down",
+            "reason=service `start_fails::Broken` failed to start",
+        ],
+        &["second done"],
+        &parts(&second_stopped),
+        &["first closed"],
+        &parts(&first_stopped),
+        &["application stopped after failures", "start_fails::Broken"],
+    ]);
+    app.assert_no_log_line(&["application started"]);
+    // Neither the failed service nor the one after it ran anything, or was "stopped".
+    for name in ["start_fails::Broken", "start_fails::Later"] {
+        app.assert_no_log_line(&[&service(name), ": started "]);
+        app.assert_no_log_line(&[&service(name), ": stopped "]);
+    }
+    for line in [
+        "broken body ran",
+        "broken stop ran",
+        "later start ran",
+        "later body ran",
+        "later stop ran",
+    ] {
+        app.assert_no_log_line(&[line]);
+    }
+}
+
+/// The 1-based line of `listing.rs` that contains `needle`.
+fn listing_line(needle: &str) -> usize {
+    include_str!("../src/bin/listing.rs")
+        .lines()
+        .position(|line| line.contains(needle))
+        .unwrap_or_else(|| panic!("listing.rs has no line containing {needle:?}"))
+        + 1
+}
+
+#[test]
+fn list_prints_every_service_in_start_order_and_exits_0() {
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_listing"), &["--list"]);
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+    let source = "tests/src/bin/listing.rs";
+    let store = listing_line("struct Store;");
+    let mailer = listing_line("async fn send_mail(");
+    let importer = listing_line("async fn importer(");
+    let reporter = listing_line("async fn reporter(");
+    let expected = format!(
+        "\
+NAME               KIND        ORDER  AFTER                  ON FAILURE                         SOURCE
+listing::Store     hosted      -5     -                      stop                               {source}:{store}
+mailer             background  0      -                      ignore                             {source}:{mailer}
+listing::importer  background  0      listing::Store,mailer  restart(max 3, backoff 250ms..4s)  {source}:{importer}
+listing::reporter  background  7      -                      stop                               {source}:{reporter}
+"
+    );
+    assert_eq!(app.stdout(), expected);
+    assert_eq!(app.stderr(), "", "`--list` should not log");
+}
+
+#[test]
+fn help_mentions_list_and_exits_0() {
+    for flag in ["--help", "-h"] {
+        let mut app = Process::spawn(env!("CARGO_BIN_EXE_listing"), &[flag]);
+        assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+        let help = app.stdout();
+        assert!(help.starts_with("Usage: "), "{flag}:\n{help}");
+        assert!(help.contains("--list"), "{flag}:\n{help}");
+        assert_eq!(app.stderr(), "");
+    }
+}
+
+#[test]
+fn an_unknown_argument_is_a_usage_error_with_exit_2() {
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_listing"), &["--lsit"]);
+    assert_eq!(app.wait_exit(HANG), 2, "{}", app.transcript());
+    let stderr = app.stderr();
+    assert!(
+        stderr.starts_with("error: unexpected argument `--lsit`\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Usage: "), "{stderr}");
+    assert_eq!(app.stdout(), "");
+
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_listing"), &["--list", "--help"]);
+    assert_eq!(app.wait_exit(HANG), 2, "{}", app.transcript());
+    assert!(
+        app.stderr().contains("cannot be combined"),
+        "{}",
+        app.transcript()
+    );
+}
+
+#[test]
+fn a_registration_mistake_exits_1_before_anything_starts() {
+    for args in [&[][..], &["--list"]] {
+        let mut app = Process::spawn(env!("CARGO_BIN_EXE_misconfigured"), args);
+        assert_eq!(app.wait_exit(HANG), 1, "{args:?}\n{}", app.transcript());
+        let stderr = app.stderr();
+        assert!(
+            stderr.contains(
+                "service `misconfigured::api` starts after `databse`, but no service has that \
+                 name; did you mean `database`?"
+            ),
+            "{args:?}\n{stderr}"
+        );
+        assert!(!stderr.contains(": started "), "{args:?}\n{stderr}");
+        assert_eq!(app.stdout(), "");
+    }
+}
+
+#[test]
+fn a_library_crate_linked_through_run_contributes_its_services() {
+    let mut list = Process::spawn(env!("CARGO_BIN_EXE_linked"), &["--list"]);
+    assert_eq!(list.wait_exit(HANG), 0, "{}", list.transcript());
+    assert!(
+        list.stdout()
+            .lines()
+            .any(|row| row.starts_with("linked-services::greeter ")),
+        "{}",
+        list.transcript()
+    );
+
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_linked"), &[]);
+    app.wait_for_line("greeting from a linked library crate", HANG);
+    app.signal("TERM");
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+    let stopped = event("linked-services::greeter", "stopped");
+    app.assert_log_order(&[&parts(&stopped), &["application stopped"]]);
+}
+
+#[test]
+fn a_library_crate_left_unlinked_is_reported_with_the_fix() {
+    let mut list = Process::spawn(env!("CARGO_BIN_EXE_unlinked"), &["--list"]);
+    assert_eq!(list.wait_exit(HANG), 0, "{}", list.transcript());
+    assert!(
+        list.stdout().contains("(no services registered)"),
+        "{}",
+        list.transcript()
+    );
+
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_unlinked"), &[]);
+    let warning = app.wait_for_line("no services are registered", HANG);
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains("link = ["), "{warning}");
+    app.wait_for_line("application started", HANG);
+    app.signal("TERM");
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+    app.assert_no_log_line(&["greeting from a linked library crate"]);
+}
+
+#[test]
+fn a_service_blocking_its_thread_forever_is_abandoned_and_the_process_exits_1() {
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_abandoned"), &[]);
+    app.wait_for_line("application started", HANG);
+    app.wait_for_line("blocking the worker thread for good", HANG);
+    app.signal("TERM");
+    assert_eq!(app.wait_exit(HANG), 1, "{}", app.transcript());
+    let stuck = service("abandoned::stuck");
+    let late_stopped = event("abandoned::late", "stopped");
+    app.assert_log_order(&[
+        &["application is shutting down"],
+        // Stopped before the stuck service, in reverse start order: unaffected by it.
+        &["late done"],
+        &parts(&late_stopped),
+        &[
+            &stuck,
+            "abandoned: still running when the shutdown budget ran out",
+        ],
+        &["application stopped after failures", "abandoned::stuck"],
+    ]);
+}
+
+/// A file the test creates to release the blocking service of `blocking_start`; removed at the
+/// end of the test.
+struct ReleaseFile(PathBuf);
+
+impl ReleaseFile {
+    fn new(label: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "hosted-process-test-{}-{label}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        Self(path)
+    }
+
+    fn create(&self) {
+        std::fs::write(&self.0, b"go").expect("cannot create the release file");
+    }
+}
+
+impl Drop for ReleaseFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Runs `blocking_start`, whose first service blocks its thread until released, and checks that
+/// the rest of startup did not wait for it.
+fn startup_does_not_wait_for_a_blocked_body(worker_threads: Option<&str>) {
+    let release = ReleaseFile::new(worker_threads.unwrap_or("default"));
+    let mut command = Process::command(env!("CARGO_BIN_EXE_blocking_start"));
+    command.env("HOSTED_TEST_RELEASE", &release.0);
+    if let Some(threads) = worker_threads {
+        command.env("TOKIO_WORKER_THREADS", threads);
+    }
+    let mut app = Process::start(command);
+    app.wait_for_line("application started", HANG);
+    // Nothing released the blocker yet, so all of this happened while it was blocked.
+    app.assert_no_log_line(&["blocker released"]);
+    app.assert_log_order(&[
+        &parts(&event("blocking_start::blocker", "started")),
+        &parts(&event("blocking_start::next", "started")),
+        &["application started"],
+    ]);
+    app.wait_for_line("next is running", HANG);
+
+    release.create();
+    app.wait_for_line("blocker released", HANG);
+    app.signal("TERM");
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+}
+
+#[test]
+fn a_body_blocking_before_its_first_await_does_not_delay_startup() {
+    startup_does_not_wait_for_a_blocked_body(None);
+}
+
+#[test]
+fn a_service_can_stop_the_application_with_exit_0() {
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_stops_itself"), &[]);
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+    app.assert_log_order(&[
+        &["job done; asking the host to stop"],
+        &["application is shutting down", "reason=stop requested"],
+        &["server closed"],
+        &["application stopped"],
+    ]);
+    app.assert_no_log_line(&["received SIG"]);
+    app.assert_no_log_line(&["application stopped after failures"]);
+}
