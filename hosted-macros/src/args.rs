@@ -2,6 +2,7 @@
 //! with the list of valid ones.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt::Write as _;
 
 use proc_macro2::TokenStream;
@@ -52,16 +53,21 @@ impl Args {
             let key = arg.key.unraw().to_string();
             if !valid.contains(&key.as_str()) {
                 errors.at(arg.key.span(), unknown_key_message(&key, valid));
-            } else if let Some(first) = by_key.get(&key) {
-                let mut error =
-                    syn::Error::new(arg.key.span(), format!("duplicate argument `{key}`"));
-                error.combine(syn::Error::new(
-                    first.key.span(),
-                    format!("`{key}` is first given here"),
-                ));
-                errors.push(error);
-            } else {
-                by_key.insert(key, arg);
+                continue;
+            }
+            match by_key.entry(key) {
+                Entry::Vacant(entry) => {
+                    entry.insert(arg);
+                }
+                // One error, at the repeat: a second one at the first occurrence would read as a
+                // second mistake.
+                Entry::Occupied(entry) => errors.at(
+                    arg.key.span(),
+                    format!(
+                        "duplicate argument `{}`; give each argument once",
+                        entry.key()
+                    ),
+                ),
             }
         }
         Self { by_key }

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 /// The form every error message shows.
-pub(crate) const EXPECTED: &str =
-    "expected a duration like \"250ms\", \"5s\" or \"1m30s\" (units: ns, us, ms, s, m, h, d)";
+pub(crate) const EXPECTED: &str = "expected a duration like `\"250ms\"`, `\"5s\"` or `\"1m30s\"` \
+     (units: `ns`, `us`, `ms`, `s`, `m`, `h`, `d`)";
 
 /// Reads `text` as a sum of `<integer><unit>` parts, optionally separated by spaces.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
@@ -40,9 +40,7 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
             "m" => 60 * 1_000_000_000,
             "h" => 3_600 * 1_000_000_000,
             "d" => 86_400 * 1_000_000_000,
-            "" => {
-                return Err(format!("`{text}` has a number without a unit; {EXPECTED}"));
-            }
+            "" => return Err(missing_unit(text, rest)),
             other => return Err(format!("unknown unit `{other}` in `{text}`; {EXPECTED}")),
         };
         let part = number
@@ -55,6 +53,23 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
         rest = rest[unit_length..].trim_start();
     }
     Ok(total)
+}
+
+/// The error for a number with no unit right after it: `"5"`, or `"5 s"` and `"5 seconds"`
+/// where a unit follows after a space.
+fn missing_unit(text: &str, rest: &str) -> String {
+    let word: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_alphabetic())
+        .collect();
+    match word.as_str() {
+        "" => format!("`{text}` has a number without a unit; {EXPECTED}"),
+        "ns" | "us" | "µs" | "ms" | "s" | "m" | "h" | "d" => {
+            format!("`{text}` has a space between a number and its unit `{word}`; {EXPECTED}")
+        }
+        _ => format!("unknown unit `{word}` in `{text}`; {EXPECTED}"),
+    }
 }
 
 /// The most readable constructor call for `duration`, for the generated code.
@@ -126,7 +141,7 @@ mod tests {
             ":: core :: time :: Duration :: from_secs (90)"
         );
         assert_eq!(
-            constructor(Duration::from_secs(120)).to_string(),
+            constructor(Duration::from_mins(2)).to_string(),
             ":: core :: time :: Duration :: from_mins (2)"
         );
         assert_eq!(

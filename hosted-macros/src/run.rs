@@ -4,7 +4,7 @@
 //! `link = [crate, ...]`, `configure = closure`, `logging = bool` and `crate = "path"`.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{ToTokens as _, quote, quote_spanned};
 use syn::{Expr, Ident};
 
 use crate::args::Args;
@@ -60,9 +60,10 @@ fn parse(input: TokenStream, errors: &mut Errors) -> RunModel {
             .unwrap_or(true);
     }
     if let Some(arg) = args.take("crate")
-        && let Some(path) = errors.take(values::crate_path(&arg.value)) {
-            model.krate = path;
-        }
+        && let Some(path) = errors.take(values::crate_path(&arg.value))
+    {
+        model.krate = path;
+    }
     model
 }
 
@@ -77,24 +78,38 @@ fn starts_with_key(input: &TokenStream) -> bool {
 }
 
 fn link_list(value: &Expr, errors: &mut Errors) -> Vec<Ident> {
-    let expected = "`link` expects crate names, like `link = [billing, mailer]`";
     let Expr::Array(array) = value else {
-        errors.spanned(value, expected);
+        let message = match value {
+            Expr::Path(path) if path.qself.is_none() && path.path.get_ident().is_some() => {
+                let name = path.path.to_token_stream();
+                format!("`link` takes a list of crate names: write `link = [{name}]`")
+            }
+            _ => "expected a list of crate names for `link`, like `link = [billing, mailer]`"
+                .to_owned(),
+        };
+        errors.spanned(value, message);
         return Vec::new();
     };
     array
         .elems
         .iter()
         .filter_map(|element| match element {
-            Expr::Path(path) if path.qself.is_none() => if let Some(ident) = path.path.get_ident() { Some(ident.clone()) } else {
-                errors.spanned(
-                    element,
-                    "expected a crate name, not a path: `link = [my_crate]`",
-                );
-                None
-            },
+            Expr::Path(path) if path.qself.is_none() => {
+                if let Some(ident) = path.path.get_ident() {
+                    Some(ident.clone())
+                } else {
+                    errors.spanned(
+                        element,
+                        "expected a crate name, not a path: `link = [my_crate]`",
+                    );
+                    None
+                }
+            }
             other => {
-                errors.spanned(other, expected);
+                errors.spanned(
+                    other,
+                    "expected a crate name, like `link = [billing, mailer]`",
+                );
                 None
             }
         })
@@ -105,11 +120,12 @@ fn emit(model: &RunModel) -> TokenStream {
     let krate = &model.krate;
     let logging = model.logging;
     // `extern crate` makes rustc link a crate the binary never names otherwise, so the
-    // services it registers through `inventory` are kept.
+    // services it registers through `inventory` are kept. Spanned at the name, so a crate that
+    // is not a dependency is reported there.
     let links = model
         .links
         .iter()
-        .map(|link| quote!(extern crate #link as _;));
+        .map(|link| quote_spanned!(link.span()=> extern crate #link as _;));
     let configure = model
         .configure
         .as_ref()

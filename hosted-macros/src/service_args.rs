@@ -91,7 +91,9 @@ impl ServiceArgs {
 
     /// The expression of the service's name: the `name` argument, or the item's path.
     pub(crate) fn name_expr(&self, item: &Ident) -> TokenStream {
-        if let Some(name) = &self.name { quote!(#name) } else {
+        if let Some(name) = &self.name {
+            quote!(#name)
+        } else {
             let item = item.to_string();
             quote!(::core::concat!(::core::module_path!(), "::", #item))
         }
@@ -206,9 +208,10 @@ fn take_policy(args: &mut Args, errors: &mut Errors) -> Option<Policy> {
             let max_backoff = max_backoff
                 .and_then(|arg| errors.take(values::duration("max_backoff", &arg.value)));
             if let Some((ceiling, literal)) = &max_backoff
-                && ceiling.is_zero() {
-                    errors.at(literal.span(), "`max_backoff` must be greater than zero");
-                }
+                && ceiling.is_zero()
+            {
+                errors.at(literal.span(), "`max_backoff` must be greater than zero");
+            }
             if let Some((first, literal)) = &backoff {
                 let ceiling = max_backoff
                     .as_ref()

@@ -118,14 +118,23 @@ pub(crate) fn choice<'a>(
 ) -> syn::Result<(&'a str, Span)> {
     let listed = choices
         .iter()
-        .map(|choice| format!("\"{choice}\""))
+        .map(|choice| format!("`\"{choice}\"`"))
         .collect::<Vec<_>>()
         .join(", ");
     let text = string(key, value).map_err(|_| {
-        syn::Error::new(
-            value.span(),
-            format!("expected one of {listed} for `{key}`"),
-        )
+        // `on_failure = restart`: the right word, without its quotes.
+        let unquoted = match value {
+            Expr::Path(path) => path
+                .path
+                .get_ident()
+                .filter(|word| choices.iter().any(|choice| *word == choice)),
+            _ => None,
+        };
+        let message = match unquoted {
+            Some(word) => format!("expected a string for `{key}`: write `{key} = \"{word}\"`"),
+            None => format!("expected one of {listed} for `{key}`"),
+        };
+        syn::Error::new(value.span(), message)
     })?;
     let written = text.value();
     choices
@@ -135,7 +144,7 @@ pub(crate) fn choice<'a>(
         .ok_or_else(|| {
             syn::Error::new(
                 text.span(),
-                format!("unknown value \"{written}\" for `{key}`; expected one of {listed}"),
+                format!("unknown value `\"{written}\"` for `{key}`; expected one of {listed}"),
             )
         })
 }
