@@ -5,9 +5,9 @@
 //! a model, `emit_*` writes the tokens.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens as _, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned as _;
-use syn::{Attribute, Fields, Ident, Item, ItemFn, ItemStruct, Type};
+use syn::{Attribute, Fields, Generics, Ident, Item, ItemFn, ItemStruct, Type};
 
 use crate::args::Args;
 use crate::diagnostics::{Errors, with_item};
@@ -27,12 +27,15 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Item::Struct(structure) => expand_struct(args, structure),
         other => {
             let (span, what) = describe(&other);
+            let fix = if let Item::Impl(_) = other {
+                "put it on the struct the impl is for"
+            } else {
+                "it applies to an `async fn` (a background service) or to a struct that \
+                 implements `HostedService`"
+            };
             let error = syn::Error::new(
                 span,
-                format!(
-                    "`#[hosted_service]` cannot be used on {what}; it applies to an `async fn` \
-                     (a background service) or to a struct that implements `HostedService`"
-                ),
+                format!("`#[hosted_service]` cannot be used on {what}; {fix}"),
             );
             with_item(&error, other)
         }
@@ -42,17 +45,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The keyword of an unsupported item and how to call it in a sentence.
 fn describe(item: &Item) -> (Span, &'static str) {
     match item {
-        Item::Enum(item) => (
-            item.enum_token.span,
-            "an enum: the host builds a service type from its fields, so use a struct",
-        ),
+        Item::Enum(item) => (item.enum_token.span, "an enum"),
         Item::Const(item) => (item.const_token.span, "a const"),
         Item::Static(item) => (item.static_token.span, "a static"),
         Item::Trait(item) => (item.trait_token.span, "a trait"),
-        Item::Impl(item) => (
-            item.impl_token.span,
-            "an impl block: put it on the struct the impl is for",
-        ),
+        Item::Impl(item) => (item.impl_token.span, "an impl block"),
         Item::Union(item) => (item.union_token.span, "a union"),
         Item::Type(item) => (item.type_token.span, "a type alias"),
         Item::Mod(item) => (item.mod_token.span, "a module"),
@@ -79,10 +76,12 @@ fn expand_fn(args: TokenStream, item: &ItemFn) -> TokenStream {
     };
     match errors.finish() {
         Ok(()) => emit_fn(&model, item),
+        // A method sits in an impl or a trait, where the marker and key items cannot go.
+        Err(error) if model.function.is_method => with_item(&error, item),
         Err(error) => {
             let mut tokens = with_item(&error, item);
             tokens.extend(emit_fn_marker(&model, item));
-            let key = emit_key(&model.args, &model.function.ident);
+            let key = emit_key(&model.args, &model.function.ident, &Generics::default());
             tokens.extend(quote!(const _: () = { #key };));
             tokens
         }
@@ -101,13 +100,18 @@ fn emit_fn_marker(model: &FnModel, item: &ItemFn) -> TokenStream {
     }
 }
 
-/// The name the service registers under, readable through its path.
-fn emit_key(args: &ServiceArgs, ident: &Ident) -> TokenStream {
+/// The name the service registers under, readable through its path. `generics` are those of a
+/// struct rejected for having them, so the stub still compiles.
+fn emit_key(args: &ServiceArgs, ident: &Ident, generics: &Generics) -> TokenStream {
     let private = args.private();
     let name = args.name_expr(ident);
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    // `do_not_recommend`: a wrong `after = path` should not list the user's services as the
+    // types that implement the hidden trait.
     quote! {
         #[automatically_derived]
-        impl #private::ServiceKey for #ident {
+        #[diagnostic::do_not_recommend]
+        impl #impl_generics #private::ServiceKey for #ident #ty_generics #where_clause {
             const NAME: &'static str = #name;
         }
     }
@@ -117,17 +121,8 @@ fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
     let private = model.args.private();
     let ident = &model.function.ident;
     let marker = emit_fn_marker(model, item);
-    let key = emit_key(&model.args, ident);
+    let key = emit_key(&model.args, ident, &Generics::default());
 
-    let assertions = model.function.params.iter().map(|param| {
-        let ty = &param.ty;
-        quote_spanned!(ty.span()=> const _: () = #private::assert_inject::<#ty>();)
-    });
-    let output_assertion = model
-        .function
-        .output
-        .as_ref()
-        .map(|ty| quote_spanned!(ty.span()=> const _: () = #private::assert_outcome::<#ty>();));
     let locals: Vec<Ident> = model
         .function
         .params
@@ -141,8 +136,9 @@ fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
         .zip(&locals)
         .map(|(param, local)| {
             let (ty, label) = (&param.ty, &param.label);
+            let assertion = assert_inject(&private, ty);
             quote_spanned! {ty.span()=>
-                #private::assert_inject::<#ty>();
+                #assertion
                 let #local = <#ty as #private::Inject>::inject(&__hosted_cx)
                     .await
                     .map_err(|error| #private::parameter_error(#label, error))?;
@@ -150,8 +146,25 @@ fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
         });
     let declarations = model.function.params.iter().map(|param| {
         let (ty, label) = (&param.ty, &param.label);
-        quote_spanned!(ty.span()=> #private::assert_inject::<#ty>(); #private::declare::<#ty>(__hosted_needs, #label);)
+        let assertion = assert_inject(&private, ty);
+        quote_spanned!(ty.span()=> #assertion #private::declare::<#ty>(__hosted_needs, #label);)
     });
+    let call = quote!(#ident(#(#locals),*).await);
+    let outcome = match &model.function.output {
+        None => quote!(#private::IntoOutcome::into_outcome(#call)),
+        // Bound first, so a return type that is not an outcome is reported once, at the user's
+        // return type, rather than again at the attribute.
+        Some(ty) => {
+            let conversion = quote_spanned! {ty.span()=>
+                #private::assert_outcome::<#ty>();
+                #private::IntoOutcome::into_outcome(__hosted_returned)
+            };
+            quote! {
+                let __hosted_returned = #call;
+                #conversion
+            }
+        }
+    };
     let calls = model.args.descriptor_calls();
     let line = quote_spanned!(ident.span()=> ::core::line!());
 
@@ -162,14 +175,12 @@ fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
 
         const _: () = {
             #key
-            #(#assertions)*
-            #output_assertion
 
             async fn __hosted_run(
                 __hosted_cx: #private::RunContext,
             ) -> ::core::result::Result<(), #private::BoxError> {
                 #(#injections)*
-                #private::IntoOutcome::into_outcome(#ident(#(#locals),*).await)
+                #outcome
             }
 
             fn __hosted_declare(__hosted_needs: &mut #private::Dependencies) {
@@ -193,6 +204,13 @@ fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
             }
         };
     }
+}
+
+/// Checks, at `ty`, that it is injectable. Emitted first in every body that injects `ty`: rustc
+/// reports a failed bound once per span and body, and prints identical errors once, so a type
+/// that cannot be injected is reported once, at the user's type, with the same text everywhere.
+fn assert_inject(private: &TokenStream, ty: &Type) -> TokenStream {
+    quote_spanned!(ty.span()=> #private::assert_inject::<#ty>();)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -229,8 +247,13 @@ fn expand_struct(args: TokenStream, mut item: ItemStruct) -> TokenStream {
     let mut parsed = Args::parse(args, service_args::KEYS, &mut errors);
     let service_args = ServiceArgs::take(&mut parsed, &mut errors);
     if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        let generics = if item.generics.params.is_empty() {
+            item.generics.where_clause.to_token_stream()
+        } else {
+            item.generics.to_token_stream()
+        };
         errors.spanned(
-            &item.generics,
+            generics,
             "`#[hosted_service]` types cannot be generic: the host builds exactly one instance",
         );
     }
@@ -267,7 +290,7 @@ fn expand_struct(args: TokenStream, mut item: ItemStruct) -> TokenStream {
         Ok(()) => emit_struct(&model, &item),
         Err(error) => {
             let mut tokens = with_item(&error, &item);
-            let key = emit_key(&model.args, &model.ident);
+            let key = emit_key(&model.args, &model.ident, &item.generics);
             tokens.extend(quote!(const _: () = { #key };));
             tokens
         }
@@ -286,9 +309,17 @@ fn take_field_source(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> FieldSo
                 source = FieldSource::Default;
                 Ok(())
             } else {
-                Err(meta.error(
-                    "unknown field option; expected `#[hosted(default)]` to build the field with `Default` instead of injecting it",
-                ))
+                let written = meta
+                    .path
+                    .segments
+                    .iter()
+                    .map(|segment| segment.ident.to_string())
+                    .collect::<Vec<_>>()
+                    .join("::");
+                Err(meta.error(format!(
+                    "unknown field option `{written}`; the only option is `default`, as in \
+                     `#[hosted(default)]`, to build the field with `Default` instead of injecting it"
+                )))
             }
         });
         if let Err(error) = parsed {
@@ -302,21 +333,15 @@ fn take_field_source(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> FieldSo
 fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
     let private = model.args.private();
     let ident = &model.ident;
-    let key = emit_key(&model.args, ident);
+    let key = emit_key(&model.args, ident, &item.generics);
     let service_assertion = quote_spanned! {ident.span()=>
-        const _: () = #private::assert_hosted_service::<#ident>();
+        #private::assert_hosted_service::<#ident>();
     };
-    let field_assertions = model.fields.iter().filter_map(|field| match field.source {
-        FieldSource::Injected => {
-            let ty = &field.ty;
-            Some(quote_spanned!(ty.span()=> const _: () = #private::assert_inject::<#ty>();))
-        }
-        FieldSource::Default => None,
-    });
     let declarations = model.fields.iter().filter_map(|field| match field.source {
         FieldSource::Injected => {
             let (ty, label) = (&field.ty, &field.label);
-            Some(quote!(#private::declare::<#ty>(__hosted_needs, #label);))
+            let assertion = assert_inject(&private, ty);
+            Some(quote_spanned!(ty.span()=> #assertion #private::declare::<#ty>(__hosted_needs, #label);))
         }
         FieldSource::Default => None,
     });
@@ -324,10 +349,14 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
         let (member, ty, label) = (&field.member, &field.ty, &field.label);
         match field.source {
             FieldSource::Injected => {
-                quote! {
-                    #member: <#ty as #private::Inject>::inject(__hosted_cx)
-                        .await
-                        .map_err(|error| #private::parameter_error(#label, error))?
+                let assertion = assert_inject(&private, ty);
+                quote_spanned! {ty.span()=>
+                    #member: {
+                        #assertion
+                        <#ty as #private::Inject>::inject(__hosted_cx)
+                            .await
+                            .map_err(|error| #private::parameter_error(#label, error))?
+                    }
                 }
             }
             FieldSource::Default => {
@@ -357,8 +386,6 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
 
         const _: () = {
             #key
-            #service_assertion
-            #(#field_assertions)*
 
             #[automatically_derived]
             impl #private::Construct for #ident {
@@ -374,6 +401,7 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
             }
 
             fn __hosted_register(registry: &mut #private::Registry) {
+                #service_assertion
                 registry.add_service(
                     #private::ServiceDescriptor::__hosted_type::<#ident>(
                         <#ident as #private::ServiceKey>::NAME,

@@ -2,7 +2,6 @@
 //! and the parameters the generated code injects.
 
 use quote::ToTokens as _;
-use syn::spanned::Spanned as _;
 use syn::{FnArg, Ident, Pat, ReturnType, Signature, Type};
 
 use crate::diagnostics::Errors;
@@ -13,6 +12,8 @@ pub(crate) struct HostedFn {
     pub(crate) params: Vec<Param>,
     /// The declared return type; `None` for `()`.
     pub(crate) output: Option<Type>,
+    /// Whether it takes `self`, so sits in an impl or a trait rather than a module.
+    pub(crate) is_method: bool,
 }
 
 /// One parameter: its name for messages and local variables, and its type.
@@ -76,8 +77,8 @@ pub(crate) fn check(sig: &Signature, attribute: &str, errors: &mut Errors) -> Ho
                 ),
             ),
             FnArg::Typed(typed) => {
-                if let Some(problem) = unsupported_type(&typed.ty) {
-                    errors.at(problem.0, problem.1);
+                if let Some((ty, fix)) = unsupported_type(&typed.ty) {
+                    errors.spanned(ty, fix);
                     continue;
                 }
                 let label = match typed.pat.as_ref() {
@@ -108,24 +109,22 @@ pub(crate) fn check(sig: &Signature, attribute: &str, errors: &mut Errors) -> Ho
         ident: sig.ident.clone(),
         params,
         output,
+        is_method: sig.receiver().is_some(),
     }
 }
 
-/// Parameter types the host can never inject, with the fix.
-fn unsupported_type(ty: &Type) -> Option<(proc_macro2::Span, &'static str)> {
+/// Parameter types the host can never inject: the type to point at, and the fix.
+fn unsupported_type(ty: &Type) -> Option<(&Type, &'static str)> {
     match ty {
-        Type::Reference(reference) => Some((
-            reference.and_token.span,
+        Type::Reference(_) => Some((
+            ty,
             "parameters are injected by value: take `Arc<T>` or an owned value instead of a reference",
         )),
         Type::ImplTrait(_) => Some((
-            ty.span(),
+            ty,
             "parameters cannot be `impl Trait`: name the type to inject",
         )),
-        Type::Infer(_) => Some((
-            ty.span(),
-            "name the parameter's type; `_` cannot be injected",
-        )),
+        Type::Infer(_) => Some((ty, "name the parameter's type; `_` cannot be injected")),
         Type::Paren(inner) => unsupported_type(&inner.elem),
         Type::Group(inner) => unsupported_type(&inner.elem),
         _ => None,
