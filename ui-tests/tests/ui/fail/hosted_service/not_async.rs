@@ -1,0 +1,6 @@
+#[hosted::hosted_service]
+fn poller(stop: hosted::CancellationToken) {
+    let _ = stop;
+}
+
+fn main() {}

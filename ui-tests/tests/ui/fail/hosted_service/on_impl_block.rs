@@ -1,0 +1,8 @@
+use hosted::HostedService;
+
+struct Cache;
+
+#[hosted::hosted_service]
+impl HostedService for Cache {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[hosted::hosted_service]
+async fn worker(stop: &hosted::CancellationToken) {
+    stop.cancelled().await;
+}
+
+fn main() {}

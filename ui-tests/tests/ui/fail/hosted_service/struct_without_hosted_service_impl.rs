@@ -1,0 +1,6 @@
+#[hosted::hosted_service]
+struct Cache {
+    stop: hosted::CancellationToken,
+}
+
+fn main() {}

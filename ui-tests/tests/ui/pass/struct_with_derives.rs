@@ -1,0 +1,38 @@
+#![deny(warnings)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hosted::{BoxError, HostedService, ServiceContext};
+
+// Derives before the attribute see the struct with its `#[hosted(...)]` field options removed.
+#[derive(Debug)]
+#[hosted::hosted_service(order = 1)]
+struct Before {
+    #[hosted(default)]
+    hits: AtomicU64,
+    stop: hosted::CancellationToken,
+}
+
+impl HostedService for Before {
+    async fn stop(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+        let _ = (self.hits.load(Ordering::Relaxed), self.stop.is_cancelled());
+        Ok(())
+    }
+}
+
+#[hosted::hosted_service(on_failure = "ignore")]
+#[derive(Debug)]
+struct After {
+    #[hosted(default)]
+    hits: AtomicU64,
+    info: hosted::ServiceInfo,
+}
+
+impl HostedService for After {
+    async fn stop(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+        let _ = (self.hits.load(Ordering::Relaxed), self.info.name());
+        Ok(())
+    }
+}
+
+fn main() {}
