@@ -3,6 +3,7 @@
 //! The `.stderr` files hold rustc's exact output, which changes between compiler releases, so
 //! the cases run only on the compiler they were blessed with. See README.md to re-bless.
 
+use std::io::Write as _;
 use std::process::Command;
 
 /// The stable compiler the `.stderr` files were blessed with, as `(major, minor)`.
@@ -19,8 +20,11 @@ fn ui() {
     let version = version.trim();
     if stable_minor(version) != Some(BLESSED_WITH) {
         let (major, minor) = BLESSED_WITH;
-        eprintln!(
-            "skipping the ui tests: their .stderr files were blessed with stable rustc \
+        // Straight to the process's stderr: the test harness captures `eprintln!` of a passing
+        // test, and this note must be seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: skipping the ui tests: their .stderr files were blessed with stable rustc \
              {major}.{minor}, and this is `{version}`.\n\
              To re-bless them for this compiler, run `TRYBUILD=overwrite cargo test -p hosted-ui-tests`, \
              review the .stderr diff, and update `BLESSED_WITH` in ui-tests/tests/ui.rs."

@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hosted::{BoxError, HostedService, ServiceContext};
 
-// Derives before the attribute see the struct with its `#[hosted(...)]` field options removed.
+// A derive on either side of the attribute: the `#[hosted(default)]` field option must neither
+// trip the derive nor be left behind for rustc to reject.
 #[derive(Debug)]
 #[hosted::hosted_service(order = 1)]
 struct Before {
