@@ -185,6 +185,23 @@ pub mod process {
         /// by a signal instead of exiting.
         #[track_caller]
         pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
+            let status = self.wait_status(timeout);
+            status.code().unwrap_or_else(|| {
+                panic!(
+                    "{}: ended by a signal, not an exit ({status})\n{}",
+                    self.name,
+                    self.transcript()
+                )
+            })
+        }
+
+        /// Waits for the process to end and for its output to be read to the end, and returns
+        /// how it ended: for tests that expect it may die by a signal.
+        ///
+        /// # Panics
+        /// When the process is still running after `timeout` (it is then killed).
+        #[track_caller]
+        pub fn wait_status(&mut self, timeout: Duration) -> ExitStatus {
             let deadline = Instant::now() + timeout;
             let status = loop {
                 if let Some(status) = self.status {
@@ -207,13 +224,7 @@ pub mod process {
                 }
             };
             self.wait_for_eof(deadline);
-            status.code().unwrap_or_else(|| {
-                panic!(
-                    "{}: ended by a signal, not an exit ({status})\n{}",
-                    self.name,
-                    self.transcript()
-                )
-            })
+            status
         }
 
         /// Kills the process (SIGKILL) and reaps it, unless it has exited already.
