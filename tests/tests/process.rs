@@ -285,7 +285,7 @@ fn a_library_crate_left_unlinked_is_reported_with_the_fix() {
     );
 
     // Not stopped with a signal: with no services, "application started" comes so fast that
-    // SIGTERM can beat the signal handler (see the test after next).
+    // SIGTERM can beat the signal handler (`sigterm_right_after_application_started_...`).
     let app = Process::spawn(env!("CARGO_BIN_EXE_unlinked"), &[]);
     let warning = app.wait_for_line("no services are registered", HANG);
     assert!(warning.contains("WARN"), "{warning}");
