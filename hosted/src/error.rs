@@ -79,6 +79,16 @@ pub enum Problem {
         /// Who registered it.
         owners: Vec<String>,
     },
+    /// [`HostBuilder::replace`](crate::HostBuilder::replace) names a type nothing registers.
+    NothingToReplace {
+        /// The type.
+        type_name: String,
+    },
+    /// A singleton would keep a scoped value beyond its scope, directly or through transients.
+    CaptiveDependency {
+        /// From the singleton to the scoped registration.
+        chain: Vec<CaptiveLink>,
+    },
     /// Registered types need each other in a circle, so none can be built first.
     DependencyCycle {
         /// The types in the circle, the first repeated at the end.
@@ -140,6 +150,30 @@ impl fmt::Display for Problem {
                     .collect::<Vec<_>>()
                     .join(" and ")
             ),
+            Self::NothingToReplace { type_name } => write!(
+                f,
+                "a replacement for `{type_name}` was given, but nothing registers `{type_name}`; use `provide` to add it"
+            ),
+            Self::CaptiveDependency { chain } => {
+                let (Some(first), Some(last)) = (chain.first(), chain.last()) else {
+                    return f.write_str("a scoped value is captured by a singleton");
+                };
+                write!(
+                    f,
+                    "{} `{}` would keep {} `{}` beyond its scope: {}; make `{}` scoped too, or open a scope with `ScopeFactory` where `{}` is needed",
+                    first.lifespan,
+                    first.type_name,
+                    last.lifespan,
+                    last.type_name,
+                    chain
+                        .iter()
+                        .map(|link| format!("{} ({})", link.type_name, link.lifespan))
+                        .collect::<Vec<_>>()
+                        .join(" -> "),
+                    first.type_name,
+                    last.type_name,
+                )
+            }
             Self::DependencyCycle { path } => write!(
                 f,
                 "registered types need each other in a circle, so none can be built first: {}",
@@ -175,6 +209,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
         previous = current;
     }
     previous[b.len()]
+}
+
+/// One registration in a [`Problem::CaptiveDependency`] chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptiveLink {
+    /// The registered type.
+    pub type_name: String,
+    /// Its lifespan.
+    pub lifespan: crate::Lifespan,
 }
 
 /// Why a service's code failed: an error it returned or a panic.

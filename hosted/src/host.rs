@@ -1,8 +1,7 @@
 //! The host: [`HostBuilder`] collects and checks registrations, [`Host`] starts them,
 //! [`RunningHost`] waits and stops.
 
-use std::any::TypeId;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::container::{Container, Provider};
 use crate::error::{BuildError, Problem};
-use crate::inject::{Dependencies, InjectError, Requirement};
+use crate::inject::InjectError;
 use crate::lifecycle::{Outcome, Planned, Shared, Started};
 use crate::lifetime::{Lifetime, StopReason};
 use crate::ordering::{Node, start_order};
@@ -18,6 +17,7 @@ use crate::policy::FailurePolicy;
 use crate::registry::{Registry, ServiceDescriptor};
 use crate::service::ServiceInfo;
 use crate::supervisor::Incidents;
+use crate::validation;
 
 /// The shutdown budget when none is configured: 5 seconds, as in .NET.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,6 +30,7 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 #[must_use]
 pub struct HostBuilder {
     registry: Registry,
+    replacements: Vec<Provider>,
     discovered: bool,
     shutdown_timeout: Duration,
     startup_timeout: Option<Duration>,
@@ -40,6 +41,7 @@ impl Default for HostBuilder {
     fn default() -> Self {
         Self {
             registry: Registry::default(),
+            replacements: Vec::new(),
             discovered: false,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             startup_timeout: None,
@@ -67,14 +69,23 @@ impl HostBuilder {
 
     /// Registers a ready-made value, injectable as `Arc<T>` into services and registered types.
     /// `T` may be a trait object: `add_instance::<dyn Mailer>(Arc::new(Smtp::new()))`.
-    pub fn add_instance<T: ?Sized + Send + Sync + 'static>(mut self, instance: Arc<T>) -> Self {
-        self.registry.providers.push(Provider::instance(
-            format!(
-                "HostBuilder::add_instance::<{}>",
-                std::any::type_name::<T>()
-            ),
-            instance,
-        ));
+    pub fn add_instance<T: ?Sized + Send + Sync + 'static>(self, instance: Arc<T>) -> Self {
+        self.provide(Provider::instance(instance))
+    }
+
+    /// Registers a type by hand, with its lifespan and factory. Registering a type twice is a
+    /// build error; use [`replace`](Self::replace) to substitute a registration.
+    pub fn provide(mut self, provider: Provider) -> Self {
+        self.registry.providers.push(provider);
+        self
+    }
+
+    /// Substitutes the registration of the same type, wherever it came from (an attribute, or
+    /// [`provide`](Self::provide)): how a test swaps a real SMTP client for a fake. Applied when
+    /// the host is built, after discovery; replacing a type nothing registers is a build error,
+    /// so a typo cannot leave the real registration in place.
+    pub fn replace(mut self, provider: Provider) -> Self {
+        self.replacements.push(provider);
         self
     }
 
@@ -119,9 +130,19 @@ impl HostBuilder {
     pub fn build(self) -> Result<Host, BuildError> {
         let Registry {
             services,
-            providers,
+            mut providers,
         } = self.registry;
-        let mut problems = duplicate_names(&services);
+        let mut problems = validation::duplicate_names(&services);
+        for replacement in self.replacements {
+            let before = providers.len();
+            providers.retain(|provider| provider.type_id != replacement.type_id);
+            if providers.len() == before {
+                problems.push(Problem::NothingToReplace {
+                    type_name: replacement.type_name.to_owned(),
+                });
+            }
+            providers.push(replacement);
+        }
         let nodes: Vec<Node<'_>> = services
             .iter()
             .map(|service| Node {
@@ -138,7 +159,7 @@ impl HostBuilder {
                 Vec::new()
             }
         };
-        problems.extend(check_dependencies(&services, &providers));
+        problems.extend(validation::check_dependencies(&services, &providers));
         if !problems.is_empty() {
             return Err(BuildError::new(problems));
         }
@@ -186,140 +207,6 @@ impl HostBuilder {
             },
         })
     }
-}
-
-fn duplicate_names(services: &[ServiceDescriptor]) -> Vec<Problem> {
-    let mut by_name: BTreeMap<&str, Vec<_>> = BTreeMap::new();
-    for service in services {
-        by_name
-            .entry(&service.name)
-            .or_default()
-            .push(service.source);
-    }
-    by_name
-        .into_iter()
-        .filter(|(_, sources)| sources.len() > 1)
-        .map(|(name, sources)| Problem::DuplicateService {
-            name: name.to_owned(),
-            sources,
-        })
-        .collect()
-}
-
-/// Missing, duplicate and circular registrations, found from what every consumer declares.
-fn check_dependencies(services: &[ServiceDescriptor], providers: &[Provider]) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    let mut owners: BTreeMap<(&str, TypeId), Vec<&str>> = BTreeMap::new();
-    for provider in providers {
-        owners
-            .entry((provider.type_name, provider.type_id))
-            .or_default()
-            .push(&provider.owner);
-    }
-    for ((type_name, _), owners) in &owners {
-        if owners.len() > 1 {
-            problems.push(Problem::DuplicateRegistration {
-                type_name: (*type_name).to_owned(),
-                owners: owners.iter().map(|owner| (*owner).to_owned()).collect(),
-            });
-        }
-    }
-
-    let declared = |consumer: &str, declare: fn(&mut Dependencies)| {
-        let mut needs = Dependencies::new(consumer);
-        declare(&mut needs);
-        needs.into_requirements()
-    };
-    let registered: HashMap<TypeId, usize> = providers
-        .iter()
-        .enumerate()
-        .map(|(position, provider)| (provider.type_id, position))
-        .collect();
-    let mut missing = |requirement: &Requirement| {
-        if !registered.contains_key(&requirement.type_id) {
-            problems.push(Problem::MissingRegistration {
-                consumer: requirement.consumer.clone(),
-                parameter: requirement.parameter.map(str::to_owned),
-                type_name: requirement.type_name.to_owned(),
-            });
-        }
-    };
-    for service in services {
-        declared(&service.name, service.declare)
-            .iter()
-            .for_each(&mut missing);
-    }
-    let provider_needs: Vec<Vec<Requirement>> = providers
-        .iter()
-        .map(|provider| declared(provider.type_name, provider.declare))
-        .collect();
-    provider_needs.iter().flatten().for_each(&mut missing);
-
-    // A circle among registered types would make building them wait on itself.
-    let edges: Vec<Vec<usize>> = provider_needs
-        .iter()
-        .map(|needs| {
-            needs
-                .iter()
-                .filter_map(|need| registered.get(&need.type_id).copied())
-                .collect()
-        })
-        .collect();
-    if let Some(cycle) = find_cycle(&edges) {
-        problems.push(Problem::DependencyCycle {
-            path: cycle
-                .into_iter()
-                .map(|position| providers[position].type_name.to_owned())
-                .collect(),
-        });
-    }
-    problems
-}
-
-/// A cycle in a directed graph, as node indices with the first repeated last.
-fn find_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        Open,
-        Done,
-    }
-    fn visit(
-        node: usize,
-        edges: &[Vec<usize>],
-        marks: &mut [Mark],
-        stack: &mut Vec<usize>,
-    ) -> Option<Vec<usize>> {
-        marks[node] = Mark::Open;
-        stack.push(node);
-        for &next in &edges[node] {
-            match marks[next] {
-                Mark::Open => {
-                    let start = stack.iter().position(|&n| n == next).unwrap_or(0);
-                    let mut cycle = stack[start..].to_vec();
-                    cycle.push(next);
-                    return Some(cycle);
-                }
-                Mark::New => {
-                    if let Some(cycle) = visit(next, edges, marks, stack) {
-                        return Some(cycle);
-                    }
-                }
-                Mark::Done => {}
-            }
-        }
-        stack.pop();
-        marks[node] = Mark::Done;
-        None
-    }
-    let mut marks = vec![Mark::New; edges.len()];
-    (0..edges.len()).find_map(|node| {
-        if marks[node] == Mark::New {
-            visit(node, edges, &mut marks, &mut Vec::new())
-        } else {
-            None
-        }
-    })
 }
 
 /// A built host: services checked and ordered, nothing started.
@@ -427,27 +314,13 @@ impl RunningHost {
     /// # Errors
     /// When `T` is not registered.
     pub async fn get<T: ?Sized + Send + Sync + 'static>(&self) -> Result<Arc<T>, InjectError> {
-        self.shared.container.resolve::<T>().await
+        let cx = self.shared.container.root_context();
+        self.shared.container.resolve::<T>(&cx).await
     }
 
     /// Stops every service in reverse start order within the shutdown budget.
     pub async fn stop(self) -> Outcome {
         self.shared.lifetime.request_stop(StopReason::Requested);
         self.shared.stop_all(self.started).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::find_cycle;
-
-    #[test]
-    fn cycles_are_found_with_their_path() {
-        assert_eq!(find_cycle(&[vec![1], vec![2], vec![]]), None);
-        assert_eq!(
-            find_cycle(&[vec![1], vec![2], vec![1]]),
-            Some(vec![1, 2, 1])
-        );
-        assert_eq!(find_cycle(&[vec![0]]), Some(vec![0, 0]));
     }
 }

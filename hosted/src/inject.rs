@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::container::Container;
 use crate::lifetime::Lifetime;
+use crate::scope::{ScopeExit, ScopeState};
 use crate::service::ServiceInfo;
 
 /// A value a hosted function, or a field of a `#[hosted_service]` type, can receive.
@@ -85,6 +86,13 @@ pub enum InjectError {
         #[source]
         source: Arc<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// A scoped value was asked for where there is no scope: while building a singleton or a
+    /// `#[hosted_service]` type. The checks before start report this as a captive dependency.
+    #[error("`{type_name}` is scoped, but was asked for outside any scope")]
+    OutsideScope {
+        /// The scoped type.
+        type_name: &'static str,
+    },
     /// Injecting one parameter or field failed.
     #[error("cannot inject `{parameter}`")]
     Parameter {
@@ -106,21 +114,29 @@ pub struct RunContext {
     stop: CancellationToken,
     lifetime: Lifetime,
     container: Arc<Container>,
+    /// The run's scope; `None` where values are built for the whole host (singletons).
+    scope: Option<Arc<ScopeState>>,
     extensions: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
 }
 
 /// The end of one run, kept apart from its [`RunContext`] (which the body consumes) so the
-/// runner can close the run once the body returns.
-#[derive(Debug)]
-#[must_use = "a run must be finished"]
+/// runner can close the run's scope once the body returns.
+#[must_use = "a run must be finished, or its scope's values are never disposed"]
 pub(crate) struct RunEnd {
-    _private: (),
+    scope: Arc<ScopeState>,
 }
 
 impl RunEnd {
-    /// Closes the run once its body has returned; `succeeded` tells how it went.
-    pub(crate) async fn finish(self, succeeded: bool) {
-        let _ = succeeded;
+    /// Closes the run's scope once its body has returned: disposes its values in reverse
+    /// creation order, telling them how the run went.
+    pub(crate) async fn finish(self, exit: ScopeExit) {
+        self.scope.close(exit).await;
+    }
+}
+
+impl std::fmt::Debug for RunEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunEnd").finish_non_exhaustive()
     }
 }
 
@@ -136,21 +152,28 @@ impl RunContext {
             stop,
             lifetime,
             container,
+            scope: None,
             extensions: Vec::new(),
         }
     }
 
-    /// A context for another run of the same service: the same service, token and lifetime,
-    /// none of this run's extensions. Finish the run with the returned [`RunEnd`].
+    /// A context for another run of the same service: the same service, token and lifetime, a
+    /// fresh scope, none of this run's extensions. Finish the run with the returned [`RunEnd`].
     pub(crate) fn begin_run(&self) -> (Self, RunEnd) {
+        let scope = self.container.new_scope();
         let cx = Self {
             info: self.info.clone(),
             stop: self.stop.clone(),
             lifetime: self.lifetime.clone(),
             container: Arc::clone(&self.container),
+            scope: Some(Arc::clone(&scope)),
             extensions: Vec::new(),
         };
-        (cx, RunEnd { _private: () })
+        (cx, RunEnd { scope })
+    }
+
+    pub(crate) fn scope(&self) -> Option<&Arc<ScopeState>> {
+        self.scope.as_ref()
     }
 
     /// Attaches a value that parameters of this run can read with [`extension`](Self::extension):
@@ -223,6 +246,7 @@ impl std::fmt::Debug for RunContext {
 pub struct Dependencies {
     consumer: String,
     parameter: Option<&'static str>,
+    optional: bool,
     required: Vec<Requirement>,
 }
 
@@ -233,6 +257,8 @@ pub(crate) struct Requirement {
     pub(crate) type_name: &'static str,
     pub(crate) consumer: String,
     pub(crate) parameter: Option<&'static str>,
+    /// Asked for through `Option<...>`: its absence is not a problem.
+    pub(crate) optional: bool,
 }
 
 impl Dependencies {
@@ -240,8 +266,16 @@ impl Dependencies {
         Self {
             consumer: consumer.into(),
             parameter: None,
+            optional: false,
             required: Vec::new(),
         }
+    }
+
+    /// Declares `declare`'s needs as optional ones: their absence is not a problem.
+    pub fn optionally(&mut self, declare: fn(&mut Self)) {
+        let outer = std::mem::replace(&mut self.optional, true);
+        declare(self);
+        self.optional = outer;
     }
 
     /// Records that the value needs a registration of `T`.
@@ -251,6 +285,7 @@ impl Dependencies {
             type_name: type_name::<T>(),
             consumer: self.consumer.clone(),
             parameter: self.parameter,
+            optional: self.optional,
         });
     }
 
@@ -287,8 +322,28 @@ impl<T: ?Sized + Send + Sync + 'static> Inject for Arc<T> {
         needs.require::<T>();
     }
 
-    fn inject(cx: &RunContext) -> impl Future<Output = Result<Self, InjectError>> + Send {
-        let container = Arc::clone(&cx.container);
-        async move { container.resolve::<T>().await }
+    async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
+        cx.container.resolve::<T>(cx).await
+    }
+}
+
+/// An optional dependency: `None` when nothing registers what `T` needs.
+impl<T: Inject> Inject for Option<T> {
+    fn declare(needs: &mut Dependencies) {
+        needs.optionally(T::declare);
+    }
+
+    async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
+        let mut needs = Dependencies::new("");
+        T::declare(&mut needs);
+        let available = needs
+            .into_requirements()
+            .iter()
+            .all(|requirement| cx.container.provides(requirement.type_id));
+        if available {
+            T::inject(cx).await.map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }

@@ -14,10 +14,12 @@ mod lifetime;
 mod ordering;
 mod policy;
 mod registry;
+mod scope;
 mod service;
 mod shutdown;
 mod supervisor;
 mod util;
+mod validation;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -29,15 +31,16 @@ pub use hosted_macros::hosted_service;
 pub use hosted_macros::run;
 pub use tokio_util::sync::CancellationToken;
 
-pub use crate::container::Container;
+pub use crate::container::{Container, Lifespan, Provider};
 pub use crate::entry::EXIT_USAGE;
-pub use crate::error::{BuildError, Failure, Problem};
+pub use crate::error::{BuildError, CaptiveLink, Failure, Problem};
 pub use crate::host::{DEFAULT_SHUTDOWN_TIMEOUT, Host, HostBuilder, RunningHost};
 pub use crate::inject::{Dependencies, Inject, InjectError, RunContext};
 pub use crate::lifecycle::Outcome;
 pub use crate::lifetime::{Lifetime, StopReason};
 pub use crate::policy::{FailurePolicy, RestartPolicy};
 pub use crate::registry::ServiceDescriptor;
+pub use crate::scope::{Dispose, Scope, ScopeExit, ScopeFactory};
 pub use crate::service::{
     BoxError, HostedService, IntoOutcome, ServiceContext, ServiceInfo, ServiceKind, SourceLocation,
 };

@@ -14,6 +14,7 @@ use crate::error::Failure;
 use crate::inject::RunContext;
 use crate::lifetime::{Lifetime, StopReason};
 use crate::registry::MakeService;
+use crate::scope::ScopeExit;
 use crate::service::{ServiceContext, ServiceInfo};
 use crate::supervisor::{ErasedService, Incident, Incidents, call_caught, supervise};
 use crate::util::BoxFuture;
@@ -107,6 +108,9 @@ impl Shared {
         let cancellation = self.lifetime.stop_requested_token().child_token();
         let _startup_timer = deadline.map(|deadline| cancel_at(deadline, cancellation.clone()));
 
+        if !self.build_singletons(deadline).await {
+            return Err(self.stop_all(Vec::new()).await);
+        }
         let Ok(built) = self.build_all(planned, deadline).await else {
             return Err(self.stop_all(Vec::new()).await);
         };
@@ -169,6 +173,29 @@ impl Shared {
             "application started; press Ctrl+C to shut down"
         );
         Ok(started)
+    }
+
+    /// Builds every singleton before any service starts, so a failing factory stops startup
+    /// with the registration named. Returns whether startup may go on.
+    async fn build_singletons(&self, deadline: Option<Instant>) -> bool {
+        let container = Arc::clone(&self.container);
+        let built = call_caught(async move { container.build_singletons().await }, deadline).await;
+        let Err(failure) = built else {
+            return true;
+        };
+        let culprit = match &failure {
+            Failure::Error(error) => match error.downcast_ref::<crate::InjectError>() {
+                Some(crate::InjectError::Failed { type_name, .. }) => (*type_name).to_owned(),
+                _ => "a singleton".to_owned(),
+            },
+            _ => "a singleton".to_owned(),
+        };
+        tracing::error!(registration = %culprit, error = %failure, "could not build a singleton; aborting startup");
+        self.incidents
+            .record_named(&culprit, format!("could not be built: {failure}"));
+        self.lifetime
+            .request_stop(StopReason::StartFailed { service: culprit });
+        false
     }
 
     /// Builds every service (and so every registered type it needs) before any starts.
@@ -309,6 +336,7 @@ impl Shared {
             self.stop_step(service, "its `stopped` hook", call, deadline)
                 .await;
         }
+        self.dispose_singletons(deadline).await;
         self.lifetime.mark_stopped();
         let outcome = Outcome {
             reason,
@@ -324,6 +352,38 @@ impl Shared {
             );
         }
         outcome
+    }
+
+    /// Disposes the singletons once every service has stopped, within what is left of the
+    /// budget; they learn whether the host ends cleanly.
+    async fn dispose_singletons(&self, deadline: Instant) {
+        if !self.container.has_disposables() {
+            return;
+        }
+        let clean = self.incidents.is_empty()
+            && !self
+                .lifetime
+                .stop_reason()
+                .is_some_and(|reason| reason.is_failure());
+        let exit = if clean {
+            ScopeExit::Succeeded
+        } else {
+            ScopeExit::Failed
+        };
+        let container = Arc::clone(&self.container);
+        let disposed = call_caught(
+            async move {
+                container.dispose_singletons(exit).await;
+                Ok::<(), crate::BoxError>(())
+            },
+            Some(deadline),
+        )
+        .await;
+        if let Err(failure) = disposed {
+            tracing::error!(error = %failure, "disposing the singletons failed");
+            self.incidents
+                .record_named("singletons", format!("disposal failed: {failure}"));
+        }
     }
 
     /// Runs one step of a service's stop. Returns `false` only when the budget ran out.

@@ -1,13 +1,12 @@
 //! What the host knows before it is built: service descriptors and registered types, collected
 //! from the attributes at link time (through `inventory`) or added by hand on the builder.
 
-use std::any::TypeId;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::container::{ProvidedValue, Provider};
+use crate::container::{Lifespan, Provider, erase};
 use crate::inject::{Dependencies, InjectError, RunContext};
 use crate::policy::FailurePolicy;
 use crate::service::{BoxError, HostedService, IntoOutcome, ServiceKind, SourceLocation};
@@ -209,19 +208,18 @@ impl ServiceDescriptor {
     pub fn __hosted_type<T: HostedService + crate::__private::Construct>(
         name: &'static str,
     ) -> Self {
-        let provider = Provider {
-            type_id: TypeId::of::<T>(),
-            type_name: std::any::type_name::<T>(),
-            owner: name.to_owned(),
-            source: None,
-            declare: <T as crate::__private::Construct>::declare,
-            value: ProvidedValue::Factory(Arc::new(|cx: RunContext| {
+        let mut provider = Provider::__erased::<T>(
+            Lifespan::Singleton,
+            |cx: RunContext| {
                 Box::pin(async move {
                     let value = <T as crate::__private::Construct>::construct(&cx).await?;
-                    Ok(Box::new(Arc::new(value)) as Box<dyn std::any::Any + Send + Sync>)
+                    Ok(erase(Arc::new(value)))
                 })
-            })),
-        };
+            },
+            <T as crate::__private::Construct>::declare,
+            None,
+        );
+        name.clone_into(&mut provider.owner);
         let mut descriptor = Self::new(
             Cow::Borrowed(name),
             ServiceKind::Hosted,
@@ -236,7 +234,7 @@ impl ServiceDescriptor {
 fn resolve_hosted<T: HostedService>() -> MakeService {
     Arc::new(|cx: RunContext| {
         Box::pin(async move {
-            let instance = cx.container().resolve::<T>().await?;
+            let instance = cx.container().resolve::<T>(&cx).await?;
             Ok(instance as Arc<dyn ErasedService>)
         })
     })

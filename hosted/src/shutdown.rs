@@ -11,9 +11,13 @@ pub const EXIT_SECOND_INTERRUPT: i32 = 130;
 pub const EXIT_SECOND_TERMINATE: i32 = 143;
 
 /// Listens for signals until the returned handle is dropped.
+///
+/// The handlers are installed before this returns, so a signal that arrives right after is
+/// never met by the default disposition (which would kill the process without a stop).
 pub(crate) fn watch_signals(lifetime: Lifetime) -> AbortOnDropHandle<()> {
+    let signals = Signals::install();
     AbortOnDropHandle::new(tokio::spawn(async move {
-        let Some(mut signals) = Signals::install() else {
+        let Some(mut signals) = signals else {
             return;
         };
         let Some(first) = signals.next().await else {

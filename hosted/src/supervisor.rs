@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 
 use crate::error::Failure;
 use crate::inject::RunContext;
 use crate::lifetime::{Lifetime, StopReason};
 use crate::policy::FailurePolicy;
+use crate::scope::ScopeExit;
 use crate::service::{BoxError, HostedService, ServiceContext, ServiceInfo};
-use crate::util::{BoxFuture, panic_message};
+use crate::util::{BoxFuture, CatchUnwind, panic_message};
 
 /// The body of a function service: called with a fresh context per run.
 pub(crate) type BodyFn =
@@ -78,34 +78,37 @@ impl HostedService for FnService {
     async fn execute(&self, _stop: CancellationToken) -> Result<(), BoxError> {
         let (cx, end) = self.cx.begin_run();
         let result = (self.body)(cx).await;
-        end.finish(result.is_ok()).await;
+        end.finish(if result.is_ok() {
+            ScopeExit::Succeeded
+        } else {
+            ScopeExit::Failed
+        })
+        .await;
         result
     }
 }
 
-/// Runs `call` on its own task so a panic is caught, bounded by `deadline` when there is one.
-/// The task is aborted if the deadline passes.
+/// Runs `call` where it is, catching a panic, bounded by `deadline` when there is one; the call
+/// is dropped if the deadline passes.
+///
+/// Not spawned: the host must make progress even when every worker thread is blocked by a
+/// service's body, so its own steps never wait for a worker.
 pub(crate) async fn call_caught<T, E, F>(call: F, deadline: Option<Instant>) -> Result<T, Failure>
 where
-    T: Send + 'static,
     E: Into<BoxError>,
-    F: Future<Output = Result<T, E>> + Send + 'static,
-    Result<T, E>: Send + 'static,
+    F: Future<Output = Result<T, E>> + Send,
 {
-    let task = AbortOnDropHandle::new(tokio::spawn(call.in_current_span()));
-    let joined = match deadline {
-        Some(deadline) => match tokio::time::timeout_at(deadline, task).await {
-            Ok(joined) => joined,
+    let caught = CatchUnwind::new(call);
+    let outcome = match deadline {
+        Some(deadline) => match tokio::time::timeout_at(deadline, caught).await {
+            Ok(outcome) => outcome,
             Err(_) => return Err(Failure::TimedOut),
         },
-        None => task.await,
+        None => caught.await,
     };
-    match joined {
+    match outcome {
         Ok(result) => result.map_err(|error| Failure::Error(error.into())),
-        Err(join_error) if join_error.is_panic() => Err(Failure::Panic(panic_message(
-            join_error.into_panic().as_ref(),
-        ))),
-        Err(join_error) => Err(Failure::Error(Box::new(join_error))),
+        Err(payload) => Err(Failure::Panic(panic_message(payload.as_ref()))),
     }
 }
 
@@ -124,13 +127,25 @@ pub struct Incident {
 
 impl Incidents {
     pub(crate) fn record(&self, service: &ServiceInfo, what: impl Into<String>) {
+        self.record_named(service.name(), what);
+    }
+
+    /// Records an incident of something that is not a service, such as a registered type.
+    pub(crate) fn record_named(&self, name: &str, what: impl Into<String>) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(Incident {
-                service: service.name().to_owned(),
+                service: name.to_owned(),
                 what: what.into(),
             });
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
     }
 
     pub(crate) fn take(&self) -> Vec<Incident> {

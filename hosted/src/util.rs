@@ -4,10 +4,40 @@ use std::any::Any;
 use std::error::Error;
 use std::fmt::Write as _;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// A boxed, sendable future.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A future whose panics are caught and returned, like `std::panic::catch_unwind` for one
+/// `poll` at a time.
+pub(crate) struct CatchUnwind<'a, T> {
+    inner: BoxFuture<'a, T>,
+}
+
+impl<'a, T> CatchUnwind<'a, T> {
+    pub(crate) fn new(future: impl Future<Output = T> + Send + 'a) -> Self {
+        Self {
+            inner: Box::pin(future),
+        }
+    }
+}
+
+impl<T> Future for CatchUnwind<'_, T> {
+    type Output = Result<T, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // A future that panicked is never polled again: it is dropped with this wrapper.
+        let inner = &mut self.inner;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+}
 
 /// The message a panic carried, as far as it can be told.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -56,6 +86,17 @@ mod tests {
     fn anyhow_contexts_are_kept() {
         let error: crate::BoxError = anyhow::anyhow!("disk full").context("saving").into();
         assert_eq!(error_chain(error.as_ref()), "saving: disk full");
+    }
+
+    #[tokio::test]
+    async fn panics_in_futures_are_caught() {
+        let caught = CatchUnwind::new(async {
+            tokio::task::yield_now().await;
+            panic!("late panic");
+        })
+        .await;
+        assert_eq!(panic_message(caught.unwrap_err().as_ref()), "late panic");
+        assert_eq!(CatchUnwind::new(async { 7 }).await.unwrap(), 7);
     }
 
     #[test]

@@ -1,0 +1,219 @@
+//! The checks before anything starts: duplicate names and registrations, missing registrations,
+//! scoped values captured by longer-lived ones, and registrations that need each other in a
+//! circle. Every problem is collected; none stops the search for the others.
+
+use std::any::TypeId;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::container::{Lifespan, Provider};
+use crate::error::{CaptiveLink, Problem};
+use crate::inject::{Dependencies, Requirement};
+use crate::registry::ServiceDescriptor;
+
+/// Services sharing a name.
+pub(crate) fn duplicate_names(services: &[ServiceDescriptor]) -> Vec<Problem> {
+    let mut by_name: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+    for service in services {
+        by_name
+            .entry(&service.name)
+            .or_default()
+            .push(service.source);
+    }
+    by_name
+        .into_iter()
+        .filter(|(_, sources)| sources.len() > 1)
+        .map(|(name, sources)| Problem::DuplicateService {
+            name: name.to_owned(),
+            sources,
+        })
+        .collect()
+}
+
+fn declared(consumer: &str, declare: fn(&mut Dependencies)) -> Vec<Requirement> {
+    let mut needs = Dependencies::new(consumer);
+    declare(&mut needs);
+    needs.into_requirements()
+}
+
+/// Missing, duplicate, captive and circular registrations, from what every consumer declares.
+pub(crate) fn check_dependencies(
+    services: &[ServiceDescriptor],
+    providers: &[Provider],
+) -> Vec<Problem> {
+    let mut problems = duplicate_registrations(providers);
+    let registered: HashMap<TypeId, usize> = providers
+        .iter()
+        .enumerate()
+        .map(|(position, provider)| (provider.type_id, position))
+        .collect();
+    let provider_needs: Vec<Vec<Requirement>> = providers
+        .iter()
+        .map(|provider| declared(consumer_name(provider), provider.declare))
+        .collect();
+
+    let service_needs = services
+        .iter()
+        .flat_map(|service| declared(&service.name, service.declare));
+    for requirement in service_needs.chain(provider_needs.iter().flatten().cloned()) {
+        if !requirement.optional && !registered.contains_key(&requirement.type_id) {
+            problems.push(Problem::MissingRegistration {
+                consumer: requirement.consumer.clone(),
+                parameter: requirement.parameter.map(str::to_owned),
+                type_name: requirement.type_name.to_owned(),
+            });
+        }
+    }
+
+    let edges: Vec<Vec<usize>> = provider_needs
+        .iter()
+        .map(|needs| {
+            needs
+                .iter()
+                .filter_map(|need| registered.get(&need.type_id).copied())
+                .collect()
+        })
+        .collect();
+    if let Some(cycle) = find_cycle(&edges) {
+        problems.push(Problem::DependencyCycle {
+            path: cycle
+                .into_iter()
+                .map(|position| providers[position].type_name.to_owned())
+                .collect(),
+        });
+    } else {
+        problems.extend(captive_dependencies(providers, &edges));
+    }
+    problems
+}
+
+/// What a registration is called in messages: its type.
+fn consumer_name(provider: &Provider) -> &str {
+    provider.type_name
+}
+
+fn duplicate_registrations(providers: &[Provider]) -> Vec<Problem> {
+    let mut owners: BTreeMap<(&str, TypeId), Vec<&str>> = BTreeMap::new();
+    for provider in providers {
+        owners
+            .entry((provider.type_name, provider.type_id))
+            .or_default()
+            .push(&provider.owner);
+    }
+    owners
+        .into_iter()
+        .filter(|(_, owners)| owners.len() > 1)
+        .map(|((type_name, _), owners)| Problem::DuplicateRegistration {
+            type_name: type_name.to_owned(),
+            owners: owners.into_iter().map(str::to_owned).collect(),
+        })
+        .collect()
+}
+
+/// Singletons that would hold a scoped value beyond its scope, directly or through transients.
+/// Needs an acyclic graph.
+fn captive_dependencies(providers: &[Provider], edges: &[Vec<usize>]) -> Vec<Problem> {
+    // For each registration, a path to a scoped registration that building it would capture.
+    let mut captured: Vec<Option<Option<Vec<usize>>>> = vec![None; providers.len()];
+    fn scoped_path(
+        position: usize,
+        providers: &[Provider],
+        edges: &[Vec<usize>],
+        captured: &mut Vec<Option<Option<Vec<usize>>>>,
+    ) -> Option<Vec<usize>> {
+        if let Some(known) = &captured[position] {
+            return known.clone();
+        }
+        let path = match providers[position].lifespan {
+            Lifespan::Scoped => Some(vec![position]),
+            Lifespan::Singleton => None,
+            Lifespan::Transient => edges[position].iter().find_map(|&next| {
+                scoped_path(next, providers, edges, captured).map(|mut path| {
+                    path.insert(0, position);
+                    path
+                })
+            }),
+        };
+        captured[position] = Some(path.clone());
+        path
+    }
+    let mut problems = Vec::new();
+    for (position, provider) in providers.iter().enumerate() {
+        if provider.lifespan != Lifespan::Singleton {
+            continue;
+        }
+        for &next in &edges[position] {
+            if let Some(path) = scoped_path(next, providers, edges, &mut captured) {
+                let chain = std::iter::once(position)
+                    .chain(path)
+                    .map(|link| CaptiveLink {
+                        type_name: providers[link].type_name.to_owned(),
+                        lifespan: providers[link].lifespan,
+                    })
+                    .collect();
+                problems.push(Problem::CaptiveDependency { chain });
+            }
+        }
+    }
+    problems
+}
+
+/// A cycle in a directed graph, as node indices with the first repeated last.
+fn find_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    fn visit(
+        node: usize,
+        edges: &[Vec<usize>],
+        marks: &mut [Mark],
+        stack: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        marks[node] = Mark::Open;
+        stack.push(node);
+        for &next in &edges[node] {
+            match marks[next] {
+                Mark::Open => {
+                    let start = stack.iter().position(|&n| n == next).unwrap_or(0);
+                    let mut cycle = stack[start..].to_vec();
+                    cycle.push(next);
+                    return Some(cycle);
+                }
+                Mark::New => {
+                    if let Some(cycle) = visit(next, edges, marks, stack) {
+                        return Some(cycle);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+        stack.pop();
+        marks[node] = Mark::Done;
+        None
+    }
+    let mut marks = vec![Mark::New; edges.len()];
+    (0..edges.len()).find_map(|node| {
+        if marks[node] == Mark::New {
+            visit(node, edges, &mut marks, &mut Vec::new())
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_cycle;
+
+    #[test]
+    fn cycles_are_found_with_their_path() {
+        assert_eq!(find_cycle(&[vec![1], vec![2], vec![]]), None);
+        assert_eq!(
+            find_cycle(&[vec![1], vec![2], vec![1]]),
+            Some(vec![1, 2, 1])
+        );
+        assert_eq!(find_cycle(&[vec![0]]), Some(vec![0, 0]));
+    }
+}
