@@ -167,6 +167,11 @@ fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
     };
     let calls = model.args.descriptor_calls();
     let line = quote_spanned!(ident.span()=> ::core::line!());
+    // The host needs an `async fn` even when the body never awaits.
+    let mut item = item.clone();
+    item.attrs.push(syn::parse_quote!(
+        #[allow(clippy::unused_async, reason = "`#[hosted_service]` runs an `async fn`")]
+    ));
 
     quote! {
         #item

@@ -48,7 +48,8 @@ use crate::service::ServiceInfo;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be injected into a hosted service",
     label = "not injectable",
-    note = "injectable types: `CancellationToken`, `Lifetime`, `ServiceInfo`, `Arc<T>` of a registered `T`, and any type implementing `hosted::Inject`"
+    note = "a parameter or field can be `CancellationToken`, `Lifetime`, `ServiceInfo`, `ScopeFactory`, `Arc<T>` of a registered `T`, `Option<T>` of these, or any type implementing `hosted::Inject`",
+    note = "to receive a registered `{Self}`, take `Arc<{Self}>`; on a `#[hosted_service]` struct, `#[hosted(default)]` builds a field with `Default` instead"
 )]
 pub trait Inject: Sized + Send + 'static {
     /// Records what this value needs from the container; called once per consumer before any

@@ -1,6 +1,10 @@
 #![doc = include_str!("docs/overview.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![allow(
+    clippy::needless_doctest_main,
+    reason = "the documentation of `run!` shows whole `main` functions on purpose"
+)]
 
 pub mod docs;
 

@@ -63,7 +63,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement `HostedService`",
     label = "`#[hosted_service]` types must implement `hosted::HostedService`",
-    note = "implement `start`/`stop` for setup and teardown, `execute` for a long-running body; every method has a default"
+    note = "add `impl hosted::HostedService for {Self} {{}}`, then override `start`/`stop` for setup and teardown or `execute` for a long-running body; every method has a default"
 )]
 pub trait HostedService: Send + Sync + 'static {
     /// Called once, in start order, before the next service starts (`StartAsync`).

@@ -112,37 +112,18 @@ fn duplicate_registrations(providers: &[Provider]) -> Vec<Problem> {
 /// Singletons that would hold a scoped value beyond its scope, directly or through transients.
 /// Needs an acyclic graph.
 fn captive_dependencies(providers: &[Provider], edges: &[Vec<usize>]) -> Vec<Problem> {
-    // For each registration, a path to a scoped registration that building it would capture.
-    let mut captured: Vec<Option<Option<Vec<usize>>>> = vec![None; providers.len()];
-    fn scoped_path(
-        position: usize,
-        providers: &[Provider],
-        edges: &[Vec<usize>],
-        captured: &mut Vec<Option<Option<Vec<usize>>>>,
-    ) -> Option<Vec<usize>> {
-        if let Some(known) = &captured[position] {
-            return known.clone();
-        }
-        let path = match providers[position].lifespan {
-            Lifespan::Scoped => Some(vec![position]),
-            Lifespan::Singleton => None,
-            Lifespan::Transient => edges[position].iter().find_map(|&next| {
-                scoped_path(next, providers, edges, captured).map(|mut path| {
-                    path.insert(0, position);
-                    path
-                })
-            }),
-        };
-        captured[position] = Some(path.clone());
-        path
-    }
+    let mut paths = ScopedPaths {
+        providers,
+        edges,
+        known: HashMap::new(),
+    };
     let mut problems = Vec::new();
     for (position, provider) in providers.iter().enumerate() {
         if provider.lifespan != Lifespan::Singleton {
             continue;
         }
         for &next in &edges[position] {
-            if let Some(path) = scoped_path(next, providers, edges, &mut captured) {
+            if let Some(path) = paths.from(next) {
                 let chain = std::iter::once(position)
                     .chain(path)
                     .map(|link| CaptiveLink {
@@ -155,6 +136,33 @@ fn captive_dependencies(providers: &[Provider], edges: &[Vec<usize>]) -> Vec<Pro
         }
     }
     problems
+}
+
+/// For each registration, a path to a scoped registration that building it would capture.
+struct ScopedPaths<'a> {
+    providers: &'a [Provider],
+    edges: &'a [Vec<usize>],
+    known: HashMap<usize, Option<Vec<usize>>>,
+}
+
+impl ScopedPaths<'_> {
+    fn from(&mut self, position: usize) -> Option<Vec<usize>> {
+        if let Some(known) = self.known.get(&position) {
+            return known.clone();
+        }
+        let path = match self.providers[position].lifespan {
+            Lifespan::Scoped => Some(vec![position]),
+            Lifespan::Singleton => None,
+            Lifespan::Transient => self.edges[position].iter().find_map(|&next| {
+                self.from(next).map(|mut path| {
+                    path.insert(0, position);
+                    path
+                })
+            }),
+        };
+        self.known.insert(position, path.clone());
+        path
+    }
 }
 
 /// A cycle in a directed graph, as node indices with the first repeated last.
