@@ -51,7 +51,7 @@ fn usage(program: &str) -> String {
         "Usage: {program} [--list | --help]\n\n\
          Runs the hosted services linked into this binary until SIGINT or SIGTERM (Ctrl+C).\n\n\
          Options:\n  \
-         --list    print every service (name, kind, order, after, failure policy, source) and exit\n  \
+         --list      print every service (name, kind, order, after, failure policy, source) and exit\n  \
          -h, --help  print this help and exit\n\n\
          Logging follows RUST_LOG (default `info`)."
     )
@@ -82,9 +82,7 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
     let host = match configure(Host::builder().discover()).build() {
         Ok(host) => host,
         Err(error) => {
-            if command == Command::Run {
-                tracing::error!("{error}");
-            }
+            // Printed rather than logged: it must show even with logging off or filtered.
             eprintln!("error: {error}");
             std::process::exit(1);
         }

@@ -166,12 +166,12 @@ impl Shared {
         if self.lifetime.stop_requested_token().is_cancelled() {
             return Err(self.abort_startup(started).await);
         }
-        self.lifetime.mark_started();
         tracing::info!(
             services = started.len(),
             elapsed = ?began.elapsed(),
             "application started; press Ctrl+C to shut down"
         );
+        self.lifetime.mark_started();
         Ok(started)
     }
 
@@ -409,22 +409,23 @@ impl Shared {
     }
 
     /// Gives up on services still running when the shutdown budget ends: their tokens fire,
-    /// their tasks are aborted, and each is named in the log and the outcome.
+    /// their tasks are aborted, and each is named in the log and the outcome. The last of
+    /// `remaining` is the service the host was waiting for; the others never got their turn.
     fn abandon(&self, remaining: Vec<Started>) {
         let budget = self.shutdown_timeout;
-        for Started { built, supervisor } in remaining.into_iter().rev() {
+        for (position, Started { built, supervisor }) in remaining.into_iter().rev().enumerate() {
             built.stop.cancel();
             drop(supervisor);
-            built.span.in_scope(|| {
-                tracing::error!(
-                    ?budget,
-                    "abandoned: still running when the shutdown budget ran out"
-                );
-            });
-            self.incidents.record(
-                &built.info,
-                format!("abandoned: still running when the shutdown budget of {budget:?} ran out"),
-            );
+            let what = if position == 0 {
+                format!("abandoned: still running when the shutdown budget of {budget:?} ran out")
+            } else {
+                format!(
+                    "abandoned: the shutdown budget of {budget:?} ran out before its turn to stop \
+                     (its stop token fired; `stop` was not called)"
+                )
+            };
+            built.span.in_scope(|| tracing::error!("{what}"));
+            self.incidents.record(&built.info, what);
         }
     }
 }

@@ -44,7 +44,7 @@ pub(crate) fn watch_signals(lifetime: Lifetime) -> AbortOnDropHandle<()> {
 #[derive(Clone, Copy, Debug)]
 enum Signal {
     Interrupt,
-    #[cfg_attr(not(unix), allow(dead_code, reason = "SIGTERM exists on Unix only"))]
+    #[cfg_attr(windows, allow(dead_code, reason = "SIGTERM exists on Unix only"))]
     Terminate,
 }
 
@@ -104,23 +104,24 @@ impl Signals {
     }
 }
 
-#[cfg(not(unix))]
-struct Signals;
+#[cfg(windows)]
+struct Signals {
+    ctrl_c: tokio::signal::windows::CtrlC,
+}
 
-#[cfg(not(unix))]
+#[cfg(windows)]
 impl Signals {
-    #[allow(clippy::unnecessary_wraps, reason = "the same shape as on Unix")]
     fn install() -> Option<Self> {
-        Some(Self)
-    }
-
-    async fn next(&mut self) -> Option<Signal> {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => Some(Signal::Interrupt),
+        match tokio::signal::windows::ctrl_c() {
+            Ok(ctrl_c) => Some(Self { ctrl_c }),
             Err(error) => {
                 tracing::warn!(%error, "cannot listen for Ctrl+C; stop the host another way");
                 None
             }
         }
+    }
+
+    async fn next(&mut self) -> Option<Signal> {
+        self.ctrl_c.recv().await.map(|()| Signal::Interrupt)
     }
 }

@@ -168,7 +168,9 @@ pub(crate) async fn supervise(
         let body = Arc::clone(&service).execute(stop.clone());
         let outcome = call_caught(body.instrument(tracing::info_span!("run", run)), None).await;
         let failure = match outcome {
-            Ok(()) if stop.is_cancelled() || lifetime.is_stopping() => return,
+            Ok(()) if stop.is_cancelled() || lifetime.stop_requested_token().is_cancelled() => {
+                return;
+            }
             Ok(()) => {
                 tracing::info!(ran_for = ?began.elapsed(), "body completed; the host keeps running");
                 return;

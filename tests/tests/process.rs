@@ -377,11 +377,14 @@ fn a_service_blocking_its_thread_forever_is_abandoned_and_the_process_exits_1() 
         &parts(&late_stopped),
         &[
             &stuck,
-            "abandoned: still running when the shutdown budget ran out",
+            "abandoned: still running when the shutdown budget of 1s ran out",
         ],
         // As documented, the services not yet stopped when the budget ran out are abandoned
-        // with it, without being asked to stop first.
-        &[&service("abandoned::Early"), "abandoned: still running"],
+        // with it: their tokens fire, but `stop` is not called.
+        &[
+            &service("abandoned::Early"),
+            "abandoned: the shutdown budget of 1s ran out before its turn to stop",
+        ],
         &[
             "application stopped after failures",
             "abandoned::stuck, abandoned::Early",
