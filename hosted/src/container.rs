@@ -348,7 +348,7 @@ impl Container {
     /// A context outside any scope, for code that is not a service.
     pub(crate) fn root_context(self: &Arc<Self>) -> RunContext {
         let (info, stop) = self.host_home.clone();
-        RunContext::new(info, stop, self.lifetime.clone(), Arc::clone(self))
+        RunContext::new(info, stop, self.lifetime.clone(), Arc::clone(self), false)
     }
 
     /// Whether anything provides `T`.
@@ -419,7 +419,8 @@ impl Container {
                 .singleton
                 .get_or_try_init(|| async {
                     let (info, stop) = entry.home.clone();
-                    let cx = RunContext::new(info, stop, self.lifetime.clone(), Arc::clone(self));
+                    let cx =
+                        RunContext::new(info, stop, self.lifetime.clone(), Arc::clone(self), false);
                     let value = self.build(entry, cx).await?;
                     if let Some(dispose) = entry.dispose {
                         self.dispose_at_end(value.clone(), dispose);

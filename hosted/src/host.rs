@@ -164,11 +164,13 @@ impl HostBuilder {
             return Err(BuildError::new(problems));
         }
 
-        let mut services: Vec<Option<ServiceDescriptor>> = services.into_iter().map(Some).collect();
+        let needs_scope = validation::services_needing_scope(&services, &providers);
+        let mut services: Vec<Option<(ServiceDescriptor, bool)>> =
+            services.into_iter().zip(needs_scope).map(Some).collect();
         let planned: Vec<Planned> = order
             .into_iter()
             .filter_map(|position| services[position].take())
-            .map(|service| Planned {
+            .map(|(service, needs_scope)| Planned {
                 info: ServiceInfo::new(
                     service.name,
                     service.kind,
@@ -181,6 +183,7 @@ impl HostBuilder {
                 ),
                 stop: CancellationToken::new(),
                 make: service.make,
+                needs_scope,
             })
             .collect();
         let lifetime = Lifetime::new();

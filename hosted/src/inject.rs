@@ -111,27 +111,38 @@ pub enum InjectError {
 /// Everything one run of a hosted function can draw its parameters from.
 #[derive(Clone)]
 pub struct RunContext {
+    /// What every run of the service shares; one reference count per run.
+    env: Arc<RunEnv>,
+    /// The run's scope; `None` where values are built for the whole host (singletons), or
+    /// where nothing the service resolves is scoped.
+    scope: Option<Arc<ScopeState>>,
+    extensions: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
+}
+
+struct RunEnv {
     info: ServiceInfo,
     stop: CancellationToken,
     lifetime: Lifetime,
     container: Arc<Container>,
-    /// The run's scope; `None` where values are built for the whole host (singletons).
-    scope: Option<Arc<ScopeState>>,
-    extensions: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
+    /// Whether runs need a scope: something the service resolves is scoped, or transient
+    /// with a [`Dispose`](crate::Dispose) hook. Without, runs skip building one.
+    needs_scope: bool,
 }
 
 /// The end of one run, kept apart from its [`RunContext`] (which the body consumes) so the
 /// runner can close the run's scope once the body returns.
 #[must_use = "a run must be finished, or its scope's values are never disposed"]
 pub(crate) struct RunEnd {
-    scope: Arc<ScopeState>,
+    scope: Option<Arc<ScopeState>>,
 }
 
 impl RunEnd {
     /// Closes the run's scope once its body has returned: disposes its values in reverse
     /// creation order, telling them how the run went.
     pub(crate) async fn finish(self, exit: ScopeExit) {
-        self.scope.close(exit).await;
+        if let Some(scope) = self.scope {
+            scope.close(exit).await;
+        }
     }
 }
 
@@ -142,17 +153,22 @@ impl std::fmt::Debug for RunEnd {
 }
 
 impl RunContext {
+    /// A context outside any scope, the base of a service's runs.
     pub(crate) fn new(
         info: ServiceInfo,
         stop: CancellationToken,
         lifetime: Lifetime,
         container: Arc<Container>,
+        needs_scope: bool,
     ) -> Self {
         Self {
-            info,
-            stop,
-            lifetime,
-            container,
+            env: Arc::new(RunEnv {
+                info,
+                stop,
+                lifetime,
+                container,
+                needs_scope,
+            }),
             scope: None,
             extensions: Vec::new(),
         }
@@ -161,13 +177,16 @@ impl RunContext {
     /// A context for another run of the same service: the same service, token and lifetime, a
     /// fresh scope, none of this run's extensions. Finish the run with the returned [`RunEnd`].
     pub(crate) fn begin_run(&self) -> (Self, RunEnd) {
-        let scope = self.container.new_scope();
+        self.begin_run_scoped(self.env.needs_scope)
+    }
+
+    /// As [`begin_run`](Self::begin_run), with a scope whether or not the service declared a
+    /// need for one: for scopes opened by hand, whose resolutions are not declared.
+    pub(crate) fn begin_run_scoped(&self, scoped: bool) -> (Self, RunEnd) {
+        let scope = scoped.then(|| self.env.container.new_scope());
         let cx = Self {
-            info: self.info.clone(),
-            stop: self.stop.clone(),
-            lifetime: self.lifetime.clone(),
-            container: Arc::clone(&self.container),
-            scope: Some(Arc::clone(&scope)),
+            env: Arc::clone(&self.env),
+            scope: scope.clone(),
             extensions: Vec::new(),
         };
         (cx, RunEnd { scope })
@@ -200,19 +219,19 @@ impl RunContext {
     /// The service this run belongs to.
     #[must_use]
     pub fn info(&self) -> &ServiceInfo {
-        &self.info
+        &self.env.info
     }
 
     /// The service's stop token.
     #[must_use]
     pub fn stop_token(&self) -> &CancellationToken {
-        &self.stop
+        &self.env.stop
     }
 
     /// The host's lifetime.
     #[must_use]
     pub fn lifetime(&self) -> &Lifetime {
-        &self.lifetime
+        &self.env.lifetime
     }
 
     /// Resolves any injectable value, as a parameter of that type would receive it.
@@ -227,15 +246,16 @@ impl RunContext {
     }
 
     pub(crate) fn container(&self) -> &Arc<Container> {
-        &self.container
+        &self.env.container
     }
 }
 
 impl std::fmt::Debug for RunContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunContext")
-            .field("service", &self.info.name())
-            .field("stopping", &self.stop.is_cancelled())
+            .field("service", &self.env.info.name())
+            .field("stopping", &self.env.stop.is_cancelled())
+            .field("scoped", &self.scope.is_some())
             .field("extensions", &self.extensions.len())
             .finish_non_exhaustive()
     }
@@ -302,19 +322,19 @@ impl Dependencies {
 
 impl Inject for CancellationToken {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
-        Ok(cx.stop.clone())
+        Ok(cx.env.stop.clone())
     }
 }
 
 impl Inject for Lifetime {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
-        Ok(cx.lifetime.clone())
+        Ok(cx.env.lifetime.clone())
     }
 }
 
 impl Inject for ServiceInfo {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
-        Ok(cx.info.clone())
+        Ok(cx.env.info.clone())
     }
 }
 
@@ -324,7 +344,7 @@ impl<T: ?Sized + Send + Sync + 'static> Inject for Arc<T> {
     }
 
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
-        cx.container.resolve::<T>(cx).await
+        cx.env.container.resolve::<T>(cx).await
     }
 }
 
@@ -340,7 +360,7 @@ impl<T: Inject> Inject for Option<T> {
         let available = needs
             .into_requirements()
             .iter()
-            .all(|requirement| cx.container.provides(requirement.type_id));
+            .all(|requirement| cx.env.container.provides(requirement.type_id));
         if available {
             T::inject(cx).await.map(Some)
         } else {

@@ -24,6 +24,8 @@ pub(crate) struct Planned {
     pub(crate) info: ServiceInfo,
     pub(crate) stop: CancellationToken,
     pub(crate) make: MakeService,
+    /// Whether the service's runs need a scope.
+    pub(crate) needs_scope: bool,
 }
 
 /// A service that has been built, with what the host needs to drive it.
@@ -205,13 +207,20 @@ impl Shared {
         deadline: Option<Instant>,
     ) -> Result<Vec<Built>, ()> {
         let mut built = Vec::with_capacity(planned.len());
-        for Planned { info, stop, make } in planned {
+        for Planned {
+            info,
+            stop,
+            make,
+            needs_scope,
+        } in planned
+        {
             let span = tracing::info_span!("service", name = %info.name());
             let cx = RunContext::new(
                 info.clone(),
                 stop.clone(),
                 self.lifetime.clone(),
                 Arc::clone(&self.container),
+                needs_scope,
             );
             let made = call_caught(make(cx).instrument(span.clone()), deadline).await;
             match made {

@@ -127,7 +127,7 @@ impl ScopeFactory {
     /// A new scope: scoped values resolved through it are built once and shared until it ends.
     #[must_use]
     pub fn create_scope(&self) -> Scope {
-        let (cx, end) = self.cx.begin_run();
+        let (cx, end) = self.cx.begin_run_scoped(true);
         Scope { cx, end: Some(end) }
     }
 }

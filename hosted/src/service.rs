@@ -177,6 +177,10 @@ pub enum ServiceKind {
     Background,
     /// A type implementing [`HostedService`] (`#[hosted_service]` on a type).
     Hosted,
+    /// A function run on a schedule (`#[timed]`).
+    Timed,
+    /// A function run for each item of a queue (`#[queued]`).
+    Queued,
 }
 
 impl fmt::Display for ServiceKind {
@@ -184,6 +188,8 @@ impl fmt::Display for ServiceKind {
         f.write_str(match self {
             Self::Background => "background",
             Self::Hosted => "hosted",
+            Self::Timed => "timed",
+            Self::Queued => "queued",
         })
     }
 }

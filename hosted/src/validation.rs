@@ -86,6 +86,63 @@ pub(crate) fn check_dependencies(
     problems
 }
 
+/// For each service, whether its runs need a scope: something it resolves is scoped, or
+/// transient with a dispose hook, directly or through transients. Runs of the others skip the
+/// scope. Call only on registrations that passed the checks (no circles).
+pub(crate) fn services_needing_scope(
+    services: &[ServiceDescriptor],
+    providers: &[Provider],
+) -> Vec<bool> {
+    let registered: HashMap<TypeId, usize> = providers
+        .iter()
+        .enumerate()
+        .map(|(position, provider)| (provider.type_id, position))
+        .collect();
+    let edges: Vec<Vec<usize>> = providers
+        .iter()
+        .map(|provider| {
+            declared(consumer_name(provider), provider.declare)
+                .iter()
+                .filter_map(|need| registered.get(&need.type_id).copied())
+                .collect()
+        })
+        .collect();
+    let mut known: HashMap<usize, bool> = HashMap::new();
+    fn in_run(
+        position: usize,
+        providers: &[Provider],
+        edges: &[Vec<usize>],
+        known: &mut HashMap<usize, bool>,
+    ) -> bool {
+        if let Some(&answer) = known.get(&position) {
+            return answer;
+        }
+        known.insert(position, false);
+        let provider = &providers[position];
+        let answer = match provider.lifespan {
+            Lifespan::Scoped => true,
+            Lifespan::Singleton => false,
+            Lifespan::Transient => {
+                provider.dispose.is_some()
+                    || edges[position]
+                        .iter()
+                        .any(|&next| in_run(next, providers, edges, known))
+            }
+        };
+        known.insert(position, answer);
+        answer
+    }
+    services
+        .iter()
+        .map(|service| {
+            declared(&service.name, service.declare)
+                .iter()
+                .filter_map(|need| registered.get(&need.type_id).copied())
+                .any(|position| in_run(position, providers, &edges, &mut known))
+        })
+        .collect()
+}
+
 /// What a registration is called in messages: its type.
 fn consumer_name(provider: &Provider) -> &str {
     provider.type_name
