@@ -5,12 +5,14 @@
 //! a model, `emit_*` writes the tokens.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens as _, format_ident, quote, quote_spanned};
+use quote::{ToTokens as _, quote, quote_spanned};
 use syn::spanned::Spanned as _;
-use syn::{Attribute, Fields, Generics, Ident, Item, ItemFn, ItemStruct, Type};
+use syn::{Generics, Ident, Item, ItemFn, ItemStruct};
 
 use crate::args::Args;
+use crate::construct::StructFields;
 use crate::diagnostics::{Errors, with_item};
+use crate::injection::{declare_values, inject_params};
 use crate::service_args::{self, ServiceArgs};
 use crate::signature::{self, HostedFn};
 
@@ -123,32 +125,15 @@ fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
     let marker = emit_fn_marker(model, item);
     let key = emit_key(&model.args, ident, &Generics::default());
 
-    let locals: Vec<Ident> = model
-        .function
-        .params
-        .iter()
-        .map(|param| format_ident!("__hosted_{}", param.label))
-        .collect();
-    let injections = model
-        .function
-        .params
-        .iter()
-        .zip(&locals)
-        .map(|(param, local)| {
-            let (ty, label) = (&param.ty, &param.label);
-            let assertion = assert_inject(&private, ty);
-            quote_spanned! {ty.span()=>
-                #assertion
-                let #local = <#ty as #private::Inject>::inject(&__hosted_cx)
-                    .await
-                    .map_err(|error| #private::parameter_error(#label, error))?;
-            }
-        });
-    let declarations = model.function.params.iter().map(|param| {
-        let (ty, label) = (&param.ty, &param.label);
-        let assertion = assert_inject(&private, ty);
-        quote_spanned!(ty.span()=> #assertion #private::declare::<#ty>(__hosted_needs, #label);)
-    });
+    let (locals, injections) = inject_params(&private, &model.function.params);
+    let declarations = declare_values(
+        &private,
+        model
+            .function
+            .params
+            .iter()
+            .map(|param| (&param.ty, param.label.as_str())),
+    );
     let call = quote!(#ident(#(#locals),*).await);
     let outcome = match &model.function.output {
         None => quote!(#private::IntoOutcome::into_outcome(#call)),
@@ -211,40 +196,13 @@ fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
     }
 }
 
-/// Checks, at `ty`, that it is injectable. Emitted first in every body that injects `ty`: rustc
-/// reports a failed bound once per span and body, and prints identical errors once, so a type
-/// that cannot be injected is reported once, at the user's type, with the same text everywhere.
-fn assert_inject(private: &TokenStream, ty: &Type) -> TokenStream {
-    quote_spanned!(ty.span()=> #private::assert_inject::<#ty>();)
-}
-
 // ---------------------------------------------------------------------------------------------
 // On a struct.
 
 struct StructModel {
     args: ServiceArgs,
     ident: Ident,
-    fields: Vec<Field>,
-    shape: Shape,
-}
-
-enum Shape {
-    Named,
-    Tuple,
-    Unit,
-}
-
-struct Field {
-    /// The field's name, or its index for tuple structs.
-    member: syn::Member,
-    label: String,
-    ty: Type,
-    source: FieldSource,
-}
-
-enum FieldSource {
-    Injected,
-    Default,
+    fields: StructFields,
 }
 
 fn expand_struct(args: TokenStream, mut item: ItemStruct) -> TokenStream {
@@ -262,34 +220,11 @@ fn expand_struct(args: TokenStream, mut item: ItemStruct) -> TokenStream {
             "`#[hosted_service]` types cannot be generic: the host builds exactly one instance",
         );
     }
-    let shape = match &item.fields {
-        Fields::Named(_) => Shape::Named,
-        Fields::Unnamed(_) => Shape::Tuple,
-        Fields::Unit => Shape::Unit,
-    };
-    let fields = item
-        .fields
-        .iter_mut()
-        .enumerate()
-        .map(|(position, field)| {
-            let source = take_field_source(&mut field.attrs, &mut errors);
-            let (member, label) = match &field.ident {
-                Some(ident) => (syn::Member::Named(ident.clone()), ident.to_string()),
-                None => (syn::Member::Unnamed(position.into()), position.to_string()),
-            };
-            Field {
-                member,
-                label,
-                ty: field.ty.clone(),
-                source,
-            }
-        })
-        .collect();
+    let fields = StructFields::take(&mut item, &mut errors);
     let model = StructModel {
         args: service_args,
         ident: item.ident.clone(),
         fields,
-        shape,
     };
     match errors.finish() {
         Ok(()) => emit_struct(&model, &item),
@@ -302,39 +237,6 @@ fn expand_struct(args: TokenStream, mut item: ItemStruct) -> TokenStream {
     }
 }
 
-/// Reads and removes the `#[hosted(...)]` attributes of a field.
-fn take_field_source(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> FieldSource {
-    let mut source = FieldSource::Injected;
-    attrs.retain(|attr| {
-        if !attr.path().is_ident("hosted") {
-            return true;
-        }
-        let parsed = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("default") {
-                source = FieldSource::Default;
-                Ok(())
-            } else {
-                let written = meta
-                    .path
-                    .segments
-                    .iter()
-                    .map(|segment| segment.ident.to_string())
-                    .collect::<Vec<_>>()
-                    .join("::");
-                Err(meta.error(format!(
-                    "unknown field option `{written}`; the only option is `default`, as in \
-                     `#[hosted(default)]`, to build the field with `Default` instead of injecting it"
-                )))
-            }
-        });
-        if let Err(error) = parsed {
-            errors.push(error);
-        }
-        false
-    });
-    source
-}
-
 fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
     let private = model.args.private();
     let ident = &model.ident;
@@ -342,68 +244,16 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
     let service_assertion = quote_spanned! {ident.span()=>
         #private::assert_hosted_service::<#ident>();
     };
-    let declarations = model.fields.iter().filter_map(|field| match field.source {
-        FieldSource::Injected => {
-            let (ty, label) = (&field.ty, &field.label);
-            let assertion = assert_inject(&private, ty);
-            Some(quote_spanned!(ty.span()=> #assertion #private::declare::<#ty>(__hosted_needs, #label);))
-        }
-        FieldSource::Default => None,
-    });
-    let values = model.fields.iter().map(|field| {
-        let (member, ty, label) = (&field.member, &field.ty, &field.label);
-        match field.source {
-            FieldSource::Injected => {
-                let assertion = assert_inject(&private, ty);
-                quote_spanned! {ty.span()=>
-                    #member: {
-                        #assertion
-                        <#ty as #private::Inject>::inject(__hosted_cx)
-                            .await
-                            .map_err(|error| #private::parameter_error(#label, error))?
-                    }
-                }
-            }
-            FieldSource::Default => {
-                quote_spanned!(ty.span()=> #member: <#ty as ::core::default::Default>::default())
-            }
-        }
-    });
-    let construction = match model.shape {
-        Shape::Unit => quote!(Self),
-        Shape::Named | Shape::Tuple => quote!(Self { #(#values),* }),
-    };
+    let construct = model.fields.emit_construct(&private, ident);
     let calls = model.args.descriptor_calls();
     let line = quote_spanned!(ident.span()=> ::core::line!());
-    // Unused bindings would warn in the user's crate when no field is injected.
-    let (needs_binding, cx_binding) = if model
-        .fields
-        .iter()
-        .any(|field| matches!(field.source, FieldSource::Injected))
-    {
-        (quote!(__hosted_needs), quote!(__hosted_cx))
-    } else {
-        (quote!(_), quote!(_))
-    };
-
     quote! {
         #item
 
         const _: () = {
             #key
 
-            #[automatically_derived]
-            impl #private::Construct for #ident {
-                fn declare(#needs_binding: &mut #private::Dependencies) {
-                    #(#declarations)*
-                }
-
-                async fn construct(
-                    #cx_binding: &#private::RunContext,
-                ) -> ::core::result::Result<Self, #private::InjectError> {
-                    ::core::result::Result::Ok(#construction)
-                }
-            }
+            #construct
 
             fn __hosted_register(registry: &mut #private::Registry) {
                 #service_assertion

@@ -2,9 +2,11 @@
 //! re-exports them; the documentation lives there.
 
 mod args;
+mod construct;
 mod diagnostics;
 mod duration;
 mod hosted_service;
+mod injection;
 mod run;
 mod service_args;
 mod signature;
