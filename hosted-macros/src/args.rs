@@ -6,6 +6,7 @@ use std::collections::hash_map::Entry;
 use std::fmt::Write as _;
 
 use proc_macro2::TokenStream;
+use quote::ToTokens as _;
 use syn::ext::IdentExt as _;
 use syn::parse::{Parse, ParseStream, Parser as _};
 use syn::punctuated::Punctuated;
@@ -30,7 +31,12 @@ impl Parse for Arg {
             ));
         }
         input.parse::<Token![=]>()?;
-        let value = input.parse()?;
+        // `as = dyn Mailer` names a type, which does not parse as an expression.
+        let value = if key == "as" {
+            Expr::Verbatim(input.parse::<syn::Type>()?.into_token_stream())
+        } else {
+            input.parse()?
+        };
         Ok(Self { key, value })
     }
 }

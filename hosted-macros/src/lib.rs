@@ -7,6 +7,7 @@ mod diagnostics;
 mod duration;
 mod hosted_service;
 mod injection;
+mod lifespan;
 mod run;
 mod service_args;
 mod signature;
@@ -25,4 +26,25 @@ pub fn hosted_service(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn run(input: TokenStream) -> TokenStream {
     run::expand(input.into()).into()
+}
+
+/// Registers a type, or a factory function's value, as a singleton. See the `hosted` crate's
+/// documentation.
+#[proc_macro_attribute]
+pub fn singleton(args: TokenStream, item: TokenStream) -> TokenStream {
+    lifespan::expand(lifespan::Lifespan::Singleton, args.into(), item.into()).into()
+}
+
+/// Registers a type, or a factory function's value, as scoped: one per run. See the `hosted`
+/// crate's documentation.
+#[proc_macro_attribute]
+pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
+    lifespan::expand(lifespan::Lifespan::Scoped, args.into(), item.into()).into()
+}
+
+/// Registers a type, or a factory function's value, as transient: a new one each time. See the
+/// `hosted` crate's documentation.
+#[proc_macro_attribute]
+pub fn transient(args: TokenStream, item: TokenStream) -> TokenStream {
+    lifespan::expand(lifespan::Lifespan::Transient, args.into(), item.into()).into()
 }

@@ -30,6 +30,15 @@ pub(crate) fn check(sig: &Signature, attribute: &str, errors: &mut Errors) -> Ho
             format!("`#[{attribute}]` requires an `async fn`; the host runs its body as a task"),
         );
     }
+    check_sync_or_async(sig, attribute, errors)
+}
+
+/// Checks that `sig` is a plain function, `async` or not, the host can call.
+pub(crate) fn check_sync_or_async(
+    sig: &Signature,
+    attribute: &str,
+    errors: &mut Errors,
+) -> HostedFn {
     if let Some(constness) = &sig.constness {
         errors.at(
             constness.span,
@@ -99,7 +108,7 @@ pub(crate) fn check(sig: &Signature, attribute: &str, errors: &mut Errors) -> Ho
             if let Type::ImplTrait(_) = ty.as_ref() {
                 errors.spanned(
                     ty,
-                    "return `()` or `Result<(), E>` by name; `impl Trait` return types are not supported",
+                    "name the return type; `impl Trait` return types are not supported",
                 );
             }
             Some((**ty).clone())

@@ -159,3 +159,17 @@ pub(crate) fn crate_path(value: &Expr) -> syn::Result<syn::Path> {
         )
     })
 }
+
+/// A type, as `as = dyn Mailer` gives it.
+pub(crate) fn type_value(key: &str, value: &Expr) -> syn::Result<syn::Type> {
+    let tokens = match value {
+        Expr::Verbatim(tokens) => tokens.clone(),
+        other => quote::ToTokens::into_token_stream(other),
+    };
+    syn::parse2(tokens).map_err(|_| {
+        syn::Error::new(
+            value.span(),
+            format!("expected a type for `{key}`, like `{key} = dyn Mailer`"),
+        )
+    })
+}

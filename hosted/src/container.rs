@@ -19,12 +19,50 @@ use crate::util::BoxFuture;
 /// A built value, type-erased: always an `Arc<T>` inside.
 pub(crate) type AnyValue = Arc<dyn Any + Send + Sync>;
 
+/// Not public API: a value's [`Dispose`] hook, bound to the value, run at the end of its scope (or of the host,
+/// for singletons).
+#[doc(hidden)]
+pub type Disposer = Box<dyn FnOnce(ScopeExit) -> BoxFuture<'static, ()> + Send>;
+
+/// A value just built, with its dispose hook if its type has one. Not public API, used by
+/// generated code.
+#[doc(hidden)]
+pub struct Built {
+    pub(crate) value: AnyValue,
+    pub(crate) disposer: Option<Disposer>,
+}
+
+impl Built {
+    /// Not public API, used by generated code.
+    #[doc(hidden)]
+    pub fn __new<T: ?Sized + Send + Sync + 'static>(
+        value: Arc<T>,
+        disposer: Option<Disposer>,
+    ) -> Self {
+        Self {
+            value: erase(value),
+            disposer,
+        }
+    }
+}
+
+impl fmt::Debug for Built {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Built")
+            .field("disposable", &self.disposer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The disposer of a value whose type implements [`Dispose`].
+pub(crate) fn disposer_of<T: ?Sized + Dispose>(value: &Arc<T>) -> Disposer {
+    let value = Arc::clone(value);
+    Box::new(move |exit| Box::pin(async move { value.dispose(exit).await }))
+}
+
 /// Builds a registered value in the context it is asked from.
 pub(crate) type Factory =
-    Arc<dyn Fn(RunContext) -> BoxFuture<'static, Result<AnyValue, BoxError>> + Send + Sync>;
-
-/// Runs a value's [`Dispose`] hook at the end of its scope (or of the host, for singletons).
-pub(crate) type DisposeFn = fn(AnyValue, ScopeExit) -> BoxFuture<'static, ()>;
+    Arc<dyn Fn(RunContext) -> BoxFuture<'static, Result<Built, BoxError>> + Send + Sync>;
 
 /// How long a registered value lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,14 +122,15 @@ pub struct Provider {
     pub(crate) source: Option<SourceLocation>,
     pub(crate) declare: fn(&mut Dependencies),
     pub(crate) value: ProvidedValue,
-    pub(crate) dispose: Option<DisposeFn>,
+    /// Whether values have a [`Dispose`] hook: a transient one then needs its run's scope.
+    pub(crate) disposable: bool,
 }
 
 pub(crate) enum ProvidedValue {
     /// Built by the host.
     Factory(Factory),
     /// Handed to the builder ready-made (singletons only).
-    Instance(AnyValue),
+    Instance(Built),
 }
 
 impl Provider {
@@ -99,7 +138,7 @@ impl Provider {
     pub fn instance<T: ?Sized + Send + Sync + 'static>(instance: Arc<T>) -> Self {
         Self::with_value(
             Lifespan::Singleton,
-            ProvidedValue::Instance(Arc::new(instance)),
+            ProvidedValue::Instance(Built::__new(instance, None)),
             format!("an instance of `{}`", std::any::type_name::<T>()),
         )
         .typed::<T>()
@@ -138,10 +177,25 @@ impl Provider {
         Self::from_factory(Lifespan::Transient, factory)
     }
 
-    /// Runs `T`'s [`Dispose`] hook when the value's scope ends (the host's end, for singletons).
+    /// Runs the [`Dispose`] hook of `T`, the registered type, when a value's scope ends (the
+    /// host's end, for singletons).
     #[must_use]
-    pub fn disposing<T: Dispose>(mut self) -> Self {
-        self.dispose = Some(dispose_erased::<T>);
+    pub fn disposing<T: ?Sized + Dispose>(mut self) -> Self {
+        self.disposable = true;
+        self.value = match self.value {
+            ProvidedValue::Instance(mut built) => {
+                built.disposer = unerase::<T>(&built.value).map(|value| disposer_of(&value));
+                ProvidedValue::Instance(built)
+            }
+            ProvidedValue::Factory(factory) => ProvidedValue::Factory(Arc::new(move |cx| {
+                let building = factory(cx);
+                Box::pin(async move {
+                    let mut built = building.await?;
+                    built.disposer = unerase::<T>(&built.value).map(|value| disposer_of(&value));
+                    Ok(built)
+                })
+            })),
+        };
         self
     }
 
@@ -176,7 +230,7 @@ impl Provider {
             let built = factory(cx);
             Box::pin(async move {
                 let value = built.await.map_err(Into::into)?;
-                Ok(erase(value))
+                Ok(Built::__new(value, None))
             })
         });
         Self::with_value(
@@ -196,7 +250,7 @@ impl Provider {
             source: None,
             declare: |_| {},
             value,
-            dispose: None,
+            disposable: false,
         }
     }
 
@@ -219,9 +273,9 @@ impl Provider {
     #[doc(hidden)]
     pub fn __erased<T: ?Sized + Send + Sync + 'static>(
         lifespan: Lifespan,
-        factory: fn(RunContext) -> BoxFuture<'static, Result<AnyValue, BoxError>>,
+        factory: fn(RunContext) -> BoxFuture<'static, Result<Built, BoxError>>,
         declare: fn(&mut Dependencies),
-        dispose: Option<DisposeFn>,
+        disposable: bool,
     ) -> Self {
         let mut provider = Self::with_value(
             lifespan,
@@ -230,7 +284,7 @@ impl Provider {
         )
         .typed::<T>();
         provider.declare = declare;
-        provider.dispose = dispose;
+        provider.disposable = disposable;
         provider
     }
 }
@@ -243,14 +297,6 @@ pub(crate) fn erase<T: ?Sized + Send + Sync + 'static>(value: Arc<T>) -> AnyValu
 /// Recovers the `Arc<T>` an [`AnyValue`] holds.
 pub(crate) fn unerase<T: ?Sized + Send + Sync + 'static>(value: &AnyValue) -> Option<Arc<T>> {
     value.downcast_ref::<Arc<T>>().cloned()
-}
-
-fn dispose_erased<T: Dispose>(value: AnyValue, exit: ScopeExit) -> BoxFuture<'static, ()> {
-    Box::pin(async move {
-        if let Some(value) = unerase::<T>(&value) {
-            value.dispose(exit).await;
-        }
-    })
 }
 
 impl fmt::Debug for Provider {
@@ -269,7 +315,6 @@ struct Entry {
     type_name: &'static str,
     lifespan: Lifespan,
     factory: Option<Factory>,
-    dispose: Option<DisposeFn>,
     /// For singletons: the value once built.
     singleton: OnceCell<AnyValue>,
     /// For scoped registrations: their slot in every scope.
@@ -288,7 +333,7 @@ pub struct Container {
     host_home: (ServiceInfo, CancellationToken),
     /// Values to dispose when the host ends (singletons, and transients built outside any
     /// scope), in the order they were built.
-    disposables: Mutex<Vec<(AnyValue, DisposeFn)>>,
+    disposables: Mutex<Vec<Disposer>>,
     lifetime: Lifetime,
 }
 
@@ -314,10 +359,14 @@ impl Container {
         let mut scoped_count = 0;
         let mut index = HashMap::with_capacity(providers.len());
         let mut entries = Vec::with_capacity(providers.len());
+        let mut disposables = Vec::new();
         for provider in providers {
             let home = home_of(&provider.owner).unwrap_or_else(|| host_home.clone());
             let (singleton, factory) = match provider.value {
-                ProvidedValue::Instance(value) => (OnceCell::new_with(Some(value)), None),
+                ProvidedValue::Instance(Built { value, disposer }) => {
+                    disposables.extend(disposer);
+                    (OnceCell::new_with(Some(value)), None)
+                }
                 ProvidedValue::Factory(factory) => (OnceCell::new(), Some(factory)),
             };
             let scoped_slot = scoped_count;
@@ -329,7 +378,6 @@ impl Container {
                 type_name: provider.type_name,
                 lifespan: provider.lifespan,
                 factory,
-                dispose: provider.dispose,
                 singleton,
                 scoped_slot,
                 home,
@@ -340,7 +388,7 @@ impl Container {
             entries,
             scoped_count,
             host_home,
-            disposables: Mutex::new(Vec::new()),
+            disposables: Mutex::new(disposables),
             lifetime,
         }
     }
@@ -386,21 +434,24 @@ impl Container {
             Lifespan::Scoped => {
                 let scope = cx.scope().ok_or(InjectError::OutsideScope { type_name })?;
                 let slot = scope.slot(entry.scoped_slot);
-                slot.get_or_try_init(|| async {
-                    let value = self.build(entry, cx.clone()).await?;
-                    scope.created(value.clone(), entry.dispose);
-                    Ok::<_, InjectError>(value)
-                })
-                .await
-                .cloned()
+                let value = slot
+                    .get_or_try_init(|| async {
+                        let Built { value, disposer } = self.build(entry, cx.clone()).await?;
+                        let weak = Arc::downgrade(&value);
+                        scope.created(value, disposer);
+                        Ok::<_, InjectError>(weak)
+                    })
+                    .await?;
+                // Fails only once the scope has ended and released its values.
+                value
+                    .upgrade()
+                    .ok_or(InjectError::OutsideScope { type_name })
             }
             Lifespan::Transient => {
-                let value = self.build(entry, cx.clone()).await?;
-                if let Some(dispose) = entry.dispose {
-                    match cx.scope() {
-                        Some(scope) => scope.created(value.clone(), Some(dispose)),
-                        None => self.dispose_at_end(value.clone(), dispose),
-                    }
+                let Built { value, disposer } = self.build(entry, cx.clone()).await?;
+                match cx.scope() {
+                    Some(scope) => scope.created(value.clone(), disposer),
+                    None => self.dispose_at_end(disposer),
                 }
                 Ok(value)
             }
@@ -421,10 +472,8 @@ impl Container {
                     let (info, stop) = entry.home.clone();
                     let cx =
                         RunContext::new(info, stop, self.lifetime.clone(), Arc::clone(self), false);
-                    let value = self.build(entry, cx).await?;
-                    if let Some(dispose) = entry.dispose {
-                        self.dispose_at_end(value.clone(), dispose);
-                    }
+                    let Built { value, disposer } = self.build(entry, cx).await?;
+                    self.dispose_at_end(disposer);
                     Ok::<_, InjectError>(value)
                 })
                 .await
@@ -432,7 +481,7 @@ impl Container {
         })
     }
 
-    async fn build(&self, entry: &Entry, cx: RunContext) -> Result<AnyValue, InjectError> {
+    async fn build(&self, entry: &Entry, cx: RunContext) -> Result<Built, InjectError> {
         let factory = entry.factory.as_ref().ok_or(InjectError::NotRegistered {
             type_name: entry.type_name,
         })?;
@@ -461,8 +510,8 @@ impl Container {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        for (value, dispose) in built.into_iter().rev() {
-            dispose(value, exit).await;
+        for disposer in built.into_iter().rev() {
+            disposer(exit).await;
         }
     }
 
@@ -474,11 +523,13 @@ impl Container {
             .is_empty()
     }
 
-    fn dispose_at_end(&self, value: AnyValue, dispose: DisposeFn) {
-        self.disposables
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((value, dispose));
+    fn dispose_at_end(&self, disposer: Option<Disposer>) {
+        if let Some(disposer) = disposer {
+            self.disposables
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(disposer);
+        }
     }
 
     /// A fresh scope sized for this container.

@@ -15,6 +15,7 @@ use crate::lifetime::{Lifetime, StopReason};
 use crate::ordering::{Node, start_order};
 use crate::policy::FailurePolicy;
 use crate::registry::{Registry, ServiceDescriptor};
+use crate::scope::ScopeFactory;
 use crate::service::ServiceInfo;
 use crate::supervisor::Incidents;
 use crate::validation;
@@ -319,6 +320,13 @@ impl RunningHost {
     pub async fn get<T: ?Sized + Send + Sync + 'static>(&self) -> Result<Arc<T>, InjectError> {
         let cx = self.shared.container.root_context();
         self.shared.container.resolve::<T>(&cx).await
+    }
+
+    /// Opens scopes for code outside the services, such as a test or an embedding
+    /// application: scoped values resolved through them live until the scope ends.
+    #[must_use]
+    pub fn scope_factory(&self) -> ScopeFactory {
+        ScopeFactory::new(self.shared.container.root_context())
     }
 
     /// Stops every service in reverse start order within the shutdown budget.

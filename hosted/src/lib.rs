@@ -33,6 +33,12 @@ pub mod __private;
 pub use hosted_macros::hosted_service;
 #[doc = include_str!("docs/run.md")]
 pub use hosted_macros::run;
+#[doc = include_str!("docs/lifespans.md")]
+pub use hosted_macros::scoped;
+#[doc = include_str!("docs/lifespans.md")]
+pub use hosted_macros::singleton;
+#[doc = include_str!("docs/lifespans.md")]
+pub use hosted_macros::transient;
 pub use tokio_util::sync::CancellationToken;
 
 pub use crate::container::{Container, Lifespan, Provider};

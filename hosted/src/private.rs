@@ -7,6 +7,7 @@ pub use inventory;
 pub use crate::entry::{MainOptions, run_main};
 pub use crate::registry::{Registration, Registry};
 
+pub use crate::container::{Built, Disposer, Lifespan, Provider};
 pub use crate::inject::{Dependencies, Inject, InjectError, RunContext};
 pub use crate::policy::{FailurePolicy, RestartPolicy};
 pub use crate::registry::ServiceDescriptor;
@@ -61,3 +62,66 @@ pub const fn assert_hosted_service<T: crate::HostedService>() {}
 /// Not public API, used by generated code: checks, at the return type's span, that the function
 /// returns what a service may return.
 pub const fn assert_outcome<T: IntoOutcome>() {}
+
+/// Not public API, used by generated code: checks, at the factory's return type, that the value
+/// can be shared between threads and lives as long as the host.
+pub const fn assert_provided<T: ?Sized + Send + Sync + 'static>() {}
+
+/// Not public API, used by generated code: finds out, for a concrete `T`, whether it implements
+/// [`Dispose`](crate::Dispose), by method resolution preferring [`DisposeViaTrait`] (autoref
+/// specialisation: it works because the generated code names concrete types).
+pub struct DisposeProbe<T: ?Sized>(core::marker::PhantomData<T>);
+
+impl<T: ?Sized> DisposeProbe<T> {
+    /// Not public API, used by generated code.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self(core::marker::PhantomData)
+    }
+}
+
+impl<T: ?Sized> Default for DisposeProbe<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: ?Sized> std::fmt::Debug for DisposeProbe<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DisposeProbe")
+    }
+}
+
+/// Not public API, used by generated code: chosen when `T` implements `Dispose`.
+pub trait DisposeViaTrait<T: ?Sized> {
+    /// Whether values have a dispose hook.
+    fn disposable(&self) -> bool;
+    /// The value's dispose hook.
+    fn disposer(&self, value: &std::sync::Arc<T>) -> Option<Disposer>;
+}
+
+impl<T: ?Sized + crate::Dispose> DisposeViaTrait<T> for DisposeProbe<T> {
+    fn disposable(&self) -> bool {
+        true
+    }
+    fn disposer(&self, value: &std::sync::Arc<T>) -> Option<Disposer> {
+        Some(crate::container::disposer_of(value))
+    }
+}
+
+/// Not public API, used by generated code: chosen when `T` does not implement `Dispose`.
+pub trait DisposeViaNothing<T: ?Sized> {
+    /// Whether values have a dispose hook.
+    fn disposable(&self) -> bool;
+    /// The value's dispose hook.
+    fn disposer(&self, value: &std::sync::Arc<T>) -> Option<Disposer>;
+}
+
+impl<T: ?Sized> DisposeViaNothing<T> for &DisposeProbe<T> {
+    fn disposable(&self) -> bool {
+        false
+    }
+    fn disposer(&self, _value: &std::sync::Arc<T>) -> Option<Disposer> {
+        None
+    }
+}

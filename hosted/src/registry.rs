@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::container::{Lifespan, Provider, erase};
+use crate::container::{Built, Lifespan, Provider};
 use crate::inject::{Dependencies, InjectError, RunContext};
 use crate::policy::FailurePolicy;
 use crate::service::{BoxError, HostedService, IntoOutcome, ServiceKind, SourceLocation};
@@ -56,6 +56,12 @@ impl Registry {
         self.services.push(service);
     }
 
+    /// Adds a registered type; used by generated code and by
+    /// [`HostBuilder::provide`](crate::HostBuilder::provide).
+    pub fn add_provider(&mut self, provider: Provider) {
+        self.providers.push(provider);
+    }
+
     pub(crate) fn extend(&mut self, other: Self) {
         self.services.extend(other.services);
         self.providers.extend(other.providers);
@@ -97,7 +103,9 @@ pub struct ServiceDescriptor {
     pub(crate) after: Vec<Cow<'static, str>>,
     pub(crate) policy: Option<FailurePolicy>,
     pub(crate) source: Option<SourceLocation>,
-    pub(crate) declare: fn(&mut Dependencies),
+    /// What the service resolves, when known (generated code declares it; closures registered
+    /// by hand do not, and their runs always get a scope).
+    pub(crate) declare: Option<fn(&mut Dependencies)>,
     pub(crate) make: MakeService,
     pub(crate) provider: Option<Provider>,
 }
@@ -152,7 +160,7 @@ impl ServiceDescriptor {
             after: Vec::new(),
             policy: None,
             source: None,
-            declare: |_| {},
+            declare: None,
             make,
             provider: None,
         }
@@ -197,7 +205,7 @@ impl ServiceDescriptor {
     #[doc(hidden)]
     #[must_use]
     pub fn __declare(mut self, declare: fn(&mut Dependencies)) -> Self {
-        self.declare = declare;
+        self.declare = Some(declare);
         self
     }
 
@@ -213,11 +221,11 @@ impl ServiceDescriptor {
             |cx: RunContext| {
                 Box::pin(async move {
                     let value = <T as crate::__private::Construct>::construct(&cx).await?;
-                    Ok(erase(Arc::new(value)))
+                    Ok(Built::__new(Arc::new(value), None))
                 })
             },
             <T as crate::__private::Construct>::declare,
-            None,
+            false,
         );
         name.clone_into(&mut provider.owner);
         let mut descriptor = Self::new(

@@ -10,7 +10,10 @@ use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::OnceCell;
 
-use crate::container::{AnyValue, DisposeFn};
+use crate::container::{AnyValue, Disposer};
+
+/// A scoped value as its slot refers to it.
+pub(crate) type WeakValue = std::sync::Weak<dyn std::any::Any + Send + Sync>;
 use crate::inject::{Inject, InjectError, RunContext, RunEnd};
 
 /// How a scope ended, handed to [`Dispose::dispose`]: a unit of work commits on success and
@@ -49,9 +52,11 @@ pub trait Dispose: Send + Sync + 'static {
 /// The values of one scope.
 pub(crate) struct ScopeState {
     /// One cell per scoped registration, so building one may resolve another without locking.
-    slots: Box<[OnceCell<AnyValue>]>,
+    /// The cells hold weak references: `created` owns the values, so that closing the scope
+    /// releases them in reverse creation order.
+    slots: Box<[OnceCell<WeakValue>]>,
     /// Values to dispose at the end, in creation order.
-    disposables: Mutex<Vec<(AnyValue, DisposeFn)>>,
+    disposables: Mutex<Vec<Disposer>>,
     /// Every value built in this scope, released in reverse creation order.
     created: Mutex<Vec<AnyValue>>,
 }
@@ -65,17 +70,17 @@ impl ScopeState {
         }
     }
 
-    pub(crate) fn slot(&self, position: usize) -> &OnceCell<AnyValue> {
+    pub(crate) fn slot(&self, position: usize) -> &OnceCell<WeakValue> {
         &self.slots[position]
     }
 
     /// Records a value built in this scope.
-    pub(crate) fn created(&self, value: AnyValue, dispose: Option<DisposeFn>) {
-        if let Some(dispose) = dispose {
+    pub(crate) fn created(&self, value: AnyValue, disposer: Option<Disposer>) {
+        if let Some(disposer) = disposer {
             self.disposables
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push((value.clone(), dispose));
+                .push(disposer);
         }
         self.created
             .lock()
@@ -91,8 +96,8 @@ impl ScopeState {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        for (value, dispose) in disposables.into_iter().rev() {
-            dispose(value, exit).await;
+        for disposer in disposables.into_iter().rev() {
+            disposer(exit).await;
         }
         let mut created =
             std::mem::take(&mut *self.created.lock().unwrap_or_else(PoisonError::into_inner));
@@ -124,6 +129,10 @@ pub struct ScopeFactory {
 }
 
 impl ScopeFactory {
+    pub(crate) fn new(cx: RunContext) -> Self {
+        Self { cx }
+    }
+
     /// A new scope: scoped values resolved through it are built once and shared until it ends.
     #[must_use]
     pub fn create_scope(&self) -> Scope {

@@ -51,9 +51,12 @@ pub(crate) fn check_dependencies(
         .map(|provider| declared(consumer_name(provider), provider.declare))
         .collect();
 
-    let service_needs = services
-        .iter()
-        .flat_map(|service| declared(&service.name, service.declare));
+    let service_needs = services.iter().flat_map(|service| {
+        service
+            .declare
+            .map(|declare| declared(&service.name, declare))
+            .unwrap_or_default()
+    });
     for requirement in service_needs.chain(provider_needs.iter().flatten().cloned()) {
         if !requirement.optional && !registered.contains_key(&requirement.type_id) {
             problems.push(Problem::MissingRegistration {
@@ -123,7 +126,7 @@ pub(crate) fn services_needing_scope(
             Lifespan::Scoped => true,
             Lifespan::Singleton => false,
             Lifespan::Transient => {
-                provider.dispose.is_some()
+                provider.disposable
                     || edges[position]
                         .iter()
                         .any(|&next| in_run(next, providers, edges, known))
@@ -135,7 +138,11 @@ pub(crate) fn services_needing_scope(
     services
         .iter()
         .map(|service| {
-            declared(&service.name, service.declare)
+            // A service that declares nothing may resolve anything: give its runs a scope.
+            let Some(declare) = service.declare else {
+                return true;
+            };
+            declared(&service.name, declare)
                 .iter()
                 .filter_map(|need| registered.get(&need.type_id).copied())
                 .any(|position| in_run(position, providers, &edges, &mut known))
@@ -143,9 +150,13 @@ pub(crate) fn services_needing_scope(
         .collect()
 }
 
-/// What a registration is called in messages: its type.
+/// What a registration is called in messages: the item or call that registered it.
 fn consumer_name(provider: &Provider) -> &str {
-    provider.type_name
+    if provider.owner.is_empty() {
+        provider.type_name
+    } else {
+        &provider.owner
+    }
 }
 
 fn duplicate_registrations(providers: &[Provider]) -> Vec<Problem> {

@@ -1,0 +1,412 @@
+//! `#[singleton]`, `#[scoped]` and `#[transient]`: register a type, built from its fields, or the
+//! value a factory function returns, with the container under a lifespan.
+//!
+//! Three phases: [`Args`] parses the arguments, `validate_*` checks them against the item into
+//! a model, `emit_*` writes the tokens.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens as _, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned as _;
+use syn::{GenericArgument, Ident, Item, ItemFn, ItemStruct, PathArguments, Type};
+
+use crate::args::Args;
+use crate::construct::StructFields;
+use crate::diagnostics::{Errors, with_item};
+use crate::injection::{declare_values, inject_params};
+use crate::signature::{self, HostedFn};
+use crate::values;
+
+/// Which attribute is expanding.
+#[derive(Clone, Copy)]
+pub(crate) enum Lifespan {
+    Singleton,
+    Scoped,
+    Transient,
+}
+
+impl Lifespan {
+    fn attribute(self) -> &'static str {
+        match self {
+            Self::Singleton => "singleton",
+            Self::Scoped => "scoped",
+            Self::Transient => "transient",
+        }
+    }
+
+    fn variant(self) -> Ident {
+        let name = match self {
+            Self::Singleton => "Singleton",
+            Self::Scoped => "Scoped",
+            Self::Transient => "Transient",
+        };
+        Ident::new(name, Span::call_site())
+    }
+}
+
+const KEYS: &[&str] = &["as", "crate"];
+
+/// The checked arguments.
+struct LifespanArgs {
+    lifespan: Lifespan,
+    /// The type the value is registered under, when not its own: `as = dyn Mailer`.
+    register_as: Option<Type>,
+    krate: syn::Path,
+}
+
+impl LifespanArgs {
+    fn parse(lifespan: Lifespan, tokens: TokenStream, errors: &mut Errors) -> Self {
+        let mut args = Args::parse(tokens, KEYS, errors);
+        let register_as = args
+            .take("as")
+            .and_then(|arg| errors.take(values::type_value("as", &arg.value)));
+        let krate = args
+            .take("crate")
+            .and_then(|arg| errors.take(values::crate_path(&arg.value)))
+            .unwrap_or_else(|| syn::parse_quote!(::hosted));
+        Self {
+            lifespan,
+            register_as,
+            krate,
+        }
+    }
+
+    fn private(&self) -> TokenStream {
+        let krate = &self.krate;
+        quote!(#krate::__private)
+    }
+}
+
+pub(crate) fn expand(lifespan: Lifespan, args: TokenStream, item: TokenStream) -> TokenStream {
+    let parsed: Item = match syn::parse2(item.clone()) {
+        Ok(parsed) => parsed,
+        // Not an item rustc can read either: let rustc report it.
+        Err(_) => return item,
+    };
+    match parsed {
+        Item::Fn(function) => expand_factory(lifespan, args, &function),
+        Item::Struct(structure) => expand_struct(lifespan, args, structure),
+        other => {
+            let attribute = lifespan.attribute();
+            let (span, what, fix) = describe(&other);
+            let error = syn::Error::new(
+                span,
+                format!("`#[{attribute}]` cannot be used on {what}; {fix}"),
+            );
+            with_item(&error, other)
+        }
+    }
+}
+
+fn describe(item: &Item) -> (Span, &'static str, &'static str) {
+    let usage = "it applies to a struct (built from its fields) or to a factory function that \
+                 returns the value";
+    match item {
+        Item::Enum(item) => (
+            item.enum_token.span,
+            "an enum",
+            "the container builds a struct from its fields, and an enum has no single \
+             constructor; annotate a factory function that returns the enum instead",
+        ),
+        Item::Const(item) => (item.const_token.span, "a const", usage),
+        Item::Static(item) => (item.static_token.span, "a static", usage),
+        Item::Trait(item) => (
+            item.trait_token.span,
+            "a trait",
+            "register an implementation with `as = dyn Trait` instead",
+        ),
+        Item::Impl(item) => (
+            item.impl_token.span,
+            "an impl block",
+            "put it on the struct the impl is for",
+        ),
+        Item::Union(item) => (item.union_token.span, "a union", usage),
+        Item::Type(item) => (
+            item.type_token.span,
+            "a type alias",
+            "annotate the struct itself, or a factory function",
+        ),
+        Item::Mod(item) => (item.mod_token.span, "a module", usage),
+        other => (other.span(), "this item", usage),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// On a factory function.
+
+struct FactoryModel {
+    args: LifespanArgs,
+    function: HostedFn,
+    is_async: bool,
+    /// The type of the value the function returns, `T` of `T` or `Result<T, E>`.
+    value: Type,
+    fallible: bool,
+}
+
+fn expand_factory(lifespan: Lifespan, args: TokenStream, item: &ItemFn) -> TokenStream {
+    let mut errors = Errors::new();
+    let args = LifespanArgs::parse(lifespan, args, &mut errors);
+    let function = signature::check_sync_or_async(&item.sig, lifespan.attribute(), &mut errors);
+    let returned = validate_output(&function, lifespan, &mut errors);
+    match (errors.finish(), returned) {
+        (Ok(()), Some((value, fallible))) => {
+            let model = FactoryModel {
+                args,
+                function,
+                is_async: item.sig.asyncness.is_some(),
+                value,
+                fallible,
+            };
+            emit_factory(&model, item)
+        }
+        (Err(error), _) => with_item(&error, item),
+        (Ok(()), None) => item.to_token_stream(),
+    }
+}
+
+/// The value a factory returns: `T`, or `T` of a `Result<T, E>` (any path ending in `Result`,
+/// such as `anyhow::Result<T>` or `io::Result<T>`).
+fn validate_output(
+    function: &HostedFn,
+    lifespan: Lifespan,
+    errors: &mut Errors,
+) -> Option<(Type, bool)> {
+    let attribute = lifespan.attribute();
+    let Some(output) = &function.output else {
+        errors.at(
+            function.ident.span(),
+            format!(
+                "a `#[{attribute}]` factory must return the value it provides: add `-> T` or \
+                 `-> Result<T, E>`"
+            ),
+        );
+        return None;
+    };
+    if let Type::Tuple(tuple) = output {
+        if tuple.elems.is_empty() {
+            errors.spanned(
+                output,
+                format!("a `#[{attribute}]` factory must return the value it provides, not `()`"),
+            );
+            return None;
+        }
+    }
+    if let Type::Path(path) = output {
+        let last = path.path.segments.last()?;
+        if last.ident == "Result" {
+            if let PathArguments::AngleBracketed(arguments) = &last.arguments {
+                if let Some(GenericArgument::Type(value)) = arguments.args.first() {
+                    return Some((value.clone(), true));
+                }
+            }
+        }
+    }
+    Some((output.clone(), false))
+}
+
+fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
+    let private = model.args.private();
+    let ident = &model.function.ident;
+    let value_type = &model.value;
+    let registered = model.args.register_as.as_ref().unwrap_or(value_type);
+    let lifespan = model.args.lifespan.variant();
+    let (locals, injections) = inject_params(&private, &model.function.params);
+    let declarations = declare_values(
+        &private,
+        model
+            .function
+            .params
+            .iter()
+            .map(|param| (&param.ty, param.label.as_str())),
+    );
+    let call = if model.is_async {
+        quote!(#ident(#(#locals),*).await)
+    } else {
+        quote!(#ident(#(#locals),*))
+    };
+    let returned = if model.fallible {
+        quote!(#call.map_err(::core::convert::Into::<#private::BoxError>::into)?)
+    } else {
+        call
+    };
+    let shared = emit_shared(&private, value_type, registered);
+    let provided_assertion = quote_spanned! {value_type.span()=>
+        const _: () = #private::assert_provided::<#value_type>();
+    };
+    let needs_binding = binding_if(!model.function.params.is_empty(), "__hosted_needs");
+    let cx_binding = binding_if(!model.function.params.is_empty(), "__hosted_cx");
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+    let name = ident.to_string();
+    let mut item = item.clone();
+    if model.is_async {
+        item.attrs.push(syn::parse_quote!(
+            #[allow(clippy::unused_async, reason = "the host awaits factories that may await")]
+        ));
+    }
+
+    quote! {
+        #item
+
+        const _: () = {
+            #provided_assertion
+
+            fn __hosted_factory(
+                #cx_binding: #private::RunContext,
+            ) -> #private::BoxFuture<
+                ::core::result::Result<#private::Built, #private::BoxError>,
+            > {
+                ::std::boxed::Box::pin(async move {
+                    #(#injections)*
+                    let __hosted_value: #value_type = #returned;
+                    #shared
+                })
+            }
+
+            fn __hosted_declare(#needs_binding: &mut #private::Dependencies) {
+                #(#declarations)*
+            }
+
+            fn __hosted_register(registry: &mut #private::Registry) {
+                registry.add_provider(
+                    #private::Provider::__erased::<#registered>(
+                        #private::Lifespan::#lifespan,
+                        __hosted_factory,
+                        __hosted_declare,
+                        {
+                            use #private::{DisposeViaNothing as _, DisposeViaTrait as _};
+                            (&#private::DisposeProbe::<#value_type>::new()).disposable()
+                        },
+                    )
+                    .__registered_by(
+                        ::core::concat!(::core::module_path!(), "::", #name),
+                        ::core::file!(),
+                        #line,
+                    ),
+                );
+            }
+
+            #private::inventory::submit! {
+                #private::Registration::new(__hosted_register)
+            }
+        };
+    }
+}
+
+/// The statements turning `__hosted_value` into a `Built`: shared as `Arc<registered>`, with
+/// the value type's dispose hook when it has one. A value that does not coerce to the
+/// registered type (`as = dyn Trait` it does not implement) is reported at `registered`.
+fn emit_shared(private: &TokenStream, value_type: &Type, registered: &Type) -> TokenStream {
+    let coerced = quote_spanned! {registered.span()=>
+        let __hosted_registered: ::std::sync::Arc<#registered> = __hosted_shared.clone();
+    };
+    quote! {
+        let __hosted_shared: ::std::sync::Arc<#value_type> = ::std::sync::Arc::new(__hosted_value);
+        let __hosted_disposer = {
+            use #private::{DisposeViaNothing as _, DisposeViaTrait as _};
+            (&#private::DisposeProbe::<#value_type>::new()).disposer(&__hosted_shared)
+        };
+        #coerced
+        ::core::result::Result::Ok(#private::Built::__new(__hosted_registered, __hosted_disposer))
+    }
+}
+
+fn binding_if(used: bool, name: &str) -> TokenStream {
+    if used {
+        format_ident!("{}", name).into_token_stream()
+    } else {
+        quote!(_)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// On a struct.
+
+struct StructModel {
+    args: LifespanArgs,
+    ident: Ident,
+    fields: StructFields,
+}
+
+fn expand_struct(lifespan: Lifespan, args: TokenStream, mut item: ItemStruct) -> TokenStream {
+    let mut errors = Errors::new();
+    let args = LifespanArgs::parse(lifespan, args, &mut errors);
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        let generics = if item.generics.params.is_empty() {
+            item.generics.where_clause.to_token_stream()
+        } else {
+            item.generics.to_token_stream()
+        };
+        errors.spanned(
+            generics,
+            format!(
+                "`#[{}]` types cannot be generic: the container registers one concrete type; \
+                 annotate a factory function returning the instantiation you need",
+                lifespan.attribute()
+            ),
+        );
+    }
+    let fields = StructFields::take(&mut item, &mut errors);
+    let model = StructModel {
+        args,
+        ident: item.ident.clone(),
+        fields,
+    };
+    match errors.finish() {
+        Ok(()) => emit_struct(&model, &item),
+        Err(error) => with_item(&error, &item),
+    }
+}
+
+fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
+    let private = model.args.private();
+    let ident = &model.ident;
+    let value_type: Type = syn::parse_quote!(#ident);
+    let registered = model.args.register_as.as_ref().unwrap_or(&value_type);
+    let lifespan = model.args.lifespan.variant();
+    let construct = model.fields.emit_construct(&private, ident);
+    let shared = emit_shared(&private, &value_type, registered);
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+    let name = ident.to_string();
+
+    quote! {
+        #item
+
+        const _: () = {
+            #construct
+
+            fn __hosted_factory(
+                __hosted_cx: #private::RunContext,
+            ) -> #private::BoxFuture<
+                ::core::result::Result<#private::Built, #private::BoxError>,
+            > {
+                ::std::boxed::Box::pin(async move {
+                    let __hosted_value =
+                        <#ident as #private::Construct>::construct(&__hosted_cx).await?;
+                    #shared
+                })
+            }
+
+            fn __hosted_register(registry: &mut #private::Registry) {
+                registry.add_provider(
+                    #private::Provider::__erased::<#registered>(
+                        #private::Lifespan::#lifespan,
+                        __hosted_factory,
+                        <#ident as #private::Construct>::declare,
+                        {
+                            use #private::{DisposeViaNothing as _, DisposeViaTrait as _};
+                            (&#private::DisposeProbe::<#ident>::new()).disposable()
+                        },
+                    )
+                    .__registered_by(
+                        ::core::concat!(::core::module_path!(), "::", #name),
+                        ::core::file!(),
+                        #line,
+                    ),
+                );
+            }
+
+            #private::inventory::submit! {
+                #private::Registration::new(__hosted_register)
+            }
+        };
+    }
+}

@@ -1,0 +1,104 @@
+//! Lifespan mistakes the host refuses before anything starts, all reported at once: scoped
+//! values captured by singletons (directly, through a transient, or by a `#[hosted_service]`
+//! type), a factory needing what nobody registers, and registrations in a circle.
+
+use std::sync::Arc;
+
+use hosted::{Host, HostedService, Lifespan, Problem};
+
+#[hosted::scoped]
+struct Transaction;
+
+/// A singleton holding a scoped value: it would outlive the scope.
+#[hosted::singleton]
+struct Cache {
+    _transaction: Arc<Transaction>,
+}
+
+/// A transient that needs a scoped value: fine on its own...
+#[hosted::transient]
+struct Query {
+    _transaction: Arc<Transaction>,
+}
+
+/// ...but not inside a singleton.
+#[hosted::singleton]
+struct Reporter {
+    _query: Arc<Query>,
+}
+
+/// A hosted service type is a singleton too.
+#[hosted::hosted_service]
+struct Exporter {
+    _transaction: Arc<Transaction>,
+}
+impl HostedService for Exporter {}
+
+struct Missing;
+
+#[hosted::singleton]
+fn needs_missing(_missing: Arc<Missing>) -> u32 {
+    7
+}
+
+#[test]
+fn lifespan_mistakes_are_reported_with_their_chains() {
+    let error = Host::builder()
+        .discover()
+        .build()
+        .expect_err("the registrations are broken");
+    let text = error.to_string();
+    let chains: Vec<Vec<(String, Lifespan)>> = error
+        .problems()
+        .iter()
+        .filter_map(|problem| match problem {
+            Problem::CaptiveDependency { chain } => Some(
+                chain
+                    .iter()
+                    .map(|link| (link.type_name.clone(), link.lifespan))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect();
+    let chain = |links: &[(&str, Lifespan)]| -> Vec<(String, Lifespan)> {
+        links
+            .iter()
+            .map(|(name, lifespan)| ((*name).to_owned(), *lifespan))
+            .collect()
+    };
+    for expected in [
+        chain(&[
+            ("lifespan_validation::Cache", Lifespan::Singleton),
+            ("lifespan_validation::Transaction", Lifespan::Scoped),
+        ]),
+        chain(&[
+            ("lifespan_validation::Reporter", Lifespan::Singleton),
+            ("lifespan_validation::Query", Lifespan::Transient),
+            ("lifespan_validation::Transaction", Lifespan::Scoped),
+        ]),
+        chain(&[
+            ("lifespan_validation::Exporter", Lifespan::Singleton),
+            ("lifespan_validation::Transaction", Lifespan::Scoped),
+        ]),
+    ] {
+        assert!(chains.contains(&expected), "missing {expected:?} in {text}");
+    }
+    assert_eq!(chains.len(), 3, "{text}");
+    assert!(
+        text.contains(
+            "singleton `lifespan_validation::Reporter` would keep scoped `lifespan_validation::Transaction` beyond its scope: \
+             lifespan_validation::Reporter (singleton) -> lifespan_validation::Query (transient) -> lifespan_validation::Transaction (scoped); \
+             make `lifespan_validation::Reporter` scoped too, or open a scope with `ScopeFactory` where `lifespan_validation::Transaction` is needed"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("`lifespan_validation::needs_missing` needs `lifespan_validation::Missing` (for `_missing`), but nothing registers it"),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("the host cannot start: 4 problems found"),
+        "{text}"
+    );
+}
