@@ -393,6 +393,11 @@ impl Container {
         }
     }
 
+    /// How many types are registered.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// A context outside any scope, for code that is not a service.
     pub(crate) fn root_context(self: &Arc<Self>) -> RunContext {
         let (info, stop) = self.host_home.clone();

@@ -27,6 +27,7 @@ pub struct MainOptions {
 enum Command {
     Run,
     List,
+    Check,
     Help,
 }
 
@@ -35,11 +36,12 @@ fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Comman
     for arg in args {
         let next = match arg.to_str() {
             Some("--list") => Command::List,
+            Some("--check") => Command::Check,
             Some("--help" | "-h") => Command::Help,
             _ => return Err(format!("unexpected argument `{}`", arg.to_string_lossy())),
         };
         if command != Command::Run && command != next {
-            return Err("`--list` and `--help` cannot be combined".to_owned());
+            return Err("`--list`, `--check` and `--help` cannot be combined".to_owned());
         }
         command = next;
     }
@@ -48,10 +50,12 @@ fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Comman
 
 fn usage(program: &str) -> String {
     format!(
-        "Usage: {program} [--list | --help]\n\n\
+        "Usage: {program} [--list | --check | --help]\n\n\
          Runs the hosted services linked into this binary until SIGINT or SIGTERM (Ctrl+C).\n\n\
          Options:\n  \
          --list      print every service (name, kind, order, after, failure policy, source) and exit\n  \
+         --check     check the registrations (names, order, dependencies, lifespans) without\n              \
+         starting anything; exit 0 if they are sound, 1 with every problem otherwise\n  \
          -h, --help  print this help and exit\n\n\
          Logging follows RUST_LOG (default `info`)."
     )
@@ -87,6 +91,16 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
             std::process::exit(1);
         }
     };
+    if command == Command::Check {
+        let services = host.services().len();
+        let registrations = host.registrations();
+        println!(
+            "ok: {services} service{} and {registrations} registered type{} checked; nothing missing, captured or circular",
+            if services == 1 { "" } else { "s" },
+            if registrations == 1 { "" } else { "s" },
+        );
+        std::process::exit(0);
+    }
     if command == Command::List {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(service_table(&host).as_bytes());
@@ -204,6 +218,7 @@ mod tests {
         assert_eq!(parse(&[]), Ok(Command::Run));
         assert_eq!(parse(&["--list"]), Ok(Command::List));
         assert_eq!(parse(&["-h"]), Ok(Command::Help));
+        assert_eq!(parse(&["--check"]), Ok(Command::Check));
         assert_eq!(parse(&["--list", "--list"]), Ok(Command::List));
         assert_eq!(
             parse(&["--lsit"]),

@@ -243,6 +243,12 @@ impl Host {
         self.planned.iter().map(|planned| &planned.info)
     }
 
+    /// How many types are registered with the container.
+    #[must_use]
+    pub fn registrations(&self) -> usize {
+        self.shared.container.len()
+    }
+
     /// The host's lifetime, to observe its events or request a stop from outside.
     #[must_use]
     pub fn lifetime(&self) -> &Lifetime {

@@ -35,9 +35,11 @@ pub use hosted_macros::hosted_service;
 pub use hosted_macros::run;
 #[doc = include_str!("docs/lifespans.md")]
 pub use hosted_macros::scoped;
-#[doc = include_str!("docs/lifespans.md")]
+/// One instance for the whole host. The lifespans, arguments and checks are documented on
+/// [`scoped`](macro@scoped).
 pub use hosted_macros::singleton;
-#[doc = include_str!("docs/lifespans.md")]
+/// A new instance each time one is asked for. The lifespans, arguments and checks are documented
+/// on [`scoped`](macro@scoped).
 pub use hosted_macros::transient;
 pub use tokio_util::sync::CancellationToken;
 

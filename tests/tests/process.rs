@@ -238,7 +238,7 @@ fn an_unknown_argument_is_a_usage_error_with_exit_2() {
 
 #[test]
 fn a_registration_mistake_exits_1_before_anything_starts() {
-    for args in [&[][..], &["--list"]] {
+    for args in [&[][..], &["--list"], &["--check"]] {
         let mut app = Process::spawn(env!("CARGO_BIN_EXE_misconfigured"), args);
         assert_eq!(app.wait_exit(HANG), 1, "{args:?}\n{}", app.transcript());
         let stderr = app.stderr();
@@ -252,6 +252,17 @@ fn a_registration_mistake_exits_1_before_anything_starts() {
         assert!(!stderr.contains(": started "), "{args:?}\n{stderr}");
         assert_eq!(app.stdout(), "");
     }
+}
+
+#[test]
+fn check_validates_without_starting_anything() {
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_graceful"), &["--check"]);
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+    assert_eq!(
+        app.stdout(),
+        "ok: 3 services and 1 registered type checked; nothing missing, captured or circular\n"
+    );
+    assert!(!app.stderr().contains("started"), "{}", app.transcript());
 }
 
 #[test]
