@@ -181,24 +181,22 @@ fn validate_output(
         );
         return None;
     };
-    if let Type::Tuple(tuple) = output {
-        if tuple.elems.is_empty() {
-            errors.spanned(
-                output,
-                format!("a `#[{attribute}]` factory must return the value it provides, not `()`"),
-            );
-            return None;
-        }
+    if let Type::Tuple(tuple) = output
+        && tuple.elems.is_empty()
+    {
+        errors.spanned(
+            output,
+            format!("a `#[{attribute}]` factory must return the value it provides, not `()`"),
+        );
+        return None;
     }
-    if let Type::Path(path) = output {
-        let last = path.path.segments.last()?;
-        if last.ident == "Result" {
-            if let PathArguments::AngleBracketed(arguments) = &last.arguments {
-                if let Some(GenericArgument::Type(value)) = arguments.args.first() {
-                    return Some((value.clone(), true));
-                }
-            }
-        }
+    if let Type::Path(path) = output
+        && let Some(last) = path.path.segments.last()
+        && last.ident == "Result"
+        && let PathArguments::AngleBracketed(arguments) = &last.arguments
+        && let Some(GenericArgument::Type(value)) = arguments.args.first()
+    {
+        return Some((value.clone(), true));
     }
     Some((output.clone(), false))
 }
@@ -240,6 +238,10 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
     if model.is_async {
         item.attrs.push(syn::parse_quote!(
             #[allow(clippy::unused_async, reason = "the host awaits factories that may await")]
+        ));
+    } else {
+        item.attrs.push(syn::parse_quote!(
+            #[allow(clippy::needless_pass_by_value, reason = "the host injects parameters by value")]
         ));
     }
 

@@ -110,31 +110,11 @@ pub(crate) fn services_needing_scope(
                 .collect()
         })
         .collect();
-    let mut known: HashMap<usize, bool> = HashMap::new();
-    fn in_run(
-        position: usize,
-        providers: &[Provider],
-        edges: &[Vec<usize>],
-        known: &mut HashMap<usize, bool>,
-    ) -> bool {
-        if let Some(&answer) = known.get(&position) {
-            return answer;
-        }
-        known.insert(position, false);
-        let provider = &providers[position];
-        let answer = match provider.lifespan {
-            Lifespan::Scoped => true,
-            Lifespan::Singleton => false,
-            Lifespan::Transient => {
-                provider.disposable
-                    || edges[position]
-                        .iter()
-                        .any(|&next| in_run(next, providers, edges, known))
-            }
-        };
-        known.insert(position, answer);
-        answer
-    }
+    let mut needs = RunNeeds {
+        providers,
+        edges: &edges,
+        known: HashMap::new(),
+    };
     services
         .iter()
         .map(|service| {
@@ -145,9 +125,36 @@ pub(crate) fn services_needing_scope(
             declared(&service.name, declare)
                 .iter()
                 .filter_map(|need| registered.get(&need.type_id).copied())
-                .any(|position| in_run(position, providers, &edges, &mut known))
+                .any(|position| needs.scope(position))
         })
         .collect()
+}
+
+/// Whether resolving a registration inside a run needs the run's scope.
+struct RunNeeds<'a> {
+    providers: &'a [Provider],
+    edges: &'a [Vec<usize>],
+    known: HashMap<usize, bool>,
+}
+
+impl RunNeeds<'_> {
+    fn scope(&mut self, position: usize) -> bool {
+        if let Some(&answer) = self.known.get(&position) {
+            return answer;
+        }
+        // Provisional answer for a circle; circles are rejected before this runs.
+        self.known.insert(position, false);
+        let provider = &self.providers[position];
+        let answer = match provider.lifespan {
+            Lifespan::Scoped => true,
+            Lifespan::Singleton => false,
+            Lifespan::Transient => {
+                provider.disposable || self.edges[position].iter().any(|&next| self.scope(next))
+            }
+        };
+        self.known.insert(position, answer);
+        answer
+    }
 }
 
 /// What a registration is called in messages: the item or call that registered it.

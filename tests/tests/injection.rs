@@ -118,9 +118,12 @@ fn provide_all(builder: HostBuilder, journal: &Journal) -> HostBuilder {
         )
 }
 
-/// The ids each run saw, by kind.
+/// The ids one run saw: config, connection, unit of work, two requests.
+type RunIds = (usize, usize, usize, usize, usize);
+
+/// The ids each run saw.
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(usize, usize, usize, usize, usize)>>>);
+struct Seen(Arc<Mutex<Vec<RunIds>>>);
 
 fn probe_service(seen: &Seen, fail: bool) -> ServiceDescriptor {
     let seen = seen.clone();

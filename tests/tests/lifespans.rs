@@ -96,11 +96,22 @@ impl Clock for TickingClock {
 /// Never registered: `Option<Arc<Unregistered>>` is `None`.
 struct Unregistered;
 
+/// What one run of `worker` saw.
+#[derive(Clone, Debug)]
+struct RunSeen {
+    repository_unit: usize,
+    unit: usize,
+    shared: bool,
+    first_clock: usize,
+    second_clock: usize,
+    missing: bool,
+}
+
 /// What each run of `worker` saw.
 #[hosted::singleton]
 struct Runs {
     #[hosted(default)]
-    seen: Mutex<Vec<(usize, usize, bool, usize, usize, bool)>>,
+    seen: Mutex<Vec<RunSeen>>,
 }
 
 #[hosted::hosted_service(on_failure = "restart", max_restarts = 3, backoff = "1ms")]
@@ -115,14 +126,14 @@ async fn worker(
 ) -> Result<(), BoxError> {
     let run = {
         let mut seen = runs.seen.lock().unwrap();
-        seen.push((
-            repository.unit.id,
-            unit.id,
-            Arc::ptr_eq(&repository.unit, &unit),
-            first_clock.id(),
-            second_clock.id(),
-            missing.is_none(),
-        ));
+        seen.push(RunSeen {
+            repository_unit: repository.unit.id,
+            unit: unit.id,
+            shared: Arc::ptr_eq(&repository.unit, &unit),
+            first_clock: first_clock.id(),
+            second_clock: second_clock.id(),
+            missing: missing.is_none(),
+        });
         seen.len()
     };
     if run < 3 {
@@ -192,16 +203,19 @@ async fn attributes_register_each_lifespan_and_every_run_gets_a_scope() {
 
     let seen = runs.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 3, "one run and two restarts: {seen:?}");
-    let units: Vec<usize> = seen.iter().map(|run| run.1).collect();
+    let units: Vec<usize> = seen.iter().map(|run| run.unit).collect();
     assert!(
         units[0] != units[1] && units[1] != units[2],
         "a fresh scope per run: {units:?}"
     );
-    for (repository_unit, unit, shared, first_clock, second_clock, missing) in &seen {
-        assert_eq!(repository_unit, unit);
-        assert!(shared, "scoped values are shared within the run");
-        assert_ne!(first_clock, second_clock, "transients are new each time");
-        assert!(missing, "an unregistered optional dependency is `None`");
+    for run in &seen {
+        assert_eq!(run.repository_unit, run.unit);
+        assert!(run.shared, "scoped values are shared within the run");
+        assert_ne!(
+            run.first_clock, run.second_clock,
+            "transients are new each time"
+        );
+        assert!(run.missing, "an unregistered optional dependency is `None`");
     }
 
     let entries = journal.entries();
