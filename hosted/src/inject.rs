@@ -192,6 +192,18 @@ impl RunContext {
         (cx, RunEnd { scope })
     }
 
+    /// The same service's context with another stop token: a queue's items get one of their
+    /// own, which fires only when the stop gives up draining them.
+    pub(crate) fn with_stop_token(&self, stop: CancellationToken) -> Self {
+        Self::new(
+            self.env.info.clone(),
+            stop,
+            self.env.lifetime.clone(),
+            Arc::clone(&self.env.container),
+            self.env.needs_scope,
+        )
+    }
+
     pub(crate) fn scope(&self) -> Option<&Arc<ScopeState>> {
         self.scope.as_ref()
     }

@@ -17,6 +17,7 @@ mod lifecycle;
 mod lifetime;
 mod ordering;
 mod policy;
+mod queue;
 mod registry;
 mod scope;
 mod service;
@@ -51,6 +52,10 @@ pub use crate::inject::{Dependencies, Inject, InjectError, RunContext};
 pub use crate::lifecycle::Outcome;
 pub use crate::lifetime::{Lifetime, StopReason};
 pub use crate::policy::{FailurePolicy, RestartPolicy};
+pub use crate::queue::{
+    DeadLetter, DeadLetters, FullMode, Queue, QueueHandler, QueueOptions, QueueStats, SendError,
+    WorkItem, WorkQueue,
+};
 pub use crate::registry::ServiceDescriptor;
 pub use crate::scope::{Dispose, Scope, ScopeExit, ScopeFactory};
 pub use crate::service::{

@@ -301,6 +301,7 @@ impl Shared {
         }
         let began = Instant::now();
         let deadline = began + self.shutdown_timeout;
+        self.lifetime.set_shutdown_deadline(deadline);
         let cancellation = CancellationToken::new();
         let _budget_timer = cancel_at(deadline, cancellation.clone());
 

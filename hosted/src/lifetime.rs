@@ -67,6 +67,8 @@ struct Inner {
     stopped: CancellationToken,
     stop_requested: CancellationToken,
     reason: Mutex<Option<StopReason>>,
+    /// When the shutdown budget ends, once the stop has begun: a queue drains until then.
+    shutdown_deadline: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Lifetime {
@@ -77,6 +79,7 @@ impl Lifetime {
             stopped: CancellationToken::new(),
             stop_requested: CancellationToken::new(),
             reason: Mutex::new(None),
+            shutdown_deadline: Mutex::new(None),
         }))
     }
 
@@ -149,6 +152,24 @@ impl Lifetime {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Records when the shutdown budget ends; called as the stop begins.
+    pub(crate) fn set_shutdown_deadline(&self, deadline: tokio::time::Instant) {
+        *self
+            .0
+            .shutdown_deadline
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(deadline);
+    }
+
+    /// When the shutdown budget ends, once the stop has begun.
+    pub(crate) fn shutdown_deadline(&self) -> Option<tokio::time::Instant> {
+        *self
+            .0
+            .shutdown_deadline
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn stop_requested_token(&self) -> &CancellationToken {

@@ -1,0 +1,216 @@
+//! [`QueueOptions`]: every runtime parameter of a queue, named like the `#[queued]` arguments.
+
+use std::fmt;
+use std::time::Duration;
+
+/// What a send does when the queue is full.
+///
+/// The drop modes never make a sender wait and never hand an item back for fullness; every item
+/// they drop is counted in [`QueueStats::dropped`](crate::QueueStats::dropped) and logged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FullMode {
+    /// [`Queue::send`](crate::Queue::send) waits until a slot frees up: backpressure. The
+    /// default, as in the seed's `BoundedChannelFullMode.Wait`.
+    #[default]
+    Wait,
+    /// [`Queue::send`](crate::Queue::send) returns at once with
+    /// [`SendError::Full`](crate::SendError::Full), handing the item back.
+    Reject,
+    /// The oldest queued item is dropped to make room (.NET's `DropOldest`).
+    DropOldest,
+    /// The most recently queued item is dropped to make room for the one being sent (.NET's
+    /// `DropNewest`).
+    DropNewest,
+    /// The item being sent is dropped; the queue is left as it is (.NET's `DropWrite`).
+    DropIncoming,
+}
+
+impl FullMode {
+    /// The word the `full_mode` argument uses for this mode.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Wait => "wait",
+            Self::Reject => "reject",
+            Self::DropOldest => "drop_oldest",
+            Self::DropNewest => "drop_newest",
+            Self::DropIncoming => "drop_incoming",
+        }
+    }
+
+    /// Whether full sends drop an item rather than wait or hand it back.
+    #[must_use]
+    pub const fn drops(self) -> bool {
+        matches!(self, Self::DropOldest | Self::DropNewest | Self::DropIncoming)
+    }
+}
+
+impl fmt::Display for FullMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every runtime parameter of a queue, one field per `#[queued]` argument of the same name, so
+/// configuration can override any of them.
+///
+/// Built with `const` methods, as the generated code does:
+///
+/// ```
+/// use std::time::Duration;
+/// use hosted::{FullMode, QueueOptions};
+///
+/// const OPTIONS: QueueOptions = QueueOptions::new(100)
+///     .with_full_mode(FullMode::Wait)
+///     .with_workers(4)
+///     .with_retries(3)
+///     .with_retry_backoff(Duration::from_secs(1))
+///     .with_timeout(Duration::from_secs(30));
+/// assert_eq!(OPTIONS.capacity(), 100);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueOptions {
+    capacity: usize,
+    full_mode: FullMode,
+    workers: usize,
+    retries: u32,
+    retry_backoff: Duration,
+    retry_max_backoff: Duration,
+    timeout: Option<Duration>,
+}
+
+impl QueueOptions {
+    /// The default delay before the first retry: 1 second, as the seed's e-mail sender waits.
+    pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+    /// The default ceiling of the retry delay: 30 seconds.
+    pub const DEFAULT_RETRY_MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+    /// A queue of `capacity` items, waiting when full, with one worker, no retries and no
+    /// per-item timeout.
+    ///
+    /// # Panics
+    /// When `capacity` is 0 (at compile time in a `const`).
+    #[must_use]
+    pub const fn new(capacity: usize) -> Self {
+        assert!(capacity > 0, "a queue's capacity must be at least 1");
+        Self {
+            capacity,
+            full_mode: FullMode::Wait,
+            workers: 1,
+            retries: 0,
+            retry_backoff: Self::DEFAULT_RETRY_BACKOFF,
+            retry_max_backoff: Self::DEFAULT_RETRY_MAX_BACKOFF,
+            timeout: None,
+        }
+    }
+
+    /// Sets how many items the queue holds, not counting those being handled.
+    ///
+    /// # Panics
+    /// When `capacity` is 0.
+    #[must_use]
+    pub const fn with_capacity(mut self, capacity: usize) -> Self {
+        assert!(capacity > 0, "a queue's capacity must be at least 1");
+        self.capacity = capacity;
+        self
+    }
+
+    /// Sets what a send does when the queue is full.
+    #[must_use]
+    pub const fn with_full_mode(mut self, full_mode: FullMode) -> Self {
+        self.full_mode = full_mode;
+        self
+    }
+
+    /// Sets how many items are handled at once. With 1, items are handled one by one in the
+    /// order they were accepted.
+    ///
+    /// # Panics
+    /// When `workers` is 0.
+    #[must_use]
+    pub const fn with_workers(mut self, workers: usize) -> Self {
+        assert!(workers > 0, "a queue needs at least 1 worker");
+        self.workers = workers;
+        self
+    }
+
+    /// Sets how many times a failed item is tried again before it goes to the dead letter.
+    #[must_use]
+    pub const fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Sets the delay before the first retry; it doubles after each further failure, with jitter.
+    #[must_use]
+    pub const fn with_retry_backoff(mut self, backoff: Duration) -> Self {
+        self.retry_backoff = backoff;
+        self
+    }
+
+    /// Sets the ceiling of the retry delay.
+    #[must_use]
+    pub const fn with_retry_max_backoff(mut self, max_backoff: Duration) -> Self {
+        self.retry_max_backoff = max_backoff;
+        self
+    }
+
+    /// Sets how long one attempt at an item may take; an attempt still running then fails.
+    #[must_use]
+    pub const fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// How many items the queue holds.
+    #[must_use]
+    pub const fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// What a send does when the queue is full.
+    #[must_use]
+    pub const fn full_mode(&self) -> FullMode {
+        self.full_mode
+    }
+
+    /// How many items are handled at once.
+    #[must_use]
+    pub const fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// How many times a failed item is tried again.
+    #[must_use]
+    pub const fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// The delay before the first retry.
+    #[must_use]
+    pub const fn retry_backoff(&self) -> Duration {
+        self.retry_backoff
+    }
+
+    /// The ceiling of the retry delay.
+    #[must_use]
+    pub const fn retry_max_backoff(&self) -> Duration {
+        self.retry_max_backoff
+    }
+
+    /// How long one attempt may take, if limited.
+    #[must_use]
+    pub const fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The delay before retry `retry` (1-based): `retry_backoff × 2^(retry-1)`, at most
+    /// `retry_max_backoff`, drawn uniformly from its upper half so failing items spread out.
+    pub(crate) fn retry_delay(&self, retry: u32) -> Duration {
+        crate::RestartPolicy::new()
+            .with_backoff(self.retry_backoff)
+            .with_max_backoff(self.retry_max_backoff.max(self.retry_backoff))
+            .jittered_delay(retry)
+    }
+}

@@ -1,0 +1,601 @@
+//! The queued service: workers taking items from the queue, each item run with retries, a
+//! timeout and a dead letter, and the two-phase stop that accounts for every item.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use super::channel::Queued;
+use super::{Counters, Queue, QueueOptions};
+use crate::container::Provider;
+use crate::error::Failure;
+use crate::inject::RunContext;
+use crate::policy::FailurePolicy;
+use crate::registry::ServiceDescriptor;
+use crate::scope::ScopeExit;
+use crate::service::{BoxError, HostedService, IntoOutcome, ServiceContext, ServiceKind};
+use crate::supervisor::call_caught;
+use crate::util::{BoxFuture, panic_message};
+
+/// What a queued service does with each item: implemented by every
+/// `Fn(T, RunContext) -> impl Future<Output = ()>` (or `Result<(), E>`), as
+/// [`ServiceDescriptor::queued`] takes it.
+pub trait QueueHandler<T>: Send + Sync + 'static {
+    /// Handles one attempt at one item; `cx` is a fresh context for this attempt.
+    fn handle(&self, item: T, cx: RunContext) -> impl Future<Output = Result<(), BoxError>> + Send;
+}
+
+impl<T, F, Fut> QueueHandler<T> for F
+where
+    F: Fn(T, RunContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output: IntoOutcome> + Send,
+{
+    fn handle(&self, item: T, cx: RunContext) -> impl Future<Output = Result<(), BoxError>> + Send {
+        let handling = self(item, cx);
+        async move { handling.await.into_outcome() }
+    }
+}
+
+/// Where an item goes once its last attempt has failed, so no item is lost silently.
+///
+/// Keeping the item for the dead letter (or for a retry) takes a copy of it while an attempt
+/// runs, since the handler consumes the item: [`log`](Self::log) and [`hook`](Self::hook) need
+/// `T: Clone`; [`log_without_item`](Self::log_without_item) keeps nothing and allows no retries.
+pub struct DeadLetters<T> {
+    kind: Kind<T>,
+}
+
+type Hook<T> = Arc<dyn Fn(DeadLetter<T>) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
+
+enum Kind<T> {
+    Log {
+        keep: fn(&T) -> T,
+        show: fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result,
+    },
+    Hook {
+        keep: fn(&T) -> T,
+        hook: Hook<T>,
+    },
+    WithoutItem,
+}
+
+impl<T: Clone + fmt::Debug> DeadLetters<T> {
+    /// An error log line carrying the item's `Debug` form, its sequence number, attempts and
+    /// error. The default of `#[queued]`.
+    #[must_use]
+    pub fn log() -> Self {
+        Self {
+            kind: Kind::Log {
+                keep: T::clone,
+                show: <T as fmt::Debug>::fmt,
+            },
+        }
+    }
+}
+
+impl<T: Clone + Send + 'static> DeadLetters<T> {
+    /// Calls `hook` with each dead letter: store it, alert, re-queue it elsewhere. A hook that
+    /// fails or panics is a failure of the service, handled by its failure policy.
+    #[must_use]
+    pub fn hook<F, Fut>(hook: F) -> Self
+    where
+        F: Fn(DeadLetter<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output: IntoOutcome> + Send + 'static,
+    {
+        Self {
+            kind: Kind::Hook {
+                keep: T::clone,
+                hook: Arc::new(move |letter| {
+                    let handling = hook(letter);
+                    Box::pin(async move { handling.await.into_outcome() })
+                }),
+            },
+        }
+    }
+}
+
+impl<T> DeadLetters<T> {
+    /// An error log line with the item's sequence number, attempts and error, but not the item,
+    /// which the handler consumed: for items that cannot be copied. No retries.
+    #[must_use]
+    pub fn log_without_item() -> Self {
+        Self {
+            kind: Kind::WithoutItem,
+        }
+    }
+
+    /// How to copy an item, when the item is kept across an attempt.
+    fn keep(&self) -> Option<fn(&T) -> T> {
+        match &self.kind {
+            Kind::Log { keep, .. } | Kind::Hook { keep, .. } => Some(*keep),
+            Kind::WithoutItem => None,
+        }
+    }
+}
+
+impl<T> fmt::Debug for DeadLetters<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.kind {
+            Kind::Log { .. } => "DeadLetters::log",
+            Kind::Hook { .. } => "DeadLetters::hook",
+            Kind::WithoutItem => "DeadLetters::log_without_item",
+        })
+    }
+}
+
+/// An item that failed its last attempt, as a dead-letter hook receives it.
+pub struct DeadLetter<T> {
+    item: T,
+    seq: u64,
+    attempts: u32,
+    error: Failure,
+    cx: RunContext,
+}
+
+impl<T> DeadLetter<T> {
+    /// The item.
+    pub fn item(&self) -> &T {
+        &self.item
+    }
+
+    /// The item, by value.
+    pub fn into_item(self) -> T {
+        self.item
+    }
+
+    /// Its sequence number in the queue (1 for the first item accepted).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// How many attempts were made.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Why the last attempt failed: an error, a panic, or the per-item timeout.
+    pub fn error(&self) -> &Failure {
+        &self.error
+    }
+
+    /// The queue's context, to resolve what the hook needs: `letter.context().resolve::<Arc<Db>>()`.
+    pub fn context(&self) -> &RunContext {
+        &self.cx
+    }
+}
+
+impl<T> fmt::Debug for DeadLetter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeadLetter")
+            .field("seq", &self.seq)
+            .field("attempts", &self.attempts)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shows an item through the `Debug` function kept for it.
+struct Shown<'a, T>(&'a T, fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result);
+
+impl<T> fmt::Debug for Shown<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.1)(self.0, f)
+    }
+}
+
+impl ServiceDescriptor {
+    /// A queued service: a bounded queue of `T` (a [`Queue<T>`] other code injects) drained by
+    /// `options.workers()` workers calling `handler` for each item, with a fresh [`RunContext`]
+    /// per attempt. What `#[queued]` registers; see its documentation for the behaviour.
+    ///
+    /// ```
+    /// use hosted::{DeadLetters, QueueOptions, RunContext, ServiceDescriptor};
+    ///
+    /// let service = ServiceDescriptor::queued(
+    ///     "outbox",
+    ///     QueueOptions::new(100).with_retries(3),
+    ///     |email: String, _cx: RunContext| async move {
+    ///         println!("sending {email}");
+    ///     },
+    ///     DeadLetters::log(),
+    /// );
+    /// # drop(service);
+    /// ```
+    pub fn queued<T, H>(
+        name: impl Into<Cow<'static, str>>,
+        options: QueueOptions,
+        handler: H,
+        dead_letters: DeadLetters<T>,
+    ) -> Self
+    where
+        T: Send + 'static,
+        H: QueueHandler<T>,
+    {
+        let name = name.into();
+        let parts = Arc::new(Parts {
+            handler,
+            dead_letters,
+        });
+        let queue_name = name.to_string();
+        let mut provider = Provider::singleton(move |_: RunContext| {
+            let queue = Queue::<T>::new(queue_name.clone(), options.clone());
+            async move { Ok::<_, BoxError>(Arc::new(queue)) }
+        });
+        provider.owner = name.to_string();
+        let mut descriptor = Self::new(
+            name,
+            ServiceKind::Queued,
+            Arc::new(move |cx: RunContext| {
+                let parts = Arc::clone(&parts);
+                Box::pin(async move {
+                    let queue = cx.container().resolve::<Queue<T>>(&cx).await?;
+                    let service: Arc<dyn crate::supervisor::ErasedService> =
+                        Arc::new(QueueService {
+                            parts,
+                            queue: Queue::clone(&queue),
+                            cx,
+                        });
+                    Ok(service)
+                })
+            }),
+        );
+        descriptor.provider = Some(provider);
+        descriptor
+    }
+}
+
+/// What the workers share.
+struct Parts<T, H> {
+    handler: H,
+    dead_letters: DeadLetters<T>,
+}
+
+struct QueueService<T, H> {
+    parts: Arc<Parts<T, H>>,
+    queue: Queue<T>,
+    /// The service's base context; its stop token is the service's.
+    cx: RunContext,
+}
+
+impl<T: Send + 'static, H: QueueHandler<T>> HostedService for QueueService<T, H> {
+    async fn start(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+        let options = self.queue.options();
+        if self.parts.dead_letters.keep().is_none() && options.retries() > 0 {
+            tracing::warn!(
+                retries = options.retries(),
+                "items of this queue cannot be copied (dead letters are logged without the item), \
+                 so they are not retried"
+            );
+        }
+        Ok(())
+    }
+
+    async fn execute(&self, stop: CancellationToken) -> Result<(), BoxError> {
+        let chan = self.queue.shared().chan();
+        let item_stop = CancellationToken::new();
+        let base = self.cx.with_stop_token(item_stop.clone());
+        chan.resume();
+        let mut workers = JoinSet::new();
+        for _ in 0..self.queue.options().workers() {
+            workers.spawn(
+                work(Arc::clone(&self.parts), self.queue.clone(), base.clone())
+                    .in_current_span(),
+            );
+        }
+        let failure = tokio::select! {
+            () = stop.cancelled() => None,
+            failure = first_failure(&mut workers) => Some(failure),
+        };
+        if let Some(failure) = failure {
+            // The other workers finish the items they hold; the queue keeps the rest, for a
+            // restart or for the stop to count.
+            chan.pause();
+            while workers.join_next().await.is_some() {}
+            if matches!(self.cx.info().policy(), FailurePolicy::Ignore) {
+                close_for_good(&self.queue, "the service stays stopped (policy: ignore)");
+            }
+            return Err(failure.into());
+        }
+        drain(&self.queue, &self.cx, workers, &item_stop).await;
+        Ok(())
+    }
+
+    async fn stop(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+        close_for_good(&self.queue, "the service was not running to drain them");
+        let stats = self.queue.stats();
+        if stats.left_undone > 0 || stats.dead_lettered > 0 {
+            tracing::warn!(
+                processed = stats.processed,
+                failed = stats.failed,
+                retried = stats.retried,
+                dead_lettered = stats.dead_lettered,
+                dropped = stats.dropped,
+                left_undone = stats.left_undone,
+                "queue stopped"
+            );
+        } else {
+            tracing::info!(
+                processed = stats.processed,
+                failed = stats.failed,
+                retried = stats.retried,
+                dead_lettered = stats.dead_lettered,
+                dropped = stats.dropped,
+                left_undone = stats.left_undone,
+                "queue stopped"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Waits for the first worker that ends with a failure; pending forever if none does.
+async fn first_failure(workers: &mut JoinSet<Result<(), Failure>>) -> Failure {
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(failure)) => return failure,
+            Err(error) => return Failure::Panic(error.to_string()),
+        }
+    }
+    std::future::pending().await
+}
+
+/// Stops accepting items and counts those still queued as left undone.
+fn close_for_good<T>(queue: &Queue<T>, why: &str) {
+    let chan = queue.shared().chan();
+    chan.close();
+    let left = chan.halt();
+    if !left.is_empty() {
+        Counters::add(&queue.shared().counters().left_undone, left.len() as u64);
+        tracing::warn!(
+            left_undone = left.len(),
+            first_seq = left.first().map(|queued| queued.seq),
+            last_seq = left.last().map(|queued| queued.seq),
+            "items still queued are left undone: {why}"
+        );
+    }
+}
+
+/// The stop: no more sends, then the accepted items are handled while the shutdown budget
+/// allows; then the items still running are cancelled through their stop token, and those
+/// that do not end in time are abandoned. Every item is counted.
+async fn drain<T>(
+    queue: &Queue<T>,
+    cx: &RunContext,
+    mut workers: JoinSet<Result<(), Failure>>,
+    item_stop: &CancellationToken,
+) {
+    let shared = queue.shared();
+    let chan = shared.chan();
+    chan.close();
+    let now = Instant::now();
+    let deadline = cx
+        .lifetime()
+        .shutdown_deadline()
+        .unwrap_or(now + crate::DEFAULT_SHUTDOWN_TIMEOUT);
+    let remaining = deadline.saturating_duration_since(now);
+    // Four fifths of what is left for the drain, a tenth for cancelled items to wind down,
+    // and a tenth for the services that stop after this one.
+    let cancel_at = deadline - remaining / 5;
+    let abandon_at = deadline - remaining / 10;
+    let stats = queue.stats();
+    tracing::info!(
+        queued = stats.depth,
+        in_flight = stats.in_flight,
+        budget = ?cancel_at.saturating_duration_since(now),
+        "stopping: no longer accepting items; draining the accepted ones"
+    );
+    let all_done = |workers: &mut JoinSet<Result<(), Failure>>| {
+        let mut workers = std::mem::take(workers);
+        async move {
+            while let Some(joined) = workers.join_next().await {
+                if let Ok(Err(failure)) = joined {
+                    tracing::error!(error = %failure, "a worker stopped while draining");
+                }
+            }
+        }
+    };
+    let mut draining = std::pin::pin!(all_done(&mut workers));
+    if tokio::time::timeout_at(cancel_at, &mut draining).await.is_err() {
+        let left = chan.halt();
+        item_stop.cancel();
+        tracing::warn!(
+            left_undone = left.len(),
+            in_flight = queue.stats().in_flight,
+            "the shutdown budget is running out: items still queued are left undone, \
+             items in flight are cancelled"
+        );
+        Counters::add(&shared.counters().left_undone, left.len() as u64);
+        drop(left);
+        if tokio::time::timeout_at(abandon_at, &mut draining).await.is_err() {
+            // Dropping the drain future aborts the worker tasks.
+            let abandoned = chan.seal();
+            Counters::add(&shared.counters().left_undone, abandoned);
+            tracing::error!(
+                left_undone = abandoned,
+                "items still running after their cancellation are abandoned"
+            );
+        }
+    }
+    // Workers that stopped early (a failed dead letter) may have left items behind.
+    close_for_good(queue, "no worker was left to handle them");
+}
+
+/// One worker: takes items until the queue is closed and empty, or halted.
+async fn work<T: Send + 'static, H: QueueHandler<T>>(
+    parts: Arc<Parts<T, H>>,
+    queue: Queue<T>,
+    base: RunContext,
+) -> Result<(), Failure> {
+    let chan = queue.shared().chan();
+    while let Some(Queued { seq, item }) = chan.recv().await {
+        run_item(&parts, &queue, &base, seq, item).await?;
+    }
+    Ok(())
+}
+
+/// Runs every attempt at one item and records how it ended. Errs only when its dead letter
+/// failed: a failure of the service.
+async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
+    parts: &Parts<T, H>,
+    queue: &Queue<T>,
+    base: &RunContext,
+    seq: u64,
+    mut item: T,
+) -> Result<(), Failure> {
+    let shared = queue.shared();
+    let chan = shared.chan();
+    let counters = shared.counters();
+    let options = shared.options();
+    let keep = parts.dead_letters.keep();
+    let attempts = match keep {
+        Some(_) => options.retries().saturating_add(1),
+        None => 1,
+    };
+    let mut attempt = 1;
+    loop {
+        // The handler consumes the item: keep a copy for a retry or the dead letter.
+        let copy = keep.map(|keep| keep(&item));
+        let span = tracing::info_span!("item", seq, attempt);
+        let (cx, end) = base.begin_run();
+        let outcome = attempt_caught(parts.handler.handle(item, cx), options.timeout())
+            .instrument(span.clone())
+            .await;
+        end.finish(if outcome.is_ok() {
+            ScopeExit::Succeeded
+        } else {
+            ScopeExit::Failed
+        })
+        .await;
+        let failure = match outcome {
+            Ok(()) => {
+                if chan.finish() {
+                    Counters::add(&counters.processed, 1);
+                }
+                return Ok(());
+            }
+            Err(failure) => failure,
+        };
+        Counters::add(&counters.failed, 1);
+        if base.stop_token().is_cancelled() {
+            if chan.finish() {
+                Counters::add(&counters.left_undone, 1);
+            }
+            span.in_scope(|| tracing::warn!(error = %failure, "left undone: cancelled by the stop"));
+            return Ok(());
+        }
+        match copy {
+            Some(copy) if attempt < attempts => {
+                let delay = options.retry_delay(attempt);
+                span.in_scope(|| {
+                    tracing::warn!(error = %failure, ?delay, "attempt {attempt} of {attempts} failed; retrying after a backoff");
+                });
+                if !sleep_unless_stopped(delay, base.stop_token()).await {
+                    if chan.finish() {
+                        Counters::add(&counters.left_undone, 1);
+                    }
+                    span.in_scope(|| tracing::warn!("left undone: the stop came before its retry"));
+                    return Ok(());
+                }
+                Counters::add(&counters.retried, 1);
+                item = copy;
+                attempt += 1;
+            }
+            copy => {
+                let dead = dead_letter(parts, base, seq, attempt, failure, copy)
+                    .instrument(span)
+                    .await;
+                if chan.finish() {
+                    Counters::add(&counters.dead_lettered, 1);
+                }
+                return dead;
+            }
+        }
+    }
+}
+
+/// Hands a failed item to the dead letter.
+async fn dead_letter<T: Send + 'static, H>(
+    parts: &Parts<T, H>,
+    base: &RunContext,
+    seq: u64,
+    attempts: u32,
+    error: Failure,
+    item: Option<T>,
+) -> Result<(), Failure> {
+    match (&parts.dead_letters.kind, item) {
+        (Kind::Log { show, .. }, Some(item)) => {
+            tracing::error!(item = ?Shown(&item, *show), attempts, error = %error, "dead-lettered: the item failed its last attempt");
+            Ok(())
+        }
+        (Kind::Hook { hook, .. }, Some(item)) => {
+            let letter = DeadLetter {
+                item,
+                seq,
+                attempts,
+                error,
+                cx: base.clone(),
+            };
+            let handled = call_caught(hook(letter), None).await;
+            if let Err(failure) = &handled {
+                tracing::error!(error = %failure, "the dead-letter hook failed: the item is lost");
+            }
+            handled
+        }
+        _ => {
+            tracing::error!(attempts, error = %error, "dead-lettered: the item failed its last attempt (the item itself is not kept)");
+            Ok(())
+        }
+    }
+}
+
+/// Runs one attempt in place, catching a panic and bounded by the per-item timeout. Unlike
+/// [`call_caught`], nothing is boxed: this runs for every item.
+async fn attempt_caught(
+    attempt: impl Future<Output = Result<(), BoxError>> + Send,
+    timeout: Option<Duration>,
+) -> Result<(), Failure> {
+    let caught = catch_unwind(attempt);
+    let outcome = match timeout {
+        Some(timeout) => match tokio::time::timeout(timeout, caught).await {
+            Ok(outcome) => outcome,
+            Err(_) => return Err(Failure::TimedOut),
+        },
+        None => caught.await,
+    };
+    match outcome {
+        Ok(result) => result.map_err(Failure::Error),
+        Err(payload) => Err(Failure::Panic(panic_message(payload.as_ref()))),
+    }
+}
+
+async fn catch_unwind<F: Future>(future: F) -> Result<F::Output, Box<dyn Any + Send>> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(move |cx| {
+        // A future that panicked is never polled again.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    })
+    .await
+}
+
+/// Sleeps for `delay`; returns `false` early if `stop` fires.
+async fn sleep_unless_stopped(delay: Duration, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        () = stop.cancelled() => false,
+        () = tokio::time::sleep(delay) => true,
+    }
+}

@@ -1,0 +1,101 @@
+//! The generic work-item queue: async closures that receive the stop token (.NET's
+//! `IBackgroundTaskQueue`).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+
+use tokio_util::sync::CancellationToken;
+
+use super::service::DeadLetters;
+use super::{Queue, QueueOptions, SendError};
+use crate::inject::RunContext;
+use crate::registry::ServiceDescriptor;
+use crate::service::{BoxError, IntoOutcome};
+use crate::util::BoxFuture;
+
+/// A queue of [`WorkItem`]s: inject it to enqueue closures.
+pub type WorkQueue = Queue<WorkItem>;
+
+type Job = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, Result<(), BoxError>> + Send>;
+
+/// A unit of background work: an async closure that receives a stop token, which fires if the
+/// host gives up on it while stopping.
+///
+/// Its `Debug` form is the closure's type name, the only thing known about it.
+pub struct WorkItem {
+    job: Job,
+    name: &'static str,
+}
+
+impl WorkItem {
+    /// Wraps an async closure that returns `()` or `Result<(), E>`.
+    pub fn new<F, Fut>(work: F) -> Self
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output: IntoOutcome> + Send + 'static,
+    {
+        Self {
+            job: Box::new(move |stop| {
+                let running = work(stop);
+                Box::pin(async move { running.await.into_outcome() })
+            }),
+            name: std::any::type_name::<F>(),
+        }
+    }
+
+    /// Runs the work.
+    ///
+    /// # Errors
+    /// The closure's own error, with the closure named.
+    pub async fn run(self, stop: CancellationToken) -> Result<(), BoxError> {
+        let name = self.name;
+        (self.job)(stop)
+            .await
+            .map_err(|error| format!("work item `{name}` failed: {error}").into())
+    }
+}
+
+impl fmt::Debug for WorkItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("WorkItem").field(&self.name).finish()
+    }
+}
+
+impl Queue<WorkItem> {
+    /// Enqueues an async closure as a [`WorkItem`], as [`send`](Self::send) does.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send); the work item is inside.
+    pub async fn enqueue<F, Fut>(&self, work: F) -> Result<(), SendError<WorkItem>>
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output: IntoOutcome> + Send + 'static,
+    {
+        self.send(WorkItem::new(work)).await
+    }
+}
+
+impl ServiceDescriptor {
+    /// The generic work-item queue: a [`WorkQueue`] (inject it, or get it from the running host)
+    /// whose workers run each [`WorkItem`] with the item's stop token. A failing item is logged
+    /// with its closure's name; work items cannot be copied, so they are not retried.
+    ///
+    /// ```
+    /// use hosted::{Host, QueueOptions, ServiceDescriptor};
+    ///
+    /// let host = Host::builder()
+    ///     .add_service(ServiceDescriptor::work_queue("background_tasks", QueueOptions::new(100)))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(host);
+    /// ```
+    pub fn work_queue(name: impl Into<Cow<'static, str>>, options: QueueOptions) -> Self {
+        Self::queued(
+            name,
+            options,
+            |work: WorkItem, cx: RunContext| work.run(cx.stop_token().clone()),
+            DeadLetters::log_without_item(),
+        )
+    }
+}
