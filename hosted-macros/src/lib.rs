@@ -3,6 +3,7 @@
 
 mod args;
 mod construct;
+mod cron;
 mod diagnostics;
 mod duration;
 mod hosted_service;
@@ -11,6 +12,7 @@ mod lifespan;
 mod run;
 mod service_args;
 mod signature;
+mod timed;
 mod values;
 
 use proc_macro::TokenStream;
@@ -47,4 +49,11 @@ pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn transient(args: TokenStream, item: TokenStream) -> TokenStream {
     lifespan::expand(lifespan::Lifespan::Transient, args.into(), item.into()).into()
+}
+
+/// Registers a timed service: an `async fn` run on a schedule. See the `hosted` crate's
+/// documentation.
+#[proc_macro_attribute]
+pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
+    timed::expand(args.into(), item.into()).into()
 }

@@ -7,6 +7,7 @@
 )]
 
 pub mod docs;
+pub mod timer;
 
 mod container;
 mod entry;
@@ -42,6 +43,8 @@ pub use hosted_macros::singleton;
 /// A new instance each time one is asked for. The lifespans, arguments and checks are documented
 /// on [`scoped`](macro@scoped).
 pub use hosted_macros::transient;
+#[doc = include_str!("docs/timed.md")]
+pub use hosted_macros::timed;
 pub use tokio_util::sync::CancellationToken;
 
 pub use crate::container::{Container, Lifespan, Provider};
@@ -63,3 +66,5 @@ pub use crate::service::{
 };
 pub use crate::shutdown::{EXIT_SECOND_INTERRUPT, EXIT_SECOND_TERMINATE};
 pub use crate::supervisor::Incident;
+pub use crate::timer::Tick;
+pub use crate::timer::testing;

@@ -12,6 +12,7 @@ pub use crate::inject::{Dependencies, Inject, InjectError, RunContext};
 pub use crate::policy::{FailurePolicy, RestartPolicy};
 pub use crate::registry::ServiceDescriptor;
 pub use crate::service::{BoxError, IntoOutcome};
+pub use crate::timer::{Missed, Overlap, TimerOptions};
 
 /// Not public API, used by generated code: a boxed future.
 pub type BoxFuture<T> = crate::util::BoxFuture<'static, T>;
@@ -125,3 +126,18 @@ impl<T: ?Sized> DisposeViaNothing<T> for &DisposeProbe<T> {
         None
     }
 }
+
+/// Not public API, used by generated code: implemented when the `time-zones` feature is on.
+#[diagnostic::on_unimplemented(
+    message = "`time_zone` needs the `time-zones` feature of `hosted`",
+    label = "cron schedules run in UTC without it",
+    note = "enable it in Cargo.toml: `hosted = {{ version = \"0.1\", features = [\"time-zones\"] }}`"
+)]
+pub trait TimeZones {}
+
+#[cfg(feature = "time-zones")]
+impl TimeZones for () {}
+
+/// Not public API, used by generated code: checks, at the `time_zone` literal, that time zones
+/// are compiled in.
+pub const fn assert_time_zones<T: TimeZones>() {}

@@ -1,0 +1,439 @@
+//! `#[timed]`: an `async fn` run on a schedule (fixed rate, fixed delay or cron), each tick with
+//! its parameters injected.
+//!
+//! Three phases: [`Args`] parses the arguments, `validate` checks the schedule and policies into
+//! a [`Timer`] model and the function into a [`HostedFn`], `emit` writes the tokens.
+
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned as _;
+use syn::{Ident, Item, ItemFn, LitStr};
+
+use crate::args::{Arg, Args};
+use crate::diagnostics::{Errors, with_item};
+use crate::injection::{declare_values, inject_params};
+use crate::service_args::{self, ServiceArgs};
+use crate::signature::{self, HostedFn};
+use crate::{cron, duration, values};
+
+const ATTRIBUTE: &str = "timed";
+
+const TIMER_KEYS: &[&str] = &[
+    "every",
+    "delay",
+    "cron",
+    "time_zone",
+    "initial_delay",
+    "jitter",
+    "overlap",
+    "max_concurrent",
+    "missed",
+];
+const OVERLAPS: &[&str] = &["skip", "coalesce", "concurrent"];
+const MISSED: &[&str] = &["burst", "delay", "skip"];
+
+/// The schedule and policies, checked.
+struct Timer {
+    schedule: Schedule,
+    time_zone: Option<LitStr>,
+    initial_delay: Option<Duration>,
+    jitter: Option<Duration>,
+    overlap: Option<&'static str>,
+    max_concurrent: Option<u32>,
+    missed: Option<&'static str>,
+}
+
+enum Schedule {
+    Every(Duration),
+    Delay(Duration),
+    Cron(LitStr),
+    /// Missing or wrong: reported, and the item emitted without the service.
+    Invalid,
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let parsed: Item = match syn::parse2(item.clone()) {
+        Ok(parsed) => parsed,
+        // Not an item rustc can read either: let rustc report it.
+        Err(_) => return item,
+    };
+    let Item::Fn(function) = parsed else {
+        let error = syn::Error::new(
+            Span::call_site(),
+            "`#[timed]` applies to an `async fn`: the function the timer runs on each tick",
+        );
+        return with_item(&error, parsed);
+    };
+    let mut errors = Errors::new();
+    let keys: Vec<&str> = service_args::KEYS
+        .iter()
+        .chain(TIMER_KEYS)
+        .copied()
+        .collect();
+    let mut parsed = Args::parse(args, &keys, &mut errors);
+    let timer = validate(&mut parsed, &mut errors);
+    let service = ServiceArgs::take(&mut parsed, &mut errors);
+    let hosted_fn = signature::check(&function.sig, ATTRIBUTE, &mut errors);
+    match errors.finish() {
+        Ok(()) => emit(&service, &timer, &hosted_fn, &function),
+        Err(error) if hosted_fn.is_method => with_item(&error, &function),
+        Err(error) => {
+            let mut tokens = with_item(&error, &function);
+            tokens.extend(emit_marker(&service, &hosted_fn.ident, &function));
+            tokens
+        }
+    }
+}
+
+/// Checks the timer's arguments against each other; each mistake at its literal.
+fn validate(args: &mut Args, errors: &mut Errors) -> Timer {
+    let mut schedules: Vec<(Arg, &str)> = ["every", "delay", "cron"]
+        .into_iter()
+        .filter_map(|key| args.take(key).map(|arg| (arg, key)))
+        .collect();
+    let schedule = match schedules.len() {
+        0 => {
+            errors.at(
+                Span::call_site(),
+                "`#[timed]` needs a schedule: `every = \"5s\"` (fixed rate), `delay = \"5s\"` \
+                 (fixed delay) or `cron = \"0 */5 * * * *\"` (seconds first)",
+            );
+            Schedule::Invalid
+        }
+        1 => {
+            let (arg, key) = schedules.remove(0);
+            read_schedule(&arg, key, errors)
+        }
+        _ => {
+            let first = schedules[0].1;
+            for (arg, key) in &schedules[1..] {
+                errors.at(
+                    arg.key.span(),
+                    format!(
+                        "`{key}` conflicts with `{first}`: a timer has one schedule; keep one of \
+                         `every`, `delay` or `cron`"
+                    ),
+                );
+            }
+            Schedule::Invalid
+        }
+    };
+    let is_cron = matches!(schedule, Schedule::Cron(_))
+        || (matches!(schedule, Schedule::Invalid)
+            && schedules.iter().any(|(_, key)| *key == "cron"));
+
+    let time_zone = args.take("time_zone").and_then(|arg| {
+        read_time_zone(
+            &arg,
+            is_cron || matches!(schedule, Schedule::Invalid),
+            errors,
+        )
+    });
+    let initial_delay = args
+        .take("initial_delay")
+        .and_then(|arg| errors.take(values::duration("initial_delay", &arg.value)))
+        .map(|(value, _)| value);
+    let jitter = args
+        .take("jitter")
+        .and_then(|arg| read_jitter(&arg, &schedule, errors));
+    let (overlap, max_concurrent, missed) = read_policies(args, &schedule, errors);
+    Timer {
+        schedule,
+        time_zone,
+        initial_delay,
+        jitter,
+        overlap,
+        max_concurrent,
+        missed,
+    }
+}
+
+fn read_time_zone(arg: &Arg, cron: bool, errors: &mut Errors) -> Option<LitStr> {
+    if !cron {
+        errors.at(
+            arg.key.span(),
+            "`time_zone` applies only to a `cron` schedule; `every` and `delay` do not depend on the wall clock",
+        );
+    }
+    let zone = errors.take(values::non_empty_string("time_zone", &arg.value))?;
+    let name = zone.value();
+    let plausible = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+        && !name.starts_with('/')
+        && !name.ends_with('/');
+    if !plausible {
+        errors.at(
+            zone.span(),
+            format!("`{name}` is not a time zone name; expected an IANA name like `\"Europe/Paris\"` or `\"UTC\"`"),
+        );
+    }
+    Some(zone)
+}
+
+fn read_jitter(arg: &Arg, schedule: &Schedule, errors: &mut Errors) -> Option<Duration> {
+    let (jitter, literal) = errors.take(values::duration("jitter", &arg.value))?;
+    if jitter.is_zero() {
+        errors.at(
+            literal.span(),
+            "`jitter` must be greater than zero; remove it, or give a bound like `\"500ms\"`",
+        );
+    } else if let Schedule::Every(period) = schedule
+        && jitter >= *period
+    {
+        errors.at(
+            literal.span(),
+            format!(
+                "`jitter` ({}) must be shorter than the period `every`, or ticks would reorder",
+                literal.value()
+            ),
+        );
+    }
+    Some(jitter)
+}
+
+/// `overlap`, `max_concurrent` and `missed`, each checked against the schedule.
+fn read_policies(
+    args: &mut Args,
+    schedule: &Schedule,
+    errors: &mut Errors,
+) -> (Option<&'static str>, Option<u32>, Option<&'static str>) {
+    let overlap = args.take("overlap").and_then(|arg| {
+        if let Schedule::Delay(_) = schedule {
+            errors.at(
+                arg.key.span(),
+                "`overlap` conflicts with `delay`: a fixed delay never overlaps, the next tick \
+                 is due only after the previous one ended; remove `overlap`, or use `every`",
+            );
+        }
+        errors
+            .take(values::choice("overlap", &arg.value, OVERLAPS))
+            .map(|(word, _)| word)
+    });
+    let max_concurrent = args.take("max_concurrent").and_then(|arg| {
+        if overlap != Some("concurrent") {
+            errors.at(
+                arg.key.span(),
+                "`max_concurrent` applies only to `overlap = \"concurrent\"`",
+            );
+        }
+        let limit = errors.take(values::u32("max_concurrent", &arg.value))?;
+        if limit == 0 {
+            errors.spanned(&arg.value, "`max_concurrent` must be at least 1");
+        }
+        Some(limit)
+    });
+    let missed = args.take("missed").and_then(|arg| {
+        if matches!(schedule, Schedule::Delay(_) | Schedule::Cron(_)) {
+            errors.at(
+                arg.key.span(),
+                "`missed` applies only to a fixed-rate `every` schedule: a fixed delay cannot \
+                 fall behind, and a late cron timer runs once for the fire times it missed",
+            );
+        }
+        errors
+            .take(values::choice("missed", &arg.value, MISSED))
+            .map(|(word, _)| word)
+    });
+    (overlap, max_concurrent, missed)
+}
+
+fn read_schedule(arg: &Arg, key: &str, errors: &mut Errors) -> Schedule {
+    if key == "cron" {
+        let Some(expression) = errors.take(values::string("cron", &arg.value)) else {
+            return Schedule::Invalid;
+        };
+        return match cron::check(&expression.value()) {
+            Ok(()) => Schedule::Cron(expression),
+            Err(message) => {
+                errors.at(
+                    expression.span(),
+                    format!("invalid cron expression: {message}"),
+                );
+                Schedule::Invalid
+            }
+        };
+    }
+    let Some((period, literal)) = errors.take(values::duration(key, &arg.value)) else {
+        return Schedule::Invalid;
+    };
+    if period.is_zero() {
+        errors.at(
+            literal.span(),
+            format!("`{key}` must be greater than zero; {}", duration::EXPECTED),
+        );
+        return Schedule::Invalid;
+    }
+    if key == "every" {
+        Schedule::Every(period)
+    } else {
+        Schedule::Delay(period)
+    }
+}
+
+/// The `TimerOptions` expression, `const`-evaluable.
+fn emit_options(private: &TokenStream, timer: &Timer) -> TokenStream {
+    let mut options = match &timer.schedule {
+        Schedule::Every(period) => {
+            let period = duration::constructor(*period);
+            quote!(#private::TimerOptions::every(#period))
+        }
+        Schedule::Delay(delay) => {
+            let delay = duration::constructor(*delay);
+            quote!(#private::TimerOptions::delay(#delay))
+        }
+        Schedule::Cron(expression) => quote!(#private::TimerOptions::cron(#expression)),
+        Schedule::Invalid => unreachable!("emitted only without errors"),
+    };
+    if let Some(zone) = &timer.time_zone {
+        options.extend(quote!(.with_time_zone(#zone)));
+    }
+    if let Some(delay) = timer.initial_delay {
+        let delay = duration::constructor(delay);
+        options.extend(quote!(.with_initial_delay(#delay)));
+    }
+    if let Some(jitter) = timer.jitter {
+        let jitter = duration::constructor(jitter);
+        options.extend(quote!(.with_jitter(#jitter)));
+    }
+    if let Some(overlap) = timer.overlap {
+        let variant = Ident::new(&variant(overlap), Span::call_site());
+        options.extend(quote!(.with_overlap(#private::Overlap::#variant)));
+    }
+    if let Some(limit) = timer.max_concurrent {
+        options.extend(quote!(.with_max_concurrent(#limit)));
+    }
+    if let Some(missed) = timer.missed {
+        let variant = Ident::new(&variant(missed), Span::call_site());
+        options.extend(quote!(.with_missed(#private::Missed::#variant)));
+    }
+    options
+}
+
+/// `"coalesce"` → `Coalesce`.
+fn variant(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// The marker type named like the function, so `after = that_function` is checked by the
+/// compiler, and the name it registers under. Emitted even when the attribute is wrong, so other
+/// services' `after` still compile.
+fn emit_marker(service: &ServiceArgs, ident: &Ident, item: &ItemFn) -> TokenStream {
+    let private = service.private();
+    let name = service.name_expr(ident);
+    let vis = &item.vis;
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code, reason = "names the service for `after = ...`")]
+        #vis struct #ident {}
+
+        const _: () = {
+            // `do_not_recommend`: a wrong `after = path` should not list the user's services as
+            // the types that implement the hidden trait.
+            #[automatically_derived]
+            #[diagnostic::do_not_recommend]
+            impl #private::ServiceKey for #ident {
+                const NAME: &'static str = #name;
+            }
+        };
+    }
+}
+
+fn emit(service: &ServiceArgs, timer: &Timer, function: &HostedFn, item: &ItemFn) -> TokenStream {
+    let private = service.private();
+    let ident = &function.ident;
+    let marker = emit_marker(service, ident, item);
+    let options = emit_options(&private, timer);
+    let time_zones = timer
+        .time_zone
+        .as_ref()
+        .map(|zone| quote_spanned!(zone.span()=> #private::assert_time_zones::<()>();));
+
+    let (locals, injections) = inject_params(&private, &function.params);
+    let declarations = declare_values(
+        &private,
+        function
+            .params
+            .iter()
+            .map(|param| (&param.ty, param.label.as_str())),
+    );
+    let call = quote!(#ident(#(#locals),*).await);
+    let outcome = match &function.output {
+        None => quote!(#private::IntoOutcome::into_outcome(#call)),
+        // Bound first, so a return type that is not an outcome is reported once, at the user's
+        // return type.
+        Some(ty) => {
+            let conversion = quote_spanned! {ty.span()=>
+                #private::assert_outcome::<#ty>();
+                #private::IntoOutcome::into_outcome(__hosted_returned)
+            };
+            quote! {
+                let __hosted_returned = #call;
+                #conversion
+            }
+        }
+    };
+    let calls = service.descriptor_calls();
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+    // The timer needs an `async fn` even when the body never awaits.
+    let mut item = item.clone();
+    item.attrs.push(syn::parse_quote!(
+        #[allow(clippy::unused_async, reason = "`#[timed]` runs an `async fn`")]
+    ));
+
+    quote! {
+        #item
+
+        #marker
+
+        const _: () = {
+            const __HOSTED_OPTIONS: #private::TimerOptions = #options;
+
+            async fn __hosted_tick(
+                __hosted_cx: #private::RunContext,
+            ) -> ::core::result::Result<(), #private::BoxError> {
+                #(#injections)*
+                #outcome
+            }
+
+            fn __hosted_declare(__hosted_needs: &mut #private::Dependencies) {
+                #(#declarations)*
+            }
+
+            fn __hosted_register(registry: &mut #private::Registry) {
+                #time_zones
+                registry.add_service(
+                    #private::ServiceDescriptor::timed(
+                        <#ident as #private::ServiceKey>::NAME,
+                        __HOSTED_OPTIONS,
+                        __hosted_tick,
+                    )
+                    .__declare(__hosted_declare)
+                    .__source(::core::file!(), #line)
+                    #calls,
+                );
+            }
+
+            #private::inventory::submit! {
+                #private::Registration::new(__hosted_register)
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_words_name_variants() {
+        assert_eq!(variant("coalesce"), "Coalesce");
+        assert_eq!(variant("skip"), "Skip");
+    }
+}

@@ -1,0 +1,80 @@
+//! Timed services: a function run on a schedule (`#[timed]`), with declared overlap and
+//! missed-tick policies.
+//!
+//! The [`#[timed]`](crate::timed) attribute is the usual way in; this module holds what it
+//! builds on, for services registered by hand with [`ServiceDescriptor::timed`] and for the
+//! configuration of timers: [`TimerOptions`] (every runtime parameter, named like the
+//! attribute's arguments), the policies [`Overlap`] and [`Missed`], and [`CronSchedule`].
+
+mod options;
+mod runner;
+mod schedule;
+pub mod testing;
+mod tick;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::Arc;
+
+pub use self::options::{DEFAULT_MAX_CONCURRENT, Missed, Overlap, TimerOptions, TimerOptionsError};
+pub use self::schedule::CronSchedule;
+pub use self::tick::Tick;
+
+use crate::inject::{InjectError, RunContext};
+use crate::policy::FailurePolicy;
+use crate::registry::{MakeService, ServiceDescriptor};
+use crate::service::{BoxError, IntoOutcome, ServiceKind};
+use crate::supervisor::{BodyFn, ErasedService};
+use crate::util::BoxFuture;
+
+impl ServiceDescriptor {
+    /// A timed service: `body` runs on the schedule of `options`, each tick with a fresh
+    /// [`RunContext`] carrying its [`Tick`]. The body returns `()` or `Result<(), E>`.
+    ///
+    /// A failed tick is logged with its number and the timer keeps going: the failure policy of
+    /// a timer is [`FailurePolicy::Ignore`] unless [`on_failure`](Self::on_failure) says
+    /// otherwise (see [`#[timed]`](crate::timed) for what `stop` and `restart` mean for a
+    /// timer). The options are checked when the host builds the service; a mistake there stops
+    /// startup with the service named.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hosted::timer::TimerOptions;
+    /// use hosted::{RunContext, ServiceDescriptor, Tick};
+    ///
+    /// let heartbeat = ServiceDescriptor::timed(
+    ///     "heartbeat",
+    ///     TimerOptions::every(Duration::from_secs(5)),
+    ///     |cx: RunContext| async move {
+    ///         let tick = cx.resolve::<Tick>().await?;
+    ///         tracing::info!(tick = tick.number(), "beat");
+    ///         Ok::<(), hosted::BoxError>(())
+    ///     },
+    /// );
+    /// # drop(heartbeat);
+    /// ```
+    pub fn timed<F, Fut>(name: impl Into<Cow<'static, str>>, options: TimerOptions, body: F) -> Self
+    where
+        F: Fn(RunContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output: IntoOutcome> + Send + 'static,
+    {
+        let body: BodyFn = Arc::new(move |cx| -> BoxFuture<'static, Result<(), BoxError>> {
+            let run = body(cx);
+            Box::pin(async move { run.await.into_outcome() })
+        });
+        let make: MakeService = Arc::new(move |cx: RunContext| {
+            let body = Arc::clone(&body);
+            let plan = options.plan();
+            Box::pin(async move {
+                let plan = plan.map_err(|error| {
+                    InjectError::Custom(format!("invalid timer options: {error}"))
+                })?;
+                let timer = runner::TimerService::new(body, cx, plan).await;
+                Ok(Arc::new(timer) as Arc<dyn ErasedService>)
+            })
+        });
+        let mut descriptor = Self::new(name.into(), ServiceKind::Timed, make);
+        descriptor.policy = Some(FailurePolicy::Ignore);
+        descriptor
+    }
+}

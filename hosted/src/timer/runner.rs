@@ -1,0 +1,609 @@
+//! The timer service: the loop that computes when ticks are due, applies the overlap and
+//! missed-tick policies, and runs each tick as a run of its own.
+
+use std::any::TypeId;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::error::Failure;
+use crate::inject::RunContext;
+use crate::policy::FailurePolicy;
+use crate::scope::ScopeExit;
+use crate::service::{BoxError, HostedService};
+use crate::supervisor::{BodyFn, call_caught};
+use crate::timer::options::{Cadence, Missed, Overlap, Plan};
+use crate::timer::schedule::CronSchedule;
+use crate::timer::testing::{TickLog, VirtualWallClock};
+use crate::timer::tick::Tick;
+
+/// Under the system clock, a cron timer wakes at least this often to read the wall clock again,
+/// so a clock step or a suspended machine delays a fire time by at most this much.
+const WALL_CLOCK_RECHECK: Duration = Duration::from_mins(1);
+
+/// Fire times a cron timer counts at most when it finds itself late, so a schedule firing every
+/// second after a week asleep does not spin.
+const MAX_COUNTED_FIRES: u64 = 100_000;
+
+/// The wall clock the timer reads: the system's, or a virtual one that follows tokio's
+/// (paused) clock.
+#[derive(Clone, Debug)]
+pub(crate) enum Clock {
+    System,
+    Virtual(Arc<VirtualWallClock>),
+}
+
+impl Clock {
+    fn wall_at(&self, instant: Instant) -> SystemTime {
+        match self {
+            Self::System => {
+                let (now, wall) = (Instant::now(), SystemTime::now());
+                if instant >= now {
+                    wall + (instant - now)
+                } else {
+                    wall.checked_sub(now - instant).unwrap_or(wall)
+                }
+            }
+            Self::Virtual(clock) => clock.wall_at(instant),
+        }
+    }
+
+    fn instant_at(&self, wall: SystemTime) -> Instant {
+        match self {
+            Self::System => {
+                let (now, wall_now) = (Instant::now(), SystemTime::now());
+                now + wall.duration_since(wall_now).unwrap_or_default()
+            }
+            Self::Virtual(clock) => clock.instant_at(wall),
+        }
+    }
+}
+
+/// A service that runs its body on a schedule.
+pub(crate) struct TimerService {
+    body: BodyFn,
+    cx: RunContext,
+    plan: Plan,
+    clock: Clock,
+    log: Option<Arc<TickLog>>,
+    /// The number of the next tick, kept across restarts.
+    next_number: AtomicU64,
+}
+
+impl TimerService {
+    /// Builds the timer, with the virtual wall clock and tick log the
+    /// [`testing`](crate::testing) host registers, when there are.
+    pub(crate) async fn new(body: BodyFn, cx: RunContext, plan: Plan) -> Self {
+        let container = Arc::clone(cx.container());
+        let clock = if container.provides(TypeId::of::<VirtualWallClock>()) {
+            container
+                .resolve::<VirtualWallClock>(&cx)
+                .await
+                .map_or(Clock::System, Clock::Virtual)
+        } else {
+            Clock::System
+        };
+        let log = if container.provides(TypeId::of::<TickLog>()) {
+            container.resolve::<TickLog>(&cx).await.ok()
+        } else {
+            None
+        };
+        Self {
+            body,
+            cx,
+            plan,
+            clock,
+            log,
+            next_number: AtomicU64::new(1),
+        }
+    }
+
+    fn jitter(&self) -> Duration {
+        if self.plan.jitter.is_zero() {
+            return Duration::ZERO;
+        }
+        let bound = u64::try_from(self.plan.jitter.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(fastrand::u64(0..=bound))
+    }
+
+    fn tick(&self, due: Due, offset: Duration, started: Instant) -> Tick {
+        let scheduled = due.at + offset;
+        Tick {
+            number: due.number,
+            scheduled,
+            scheduled_at: self.clock.wall_at(scheduled),
+            started,
+            missed: due.missed,
+        }
+    }
+
+    /// Handles a failed tick as the service's policy says: under `ignore` (the timers' default)
+    /// log it and go on; otherwise end the timer with the error, for the supervisor to stop the
+    /// host or restart the timer.
+    fn failed(&self, number: u64, failure: Failure) -> Result<(), BoxError> {
+        if matches!(self.cx.info().policy(), FailurePolicy::Ignore) {
+            tracing::error!(
+                tick = number,
+                error = %failure,
+                "tick failed; the timer keeps going (policy: ignore)"
+            );
+            Ok(())
+        } else {
+            Err(Box::new(TickFailed { number, failure }))
+        }
+    }
+
+    /// Ticks one at a time: `overlap = "skip"` or `"coalesce"`. Each tick runs on this task.
+    async fn run_in_turn(&self, stop: &CancellationToken) -> Result<(), BoxError> {
+        let mut cursor = Cursor::start(&self.plan, &self.clock, &self.next_number);
+        let mut offset = self.jitter();
+        let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
+        loop {
+            let Some(due) = cursor.due() else {
+                return Ok(());
+            };
+            let target = due + offset;
+            sleep.as_mut().reset(cursor.wake_at(target));
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => return Ok(()),
+                () = &mut sleep => {}
+            }
+            let now = Instant::now();
+            if !cursor.ready(now, target) || stop.is_cancelled() {
+                continue;
+            }
+            let tick = self.tick(cursor.take(now, self.plan.missed), offset, now);
+            offset = self.jitter();
+            self.next_number
+                .store(cursor.next_number, Ordering::Relaxed);
+            let result = run_tick(&self.body, &self.cx, tick, self.log.as_deref())
+                .instrument(tracing::info_span!("tick", number = tick.number))
+                .await;
+            cursor.after_run(Instant::now(), self.plan.overlap);
+            if let Err(failure) = result {
+                self.failed(tick.number, failure)?;
+            }
+        }
+    }
+
+    /// Ticks side by side, up to the limit: `overlap = "concurrent"`. Each tick runs on a task
+    /// of its own; at stop, the running ones are awaited.
+    async fn run_side_by_side(&self, stop: &CancellationToken) -> Result<(), BoxError> {
+        let mut cursor = Cursor::start(&self.plan, &self.clock, &self.next_number);
+        let mut offset = self.jitter();
+        let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
+        let mut running: JoinSet<(u64, Result<(), Failure>)> = JoinSet::new();
+        let mut escalated = None;
+        while let Some(due) = cursor.due() {
+            let full = running.len() >= self.plan.max_concurrent;
+            let target = due + offset;
+            if !full {
+                sleep.as_mut().reset(cursor.wake_at(target));
+            }
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                Some(joined) = running.join_next(), if !running.is_empty() => {
+                    if let Err(error) = self.joined(joined) {
+                        escalated = Some(error);
+                        break;
+                    }
+                    if full {
+                        // The ticks that came due while every slot was taken coalesce.
+                        cursor.after_run(Instant::now(), Overlap::Coalesce);
+                    }
+                    continue;
+                }
+                () = &mut sleep, if !full => {}
+            }
+            let now = Instant::now();
+            if !cursor.ready(now, target) || stop.is_cancelled() {
+                continue;
+            }
+            let tick = self.tick(cursor.take(now, self.plan.missed), offset, now);
+            offset = self.jitter();
+            self.next_number
+                .store(cursor.next_number, Ordering::Relaxed);
+            let (body, cx, log) = (Arc::clone(&self.body), self.cx.clone(), self.log.clone());
+            running.spawn(
+                async move {
+                    let result = run_tick(&body, &cx, tick, log.as_deref()).await;
+                    (tick.number, result)
+                }
+                .instrument(tracing::info_span!("tick", number = tick.number)),
+            );
+        }
+        while let Some(joined) = running.join_next().await {
+            if let Err(error) = self.joined(joined) {
+                escalated.get_or_insert(error);
+            }
+        }
+        escalated.map_or(Ok(()), Err)
+    }
+
+    fn joined(
+        &self,
+        joined: Result<(u64, Result<(), Failure>), tokio::task::JoinError>,
+    ) -> Result<(), BoxError> {
+        match joined {
+            Ok((_, Ok(()))) => Ok(()),
+            Ok((number, Err(failure))) => self.failed(number, failure),
+            // Ticks catch their panics, and the set is never aborted while it is joined.
+            Err(error) => self.failed(0, Failure::Panic(error.to_string())),
+        }
+    }
+}
+
+impl HostedService for TimerService {
+    async fn execute(&self, stop: CancellationToken) -> Result<(), BoxError> {
+        let finished = match self.plan.overlap {
+            Overlap::Concurrent => self.run_side_by_side(&stop).await,
+            Overlap::Skip | Overlap::Coalesce => self.run_in_turn(&stop).await,
+        };
+        if finished.is_ok() && !stop.is_cancelled() {
+            tracing::warn!("the cron schedule has no fire time left; the timer ends");
+        }
+        finished
+    }
+}
+
+/// One tick: a fresh run (and scope) with the tick attached, the body called with its panics
+/// caught, the scope closed with the outcome.
+async fn run_tick(
+    body: &BodyFn,
+    base: &RunContext,
+    tick: Tick,
+    log: Option<&TickLog>,
+) -> Result<(), Failure> {
+    let (cx, end) = base.begin_run();
+    let entry = log.map(|log| log.started(base.info().name(), tick));
+    let result = call_caught(body(cx.with_extension(tick)), None).await;
+    end.finish(if result.is_ok() {
+        ScopeExit::Succeeded
+    } else {
+        ScopeExit::Failed
+    })
+    .await;
+    if let (Some(log), Some(entry)) = (log, entry) {
+        log.finished(entry, Instant::now(), result.is_ok());
+    }
+    result
+}
+
+/// A failed tick, as the supervisor sees it under the `stop` and `restart` policies.
+#[derive(Debug, thiserror::Error)]
+#[error("tick {number} failed: {failure}")]
+struct TickFailed {
+    number: u64,
+    failure: Failure,
+}
+
+/// The tick to run now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Due {
+    number: u64,
+    /// When it was due, before jitter.
+    at: Instant,
+    missed: u64,
+}
+
+/// Where the schedule stands: the next due tick, and the arithmetic that finds the ones after.
+struct Cursor<'a> {
+    kind: CursorKind<'a>,
+    /// The number the next tick due will have.
+    next_number: u64,
+    /// Ticks coalesced into the next one.
+    coalesced: u64,
+    /// Running missed ticks one after the other (`missed = "burst"`), already reported.
+    bursting: bool,
+}
+
+enum CursorKind<'a> {
+    /// Tick `index` is due at `anchor + index × period`.
+    Rate {
+        anchor: Instant,
+        period: Duration,
+        index: u64,
+    },
+    Delay {
+        due: Instant,
+        delay: Duration,
+    },
+    Cron {
+        schedule: &'a CronSchedule,
+        clock: &'a Clock,
+        /// `None` once the schedule has no fire time left.
+        due: Option<(SystemTime, Instant)>,
+    },
+}
+
+impl<'a> Cursor<'a> {
+    fn start(plan: &'a Plan, clock: &'a Clock, next_number: &AtomicU64) -> Self {
+        let first = Instant::now() + plan.initial_delay;
+        let kind = match &plan.cadence {
+            Cadence::Rate(period) => CursorKind::Rate {
+                anchor: first,
+                period: *period,
+                index: 0,
+            },
+            Cadence::Delay(delay) => CursorKind::Delay {
+                due: first,
+                delay: *delay,
+            },
+            Cadence::Cron(schedule) => CursorKind::Cron {
+                schedule,
+                clock,
+                due: fire_after(schedule, clock, clock.wall_at(first)),
+            },
+        };
+        Self {
+            kind,
+            next_number: next_number.load(Ordering::Relaxed),
+            coalesced: 0,
+            bursting: false,
+        }
+    }
+
+    /// When the next tick is due, before jitter; `None` when no tick will ever be.
+    fn due(&self) -> Option<Instant> {
+        match &self.kind {
+            CursorKind::Rate {
+                anchor,
+                period,
+                index,
+            } => Some(slot(*anchor, *period, *index)),
+            CursorKind::Delay { due, .. } => Some(*due),
+            CursorKind::Cron { due, .. } => due.map(|(_, instant)| instant),
+        }
+    }
+
+    /// When to wake up to start a tick due at `target`: under the system clock a cron timer
+    /// wakes up now and then to follow the wall clock.
+    fn wake_at(&self, target: Instant) -> Instant {
+        match &self.kind {
+            CursorKind::Cron {
+                clock: Clock::System,
+                ..
+            } => target.min(Instant::now() + WALL_CLOCK_RECHECK),
+            _ => target,
+        }
+    }
+
+    /// Whether the tick due at `target` may start at `now`.
+    fn ready(&mut self, now: Instant, target: Instant) -> bool {
+        match &mut self.kind {
+            CursorKind::Cron {
+                clock: clock @ Clock::System,
+                due: Some((wall, instant)),
+                ..
+            } => {
+                if clock.wall_at(now) >= *wall {
+                    return true;
+                }
+                // The wall clock moved against tokio's: aim again.
+                *instant = clock.instant_at(*wall);
+                false
+            }
+            _ => now >= target,
+        }
+    }
+
+    /// Takes the tick to run now. When the timer woke up so late that several ticks are due, the
+    /// missed-tick policy says which run (a cron timer always runs the latest).
+    fn take(&mut self, now: Instant, missed: Missed) -> Due {
+        let coalesced = std::mem::take(&mut self.coalesced);
+        let first = self.next_number;
+        let bursting = &mut self.bursting;
+        let due = match &mut self.kind {
+            CursorKind::Rate {
+                anchor,
+                period,
+                index,
+            } => {
+                let passed = slots_through(*anchor, *period, *index, now).max(1);
+                let (ran, at) = match missed {
+                    _ if passed == 1 => (0, slot(*anchor, *period, *index)),
+                    Missed::Burst => (0, slot(*anchor, *period, *index)),
+                    Missed::Skip | Missed::Delay => {
+                        (passed - 1, slot(*anchor, *period, *index + passed - 1))
+                    }
+                };
+                if passed > 1 && !*bursting {
+                    tracing::warn!(
+                        late = ?now.saturating_duration_since(slot(*anchor, *period, *index)),
+                        missed = passed - 1,
+                        "the timer woke up late; {} missed ticks (missed: {missed})",
+                        passed - 1
+                    );
+                }
+                *bursting = passed > 1 && missed == Missed::Burst;
+                if passed > 1 && missed == Missed::Delay {
+                    *anchor = now;
+                    *index = 1;
+                } else {
+                    *index += ran + 1;
+                }
+                Due {
+                    number: first + ran,
+                    at,
+                    missed: ran + coalesced,
+                }
+            }
+            CursorKind::Delay { due, .. } => Due {
+                number: first,
+                at: *due,
+                missed: coalesced,
+            },
+            CursorKind::Cron {
+                schedule,
+                clock,
+                due,
+            } => {
+                let (mut wall, mut instant) = due.expect("`take` follows a due tick");
+                let wall_now = clock.wall_at(now);
+                let mut ran = 0;
+                while let Some(next) = fire_after(schedule, clock, wall)
+                    && next.0 <= wall_now
+                    && ran < MAX_COUNTED_FIRES
+                {
+                    (wall, instant) = next;
+                    ran += 1;
+                }
+                if ran > 0 {
+                    tracing::warn!(
+                        missed = ran,
+                        "the timer woke up late; {ran} missed fire times"
+                    );
+                }
+                *due = fire_after(schedule, clock, wall);
+                Due {
+                    number: first + ran,
+                    at: instant,
+                    missed: ran + coalesced,
+                }
+            }
+        };
+        self.next_number = due.number + 1;
+        due
+    }
+
+    /// Accounts for the ticks that came due while a tick ran, once it ended at `end`: dropped
+    /// under `overlap = "skip"`, folded into the next under `"coalesce"`.
+    fn after_run(&mut self, end: Instant, overlap: Overlap) {
+        let overran = match &mut self.kind {
+            CursorKind::Rate {
+                anchor,
+                period,
+                index,
+            } => slots_before(*anchor, *period, *index, end),
+            CursorKind::Delay { due, delay } => {
+                *due = end + *delay;
+                return;
+            }
+            CursorKind::Cron {
+                schedule,
+                clock,
+                due,
+            } => {
+                let mut count = 0;
+                let mut next = *due;
+                while let Some((wall, instant)) = next
+                    && instant < end
+                    && count < MAX_COUNTED_FIRES
+                {
+                    count += 1;
+                    next = fire_after(schedule, clock, wall);
+                }
+                count
+            }
+        };
+        let dropped = match overlap {
+            Overlap::Skip => overran,
+            Overlap::Coalesce | Overlap::Concurrent => overran.saturating_sub(1),
+        };
+        if dropped == 0 {
+            return;
+        }
+        if overlap == Overlap::Skip {
+            tracing::debug!(
+                skipped = dropped,
+                "the tick ran past {dropped} due ticks; skipped (overlap: skip)"
+            );
+        } else {
+            self.coalesced += dropped;
+        }
+        self.skip(dropped);
+    }
+
+    /// Passes over `count` due ticks without running them.
+    fn skip(&mut self, count: u64) {
+        self.next_number += count;
+        match &mut self.kind {
+            CursorKind::Rate { index, .. } => *index += count,
+            CursorKind::Delay { .. } => {}
+            CursorKind::Cron {
+                schedule,
+                clock,
+                due,
+            } => {
+                for _ in 0..count {
+                    let Some((wall, _)) = *due else { break };
+                    *due = fire_after(schedule, clock, wall);
+                }
+            }
+        }
+    }
+}
+
+/// The fire time after `wall`, and the instant it falls on.
+fn fire_after(
+    schedule: &CronSchedule,
+    clock: &Clock,
+    wall: SystemTime,
+) -> Option<(SystemTime, Instant)> {
+    let next = schedule.next_after(wall)?;
+    Some((next, clock.instant_at(next)))
+}
+
+/// When tick `index` is due: `anchor + index × period`, computed from the anchor each time so
+/// that no rounding accumulates.
+fn slot(anchor: Instant, period: Duration, index: u64) -> Instant {
+    let nanos = period.as_nanos().saturating_mul(u128::from(index));
+    anchor + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+/// How many ticks from `index` on are due at or before `now`.
+fn slots_through(anchor: Instant, period: Duration, index: u64, now: Instant) -> u64 {
+    let first = slot(anchor, period, index);
+    if now < first {
+        return 0;
+    }
+    let passed = (now - first).as_nanos() / period.as_nanos() + 1;
+    u64::try_from(passed).unwrap_or(u64::MAX)
+}
+
+/// How many ticks from `index` on were due strictly before `end`.
+fn slots_before(anchor: Instant, period: Duration, index: u64, end: Instant) -> u64 {
+    let first = slot(anchor, period, index);
+    if end <= first {
+        return 0;
+    }
+    let passed = (end - first).as_nanos().div_ceil(period.as_nanos());
+    u64::try_from(passed).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_counted_on_the_grid() {
+        let anchor = Instant::now();
+        let period = Duration::from_secs(5);
+        let at = |seconds: f64| anchor + Duration::from_secs_f64(seconds);
+        assert_eq!(slots_through(anchor, period, 0, at(0.0)), 1);
+        assert_eq!(slots_through(anchor, period, 0, at(4.9)), 1);
+        assert_eq!(slots_through(anchor, period, 0, at(5.0)), 2);
+        assert_eq!(slots_through(anchor, period, 2, at(9.0)), 0);
+        assert_eq!(slots_before(anchor, period, 1, at(5.0)), 0);
+        assert_eq!(slots_before(anchor, period, 1, at(5.1)), 1);
+        assert_eq!(slots_before(anchor, period, 1, at(15.0)), 2);
+        assert_eq!(slots_before(anchor, period, 1, at(15.1)), 3);
+    }
+
+    #[test]
+    fn slots_do_not_drift() {
+        let anchor = Instant::now();
+        let period = Duration::from_millis(100) / 3;
+        assert_eq!(
+            slot(anchor, period, 3_000_000) - anchor,
+            Duration::from_millis(99_999_999)
+        );
+    }
+}

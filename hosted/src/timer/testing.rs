@@ -1,0 +1,281 @@
+//! Running a host on tokio's paused clock: advance virtual time, then assert what ran.
+//!
+//! Timed services are tested on virtual time, not by waiting: with tokio's clock paused (the
+//! `test-util` feature of tokio, and `#[tokio::test(start_paused = true)]`), a test that runs a
+//! host for an hour of virtual time takes milliseconds, and its tick counts are exact. .NET got
+//! this only with `FakeTimeProvider` in .NET 8, and only for code written against it.
+//!
+//! [`TestHost`] starts a host on the paused clock, runs it for a span of virtual time, records
+//! every tick of every timed service ([`TickLog`]), and gives the timers a wall clock that
+//! follows virtual time ([`VirtualWallClock`]) so cron schedules fire on it too.
+//!
+//! ```rust,standalone_crate
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use std::time::Duration;
+//!
+//! static TICKS: AtomicU64 = AtomicU64::new(0);
+//!
+//! #[hosted::timed(every = "5s")]
+//! async fn heartbeat() {
+//!     TICKS.fetch_add(1, Ordering::Relaxed);
+//! }
+//!
+//! #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! async fn main() {
+//!     let mut host = hosted::testing::TestHost::start(hosted::Host::builder().discover())
+//!         .await
+//!         .expect("the host starts");
+//!     host.run_for(Duration::from_secs(60)).await;
+//!     // Due at 0 s, 5 s, ..., 55 s; the tick due at 60 s is past the end.
+//!     assert_eq!(TICKS.load(Ordering::Relaxed), 12);
+//!     assert_eq!(host.ticks(concat!(module_path!(), "::heartbeat")).len(), 12);
+//!     assert!(host.stop().await.is_success());
+//! }
+//! ```
+//!
+//! In a test, write `#[tokio::test(start_paused = true)]` instead of the `main` above.
+//!
+//! # Without `TestHost`
+//!
+//! Any host runs on the paused clock: build it as usual, [`start`](crate::Host::start) it,
+//! `tokio::time::sleep(...)` in the test for as long as it should run (tokio moves the paused
+//! clock to each timer in turn, so every tick fires at its exact time), then
+//! [`stop`](crate::RunningHost::stop) it. Prefer `sleep` to `tokio::time::advance`: `advance`
+//! jumps over every tick at once, and the timers see one late wake-up instead of a series of
+//! punctual ones. Register a [`VirtualWallClock`] with
+//! [`add_instance`](crate::HostBuilder::add_instance) for cron schedules to follow virtual time,
+//! and a [`TickLog`] to record the ticks.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use crate::host::{HostBuilder, RunningHost};
+use crate::lifecycle::Outcome;
+use crate::timer::tick::Tick;
+
+/// The resolution of tokio's timers: [`TestHost::run_for`] ends this much before its end, so
+/// what is due exactly at the end has not started.
+const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
+
+/// A host running on tokio's paused clock, for tests.
+#[derive(Debug)]
+pub struct TestHost {
+    running: RunningHost,
+    log: Arc<TickLog>,
+    clock: Arc<VirtualWallClock>,
+    started: Instant,
+    /// How far [`run_for`](Self::run_for) has taken the host.
+    elapsed: Duration,
+}
+
+impl TestHost {
+    /// Builds and starts the host, with the wall clock starting at the system's current time.
+    ///
+    /// # Errors
+    /// The outcome, when a service failed to start.
+    ///
+    /// # Panics
+    /// When tokio's clock is not paused (use `#[tokio::test(start_paused = true)]`), or when the
+    /// host cannot be built.
+    pub async fn start(builder: HostBuilder) -> Result<Self, Outcome> {
+        Self::start_at(builder, SystemTime::now()).await
+    }
+
+    /// Builds and starts the host, with the timers' wall clock starting at `wall`: how a test
+    /// pins what a cron schedule sees.
+    ///
+    /// # Errors
+    /// The outcome, when a service failed to start.
+    ///
+    /// # Panics
+    /// When tokio's clock is not paused (use `#[tokio::test(start_paused = true)]`), or when the
+    /// host cannot be built.
+    pub async fn start_at(builder: HostBuilder, wall: SystemTime) -> Result<Self, Outcome> {
+        assert_paused();
+        let log = Arc::new(TickLog::default());
+        let clock = Arc::new(VirtualWallClock::starting_at(wall));
+        let host = builder
+            .add_instance(Arc::clone(&log))
+            .add_instance(Arc::clone(&clock))
+            .build()
+            .unwrap_or_else(|error| panic!("the host cannot be built: {error}"));
+        let started = Instant::now();
+        let running = host.start().await?;
+        Ok(Self {
+            running,
+            log,
+            clock,
+            started,
+            elapsed: Duration::ZERO,
+        })
+    }
+
+    /// Lets the host run for `duration` of virtual time, from where the previous call left it:
+    /// every tick due in `[elapsed, elapsed + duration)` runs at its time. A tick due exactly at
+    /// the end runs in the next call (or never, if the host is stopped).
+    pub async fn run_for(&mut self, duration: Duration) {
+        self.elapsed += duration;
+        let end = self.started + self.elapsed;
+        tokio::time::sleep_until(end.checked_sub(TIMER_RESOLUTION).unwrap_or(end)).await;
+    }
+
+    /// The virtual time the host has run for.
+    #[must_use]
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// The ticks of the service named `service` that started, in order.
+    #[must_use]
+    pub fn ticks(&self, service: &str) -> Vec<TickRecord> {
+        self.log.of(service)
+    }
+
+    /// Every tick that started, in order.
+    #[must_use]
+    pub fn tick_log(&self) -> &TickLog {
+        &self.log
+    }
+
+    /// The timers' wall clock.
+    #[must_use]
+    pub fn wall_clock(&self) -> &VirtualWallClock {
+        &self.clock
+    }
+
+    /// The running host: its lifetime, and the registered values.
+    #[must_use]
+    pub fn host(&self) -> &RunningHost {
+        &self.running
+    }
+
+    /// Stops the host, as at the end of a run: no tick starts once the stop begins, and the
+    /// running ones are awaited within the shutdown budget (on virtual time too).
+    pub async fn stop(self) -> Outcome {
+        self.running.stop().await
+    }
+}
+
+/// Panics unless tokio's clock is paused: otherwise `run_for` would wait for real.
+fn assert_paused() {
+    let before = Instant::now();
+    std::thread::sleep(Duration::from_millis(1));
+    assert!(
+        Instant::now() == before,
+        "hosted::testing runs on tokio's paused clock: use `#[tokio::test(start_paused = true)]` \
+         (with tokio's `test-util` feature)"
+    );
+}
+
+/// A wall clock that follows tokio's clock from a starting time: under the paused clock, cron
+/// schedules fire on virtual time. Register it with
+/// [`HostBuilder::add_instance`](crate::HostBuilder::add_instance); [`TestHost`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VirtualWallClock {
+    origin: Instant,
+    origin_wall: SystemTime,
+}
+
+impl VirtualWallClock {
+    /// A clock that reads `wall` now and moves with tokio's clock.
+    #[must_use]
+    pub fn starting_at(wall: SystemTime) -> Self {
+        Self {
+            origin: Instant::now(),
+            origin_wall: wall,
+        }
+    }
+
+    /// The wall time now.
+    #[must_use]
+    pub fn now(&self) -> SystemTime {
+        self.wall_at(Instant::now())
+    }
+
+    /// The wall time at `instant` of tokio's clock.
+    #[must_use]
+    pub fn wall_at(&self, instant: Instant) -> SystemTime {
+        if instant >= self.origin {
+            self.origin_wall + (instant - self.origin)
+        } else {
+            self.origin_wall
+                .checked_sub(self.origin - instant)
+                .unwrap_or(self.origin_wall)
+        }
+    }
+
+    /// The instant of tokio's clock at which the wall clock reads `wall`.
+    #[must_use]
+    pub fn instant_at(&self, wall: SystemTime) -> Instant {
+        match wall.duration_since(self.origin_wall) {
+            Ok(after) => self.origin + after,
+            Err(before) => self
+                .origin
+                .checked_sub(before.duration())
+                .unwrap_or(self.origin),
+        }
+    }
+}
+
+/// Every tick the timers of a host started, when registered with
+/// [`HostBuilder::add_instance`](crate::HostBuilder::add_instance); [`TestHost`] does.
+#[derive(Debug, Default)]
+pub struct TickLog {
+    records: Mutex<Vec<TickRecord>>,
+}
+
+/// One tick, as a [`TickLog`] saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TickRecord {
+    /// The service's name.
+    pub service: String,
+    /// The tick, as its function received it.
+    pub tick: Tick,
+    /// When it ended; `None` while it runs.
+    pub finished: Option<Instant>,
+    /// Whether it succeeded; `None` while it runs.
+    pub succeeded: Option<bool>,
+}
+
+impl TickLog {
+    /// Every tick recorded so far, in the order they started.
+    #[must_use]
+    pub fn records(&self) -> Vec<TickRecord> {
+        self.lock().clone()
+    }
+
+    /// The ticks of the service named `service`, in the order they started.
+    #[must_use]
+    pub fn of(&self, service: &str) -> Vec<TickRecord> {
+        self.lock()
+            .iter()
+            .filter(|record| record.service == service)
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn started(&self, service: &str, tick: Tick) -> usize {
+        let mut records = self.lock();
+        records.push(TickRecord {
+            service: service.to_owned(),
+            tick,
+            finished: None,
+            succeeded: None,
+        });
+        records.len() - 1
+    }
+
+    pub(crate) fn finished(&self, entry: usize, at: Instant, succeeded: bool) {
+        if let Some(record) = self.lock().get_mut(entry) {
+            record.finished = Some(at);
+            record.succeeded = Some(succeeded);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<TickRecord>> {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
