@@ -9,6 +9,7 @@ mod duration;
 mod hosted_service;
 mod injection;
 mod lifespan;
+mod queued;
 mod run;
 mod service_args;
 mod signature;
@@ -22,6 +23,13 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn hosted_service(args: TokenStream, item: TokenStream) -> TokenStream {
     hosted_service::expand(args.into(), item.into()).into()
+}
+
+/// Registers a queued service: an `async fn` whose first parameter is the item, run for each
+/// item of a bounded queue. See the `hosted` crate's documentation.
+#[proc_macro_attribute]
+pub fn queued(args: TokenStream, item: TokenStream) -> TokenStream {
+    queued::expand(args.into(), item.into()).into()
 }
 
 /// The whole `main` of a hosted application. See the `hosted` crate's documentation.

@@ -8,6 +8,7 @@
 //! item handed back to its sender (full, closed, timed out) was never accepted.
 
 mod channel;
+pub(crate) mod generated;
 mod options;
 mod service;
 mod work;
@@ -320,7 +321,11 @@ impl<T> Queue<T> {
         QueueStats {
             depth,
             capacity: self.capacity(),
-            in_flight: load(&self.shared.chan.in_flight) & !channel::SEALED,
+            // Once sealed, the items still out were counted as left undone.
+            in_flight: match load(&self.shared.chan.in_flight) {
+                sealed if sealed & channel::SEALED != 0 => 0,
+                in_flight => in_flight,
+            },
             accepted,
             processed: load(&counters.processed),
             failed: load(&counters.failed),

@@ -1,0 +1,504 @@
+//! `#[queued]`: an `async fn` whose first parameter is the item becomes a queued service, a
+//! bounded queue of that item type drained by workers calling the function.
+//!
+//! Three phases: [`Args`] parses the arguments, [`validate`] checks them against the function
+//! into a [`Model`], [`emit`] writes the tokens.
+
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens as _, quote, quote_spanned};
+use syn::spanned::Spanned as _;
+use syn::{Expr, FnArg, Ident, Item, ItemFn, LitStr, Pat, Type};
+
+use crate::args::{Arg, Args};
+use crate::diagnostics::{Errors, with_item};
+use crate::duration;
+use crate::injection::{declare_values, inject_params};
+use crate::service_args::{self, ServiceArgs};
+use crate::signature::{self, HostedFn};
+use crate::values;
+
+const ATTRIBUTE: &str = "queued";
+
+/// The keys `#[queued]` reads besides the shared service keys.
+const QUEUE_KEYS: &[&str] = &[
+    "capacity",
+    "full_mode",
+    "workers",
+    "retries",
+    "retry_backoff",
+    "retry_max_backoff",
+    "timeout",
+    "dead_letter",
+];
+
+const FULL_MODES: &[&str] = &["wait", "reject", "drop_oldest", "drop_newest", "drop_incoming"];
+const DEAD_LETTER_WORDS: &[&str] = &["log", "log_without_item"];
+/// The seed's `QueueCapacity` default.
+const DEFAULT_CAPACITY: u32 = 100;
+/// `QueueOptions::DEFAULT_RETRY_MAX_BACKOFF`, for checking a lone `retry_backoff` against it.
+const DEFAULT_RETRY_MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let parsed: Item = match syn::parse2(item.clone()) {
+        Ok(parsed) => parsed,
+        // Not an item rustc can read either: let rustc report it.
+        Err(_) => return item,
+    };
+    let Item::Fn(function) = parsed else {
+        let error = syn::Error::new_spanned(
+            first_token(&parsed),
+            "`#[queued]` applies to an `async fn` whose first parameter is the queue's item: \
+             `async fn handle(item: Email, ...)`",
+        );
+        return with_item(&error, parsed);
+    };
+    let mut errors = Errors::new();
+    let model = validate(args, &function, &mut errors);
+    match errors.finish() {
+        Ok(()) => emit(&model, &function),
+        // A method sits in an impl or a trait, where the marker and key items cannot go.
+        Err(error) if model.function.is_method => with_item(&error, &function),
+        Err(error) => {
+            let mut tokens = with_item(&error, &function);
+            tokens.extend(emit_marker(&function));
+            let key = emit_key(&model.args, &model.function.ident);
+            tokens.extend(quote!(const _: () = { #key };));
+            tokens
+        }
+    }
+}
+
+/// The tokens to point at when the attribute is on the wrong kind of item.
+fn first_token(item: &Item) -> TokenStream {
+    match item {
+        Item::Struct(item) => item.struct_token.to_token_stream(),
+        Item::Enum(item) => item.enum_token.to_token_stream(),
+        Item::Const(item) => item.const_token.to_token_stream(),
+        Item::Static(item) => item.static_token.to_token_stream(),
+        Item::Trait(item) => item.trait_token.to_token_stream(),
+        Item::Impl(item) => item.impl_token.to_token_stream(),
+        Item::Type(item) => item.type_token.to_token_stream(),
+        Item::Mod(item) => item.mod_token.to_token_stream(),
+        other => other.to_token_stream(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation.
+
+/// Everything the generated code needs, checked.
+struct Model {
+    args: ServiceArgs,
+    queue: QueueArgs,
+    /// The function, without its item parameter.
+    function: HostedFn,
+    /// The item's type; `None` when missing or unusable (an error was recorded).
+    item: Option<Type>,
+}
+
+/// The queue's own arguments, checked.
+struct QueueArgs {
+    capacity: u32,
+    full_mode: &'static str,
+    workers: u32,
+    retries: u32,
+    retry_backoff: Option<Duration>,
+    retry_max_backoff: Option<Duration>,
+    timeout: Option<Duration>,
+    dead_letter: DeadLetter,
+}
+
+enum DeadLetter {
+    /// The default: a log line with the item's `Debug` form.
+    Log,
+    /// A log line without the item.
+    LogWithoutItem(Span),
+    /// The user's hook.
+    Hook(syn::Path),
+}
+
+fn validate(args: TokenStream, function: &ItemFn, errors: &mut Errors) -> Model {
+    let valid: Vec<&str> = service_args::KEYS.iter().chain(QUEUE_KEYS).copied().collect();
+    let mut parsed = Args::parse(args, &valid, errors);
+    let service = ServiceArgs::take(&mut parsed, errors);
+    let queue = take_queue_args(&mut parsed, errors);
+
+    let mut rest = function.sig.clone();
+    let item = take_item(&mut rest, errors);
+    let hosted = signature::check(&rest, ATTRIBUTE, errors);
+    if let Some(item) = &item {
+        for param in &hosted.params {
+            if same_type(&param.ty, item) {
+                errors.spanned(
+                    &param.ty,
+                    format!(
+                        "only the first parameter is the item; `{}` is injected, and `{}` \
+                         cannot be: take one item per call, or queue a `Vec` of them",
+                        param.label,
+                        item.to_token_stream()
+                    ),
+                );
+            }
+        }
+    }
+    Model {
+        args: service,
+        queue,
+        function: hosted,
+        item,
+    }
+}
+
+/// Takes the item parameter out of `sig`, checking its shape.
+fn take_item(sig: &mut syn::Signature, errors: &mut Errors) -> Option<Type> {
+    let first = match sig.inputs.first() {
+        None => {
+            errors.at(
+                sig.paren_token.span.join(),
+                format!(
+                    "`{}` takes no item: a `#[queued]` function takes the queue's item as its \
+                     first parameter, `async fn {}(item: Email, ...)`",
+                    sig.ident, sig.ident
+                ),
+            );
+            return None;
+        }
+        Some(FnArg::Receiver(_)) => return None, // `signature::check` reports `self`
+        Some(FnArg::Typed(typed)) => typed.clone(),
+    };
+    let pairs = std::mem::take(&mut sig.inputs);
+    sig.inputs = pairs.into_iter().skip(1).collect();
+    let label = match first.pat.as_ref() {
+        Pat::Ident(binding) => binding.ident.to_string(),
+        _ => "item".to_owned(),
+    };
+    match first.ty.as_ref() {
+        Type::Reference(reference) => {
+            let owned = reference.elem.to_token_stream();
+            errors.spanned(
+                &first.ty,
+                format!(
+                    "the item is taken by value: write `{label}: {owned}`; the queue hands each \
+                     item over to the function, which owns it"
+                ),
+            );
+            None
+        }
+        Type::ImplTrait(_) | Type::Infer(_) => {
+            errors.spanned(
+                &first.ty,
+                "name the item's type: it is the type of the queue, `Queue<ItemType>`",
+            );
+            None
+        }
+        ty => Some(ty.clone()),
+    }
+}
+
+/// Whether two types are written alike.
+fn same_type(a: &Type, b: &Type) -> bool {
+    a.to_token_stream().to_string() == b.to_token_stream().to_string()
+}
+
+fn take_queue_args(args: &mut Args, errors: &mut Errors) -> QueueArgs {
+    let capacity = args
+        .take("capacity")
+        .and_then(|arg| at_least_one("capacity", &arg, "a queue of 0 items could accept nothing", errors))
+        .unwrap_or(DEFAULT_CAPACITY);
+    let workers = args
+        .take("workers")
+        .and_then(|arg| at_least_one("workers", &arg, "a queue without workers would never be drained", errors))
+        .unwrap_or(1);
+    let full_mode = args
+        .take("full_mode")
+        .and_then(|arg| errors.take(values::choice("full_mode", &arg.value, FULL_MODES)))
+        .map_or("wait", |(word, _)| word);
+    let dead_letter = args
+        .take("dead_letter")
+        .and_then(|arg| dead_letter(&arg.value, errors))
+        .unwrap_or(DeadLetter::Log);
+    let retries_arg = args.take("retries");
+    let retries = retries_arg
+        .as_ref()
+        .and_then(|arg| errors.take(values::u32("retries", &arg.value)))
+        .unwrap_or(0);
+    if let (Some(arg), DeadLetter::LogWithoutItem(_)) = (&retries_arg, &dead_letter)
+        && retries > 0
+    {
+        errors.spanned(
+            &arg.value,
+            "items are not kept with `dead_letter = \"log_without_item\"`, so they cannot be \
+             retried; remove `retries`, or drop that `dead_letter` to keep a copy of each item",
+        );
+    }
+    let backoff = args.take("retry_backoff");
+    let max_backoff = args.take("retry_max_backoff");
+    if retries == 0 {
+        for (key, arg) in [("retry_backoff", &backoff), ("retry_max_backoff", &max_backoff)] {
+            if let Some(arg) = arg {
+                errors.at(
+                    arg.key.span(),
+                    format!("`{key}` applies only to retried items; add `retries = 3`"),
+                );
+            }
+        }
+    }
+    let backoff = backoff.and_then(|arg| errors.take(values::duration("retry_backoff", &arg.value)));
+    let max_backoff =
+        max_backoff.and_then(|arg| errors.take(values::duration("retry_max_backoff", &arg.value)));
+    if let Some((ceiling, literal)) = &max_backoff
+        && ceiling.is_zero()
+    {
+        errors.at(literal.span(), "`retry_max_backoff` must be greater than zero");
+    }
+    if let Some((first, literal)) = &backoff {
+        let ceiling = max_backoff
+            .as_ref()
+            .map_or(DEFAULT_RETRY_MAX_BACKOFF, |(max, _)| *max);
+        if *first > ceiling {
+            errors.at(
+                literal.span(),
+                format!(
+                    "`retry_backoff` ({}) is longer than `retry_max_backoff` ({}); lower it or raise `retry_max_backoff`",
+                    literal.value(),
+                    max_backoff
+                        .as_ref()
+                        .map_or_else(|| "30s by default".to_owned(), |(_, max): &(Duration, LitStr)| max.value()),
+                ),
+            );
+        }
+    }
+    let timeout = args
+        .take("timeout")
+        .and_then(|arg| errors.take(values::duration("timeout", &arg.value)));
+    if let Some((timeout, literal)) = &timeout
+        && timeout.is_zero()
+    {
+        errors.at(
+            literal.span(),
+            "`timeout` must be greater than zero: every attempt would time out",
+        );
+    }
+    QueueArgs {
+        capacity,
+        full_mode,
+        workers,
+        retries,
+        retry_backoff: backoff.map(|(value, _)| value),
+        retry_max_backoff: max_backoff.map(|(value, _)| value),
+        timeout: timeout.map(|(value, _)| value),
+        dead_letter,
+    }
+}
+
+/// A count that must be at least 1, reported at its literal.
+fn at_least_one(key: &str, arg: &Arg, why: &str, errors: &mut Errors) -> Option<u32> {
+    let value = errors.take(values::u32(key, &arg.value))?;
+    if value == 0 {
+        errors.spanned(&arg.value, format!("`{key}` must be at least 1: {why}"));
+        return None;
+    }
+    Some(value)
+}
+
+fn dead_letter(value: &Expr, errors: &mut Errors) -> Option<DeadLetter> {
+    match value {
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => {
+            Some(DeadLetter::Hook(path.path.clone()))
+        }
+        Expr::Lit(_) => {
+            let (word, span) = errors.take(values::choice("dead_letter", value, DEAD_LETTER_WORDS))?;
+            Some(match word {
+                "log" => DeadLetter::Log,
+                _ => DeadLetter::LogWithoutItem(span),
+            })
+        }
+        other => {
+            errors.spanned(
+                other,
+                "expected the path of an `async fn` taking a `DeadLetter<Item>` \
+                 (`dead_letter = park_email`), `\"log\"` or `\"log_without_item\"`",
+            );
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Emission.
+
+/// The marker type named like the function, so `after = that_function` is checked by the
+/// compiler. A braced struct lives in the type namespace only, beside the function.
+fn emit_marker(item: &ItemFn) -> TokenStream {
+    let ident = &item.sig.ident;
+    let vis = &item.vis;
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code, reason = "names the service for `after = ...`")]
+        #vis struct #ident {}
+    }
+}
+
+/// The name the service registers under, readable through its path.
+fn emit_key(args: &ServiceArgs, ident: &Ident) -> TokenStream {
+    let private = args.private();
+    let name = args.name_expr(ident);
+    quote! {
+        #[automatically_derived]
+        #[diagnostic::do_not_recommend]
+        impl #private::ServiceKey for #ident {
+            const NAME: &'static str = #name;
+        }
+    }
+}
+
+/// The `QueueOptions` expression, a constant built from the arguments.
+fn emit_options(private: &TokenStream, queue: &QueueArgs) -> TokenStream {
+    let capacity = queue.capacity as usize;
+    let mut options = quote!(#private::QueueOptions::new(#capacity));
+    if queue.full_mode != "wait" {
+        let variant = match queue.full_mode {
+            "reject" => quote!(Reject),
+            "drop_oldest" => quote!(DropOldest),
+            "drop_newest" => quote!(DropNewest),
+            _ => quote!(DropIncoming),
+        };
+        options.extend(quote!(.with_full_mode(#private::FullMode::#variant)));
+    }
+    if queue.workers != 1 {
+        let workers = queue.workers as usize;
+        options.extend(quote!(.with_workers(#workers)));
+    }
+    if queue.retries != 0 {
+        let retries = queue.retries;
+        options.extend(quote!(.with_retries(#retries)));
+    }
+    if let Some(backoff) = queue.retry_backoff {
+        let backoff = duration::constructor(backoff);
+        options.extend(quote!(.with_retry_backoff(#backoff)));
+    }
+    if let Some(max) = queue.retry_max_backoff {
+        let max = duration::constructor(max);
+        options.extend(quote!(.with_retry_max_backoff(#max)));
+    }
+    if let Some(timeout) = queue.timeout {
+        let timeout = duration::constructor(timeout);
+        options.extend(quote!(.with_timeout(#timeout)));
+    }
+    options
+}
+
+/// The dead-letter strategy, with the item-type checks it needs spanned at the item's type.
+fn emit_dead_letters(private: &TokenStream, model: &Model, item: &Type) -> TokenStream {
+    let retried = model.queue.retries > 0;
+    match &model.queue.dead_letter {
+        DeadLetter::Log => {
+            let assertion = quote_spanned! {item.span()=>
+                #private::assert_logged_item::<#item>();
+            };
+            quote!({ #assertion #private::DeadLetters::log() })
+        }
+        DeadLetter::Hook(path) => {
+            let assertion = quote_spanned! {item.span()=>
+                #private::assert_kept_item::<#item>();
+            };
+            let hook = quote_spanned!(path.span()=> #private::DeadLetters::hook(#path));
+            quote!({ #assertion #hook })
+        }
+        DeadLetter::LogWithoutItem(span) => {
+            debug_assert!(!retried, "rejected by the validation");
+            quote_spanned!(*span=> #private::DeadLetters::log_without_item())
+        }
+    }
+}
+
+fn emit(model: &Model, item_fn: &ItemFn) -> TokenStream {
+    let Some(item) = &model.item else {
+        unreachable!("a missing item is an error");
+    };
+    let private = model.args.private();
+    let ident = &model.function.ident;
+    let marker = emit_marker(item_fn);
+    let key = emit_key(&model.args, ident);
+    let options = emit_options(&private, &model.queue);
+    let dead_letters = emit_dead_letters(&private, model, item);
+    let item_check = quote_spanned! {item.span()=>
+        #private::assert_queue_item::<#item>();
+    };
+
+    let (locals, injections) = inject_params(&private, &model.function.params);
+    let declarations = declare_values(
+        &private,
+        model
+            .function
+            .params
+            .iter()
+            .map(|param| (&param.ty, param.label.as_str())),
+    );
+    let call = quote!(#ident(__hosted_item #(, #locals)*).await);
+    let outcome = match &model.function.output {
+        None => quote!(#private::IntoOutcome::into_outcome(#call)),
+        // Bound first, so a return type that is not an outcome is reported once, at the user's
+        // return type.
+        Some(ty) => {
+            let conversion = quote_spanned! {ty.span()=>
+                #private::assert_outcome::<#ty>();
+                #private::IntoOutcome::into_outcome(__hosted_returned)
+            };
+            quote! {
+                let __hosted_returned = #call;
+                #conversion
+            }
+        }
+    };
+    let calls = model.args.descriptor_calls();
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+    // The host needs an `async fn` even when the body never awaits.
+    let mut item_fn = item_fn.clone();
+    item_fn.attrs.push(syn::parse_quote!(
+        #[allow(clippy::unused_async, reason = "`#[queued]` runs an `async fn`")]
+    ));
+
+    quote! {
+        #item_fn
+
+        #marker
+
+        const _: () = {
+            #key
+
+            async fn __hosted_handle(
+                __hosted_item: #item,
+                __hosted_cx: #private::RunContext,
+            ) -> ::core::result::Result<(), #private::BoxError> {
+                #(#injections)*
+                #outcome
+            }
+
+            fn __hosted_declare(__hosted_needs: &mut #private::Dependencies) {
+                #(#declarations)*
+            }
+
+            fn __hosted_register(registry: &mut #private::Registry) {
+                #item_check
+                registry.add_service(
+                    #private::ServiceDescriptor::queued(
+                        <#ident as #private::ServiceKey>::NAME,
+                        #options,
+                        __hosted_handle,
+                        #dead_letters,
+                    )
+                    .__declare(__hosted_declare)
+                    .__source(::core::file!(), #line)
+                    #calls,
+                );
+            }
+
+            #private::inventory::submit! {
+                #private::Registration::new(__hosted_register)
+            }
+        };
+    }
+}
