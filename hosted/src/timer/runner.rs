@@ -165,7 +165,7 @@ impl TimerService {
             let result = run_tick(&self.body, &self.cx, tick, self.log.as_deref())
                 .instrument(tracing::info_span!("tick", number = tick.number))
                 .await;
-            cursor.after_run(Instant::now(), self.plan.overlap);
+            cursor.after_run(now, Instant::now(), self.plan.overlap);
             if let Err(failure) = result {
                 self.failed(tick.number, failure)?;
             }
@@ -180,6 +180,8 @@ impl TimerService {
         let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
         let mut running: JoinSet<(u64, Result<(), Failure>)> = JoinSet::new();
         let mut escalated = None;
+        // When the last tick started, filling the last free slot.
+        let mut full_since = Instant::now();
         while let Some(due) = cursor.due() {
             let full = running.len() >= self.plan.max_concurrent;
             let target = due + offset;
@@ -196,7 +198,7 @@ impl TimerService {
                     }
                     if full {
                         // The ticks that came due while every slot was taken coalesce.
-                        cursor.after_run(Instant::now(), Overlap::Coalesce);
+                        cursor.after_run(full_since, Instant::now(), Overlap::Coalesce);
                     }
                     continue;
                 }
@@ -211,6 +213,7 @@ impl TimerService {
             self.next_number
                 .store(cursor.next_number, Ordering::Relaxed);
             let (body, cx, log) = (Arc::clone(&self.body), self.cx.clone(), self.log.clone());
+            full_since = now;
             running.spawn(
                 async move {
                     let result = run_tick(&body, &cx, tick, log.as_deref()).await;
@@ -473,15 +476,27 @@ impl<'a> Cursor<'a> {
         due
     }
 
-    /// Accounts for the ticks that came due while a tick ran, once it ended at `end`: dropped
-    /// under `overlap = "skip"`, folded into the next under `"coalesce"`.
-    fn after_run(&mut self, end: Instant, overlap: Overlap) {
+    /// Accounts for the ticks that came due while a tick ran (from `started` until it ended at
+    /// `end`): under `overlap = "skip"` those due before the end are dropped (one due at the very
+    /// instant it ended runs); under `"coalesce"` those due up to the end fold into one, which
+    /// runs at once. Ticks already due when it started (a burst catching up) are left to run.
+    fn after_run(&mut self, started: Instant, end: Instant, overlap: Overlap) {
+        let inclusive = overlap != Overlap::Skip;
         let overran = match &mut self.kind {
             CursorKind::Rate {
                 anchor,
                 period,
                 index,
-            } => slots_before(*anchor, *period, *index, end),
+            } => {
+                if slots_through(*anchor, *period, *index, started) > 0 {
+                    return;
+                }
+                if inclusive {
+                    slots_through(*anchor, *period, *index, end)
+                } else {
+                    slots_before(*anchor, *period, *index, end)
+                }
+            }
             CursorKind::Delay { due, delay } => {
                 *due = end + *delay;
                 return;
@@ -494,7 +509,7 @@ impl<'a> Cursor<'a> {
                 let mut count = 0;
                 let mut next = *due;
                 while let Some((wall, instant)) = next
-                    && instant < end
+                    && (instant < end || (inclusive && instant == end))
                     && count < MAX_COUNTED_FIRES
                 {
                     count += 1;
@@ -503,9 +518,10 @@ impl<'a> Cursor<'a> {
                 count
             }
         };
-        let dropped = match overlap {
-            Overlap::Skip => overran,
-            Overlap::Coalesce | Overlap::Concurrent => overran.saturating_sub(1),
+        let dropped = if inclusive {
+            overran.saturating_sub(1)
+        } else {
+            overran
         };
         if dropped == 0 {
             return;

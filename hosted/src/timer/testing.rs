@@ -121,10 +121,27 @@ impl TestHost {
         tokio::time::sleep_until(end.checked_sub(TIMER_RESOLUTION).unwrap_or(end)).await;
     }
 
+    /// Moves the clock forward by `duration` at once, as a suspended process sees it on waking:
+    /// timers then find themselves late, and their missed-tick policy applies. Compare
+    /// [`run_for`](Self::run_for), which lets each tick fire at its time. Needs the `test-util`
+    /// feature of `hosted` (which turns on tokio's).
+    #[cfg(feature = "test-util")]
+    pub async fn jump(&mut self, duration: Duration) {
+        self.elapsed += duration;
+        tokio::time::advance(duration).await;
+    }
+
     /// The virtual time the host has run for.
     #[must_use]
     pub fn elapsed(&self) -> Duration {
         self.elapsed
+    }
+
+    /// The instant the host started on tokio's clock, from which [`elapsed`](Self::elapsed)
+    /// counts: tick times minus this are the virtual times they happened at.
+    #[must_use]
+    pub fn origin(&self) -> Instant {
+        self.started
     }
 
     /// The ticks of the service named `service` that started, in order.
