@@ -33,7 +33,11 @@ impl Parse for Arg {
         input.parse::<Token![=]>()?;
         // `as = dyn Mailer` names a type, which does not parse as an expression.
         let value = if key == "as" {
-            Expr::Verbatim(input.parse::<syn::Type>()?.into_token_stream())
+            let start = input.span();
+            let ty = input.parse::<syn::Type>().map_err(|_| {
+                syn::Error::new(start, "expected a type for `as`, like `as = dyn Mailer`")
+            })?;
+            Expr::Verbatim(ty.into_token_stream())
         } else {
             input.parse()?
         };

@@ -227,9 +227,9 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
         call
     };
     let shared = emit_shared(&private, value_type, registered);
-    let provided_assertion = quote_spanned! {value_type.span()=>
-        const _: () = #private::assert_provided::<#value_type>();
-    };
+    // Checked first in each body, at the user's type: rustc then reports a value that is not
+    // `Send + Sync + 'static` once per body, there, instead of again at every bound it meets.
+    let provided_assertion = assert_provided(&private, value_type, registered);
     let needs_binding = binding_if(!model.function.params.is_empty(), "__hosted_needs");
     let cx_binding = binding_if(!model.function.params.is_empty(), "__hosted_cx");
     let line = quote_spanned!(ident.span()=> ::core::line!());
@@ -249,14 +249,13 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
         #item
 
         const _: () = {
-            #provided_assertion
-
             fn __hosted_factory(
                 #cx_binding: #private::RunContext,
             ) -> #private::BoxFuture<
                 ::core::result::Result<#private::Built, #private::BoxError>,
             > {
                 ::std::boxed::Box::pin(async move {
+                    #provided_assertion
                     #(#injections)*
                     let __hosted_value: #value_type = #returned;
                     #shared
@@ -268,6 +267,7 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
             }
 
             fn __hosted_register(registry: &mut #private::Registry) {
+                #provided_assertion
                 registry.add_provider(
                     #private::Provider::__erased::<#registered>(
                         #private::Lifespan::#lifespan,
@@ -300,6 +300,9 @@ fn emit_shared(private: &TokenStream, value_type: &Type, registered: &Type) -> T
     let coerced = quote_spanned! {registered.span()=>
         let __hosted_registered: ::std::sync::Arc<#registered> = __hosted_shared.clone();
     };
+    let built = quote_spanned! {value_type.span()=>
+        ::core::result::Result::Ok(#private::Built::__new(__hosted_registered, __hosted_disposer))
+    };
     quote! {
         let __hosted_shared: ::std::sync::Arc<#value_type> = ::std::sync::Arc::new(__hosted_value);
         let __hosted_disposer = {
@@ -307,7 +310,19 @@ fn emit_shared(private: &TokenStream, value_type: &Type, registered: &Type) -> T
             (&#private::DisposeProbe::<#value_type>::new()).disposer(&__hosted_shared)
         };
         #coerced
-        ::core::result::Result::Ok(#private::Built::__new(__hosted_registered, __hosted_disposer))
+        #built
+    }
+}
+
+/// The check, at the user's types, that the value and the type it is registered as can be
+/// shared between threads for the life of the host.
+fn assert_provided(private: &TokenStream, value_type: &Type, registered: &Type) -> TokenStream {
+    let value = quote_spanned!(value_type.span()=> #private::assert_provided::<#value_type>(););
+    if std::ptr::eq(value_type, registered) {
+        value
+    } else {
+        let registered = quote_spanned!(registered.span()=> #private::assert_provided::<#registered>(););
+        quote!(#value #registered)
     }
 }
 
@@ -366,6 +381,7 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
     let lifespan = model.args.lifespan.variant();
     let construct = model.fields.emit_construct(&private, ident);
     let shared = emit_shared(&private, &value_type, registered);
+    let provided_assertion = assert_provided(&private, &value_type, registered);
     let line = quote_spanned!(ident.span()=> ::core::line!());
     let name = ident.to_string();
 
@@ -381,6 +397,7 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
                 ::core::result::Result<#private::Built, #private::BoxError>,
             > {
                 ::std::boxed::Box::pin(async move {
+                    #provided_assertion
                     let __hosted_value =
                         <#ident as #private::Construct>::construct(&__hosted_cx).await?;
                     #shared
@@ -388,6 +405,7 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
             }
 
             fn __hosted_register(registry: &mut #private::Registry) {
+                #provided_assertion
                 registry.add_provider(
                     #private::Provider::__erased::<#registered>(
                         #private::Lifespan::#lifespan,

@@ -1,0 +1,6 @@
+#[hosted::singleton(as = "dyn Mailer")]
+struct Smtp;
+
+fn main() {
+    let _ = Smtp;
+}

@@ -1,0 +1,10 @@
+trait Mailer: Send + Sync {
+    fn send(&self);
+}
+
+#[hosted::singleton(as = dyn Mailer)]
+struct Smtp;
+
+fn main() {
+    let _ = Smtp;
+}

@@ -1,0 +1,6 @@
+#[hosted::scoped]
+struct Repository {
+    table: String,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[hosted::singleton]
+fn make<T: Default + Send + Sync + 'static>() -> T {
+    T::default()
+}
+
+fn main() {}

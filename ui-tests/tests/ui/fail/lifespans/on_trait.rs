@@ -1,0 +1,4 @@
+#[hosted::singleton]
+trait Mailer {}
+
+fn main() {}

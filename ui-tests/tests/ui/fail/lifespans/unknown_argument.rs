@@ -1,0 +1,6 @@
+#[hosted::transient(scope = "request")]
+struct Request;
+
+fn main() {
+    let _ = Request;
+}
