@@ -33,7 +33,13 @@ const QUEUE_KEYS: &[&str] = &[
     "dead_letter",
 ];
 
-const FULL_MODES: &[&str] = &["wait", "reject", "drop_oldest", "drop_newest", "drop_incoming"];
+const FULL_MODES: &[&str] = &[
+    "wait",
+    "reject",
+    "drop_oldest",
+    "drop_newest",
+    "drop_incoming",
+];
 const DEAD_LETTER_WORDS: &[&str] = &["log", "log_without_item"];
 /// The seed's `QueueCapacity` default.
 const DEFAULT_CAPACITY: u32 = 100;
@@ -120,7 +126,11 @@ enum DeadLetter {
 }
 
 fn validate(args: TokenStream, function: &ItemFn, errors: &mut Errors) -> Model {
-    let valid: Vec<&str> = service_args::KEYS.iter().chain(QUEUE_KEYS).copied().collect();
+    let valid: Vec<&str> = service_args::KEYS
+        .iter()
+        .chain(QUEUE_KEYS)
+        .copied()
+        .collect();
     let mut parsed = Args::parse(args, &valid, errors);
     let service = ServiceArgs::take(&mut parsed, errors);
     let queue = take_queue_args(&mut parsed, errors);
@@ -205,11 +215,25 @@ fn same_type(a: &Type, b: &Type) -> bool {
 fn take_queue_args(args: &mut Args, errors: &mut Errors) -> QueueArgs {
     let capacity = args
         .take("capacity")
-        .and_then(|arg| at_least_one("capacity", &arg, "a queue of 0 items could accept nothing", errors))
+        .and_then(|arg| {
+            at_least_one(
+                "capacity",
+                &arg,
+                "a queue of 0 items could accept nothing",
+                errors,
+            )
+        })
         .unwrap_or(DEFAULT_CAPACITY);
     let workers = args
         .take("workers")
-        .and_then(|arg| at_least_one("workers", &arg, "a queue without workers would never be drained", errors))
+        .and_then(|arg| {
+            at_least_one(
+                "workers",
+                &arg,
+                "a queue without workers would never be drained",
+                errors,
+            )
+        })
         .unwrap_or(1);
     let full_mode = args
         .take("full_mode")
@@ -236,7 +260,10 @@ fn take_queue_args(args: &mut Args, errors: &mut Errors) -> QueueArgs {
     let backoff = args.take("retry_backoff");
     let max_backoff = args.take("retry_max_backoff");
     if retries == 0 {
-        for (key, arg) in [("retry_backoff", &backoff), ("retry_max_backoff", &max_backoff)] {
+        for (key, arg) in [
+            ("retry_backoff", &backoff),
+            ("retry_max_backoff", &max_backoff),
+        ] {
             if let Some(arg) = arg {
                 errors.at(
                     arg.key.span(),
@@ -245,13 +272,17 @@ fn take_queue_args(args: &mut Args, errors: &mut Errors) -> QueueArgs {
             }
         }
     }
-    let backoff = backoff.and_then(|arg| errors.take(values::duration("retry_backoff", &arg.value)));
+    let backoff =
+        backoff.and_then(|arg| errors.take(values::duration("retry_backoff", &arg.value)));
     let max_backoff =
         max_backoff.and_then(|arg| errors.take(values::duration("retry_max_backoff", &arg.value)));
     if let Some((ceiling, literal)) = &max_backoff
         && ceiling.is_zero()
     {
-        errors.at(literal.span(), "`retry_max_backoff` must be greater than zero");
+        errors.at(
+            literal.span(),
+            "`retry_max_backoff` must be greater than zero",
+        );
     }
     if let Some((first, literal)) = &backoff {
         let ceiling = max_backoff
@@ -309,7 +340,8 @@ fn dead_letter(value: &Expr, errors: &mut Errors) -> Option<DeadLetter> {
             Some(DeadLetter::Hook(path.path.clone()))
         }
         Expr::Lit(_) => {
-            let (word, span) = errors.take(values::choice("dead_letter", value, DEAD_LETTER_WORDS))?;
+            let (word, span) =
+                errors.take(values::choice("dead_letter", value, DEAD_LETTER_WORDS))?;
             Some(match word {
                 "log" => DeadLetter::Log,
                 _ => DeadLetter::LogWithoutItem(span),

@@ -81,13 +81,67 @@ pub(crate) struct OnlyDefaults {
 
 impl HostedService for OnlyDefaults {}
 
+/// A queue item.
+#[derive(Clone, Debug)]
+pub struct Email(pub String);
+
+/// A queued service with every argument.
+///
+/// # Errors
+/// When the e-mail has no recipient.
+#[hosted::queued(
+    name = "lints::outbox",
+    order = 2,
+    after = Unit,
+    on_failure = "restart",
+    max_restarts = 3,
+    backoff = "1s",
+    max_backoff = "10s",
+    capacity = 10,
+    full_mode = "drop_oldest",
+    workers = 2,
+    retries = 3,
+    retry_backoff = "250ms",
+    retry_max_backoff = "5s",
+    timeout = "30s",
+    dead_letter = park,
+    crate = "::hosted"
+)]
+pub async fn outbox(
+    email: Email,
+    stop: CancellationToken,
+    info: ServiceInfo,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !email.0.is_empty() && !stop.is_cancelled(),
+        "{}: no recipient",
+        info.name()
+    );
+    Ok(())
+}
+
+async fn park(letter: hosted::DeadLetter<Email>) -> Result<(), BoxError> {
+    let _ = letter.into_item().0;
+    Ok(())
+}
+
+/// An item that cannot be copied.
+#[derive(Debug)]
+pub struct Ticket(pub u64);
+
+/// A queued service whose items are not kept: no parameters besides the item, no return type.
+#[hosted::queued(dead_letter = "log_without_item", full_mode = "reject")]
+async fn tickets(ticket: Ticket) {
+    let _ = ticket.0;
+}
+
 #[test]
 fn the_expansions_compile_under_strict_lints() {
     let host = hosted::Host::builder()
         .discover()
         .build()
         .expect("a valid host");
-    assert_eq!(host.services().count(), 6);
+    assert_eq!(host.services().count(), 8);
     let _ = OnlyDefaults {
         count: std::sync::Mutex::new(0),
     }

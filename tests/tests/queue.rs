@@ -45,11 +45,7 @@ async fn start(service: ServiceDescriptor) -> RunningHost {
 }
 
 /// A queue of `u32` whose handler records each item once a permit of `gate` is available.
-fn gated(
-    options: QueueOptions,
-    gate: &Arc<Semaphore>,
-    seen: &Seen<u32>,
-) -> ServiceDescriptor {
+fn gated(options: QueueOptions, gate: &Arc<Semaphore>, seen: &Seen<u32>) -> ServiceDescriptor {
     let (gate, seen) = (Arc::clone(gate), seen.clone());
     ServiceDescriptor::queued(
         "gated",
@@ -94,7 +90,10 @@ async fn a_full_queue_makes_the_sender_wait() {
         async move { queue.send(4).await }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!waiting.is_finished(), "the send waits while the queue is full");
+    assert!(
+        !waiting.is_finished(),
+        "the send waits while the queue is full"
+    );
 
     gate.add_permits(1); // item 1 finishes; item 2 is taken; a slot frees up
     waiting.await.unwrap().unwrap();
@@ -213,7 +212,9 @@ async fn several_workers_handle_items_at_once() {
     let done = Arc::new(AtomicU32::new(0));
     let service = ServiceDescriptor::queued(
         "parallel",
-        QueueOptions::new(4).with_workers(4).with_timeout(Duration::from_secs(20)),
+        QueueOptions::new(4)
+            .with_workers(4)
+            .with_timeout(Duration::from_secs(20)),
         {
             let (barrier, done) = (Arc::clone(&barrier), Arc::clone(&done));
             move |_item: u32, _cx: RunContext| {
@@ -268,7 +269,7 @@ async fn failed_items_are_retried_with_a_growing_jittered_backoff() {
     let host = start(service).await;
     let queue = host.get::<Queue<u32>>().await.unwrap();
     queue.send(7).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_mins(1)).await;
     let times = attempts.all();
     assert_eq!(times.len(), 4, "one attempt and three retries");
     let gaps: Vec<Duration> = times.windows(2).map(|pair| pair[1] - pair[0]).collect();
@@ -281,7 +282,12 @@ async fn failed_items_are_retried_with_a_growing_jittered_backoff() {
     }
     let stats = queue.stats();
     assert_eq!(
-        (stats.processed, stats.failed, stats.retried, stats.dead_lettered),
+        (
+            stats.processed,
+            stats.failed,
+            stats.retried,
+            stats.dead_lettered
+        ),
         (1, 3, 3, 0)
     );
     assert!(host.stop().await.is_success());
@@ -294,7 +300,7 @@ async fn an_item_that_exhausts_its_retries_goes_to_the_dead_letter_hook() {
         "doomed",
         QueueOptions::new(4).with_retries(2),
         |item: u32, _cx: RunContext| async move {
-            if item % 2 == 0 {
+            if item.is_multiple_of(2) {
                 Err::<(), BoxError>(format!("item {item} is even").into())
             } else {
                 Ok(())
@@ -320,7 +326,7 @@ async fn an_item_that_exhausts_its_retries_goes_to_the_dead_letter_hook() {
     for item in 1..=4 {
         queue.send(item).await.unwrap();
     }
-    tokio::time::sleep(Duration::from_secs(600)).await;
+    tokio::time::sleep(Duration::from_mins(10)).await;
     assert_eq!(
         letters.all(),
         [
@@ -330,7 +336,12 @@ async fn an_item_that_exhausts_its_retries_goes_to_the_dead_letter_hook() {
     );
     let stats = queue.stats();
     assert_eq!(
-        (stats.processed, stats.failed, stats.retried, stats.dead_lettered),
+        (
+            stats.processed,
+            stats.failed,
+            stats.retried,
+            stats.dead_lettered
+        ),
         (2, 6, 4, 2)
     );
     assert!(host.stop().await.is_success());
@@ -391,10 +402,7 @@ async fn an_attempt_past_its_timeout_fails() {
     queue.send(1).await.unwrap();
     queue.send(3).await.unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_eq!(
-        letters.all(),
-        ["3: did not finish within its time budget"]
-    );
+    assert_eq!(letters.all(), ["3: did not finish within its time budget"]);
     assert!(host.stop().await.is_success());
 }
 
@@ -507,7 +515,10 @@ async fn every_accepted_item_is_accounted_for_at_the_stop() {
     let seen = Seen::<u64>::default();
     let service = ServiceDescriptor::queued(
         "loaded",
-        QueueOptions::new(16).with_workers(3).with_retries(1).with_retry_backoff(Duration::from_millis(1)),
+        QueueOptions::new(16)
+            .with_workers(3)
+            .with_retries(1)
+            .with_retry_backoff(Duration::from_millis(1)),
         {
             let seen = seen.clone();
             move |id: u64, _cx: RunContext| {
@@ -515,11 +526,11 @@ async fn every_accepted_item_is_accounted_for_at_the_stop() {
                 async move {
                     seen.push(id);
                     tokio::time::sleep(Duration::from_micros(id % 300)).await;
-                    if id % 13 == 0 {
+                    if id.is_multiple_of(13) {
                         return Err::<(), BoxError>("unlucky".into());
                     }
-                    if id % 101 == 0 {
-                        tokio::time::sleep(Duration::from_secs(60)).await;
+                    if id.is_multiple_of(101) {
+                        tokio::time::sleep(Duration::from_mins(1)).await;
                     }
                     Ok(())
                 }
@@ -585,7 +596,10 @@ async fn every_accepted_item_is_accounted_for_at_the_stop() {
     );
     assert_eq!((stats.depth, stats.in_flight), (0, 0), "{stats:?}");
     assert!(seen.is_subset(&accepted), "only accepted items run");
-    assert!(seen.is_disjoint(&handed_back), "handed-back items never run");
+    assert!(
+        seen.is_disjoint(&handed_back),
+        "handed-back items never run"
+    );
     assert!(accepted.is_disjoint(&handed_back));
     assert_eq!(stats.handed_back, handed_back.len() as u64);
 }

@@ -160,7 +160,8 @@ impl<T> Chan<T> {
         if state.closed {
             return Offer::Closed(item);
         }
-        let room = state.items.len() + state.reserved < self.capacity && state.senders.queue.is_empty();
+        let room =
+            state.items.len() + state.reserved < self.capacity && state.senders.queue.is_empty();
         let dropped = if room {
             None
         } else {

@@ -42,7 +42,10 @@ impl FullMode {
     /// Whether full sends drop an item rather than wait or hand it back.
     #[must_use]
     pub const fn drops(self) -> bool {
-        matches!(self, Self::DropOldest | Self::DropNewest | Self::DropIncoming)
+        matches!(
+            self,
+            Self::DropOldest | Self::DropNewest | Self::DropIncoming
+        )
     }
 }
 

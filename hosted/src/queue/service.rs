@@ -288,8 +288,7 @@ impl<T: Send + 'static, H: QueueHandler<T>> HostedService for QueueService<T, H>
         let mut workers = JoinSet::new();
         for _ in 0..self.queue.options().workers() {
             workers.spawn(
-                work(Arc::clone(&self.parts), self.queue.clone(), base.clone())
-                    .in_current_span(),
+                work(Arc::clone(&self.parts), self.queue.clone(), base.clone()).in_current_span(),
             );
         }
         let failure = tokio::select! {
@@ -406,7 +405,10 @@ async fn drain<T>(
         }
     };
     let mut draining = std::pin::pin!(all_done(&mut workers));
-    if tokio::time::timeout_at(cancel_at, &mut draining).await.is_err() {
+    if tokio::time::timeout_at(cancel_at, &mut draining)
+        .await
+        .is_err()
+    {
         let left = chan.halt();
         item_stop.cancel();
         tracing::warn!(
@@ -417,7 +419,10 @@ async fn drain<T>(
         );
         Counters::add(&shared.counters().left_undone, left.len() as u64);
         drop(left);
-        if tokio::time::timeout_at(abandon_at, &mut draining).await.is_err() {
+        if tokio::time::timeout_at(abandon_at, &mut draining)
+            .await
+            .is_err()
+        {
             // Dropping the drain future aborts the worker tasks.
             let abandoned = chan.seal();
             Counters::add(&shared.counters().left_undone, abandoned);
@@ -491,7 +496,9 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
             if chan.finish() {
                 Counters::add(&counters.left_undone, 1);
             }
-            span.in_scope(|| tracing::warn!(error = %failure, "left undone: cancelled by the stop"));
+            span.in_scope(
+                || tracing::warn!(error = %failure, "left undone: cancelled by the stop"),
+            );
             return Ok(());
         }
         match copy {
