@@ -364,9 +364,7 @@ fn failing_third(panics: bool) -> ServiceDescriptor {
         let tick = count.fetch_add(1, Ordering::Relaxed) + 1;
         async move {
             if tick == 3 {
-                if panics {
-                    panic!("tick three panicked");
-                }
+                assert!(!panics, "tick three panicked");
                 return Err::<(), BoxError>("tick three failed".into());
             }
             Ok(())

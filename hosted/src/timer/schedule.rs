@@ -132,6 +132,10 @@ impl CronSchedule {
 /// expression) and empty list items.
 fn restrict(expression: &str) -> Result<(), String> {
     let upper = expression.to_uppercase();
+    if upper.trim_start().starts_with('@') {
+        // A nickname (`@monthly`), or nothing `croner` accepts.
+        return Ok(());
+    }
     for (position, field) in upper.split_whitespace().enumerate() {
         if position != MONTH_FIELD
             && let Some(name) = MONTHS.iter().find(|name| field.contains(*name))
