@@ -72,8 +72,18 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         .chain(TIMER_KEYS)
         .copied()
         .collect();
-    let mut parsed = Args::parse(args, &keys, &mut errors);
-    let timer = validate(&mut parsed, &mut errors);
+    // Whether the arguments read at all: a misspelled `every` should not also be reported as
+    // a missing schedule.
+    let mut argument_errors = Errors::new();
+    let mut parsed = Args::parse(args, &keys, &mut argument_errors);
+    let arguments_read = match argument_errors.finish() {
+        Ok(()) => true,
+        Err(error) => {
+            errors.push(error);
+            false
+        }
+    };
+    let timer = validate(&mut parsed, arguments_read, &mut errors);
     let service = ServiceArgs::take(&mut parsed, &mut errors);
     let hosted_fn = signature::check(&function.sig, ATTRIBUTE, &mut errors);
     match errors.finish() {
@@ -88,12 +98,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Checks the timer's arguments against each other; each mistake at its literal.
-fn validate(args: &mut Args, errors: &mut Errors) -> Timer {
+fn validate(args: &mut Args, arguments_read: bool, errors: &mut Errors) -> Timer {
     let mut schedules: Vec<(Arg, &str)> = ["every", "delay", "cron"]
         .into_iter()
         .filter_map(|key| args.take(key).map(|arg| (arg, key)))
         .collect();
     let schedule = match schedules.len() {
+        0 if !arguments_read => Schedule::Invalid,
         0 => {
             errors.at(
                 Span::call_site(),
@@ -255,6 +266,15 @@ fn read_schedule(arg: &Arg, key: &str, errors: &mut Errors) -> Schedule {
                 Schedule::Invalid
             }
         };
+    }
+    if let Ok(literal) = values::string(key, &arg.value)
+        && literal.value().trim_start().starts_with('-')
+    {
+        errors.at(
+            literal.span(),
+            format!("`{key}` cannot be negative; {}", duration::EXPECTED),
+        );
+        return Schedule::Invalid;
     }
     let Some((period, literal)) = errors.take(values::duration(key, &arg.value)) else {
         return Schedule::Invalid;

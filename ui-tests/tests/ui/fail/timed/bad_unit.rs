@@ -1,0 +1,4 @@
+#[hosted::timed(every = "5sec")]
+async fn heartbeat() {}
+
+fn main() {}

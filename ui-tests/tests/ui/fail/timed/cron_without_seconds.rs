@@ -1,0 +1,4 @@
+#[hosted::timed(cron = "*/5 * * * *")]
+async fn heartbeat() {}
+
+fn main() {}

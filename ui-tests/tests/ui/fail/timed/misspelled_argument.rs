@@ -1,0 +1,4 @@
+#[hosted::timed(evrey = "5s")]
+async fn heartbeat() {}
+
+fn main() {}

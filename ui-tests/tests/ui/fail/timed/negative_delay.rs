@@ -1,0 +1,4 @@
+#[hosted::timed(delay = "-5s")]
+async fn heartbeat() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[hosted::timed]
+async fn heartbeat() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[hosted::timed(every = "5s")]
+fn heartbeat(tick: hosted::Tick) {
+    let _ = tick;
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[hosted::timed(every = "5s")]
+struct Heartbeat;
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[hosted::timed(every = "5s", overlap = "queue")]
+async fn heartbeat() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[hosted::timed(every = "0s")]
+async fn heartbeat() {}
+
+fn main() {}
