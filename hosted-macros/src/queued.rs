@@ -243,12 +243,42 @@ fn take_queue_args(args: &mut Args, errors: &mut Errors) -> QueueArgs {
         .take("dead_letter")
         .and_then(|arg| dead_letter(&arg.value, errors))
         .unwrap_or(DeadLetter::Log);
+    let (retries, retry_backoff, retry_max_backoff) = take_retries(args, &dead_letter, errors);
+    let timeout = args
+        .take("timeout")
+        .and_then(|arg| errors.take(values::duration("timeout", &arg.value)));
+    if let Some((timeout, literal)) = &timeout
+        && timeout.is_zero()
+    {
+        errors.at(
+            literal.span(),
+            "`timeout` must be greater than zero: every attempt would time out",
+        );
+    }
+    QueueArgs {
+        capacity,
+        full_mode,
+        workers,
+        retries,
+        retry_backoff,
+        retry_max_backoff,
+        timeout: timeout.map(|(value, _)| value),
+        dead_letter,
+    }
+}
+
+/// `retries` and its backoff keys, checked against each other and the dead letter.
+fn take_retries(
+    args: &mut Args,
+    dead_letter: &DeadLetter,
+    errors: &mut Errors,
+) -> (u32, Option<Duration>, Option<Duration>) {
     let retries_arg = args.take("retries");
     let retries = retries_arg
         .as_ref()
         .and_then(|arg| errors.take(values::u32("retries", &arg.value)))
         .unwrap_or(0);
-    if let (Some(arg), DeadLetter::LogWithoutItem(_)) = (&retries_arg, &dead_letter)
+    if let (Some(arg), DeadLetter::LogWithoutItem(_)) = (&retries_arg, dead_letter)
         && retries > 0
     {
         errors.spanned(
@@ -301,27 +331,11 @@ fn take_queue_args(args: &mut Args, errors: &mut Errors) -> QueueArgs {
             );
         }
     }
-    let timeout = args
-        .take("timeout")
-        .and_then(|arg| errors.take(values::duration("timeout", &arg.value)));
-    if let Some((timeout, literal)) = &timeout
-        && timeout.is_zero()
-    {
-        errors.at(
-            literal.span(),
-            "`timeout` must be greater than zero: every attempt would time out",
-        );
-    }
-    QueueArgs {
-        capacity,
-        full_mode,
-        workers,
+    (
         retries,
-        retry_backoff: backoff.map(|(value, _)| value),
-        retry_max_backoff: max_backoff.map(|(value, _)| value),
-        timeout: timeout.map(|(value, _)| value),
-        dead_letter,
-    }
+        backoff.map(|(value, _)| value),
+        max_backoff.map(|(value, _)| value),
+    )
 }
 
 /// A count that must be at least 1, reported at its literal.
@@ -422,27 +436,22 @@ fn emit_options(private: &TokenStream, queue: &QueueArgs) -> TokenStream {
     options
 }
 
-/// The dead-letter strategy, with the item-type checks it needs spanned at the item's type.
+/// The dead-letter strategy. Its bounds on the item type are reported at the item's type, once,
+/// and those on a hook at the hook's path.
 fn emit_dead_letters(private: &TokenStream, model: &Model, item: &Type) -> TokenStream {
-    let retried = model.queue.retries > 0;
     match &model.queue.dead_letter {
-        DeadLetter::Log => {
-            let assertion = quote_spanned! {item.span()=>
-                #private::assert_logged_item::<#item>();
-            };
-            quote!({ #assertion #private::DeadLetters::log() })
-        }
+        DeadLetter::Log => quote_spanned! {item.span()=>
+            #private::log_dead_letters::<#item>()
+        },
         DeadLetter::Hook(path) => {
-            let assertion = quote_spanned! {item.span()=>
-                #private::assert_kept_item::<#item>();
-            };
-            let hook = quote_spanned!(path.span()=> #private::DeadLetters::hook(#path));
-            quote!({ #assertion #hook })
+            let hook = quote_spanned!(path.span()=> _);
+            quote_spanned! {item.span()=>
+                #private::hook_dead_letters::<#item, #hook>(#path)
+            }
         }
-        DeadLetter::LogWithoutItem(span) => {
-            debug_assert!(!retried, "rejected by the validation");
-            quote_spanned!(*span=> #private::DeadLetters::log_without_item())
-        }
+        DeadLetter::LogWithoutItem(span) => quote_spanned! {*span=>
+            #private::DeadLetters::<#item>::log_without_item()
+        },
     }
 }
 

@@ -12,7 +12,7 @@ pub use crate::inject::{Dependencies, Inject, InjectError, RunContext};
 pub use crate::policy::{FailurePolicy, RestartPolicy};
 pub use crate::registry::ServiceDescriptor;
 pub use crate::service::{BoxError, IntoOutcome};
-pub use crate::queue::generated::{assert_kept_item, assert_logged_item, assert_queue_item};
+pub use crate::queue::generated::{assert_queue_item, hook_dead_letters, log_dead_letters};
 pub use crate::queue::{DeadLetters, FullMode, QueueOptions};
 pub use crate::timer::{Missed, Overlap, TimerOptions};
 

@@ -1,6 +1,11 @@
 //! Not public API, used by generated code: the checks `#[queued]` makes on the item type, each
 //! spanned at the user's type with a message that says why and what to do.
 
+use std::future::Future;
+
+use super::{DeadLetter, DeadLetters};
+use crate::service::IntoOutcome;
+
 /// Not public API, used by generated code.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a queue item: it must be `Send + 'static`",
@@ -39,10 +44,44 @@ impl<T: Clone> KeptItem for T {}
 /// Not public API, used by generated code: checks, at the item's type, that it can be queued.
 pub const fn assert_queue_item<T: QueueItem>() {}
 
-/// Not public API, used by generated code: checks, at the item's type, that the default dead
-/// letter can log it.
-pub const fn assert_logged_item<T: LoggedItem>() {}
+/// Not public API, used by generated code: what `dead_letter = path` must name.
+#[diagnostic::on_unimplemented(
+    message = "`dead_letter` expects an `async fn(DeadLetter<{T}>)` returning `()` or `Result<(), E>`",
+    label = "not an `async fn` taking a `DeadLetter<{T}>`",
+    note = "for example: `async fn park(letter: hosted::DeadLetter<{T}>) -> anyhow::Result<()>`"
+)]
+pub trait DeadLetterHook<T>: Send + Sync + 'static {
+    /// The hook's future.
+    type Future: Future<Output: IntoOutcome> + Send + 'static;
+    /// Calls the hook.
+    fn call(&self, letter: DeadLetter<T>) -> Self::Future;
+}
 
-/// Not public API, used by generated code: checks, at the item's type, that it can be kept for a
-/// dead-letter hook.
-pub const fn assert_kept_item<T: KeptItem>() {}
+#[diagnostic::do_not_recommend]
+impl<T, F, Fut> DeadLetterHook<T> for F
+where
+    F: Fn(DeadLetter<T>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output: IntoOutcome> + Send + 'static,
+{
+    type Future = Fut;
+
+    fn call(&self, letter: DeadLetter<T>) -> Fut {
+        self(letter)
+    }
+}
+
+/// Not public API, used by generated code: [`DeadLetters::log`], its bound reported at the item's
+/// type.
+#[must_use]
+pub fn log_dead_letters<T: LoggedItem>() -> DeadLetters<T> {
+    DeadLetters::log()
+}
+
+/// Not public API, used by generated code: [`DeadLetters::hook`], its bounds reported at the item's
+/// type and at the hook's path.
+#[must_use]
+pub fn hook_dead_letters<T: KeptItem + Send + 'static, F: DeadLetterHook<T>>(
+    hook: F,
+) -> DeadLetters<T> {
+    DeadLetters::hook(move |letter| hook.call(letter))
+}

@@ -17,7 +17,10 @@ use crate::util::BoxFuture;
 /// A queue of [`WorkItem`]s: inject it to enqueue closures.
 pub type WorkQueue = Queue<WorkItem>;
 
-type Job = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, Result<(), BoxError>> + Send>;
+/// `Sync` so that a [`SendError<WorkItem>`] is an error `anyhow` and `?` accept: nothing ever
+/// shares a job, so the bound costs nothing at run time.
+type Job =
+    Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
 
 /// A unit of background work: an async closure that receives a stop token, which fires if the
 /// host gives up on it while stopping.
@@ -29,10 +32,12 @@ pub struct WorkItem {
 }
 
 impl WorkItem {
-    /// Wraps an async closure that returns `()` or `Result<(), E>`.
+    /// Wraps an async closure that returns `()` or `Result<(), E>`. The closure must be `Sync`
+    /// (what it captures, not the future it returns), so that a [`SendError`] holding it works
+    /// with `?` and `anyhow`.
     pub fn new<F, Fut>(work: F) -> Self
     where
-        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        F: FnOnce(CancellationToken) -> Fut + Send + Sync + 'static,
         Fut: Future<Output: IntoOutcome> + Send + 'static,
     {
         Self {
@@ -69,7 +74,7 @@ impl Queue<WorkItem> {
     /// As [`send`](Self::send); the work item is inside.
     pub async fn enqueue<F, Fut>(&self, work: F) -> Result<(), SendError<WorkItem>>
     where
-        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        F: FnOnce(CancellationToken) -> Fut + Send + Sync + 'static,
         Fut: Future<Output: IntoOutcome> + Send + 'static,
     {
         self.send(WorkItem::new(work)).await

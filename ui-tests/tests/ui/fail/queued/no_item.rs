@@ -1,0 +1,4 @@
+#[hosted::queued(capacity = 10)]
+async fn handle() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[hosted::queued(capacity = 10)]
+struct Handler;
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[hosted::queued(capacity = 10, workers = 0)]
+async fn handle(item: u32) {
+    let _ = item;
+}
+
+fn main() {}
