@@ -7,6 +7,7 @@
 //! attribute's arguments), the policies [`Overlap`] and [`Missed`], and [`CronSchedule`].
 
 mod options;
+mod overrides;
 mod runner;
 mod schedule;
 pub mod testing;
@@ -17,6 +18,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use self::options::{DEFAULT_MAX_CONCURRENT, Missed, Overlap, TimerOptions, TimerOptionsError};
+pub use self::overrides::TimerOverrides;
 pub use self::schedule::CronSchedule;
 pub use self::tick::Tick;
 
@@ -35,7 +37,7 @@ impl ServiceDescriptor {
     /// a timer is [`FailurePolicy::Ignore`] unless [`on_failure`](Self::on_failure) says
     /// otherwise (see [`#[timed]`](crate::timed) for what `stop` and `restart` mean for a
     /// timer). The options are checked when the host builds the service; a mistake there stops
-    /// startup with the service named.
+    /// startup with the service named. A [`TimerOverrides`] registered on the host replaces them.
     ///
     /// ```
     /// use std::time::Duration;
@@ -64,9 +66,10 @@ impl ServiceDescriptor {
         });
         let make: MakeService = Arc::new(move |cx: RunContext| {
             let body = Arc::clone(&body);
-            let plan = options.plan();
+            let options = options.clone();
             Box::pin(async move {
-                let plan = plan.map_err(|error| {
+                let options = overrides::for_service(&cx).await.unwrap_or(options);
+                let plan = options.plan().map_err(|error| {
                     InjectError::Custom(format!("invalid timer options: {error}"))
                 })?;
                 let timer = runner::TimerService::new(body, cx, plan).await;

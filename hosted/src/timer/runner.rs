@@ -148,14 +148,24 @@ impl TimerService {
                 return Ok(());
             };
             let target = due + offset;
-            sleep.as_mut().reset(cursor.wake_at(target));
-            tokio::select! {
-                biased;
-                () = stop.cancelled() => return Ok(()),
-                () = &mut sleep => {}
+            if target > Instant::now() {
+                sleep.as_mut().reset(cursor.wake_at(target));
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => return Ok(()),
+                    () = &mut sleep => {}
+                }
+            } else {
+                // Due already (the first tick, a coalesced or missed one): no timer to wait for,
+                // whose resolution would make it up to a millisecond late; yield only if this
+                // task has used up its share of the scheduler.
+                tokio::task::consume_budget().await;
+            }
+            if stop.is_cancelled() {
+                return Ok(());
             }
             let now = Instant::now();
-            if !cursor.ready(now, target) || stop.is_cancelled() {
+            if !cursor.ready(now, target) {
                 continue;
             }
             let tick = self.tick(cursor.take(now, self.plan.missed), offset, now);
@@ -204,8 +214,11 @@ impl TimerService {
                 }
                 () = &mut sleep, if !full => {}
             }
+            if stop.is_cancelled() {
+                break;
+            }
             let now = Instant::now();
-            if !cursor.ready(now, target) || stop.is_cancelled() {
+            if !cursor.ready(now, target) {
                 continue;
             }
             let tick = self.tick(cursor.take(now, self.plan.missed), offset, now);

@@ -1,0 +1,61 @@
+//! Runs seed 002's timed hosted service with its period shortened, lets it count, and stops it
+//! with SIGTERM: the count goes up by one per tick, each line is logged inside the tick's span,
+//! and the stop is clean.
+
+use hosted_tests::process::{HANG, Process};
+
+#[test]
+fn the_timed_service_counts_its_executions_and_stops_cleanly() {
+    let mut command = Process::command(env!("CARGO_BIN_EXE_timed_hosted_service"));
+    command.env("TIMED_HOSTED_SERVICE_EVERY_MS", "100");
+    let mut service = Process::start(command);
+    service.wait_for_line("Timed Hosted Service is working. Count: 5", HANG);
+    service.signal("TERM");
+    assert_eq!(service.wait_exit(HANG), 0, "{}", service.transcript());
+    service.assert_log_order(&[
+        &["application started"],
+        &[
+            "service{name=TimedHostedService}",
+            "tick{number=1}",
+            "Count: 1",
+        ],
+        &["tick{number=2}", "Count: 2"],
+        &["tick{number=3}", "Count: 3"],
+        &["tick{number=4}", "Count: 4"],
+        &["tick{number=5}", "Count: 5"],
+        &["received SIGTERM"],
+        &["service{name=TimedHostedService}", ": stopped "],
+        &["application stopped"],
+    ]);
+    service.assert_no_log_line(&["application stopped after failures"]);
+    // One line per tick, counted without gaps, and none after the stop began.
+    let log = service.stderr();
+    let counts: Vec<u64> = log
+        .lines()
+        .filter_map(|line| line.split("Count: ").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(counts, (1..).take(counts.len()).collect::<Vec<u64>>());
+    let stopping = service
+        .log_line(&["received SIGTERM"])
+        .expect("the stop is logged");
+    assert!(
+        log.lines()
+            .skip(stopping)
+            .all(|line| !line.contains("is working")),
+        "no tick after the stop began\n{log}"
+    );
+}
+
+#[test]
+fn the_timed_service_is_listed_with_its_kind_and_policy() {
+    let mut listing = Process::spawn(env!("CARGO_BIN_EXE_timed_hosted_service"), &["--list"]);
+    assert_eq!(listing.wait_exit(HANG), 0);
+    let line = listing
+        .stdout()
+        .lines()
+        .find(|line| line.starts_with("TimedHostedService"))
+        .map(str::to_owned)
+        .expect("the timer is listed");
+    assert!(line.contains("timed") && line.contains("ignore"), "{line}");
+}
