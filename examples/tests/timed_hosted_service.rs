@@ -12,8 +12,9 @@ fn the_timed_service_counts_its_executions_and_stops_cleanly() {
     service.wait_for_line("Timed Hosted Service is working. Count: 5", HANG);
     service.signal("TERM");
     assert_eq!(service.wait_exit(HANG), 0, "{}", service.transcript());
+    // The first tick is due when the service starts, so it may log before the host says that
+    // every service has started.
     service.assert_log_order(&[
-        &["application started"],
         &[
             "service{name=TimedHostedService}",
             "tick{number=1}",
@@ -27,6 +28,7 @@ fn the_timed_service_counts_its_executions_and_stops_cleanly() {
         &["service{name=TimedHostedService}", ": stopped "],
         &["application stopped"],
     ]);
+    assert!(service.log_line(&["application started"]).is_some());
     service.assert_no_log_line(&["application stopped after failures"]);
     // One line per tick, counted without gaps, and none after the stop began.
     let log = service.stderr();

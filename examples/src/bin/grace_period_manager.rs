@@ -118,25 +118,29 @@ struct OrderReady {
 
 /// An in-process event bus: every subscriber receives every event published after it
 /// subscribed.
+#[hosted::singleton]
 struct EventBus {
-    sender: broadcast::Sender<OrderReady>,
+    #[hosted(default)]
+    channel: Channel,
 }
 
-#[hosted::singleton]
-fn event_bus() -> EventBus {
-    EventBus {
-        sender: broadcast::channel(1024).0,
+/// The bus's broadcast channel, with room for 1,024 events per subscriber.
+struct Channel(broadcast::Sender<OrderReady>);
+
+impl Default for Channel {
+    fn default() -> Self {
+        Self(broadcast::channel(1024).0)
     }
 }
 
 impl EventBus {
     fn publish(&self, event: OrderReady) {
         // No subscriber yet is not an error for a bus: the event is simply not delivered.
-        let _ = self.sender.send(event);
+        let _ = self.channel.0.send(event);
     }
 
     fn subscribe(&self) -> broadcast::Receiver<OrderReady> {
-        self.sender.subscribe()
+        self.channel.0.subscribe()
     }
 }
 

@@ -50,13 +50,12 @@ fn main() {
 
 fn period_from_environment() -> Option<Duration> {
     let text = std::env::var("TIMED_HOSTED_SERVICE_EVERY_MS").ok()?;
-    match text.parse() {
-        Ok(milliseconds) => Some(Duration::from_millis(milliseconds)),
-        Err(_) => {
-            eprintln!(
-                "warning: ignoring TIMED_HOSTED_SERVICE_EVERY_MS={text:?}: not a number of milliseconds"
-            );
-            None
-        }
+    if let Ok(milliseconds) = text.parse() {
+        Some(Duration::from_millis(milliseconds))
+    } else {
+        eprintln!(
+            "warning: ignoring TIMED_HOSTED_SERVICE_EVERY_MS={text:?}: not a number of milliseconds"
+        );
+        None
     }
 }
