@@ -226,12 +226,40 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
     } else {
         call
     };
-    let shared = emit_shared(&private, value_type, registered);
+    let register_as = model.args.register_as.as_ref();
+    let shared = emit_shared(&private, value_type, register_as);
     // Checked first in each body, at the user's type: rustc then reports a value that is not
     // `Send + Sync + 'static` once per body, there, instead of again at every bound it meets.
     let provided_assertion = assert_provided(&private, value_type, registered);
     let needs_binding = binding_if(!model.function.params.is_empty(), "__hosted_needs");
     let cx_binding = binding_if(!model.function.params.is_empty(), "__hosted_cx");
+    let built_type = quote!(::core::result::Result<#private::Built, #private::BoxError>);
+    // A factory with nothing to inject and nothing to await builds without a future.
+    let (factory_fn, factory) = if model.is_async || !model.function.params.is_empty() {
+        let factory_fn = quote! {
+            fn __hosted_factory(
+                #cx_binding: #private::RunContext,
+            ) -> #private::BoxFuture<#built_type> {
+                ::std::boxed::Box::pin(async move {
+                    #provided_assertion
+                    #(#injections)*
+                    let __hosted_value: #value_type = #returned;
+                    #shared
+                })
+            }
+        };
+        (factory_fn, quote!(#private::GeneratedFactory::Async(__hosted_factory)))
+    } else {
+        let factory_fn = quote! {
+            fn __hosted_factory(_: &#private::RunContext) -> #built_type {
+                #provided_assertion
+                let __hosted_value: #value_type = #returned;
+                #shared
+            }
+        };
+        (factory_fn, quote!(#private::GeneratedFactory::Sync(__hosted_factory)))
+    };
+    let provider = provider_constructor(&private, value_type, register_as);
     let line = quote_spanned!(ident.span()=> ::core::line!());
     let name = ident.to_string();
     let mut item = item.clone();
@@ -249,18 +277,7 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
         #item
 
         const _: () = {
-            fn __hosted_factory(
-                #cx_binding: #private::RunContext,
-            ) -> #private::BoxFuture<
-                ::core::result::Result<#private::Built, #private::BoxError>,
-            > {
-                ::std::boxed::Box::pin(async move {
-                    #provided_assertion
-                    #(#injections)*
-                    let __hosted_value: #value_type = #returned;
-                    #shared
-                })
-            }
+            #factory_fn
 
             fn __hosted_declare(#needs_binding: &mut #private::Dependencies) {
                 #(#declarations)*
@@ -269,9 +286,9 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
             fn __hosted_register(registry: &mut #private::Registry) {
                 #provided_assertion
                 registry.add_provider(
-                    #private::Provider::__erased::<#registered>(
+                    #provider(
                         #private::Lifespan::#lifespan,
-                        __hosted_factory,
+                        #factory,
                         __hosted_declare,
                         {
                             use #private::{DisposeViaNothing as _, DisposeViaTrait as _};
@@ -293,15 +310,31 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
     }
 }
 
-/// The statements turning `__hosted_value` into a `Built`: shared as `Arc<registered>`, with
-/// the value type's dispose hook when it has one. A value that does not coerce to the
-/// registered type (`as = dyn Trait` it does not implement) is reported at `registered`.
-fn emit_shared(private: &TokenStream, value_type: &Type, registered: &Type) -> TokenStream {
-    let coerced = quote_spanned! {registered.span()=>
-        let __hosted_registered: ::std::sync::Arc<#registered> = __hosted_shared.clone();
-    };
-    let built = quote_spanned! {value_type.span()=>
-        ::core::result::Result::Ok(#private::Built::__new(__hosted_registered, __hosted_disposer))
+/// The provider constructor matching [`emit_shared`]'s representation.
+fn provider_constructor(private: &TokenStream, value_type: &Type, register_as: Option<&Type>) -> TokenStream {
+    match register_as {
+        None => quote!(#private::Provider::__erased_sized::<#value_type>),
+        Some(registered) => quote!(#private::Provider::__erased::<#registered>),
+    }
+}
+
+/// The statements turning `__hosted_value` into a `Built`: shared as `Arc<T>` in one allocation,
+/// or as `Arc<dyn Trait>` under `as = dyn Trait`, with the value type's dispose hook when it has
+/// one. A value that does not coerce to the registered type is reported at `as`.
+fn emit_shared(private: &TokenStream, value_type: &Type, register_as: Option<&Type>) -> TokenStream {
+    let built = match register_as {
+        None => quote_spanned! {value_type.span()=>
+            ::core::result::Result::Ok(#private::Built::__sized(__hosted_shared, __hosted_disposer))
+        },
+        Some(registered) => {
+            let coerced = quote_spanned! {registered.span()=>
+                let __hosted_registered: ::std::sync::Arc<#registered> = __hosted_shared;
+            };
+            let built = quote_spanned! {value_type.span()=>
+                ::core::result::Result::Ok(#private::Built::__new(__hosted_registered, __hosted_disposer))
+            };
+            quote!(#coerced #built)
+        }
     };
     quote! {
         let __hosted_shared: ::std::sync::Arc<#value_type> = ::std::sync::Arc::new(__hosted_value);
@@ -309,7 +342,6 @@ fn emit_shared(private: &TokenStream, value_type: &Type, registered: &Type) -> T
             use #private::{DisposeViaNothing as _, DisposeViaTrait as _};
             (&#private::DisposeProbe::<#value_type>::new()).disposer(&__hosted_shared)
         };
-        #coerced
         #built
     }
 }
@@ -380,7 +412,9 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
     let registered = model.args.register_as.as_ref().unwrap_or(&value_type);
     let lifespan = model.args.lifespan.variant();
     let construct = model.fields.emit_construct(&private, ident);
-    let shared = emit_shared(&private, &value_type, registered);
+    let register_as = model.args.register_as.as_ref();
+    let shared = emit_shared(&private, &value_type, register_as);
+    let provider = provider_constructor(&private, &value_type, register_as);
     let provided_assertion = assert_provided(&private, &value_type, registered);
     let line = quote_spanned!(ident.span()=> ::core::line!());
     let name = ident.to_string();
@@ -407,9 +441,9 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
             fn __hosted_register(registry: &mut #private::Registry) {
                 #provided_assertion
                 registry.add_provider(
-                    #private::Provider::__erased::<#registered>(
+                    #provider(
                         #private::Lifespan::#lifespan,
-                        __hosted_factory,
+                        #private::GeneratedFactory::Async(__hosted_factory),
                         <#ident as #private::Construct>::declare,
                         {
                             use #private::{DisposeViaNothing as _, DisposeViaTrait as _};

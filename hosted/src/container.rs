@@ -4,6 +4,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -12,12 +13,37 @@ use tokio_util::sync::CancellationToken;
 
 use crate::inject::{Dependencies, InjectError, RunContext};
 use crate::lifetime::Lifetime;
-use crate::scope::{Dispose, ScopeExit, ScopeState};
+use crate::scope::{Claim, Dispose, ScopeExit, ScopeState};
 use crate::service::{BoxError, ServiceInfo, ServiceKind, SourceLocation};
 use crate::util::BoxFuture;
 
-/// A built value, type-erased: always an `Arc<T>` inside.
+/// A built value, type-erased: the `Arc<T>` itself for a sized `T`, or an `Arc<Arc<T>>` for a
+/// trait object. The registration's [`Extract`] knows which.
 pub(crate) type AnyValue = Arc<dyn Any + Send + Sync>;
+
+/// Gets the `Arc<T>` back out of an [`AnyValue`]: monomorphic to one registration, it writes
+/// into the `Option<Arc<T>>` the resolver passes as `&mut dyn Any`, so the resolver can stay
+/// generic over unsized `T` while sized values are stored in a single allocation.
+pub(crate) type Extract = fn(&AnyValue, &mut dyn Any);
+
+fn extract_sized<T: Send + Sync + 'static>(value: &AnyValue, out: &mut dyn Any) {
+    if let Some(out) = out.downcast_mut::<Option<Arc<T>>>() {
+        *out = Arc::clone(value).downcast::<T>().ok();
+    }
+}
+
+fn extract_boxed<T: ?Sized + Send + Sync + 'static>(value: &AnyValue, out: &mut dyn Any) {
+    if let Some(out) = out.downcast_mut::<Option<Arc<T>>>() {
+        *out = value.downcast_ref::<Arc<T>>().cloned();
+    }
+}
+
+/// The `Arc<T>` in `value`, read through the registration's `extract`.
+pub(crate) fn extract<T: ?Sized + Send + Sync + 'static>(value: &AnyValue, extract: Extract) -> Option<Arc<T>> {
+    let mut out: Option<Arc<T>> = None;
+    extract(value, &mut out);
+    out
+}
 
 /// Not public API: a value's [`Dispose`] hook, bound to the value, run at the end of its scope (or of the host,
 /// for singletons).
@@ -33,16 +59,24 @@ pub struct Built {
 }
 
 impl Built {
-    /// Not public API, used by generated code.
+    /// Not public API, used by generated code: a value of any type, trait objects included,
+    /// stored in a second allocation (read back by `extract_boxed`).
     #[doc(hidden)]
     pub fn __new<T: ?Sized + Send + Sync + 'static>(
         value: Arc<T>,
         disposer: Option<Disposer>,
     ) -> Self {
         Self {
-            value: erase(value),
+            value: Arc::new(value),
             disposer,
         }
+    }
+
+    /// Not public API, used by generated code: a sized value, stored as it is (read back by
+    /// `extract_sized`).
+    #[doc(hidden)]
+    pub fn __sized<T: Send + Sync + 'static>(value: Arc<T>, disposer: Option<Disposer>) -> Self {
+        Self { value, disposer }
     }
 }
 
@@ -61,8 +95,32 @@ pub(crate) fn disposer_of<T: ?Sized + Dispose>(value: &Arc<T>) -> Disposer {
 }
 
 /// Builds a registered value in the context it is asked from.
-pub(crate) type Factory =
-    Arc<dyn Fn(RunContext) -> BoxFuture<'static, Result<Built, BoxError>> + Send + Sync>;
+#[derive(Clone)]
+pub(crate) enum Factory {
+    /// Awaits: injects parameters or runs an `async` factory.
+    Async(Arc<dyn Fn(RunContext) -> BoxFuture<'static, Result<Built, BoxError>> + Send + Sync>),
+    /// Builds at once, with nothing to inject: no future to allocate.
+    Sync(fn(&RunContext) -> Result<Built, BoxError>),
+}
+
+/// Not public API, used by generated code: the factory a generated registration provides.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub enum GeneratedFactory {
+    /// Injects parameters, or awaits the user's `async fn`.
+    Async(fn(RunContext) -> BoxFuture<'static, Result<Built, BoxError>>),
+    /// Needs nothing injected and does not await.
+    Sync(fn(&RunContext) -> Result<Built, BoxError>),
+}
+
+impl From<GeneratedFactory> for Factory {
+    fn from(factory: GeneratedFactory) -> Self {
+        match factory {
+            GeneratedFactory::Async(factory) => Self::Async(Arc::new(factory)),
+            GeneratedFactory::Sync(factory) => Self::Sync(factory),
+        }
+    }
+}
 
 /// How long a registered value lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -122,6 +180,7 @@ pub struct Provider {
     pub(crate) source: Option<SourceLocation>,
     pub(crate) declare: fn(&mut Dependencies),
     pub(crate) value: ProvidedValue,
+    pub(crate) extract: Extract,
     /// Whether values have a [`Dispose`] hook: a transient one then needs its run's scope.
     pub(crate) disposable: bool,
 }
@@ -182,19 +241,19 @@ impl Provider {
     #[must_use]
     pub fn disposing<T: ?Sized + Dispose>(mut self) -> Self {
         self.disposable = true;
+        let read = self.extract;
+        let attach = move |mut built: Built| {
+            built.disposer = extract::<T>(&built.value, read).map(|value| disposer_of(&value));
+            built
+        };
         self.value = match self.value {
-            ProvidedValue::Instance(mut built) => {
-                built.disposer = unerase::<T>(&built.value).map(|value| disposer_of(&value));
-                ProvidedValue::Instance(built)
+            ProvidedValue::Instance(built) => ProvidedValue::Instance(attach(built)),
+            ProvidedValue::Factory(factory) => {
+                ProvidedValue::Factory(Factory::Async(Arc::new(move |cx| {
+                    let factory = factory.clone();
+                    Box::pin(async move { Ok(attach(build_with(&factory, cx).await?)) })
+                })))
             }
-            ProvidedValue::Factory(factory) => ProvidedValue::Factory(Arc::new(move |cx| {
-                let building = factory(cx);
-                Box::pin(async move {
-                    let mut built = building.await?;
-                    built.disposer = unerase::<T>(&built.value).map(|value| disposer_of(&value));
-                    Ok(built)
-                })
-            })),
         };
         self
     }
@@ -226,13 +285,13 @@ impl Provider {
         Fut: Future<Output = Result<Arc<T>, E>> + Send + 'static,
         E: Into<BoxError>,
     {
-        let factory: Factory = Arc::new(move |cx| {
+        let factory = Factory::Async(Arc::new(move |cx| {
             let built = factory(cx);
             Box::pin(async move {
                 let value = built.await.map_err(Into::into)?;
                 Ok(Built::__new(value, None))
             })
-        });
+        }));
         Self::with_value(
             lifespan,
             ProvidedValue::Factory(factory),
@@ -250,13 +309,16 @@ impl Provider {
             source: None,
             declare: |_| {},
             value,
+            extract: |_, _| {},
             disposable: false,
         }
     }
 
-    fn typed<T: ?Sized + 'static>(mut self) -> Self {
+    /// Names the provided type; its values are read back as stored by [`Built::__new`].
+    fn typed<T: ?Sized + Send + Sync + 'static>(mut self) -> Self {
         self.type_id = TypeId::of::<T>();
         self.type_name = std::any::type_name::<T>();
+        self.extract = extract_boxed::<T>;
         self
     }
 
@@ -269,34 +331,44 @@ impl Provider {
         self
     }
 
-    /// Not public API, used by generated code: a provider from an erased factory.
+    /// Not public API, used by generated code: a provider of `T`, any type, from a generated
+    /// factory building values with [`Built::__new`].
     #[doc(hidden)]
     pub fn __erased<T: ?Sized + Send + Sync + 'static>(
         lifespan: Lifespan,
-        factory: fn(RunContext) -> BoxFuture<'static, Result<Built, BoxError>>,
+        factory: GeneratedFactory,
         declare: fn(&mut Dependencies),
         disposable: bool,
     ) -> Self {
-        let mut provider = Self::with_value(
-            lifespan,
-            ProvidedValue::Factory(Arc::new(factory)),
-            String::new(),
-        )
-        .typed::<T>();
+        let mut provider =
+            Self::with_value(lifespan, ProvidedValue::Factory(factory.into()), String::new())
+                .typed::<T>();
         provider.declare = declare;
         provider.disposable = disposable;
         provider
     }
+
+    /// Not public API, used by generated code: a provider of a sized `T` from a generated
+    /// factory building values with [`Built::__sized`], one allocation per value.
+    #[doc(hidden)]
+    pub fn __erased_sized<T: Send + Sync + 'static>(
+        lifespan: Lifespan,
+        factory: GeneratedFactory,
+        declare: fn(&mut Dependencies),
+        disposable: bool,
+    ) -> Self {
+        let mut provider = Self::__erased::<T>(lifespan, factory, declare, disposable);
+        provider.extract = extract_sized::<T>;
+        provider
+    }
 }
 
-/// Erases an `Arc<T>`, for any `T` including trait objects.
-pub(crate) fn erase<T: ?Sized + Send + Sync + 'static>(value: Arc<T>) -> AnyValue {
-    Arc::new(value)
-}
-
-/// Recovers the `Arc<T>` an [`AnyValue`] holds.
-pub(crate) fn unerase<T: ?Sized + Send + Sync + 'static>(value: &AnyValue) -> Option<Arc<T>> {
-    value.downcast_ref::<Arc<T>>().cloned()
+/// Runs `factory` in the context `cx`.
+async fn build_with(factory: &Factory, cx: RunContext) -> Result<Built, BoxError> {
+    match factory {
+        Factory::Async(factory) => factory(cx).await,
+        Factory::Sync(factory) => factory(&cx),
+    }
 }
 
 impl fmt::Debug for Provider {
@@ -310,11 +382,40 @@ impl fmt::Debug for Provider {
     }
 }
 
+/// Hashes a `TypeId` by taking the bits it hashes itself as: a `TypeId` is already a hash, so
+/// hashing it again on every resolution would be wasted work.
+#[derive(Default)]
+struct TypeIdHasher(u64);
+
+impl Hasher for TypeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for `TypeId`, which writes integers; kept correct all the same.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 ^= value;
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        #[allow(clippy::cast_possible_truncation, reason = "folding 128 bits into 64")]
+        let folded = (value as u64) ^ ((value >> 64) as u64);
+        self.0 ^= folded;
+    }
+}
+
 /// One registration, as the built container keeps it.
 struct Entry {
     type_name: &'static str,
     lifespan: Lifespan,
     factory: Option<Factory>,
+    extract: Extract,
     /// For singletons: the value once built.
     singleton: OnceCell<AnyValue>,
     /// For scoped registrations: their slot in every scope.
@@ -326,9 +427,9 @@ struct Entry {
 /// The built container. Singletons are built on first resolution, and the host resolves every
 /// singleton before starting the first service, so building errors surface at startup.
 pub struct Container {
-    index: HashMap<TypeId, usize>,
+    /// Registration positions by type.
+    index: HashMap<TypeId, usize, BuildHasherDefault<TypeIdHasher>>,
     entries: Vec<Entry>,
-    scoped_count: usize,
     /// The context of values that no service owns.
     host_home: (ServiceInfo, CancellationToken),
     /// Values to dispose when the host ends (singletons, and transients built outside any
@@ -357,7 +458,7 @@ impl Container {
             lifetime.stopping_token(),
         );
         let mut scoped_count = 0;
-        let mut index = HashMap::with_capacity(providers.len());
+        let mut index = HashMap::with_capacity_and_hasher(providers.len(), BuildHasherDefault::default());
         let mut entries = Vec::with_capacity(providers.len());
         let mut disposables = Vec::new();
         for provider in providers {
@@ -378,6 +479,7 @@ impl Container {
                 type_name: provider.type_name,
                 lifespan: provider.lifespan,
                 factory,
+                extract: provider.extract,
                 singleton,
                 scoped_slot,
                 home,
@@ -386,7 +488,6 @@ impl Container {
         Self {
             index,
             entries,
-            scoped_count,
             host_home,
             disposables: Mutex::new(disposables),
             lifetime,
@@ -406,7 +507,23 @@ impl Container {
 
     /// Whether anything provides `T`.
     pub(crate) fn provides(&self, type_id: TypeId) -> bool {
-        self.index.contains_key(&type_id)
+        self.position(type_id).is_some()
+    }
+
+    /// The value of `T` for a consumer running in `cx`, if it can be had without building
+    /// anything: a singleton already built, or a scoped value already built in `cx`'s scope.
+    pub(crate) fn resolve_now<T: ?Sized + Send + Sync + 'static>(
+        &self,
+        cx: &RunContext,
+    ) -> Option<Result<Arc<T>, InjectError>> {
+        let entry = &self.entries[self.position(TypeId::of::<T>())?];
+        let value = match entry.lifespan {
+            Lifespan::Singleton => entry.singleton.get()?.clone(),
+            Lifespan::Scoped => cx.scope()?.built_value(entry.scoped_slot)?,
+            Lifespan::Transient => return None,
+        };
+        let type_name = std::any::type_name::<T>();
+        Some(extract::<T>(&value, entry.extract).ok_or_else(|| InjectError::NotRegistered { type_name }))
     }
 
     /// The value of `T` for a consumer running in `cx`.
@@ -417,10 +534,10 @@ impl Container {
         let type_name = std::any::type_name::<T>();
         // The awaiting happens in a function that is not generic over `T`, the shape rustc can
         // prove `Send` for when `T` is a trait object (rust-lang/rust#110338).
-        let value = self
+        let (value, read) = self
             .resolve_erased(TypeId::of::<T>(), type_name, cx)
             .await?;
-        unerase::<T>(&value).ok_or(InjectError::NotRegistered { type_name })
+        extract::<T>(&value, read).ok_or_else(|| InjectError::NotRegistered { type_name })
     }
 
     async fn resolve_erased(
@@ -428,39 +545,70 @@ impl Container {
         type_id: TypeId,
         type_name: &'static str,
         cx: &RunContext,
-    ) -> Result<AnyValue, InjectError> {
-        let position = *self
-            .index
-            .get(&type_id)
-            .ok_or(InjectError::NotRegistered { type_name })?;
+    ) -> Result<(AnyValue, Extract), InjectError> {
+        let position = self
+            .position(type_id)
+            .ok_or_else(|| InjectError::NotRegistered { type_name })?;
         let entry = &self.entries[position];
-        match entry.lifespan {
-            Lifespan::Singleton => self.singleton(position).await,
-            Lifespan::Scoped => {
-                let scope = cx.scope().ok_or(InjectError::OutsideScope { type_name })?;
-                let slot = scope.slot(entry.scoped_slot);
-                let value = slot
-                    .get_or_try_init(|| async {
-                        let Built { value, disposer } = self.build(entry, cx.clone()).await?;
-                        let weak = Arc::downgrade(&value);
-                        scope.created(value, disposer);
-                        Ok::<_, InjectError>(weak)
-                    })
-                    .await?;
-                // Fails only once the scope has ended and released its values.
-                value
-                    .upgrade()
-                    .ok_or(InjectError::OutsideScope { type_name })
-            }
+        let value = match entry.lifespan {
+            Lifespan::Singleton => match entry.singleton.get() {
+                Some(value) => value.clone(),
+                None => self.singleton(position).await?,
+            },
+            Lifespan::Scoped => self.scoped(entry, type_name, cx).await?,
             Lifespan::Transient => {
-                let Built { value, disposer } = self.build(entry, cx.clone()).await?;
+                let Built { value, disposer } = self.build(entry, cx).await?;
                 match cx.scope() {
                     Some(scope) => scope.created(value.clone(), disposer),
                     None => self.dispose_at_end(disposer),
                 }
-                Ok(value)
+                value
+            }
+        };
+        Ok((value, entry.extract))
+    }
+
+    /// The scoped value of `entry` in `cx`'s scope, built now if this is the first request.
+    async fn scoped(
+        &self,
+        entry: &Entry,
+        type_name: &'static str,
+        cx: &RunContext,
+    ) -> Result<AnyValue, InjectError> {
+        let scope = cx
+            .scope()
+            .ok_or_else(|| InjectError::OutsideScope { type_name })?;
+        let slot = entry.scoped_slot;
+        loop {
+            match scope.claim(slot) {
+                Claim::Ready(value) => return Ok(value),
+                Claim::Closed => return Err(InjectError::OutsideScope { type_name }),
+                Claim::Wait => {
+                    // Listen first, then look again: the value may have come in between.
+                    let built_elsewhere = scope.built();
+                    if let Claim::Ready(value) = scope.recheck(slot) {
+                        return Ok(value);
+                    }
+                    built_elsewhere.await;
+                }
+                Claim::Build => {
+                            return match self.build(entry, cx).await {
+                                Ok(Built { value, disposer }) => {
+                                    scope.fill(slot, value.clone(), disposer);
+                                    Ok(value)
+                                }
+                                Err(error) => {
+                                    scope.release_claim(slot);
+                                    Err(error)
+                                }
+                            };
+                }
             }
         }
+    }
+
+    fn position(&self, type_id: TypeId) -> Option<usize> {
+        self.index.get(&type_id).copied()
     }
 
     /// The singleton at `position`, built now if this is the first request.
@@ -477,7 +625,7 @@ impl Container {
                     let (info, stop) = entry.home.clone();
                     let cx =
                         RunContext::new(info, stop, self.lifetime.clone(), Arc::clone(self), false);
-                    let Built { value, disposer } = self.build(entry, cx).await?;
+                    let Built { value, disposer } = self.build(entry, &cx).await?;
                     self.dispose_at_end(disposer);
                     Ok::<_, InjectError>(value)
                 })
@@ -486,11 +634,18 @@ impl Container {
         })
     }
 
-    async fn build(&self, entry: &Entry, cx: RunContext) -> Result<Built, InjectError> {
-        let factory = entry.factory.as_ref().ok_or(InjectError::NotRegistered {
-            type_name: entry.type_name,
-        })?;
-        factory(cx).await.map_err(|source| InjectError::Failed {
+    async fn build(&self, entry: &Entry, cx: &RunContext) -> Result<Built, InjectError> {
+        let factory = entry
+            .factory
+            .as_ref()
+            .ok_or_else(|| InjectError::NotRegistered {
+                type_name: entry.type_name,
+            })?;
+        let built = match factory {
+            Factory::Async(factory) => factory(cx.clone()).await,
+            Factory::Sync(factory) => factory(cx),
+        };
+        built.map_err(|source| InjectError::Failed {
             type_name: entry.type_name,
             source: Arc::from(source),
         })
@@ -539,7 +694,7 @@ impl Container {
 
     /// A fresh scope sized for this container.
     pub(crate) fn new_scope(&self) -> Arc<ScopeState> {
-        Arc::new(ScopeState::new(self.scoped_count))
+        Arc::new(ScopeState::new())
     }
 }
 

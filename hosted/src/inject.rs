@@ -137,6 +137,12 @@ pub(crate) struct RunEnd {
 }
 
 impl RunEnd {
+    /// Whether the run has a scope to close: without one, [`finish`](Self::finish) does nothing
+    /// and a hot loop (a queue's items) may skip building its future.
+    pub(crate) fn is_scoped(&self) -> bool {
+        self.scope.is_some()
+    }
+
     /// Closes the run's scope once its body has returned: disposes its values in reverse
     /// creation order, telling them how the run went.
     pub(crate) async fn finish(self, exit: ScopeExit) {
@@ -178,6 +184,12 @@ impl RunContext {
     /// fresh scope, none of this run's extensions. Finish the run with the returned [`RunEnd`].
     pub(crate) fn begin_run(&self) -> (Self, RunEnd) {
         self.begin_run_scoped(self.env.needs_scope)
+    }
+
+    /// Whether [`begin_run`](Self::begin_run) opens a scope: without one, a hot loop (a queue's
+    /// items) may lend this context to each run instead.
+    pub(crate) fn runs_scoped(&self) -> bool {
+        self.env.needs_scope
     }
 
     /// As [`begin_run`](Self::begin_run), with a scope whether or not the service declared a
@@ -356,6 +368,11 @@ impl<T: ?Sized + Send + Sync + 'static> Inject for Arc<T> {
     }
 
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
+        // A value built earlier (every singleton once the host runs, a scoped value asked for
+        // again) is handed over without entering the asynchronous path.
+        if let Some(ready) = cx.env.container.resolve_now::<T>(cx) {
+            return ready;
+        }
         cx.env.container.resolve::<T>(cx).await
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::container::{Built, Lifespan, Provider};
+use crate::container::{Built, GeneratedFactory, Lifespan, Provider};
 use crate::inject::{Dependencies, InjectError, RunContext};
 use crate::policy::FailurePolicy;
 use crate::service::{BoxError, HostedService, IntoOutcome, ServiceKind, SourceLocation};
@@ -216,14 +216,14 @@ impl ServiceDescriptor {
     pub fn __hosted_type<T: HostedService + crate::__private::Construct>(
         name: &'static str,
     ) -> Self {
-        let mut provider = Provider::__erased::<T>(
+        let mut provider = Provider::__erased_sized::<T>(
             Lifespan::Singleton,
-            |cx: RunContext| {
+            GeneratedFactory::Async(|cx: RunContext| {
                 Box::pin(async move {
                     let value = <T as crate::__private::Construct>::construct(&cx).await?;
-                    Ok(Built::__new(Arc::new(value), None))
+                    Ok(Built::__sized(Arc::new(value), None))
                 })
-            },
+            }),
             <T as crate::__private::Construct>::declare,
             false,
         );

@@ -8,12 +8,10 @@
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 
-use tokio::sync::OnceCell;
+use smallvec::SmallVec;
+use tokio::sync::Notify;
 
 use crate::container::{AnyValue, Disposer};
-
-/// A scoped value as its slot refers to it.
-pub(crate) type WeakValue = std::sync::Weak<dyn std::any::Any + Send + Sync>;
 use crate::inject::{Inject, InjectError, RunContext, RunEnd};
 
 /// How a scope ended, handed to [`Dispose::dispose`]: a unit of work commits on success and
@@ -49,60 +47,157 @@ pub trait Dispose: Send + Sync + 'static {
     fn dispose(&self, exit: ScopeExit) -> impl Future<Output = ()> + Send;
 }
 
-/// The values of one scope.
+/// The values of one scope, in creation order: scoped values with their slot, transients
+/// without. One allocation per scope, one uncontended lock per resolution.
 pub(crate) struct ScopeState {
-    /// One cell per scoped registration, so building one may resolve another without locking.
-    /// The cells hold weak references: `created` owns the values, so that closing the scope
-    /// releases them in reverse creation order.
-    slots: Box<[OnceCell<WeakValue>]>,
-    /// Values to dispose at the end, in creation order.
-    disposables: Mutex<Vec<Disposer>>,
-    /// Every value built in this scope, released in reverse creation order.
-    created: Mutex<Vec<AnyValue>>,
+    values: Mutex<ScopeValues>,
+    /// Wakes the tasks waiting for a value another task of the same scope is building.
+    built: Notify,
+}
+
+#[derive(Default)]
+struct ScopeValues {
+    /// Inline up to a few values, so most scopes allocate nothing beyond themselves.
+    created: SmallVec<[Created; 4]>,
+    /// Slots whose value is being built right now.
+    building: SmallVec<[usize; 2]>,
+    /// Tasks waiting in [`Claim::Wait`]; the notification is skipped when there are none.
+    waiting: usize,
+    closed: bool,
+}
+
+struct Created {
+    slot: Option<usize>,
+    value: AnyValue,
+    disposer: Option<Disposer>,
+}
+
+/// What a resolution finds in a scoped slot.
+pub(crate) enum Claim {
+    /// The value, built earlier in this scope.
+    Ready(AnyValue),
+    /// Nothing yet: the caller builds it, then calls [`ScopeState::fill`] or
+    /// [`ScopeState::release_claim`].
+    Build,
+    /// Another task of this scope is building it: wait for [`ScopeState::built`], then claim
+    /// again.
+    Wait,
+    /// The scope has ended.
+    Closed,
 }
 
 impl ScopeState {
-    pub(crate) fn new(scoped_count: usize) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
-            slots: (0..scoped_count).map(|_| OnceCell::new()).collect(),
-            disposables: Mutex::new(Vec::new()),
-            created: Mutex::new(Vec::new()),
+            values: Mutex::new(ScopeValues::default()),
+            built: Notify::new(),
         }
     }
 
-    pub(crate) fn slot(&self, position: usize) -> &OnceCell<WeakValue> {
-        &self.slots[position]
+    fn lock(&self) -> std::sync::MutexGuard<'_, ScopeValues> {
+        self.values.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records a value built in this scope.
+    /// The value of `slot`, or what to do to get it.
+    pub(crate) fn claim(&self, slot: usize) -> Claim {
+        let mut values = self.lock();
+        if values.closed {
+            return Claim::Closed;
+        }
+        if let Some(created) = values.created.iter().find(|created| created.slot == Some(slot)) {
+            return Claim::Ready(created.value.clone());
+        }
+        if values.building.contains(&slot) {
+            values.waiting += 1;
+            return Claim::Wait;
+        }
+        values.building.push(slot);
+        Claim::Build
+    }
+
+    /// The value of `slot`, if it has been built in this open scope.
+    pub(crate) fn built_value(&self, slot: usize) -> Option<AnyValue> {
+        let values = self.lock();
+        if values.closed {
+            return None;
+        }
+        values
+            .created
+            .iter()
+            .find(|created| created.slot == Some(slot))
+            .map(|created| created.value.clone())
+    }
+
+    /// Looks at a slot again after a [`Claim::Wait`], without claiming it.
+    pub(crate) fn recheck(&self, slot: usize) -> Claim {
+        let values = self.lock();
+        if values.closed {
+            return Claim::Closed;
+        }
+        match values.created.iter().find(|created| created.slot == Some(slot)) {
+            Some(created) => Claim::Ready(created.value.clone()),
+            None => Claim::Wait,
+        }
+    }
+
+    /// Stores the value built for a claimed slot and wakes the waiters.
+    pub(crate) fn fill(&self, slot: usize, value: AnyValue, disposer: Option<Disposer>) {
+        let waiting = {
+            let mut values = self.lock();
+            values.building.retain(|building| *building != slot);
+            values.created.push(Created {
+                slot: Some(slot),
+                value,
+                disposer,
+            });
+            std::mem::take(&mut values.waiting)
+        };
+        if waiting > 0 {
+            self.built.notify_waiters();
+        }
+    }
+
+    /// Gives up a claim whose build failed, so a waiter may try again.
+    pub(crate) fn release_claim(&self, slot: usize) {
+        let waiting = {
+            let mut values = self.lock();
+            values.building.retain(|building| *building != slot);
+            std::mem::take(&mut values.waiting)
+        };
+        if waiting > 0 {
+            self.built.notify_waiters();
+        }
+    }
+
+    /// Records a transient built in this scope.
     pub(crate) fn created(&self, value: AnyValue, disposer: Option<Disposer>) {
-        if let Some(disposer) = disposer {
-            self.disposables
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(disposer);
-        }
-        self.created
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(value);
+        self.lock().created.push(Created {
+            slot: None,
+            value,
+            disposer,
+        });
+    }
+
+    /// The notification a waiter awaits; create it before claiming, so a value filled in
+    /// between is not missed.
+    pub(crate) fn built(&self) -> tokio::sync::futures::Notified<'_> {
+        self.built.notified()
     }
 
     /// Disposes the values in reverse creation order, then releases them in that order.
     pub(crate) async fn close(&self, exit: ScopeExit) {
-        let disposables = std::mem::take(
-            &mut *self
-                .disposables
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        for disposer in disposables.into_iter().rev() {
-            disposer(exit).await;
+        let mut created = {
+            let mut values = self.lock();
+            values.closed = true;
+            std::mem::take(&mut values.created)
+        };
+        for created in created.iter_mut().rev() {
+            if let Some(disposer) = created.disposer.take() {
+                disposer(exit).await;
+            }
         }
-        let mut created =
-            std::mem::take(&mut *self.created.lock().unwrap_or_else(PoisonError::into_inner));
-        while let Some(value) = created.pop() {
-            drop(value);
+        while let Some(created) = created.pop() {
+            drop(created);
         }
     }
 }

@@ -125,6 +125,27 @@ fn main() {
         let settings = running.get::<Settings>().await.expect("registered");
         let pool = running.get::<Pool>().await.expect("registered");
 
+        // One side alone, for instruction counts under callgrind:
+        // `INJECTION_ONLY=hosted valgrind --tool=callgrind target/release/deps/injection-*`.
+        match std::env::var("INJECTION_ONLY").as_deref() {
+            Ok("hosted") => {
+                black_box(with_hosted(&scopes).await);
+                return;
+            }
+            Ok("hand") => {
+                black_box(by_hand(&settings, &pool));
+                return;
+            }
+            Ok("none") => return,
+            Ok("sizes") => {
+                let scope = scopes.create_scope();
+                println!("resolve future: {} bytes", std::mem::size_of_val(&scope.resolve::<Arc<UnitOfWork>>()));
+                scope.end(ScopeExit::Succeeded).await;
+                return;
+            }
+            _ => {}
+        }
+
         let (mut hosted_times, mut hand_times) = (Vec::new(), Vec::new());
         for round in 0..ROUNDS {
             // Alternate which goes first so neither always runs on a warmer cache.
@@ -145,6 +166,9 @@ fn main() {
                 measure_hosted().await;
             }
         }
+        if std::env::var_os("INJECTION_BREAKDOWN").is_some() {
+            breakdown(&scopes).await;
+        }
         let hosted = median(&mut hosted_times);
         let hand = median(&mut hand_times);
         println!("scope + 3 scoped + 2 singletons, median of {ROUNDS} rounds of {ITERATIONS}:");
@@ -153,4 +177,36 @@ fn main() {
         println!("  ratio       {:8.2}x (target <= 2.00x)", hosted / hand);
         assert!(running.stop().await.is_success());
     });
+}
+
+/// Time per step, to see where the cost goes (`INJECTION_BREAKDOWN=1`).
+async fn breakdown(scopes: &ScopeFactory) {
+    let began = Instant::now();
+    for _ in 0..ITERATIONS {
+        let scope = scopes.create_scope();
+        scope.end(ScopeExit::Succeeded).await;
+    }
+    println!("  scope only          {:8.1} ns", per_iteration(began.elapsed()));
+    let began = Instant::now();
+    for _ in 0..ITERATIONS {
+        let scope = scopes.create_scope();
+        black_box(scope.resolve::<Arc<Settings>>().await.expect("registered"));
+        scope.end(ScopeExit::Succeeded).await;
+    }
+    println!("  + one singleton     {:8.1} ns", per_iteration(began.elapsed()));
+    let began = Instant::now();
+    for _ in 0..ITERATIONS {
+        let scope = scopes.create_scope();
+        black_box(scope.resolve::<Arc<Clock>>().await.expect("registered"));
+        scope.end(ScopeExit::Succeeded).await;
+    }
+    println!("  + one scoped        {:8.1} ns", per_iteration(began.elapsed()));
+    let began = Instant::now();
+    for _ in 0..ITERATIONS {
+        let scope = scopes.create_scope();
+        black_box(scope.resolve::<Arc<Clock>>().await.expect("registered"));
+        black_box(scope.resolve::<Arc<Clock>>().await.expect("registered"));
+        scope.end(ScopeExit::Succeeded).await;
+    }
+    println!("  + it again (cached) {:8.1} ns", per_iteration(began.elapsed()));
 }
