@@ -251,6 +251,7 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
         (factory_fn, quote!(#private::GeneratedFactory::Async(__hosted_factory)))
     } else {
         let factory_fn = quote! {
+            #[allow(clippy::unnecessary_wraps, reason = "the host's factory signature is fallible")]
             fn __hosted_factory(_: &#private::RunContext) -> #built_type {
                 #provided_assertion
                 let __hosted_value: #value_type = #returned;

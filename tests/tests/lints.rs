@@ -135,6 +135,64 @@ async fn tickets(ticket: Ticket) {
     let _ = ticket.0;
 }
 
+/// A public singleton built from its fields.
+#[hosted::singleton]
+#[derive(Debug)]
+pub struct Catalogue {
+    /// Injected.
+    pub unit: Arc<Unit>,
+    /// Built with `Default`.
+    #[hosted(default)]
+    pub entries: std::sync::Mutex<Vec<String>>,
+}
+
+/// A value a scoped factory provides.
+#[derive(Debug)]
+pub struct Session {
+    /// Its number.
+    pub number: u64,
+}
+
+/// An asynchronous, fallible scoped factory with an injected parameter.
+///
+/// # Errors
+/// Never; the signature shows a fallible factory is accepted.
+#[hosted::scoped]
+pub async fn session(catalogue: Arc<Catalogue>) -> anyhow::Result<Session> {
+    let _ = catalogue;
+    Ok(Session { number: 1 })
+}
+
+/// A trait a transient is registered under.
+pub trait Describe: Send + Sync {
+    /// A description.
+    fn describe(&self) -> String;
+}
+
+struct Plain;
+
+impl Describe for Plain {
+    fn describe(&self) -> String {
+        "plain".to_owned()
+    }
+}
+
+/// A synchronous transient factory under a trait object, through `crate`.
+#[hosted::transient(as = dyn Describe, crate = "::hosted")]
+fn plain() -> Plain {
+    Plain
+}
+
+/// A scoped value with a dispose hook.
+#[hosted::scoped]
+struct Tidy;
+
+impl hosted::Dispose for Tidy {
+    async fn dispose(&self, exit: hosted::ScopeExit) {
+        let _ = exit;
+    }
+}
+
 #[test]
 fn the_expansions_compile_under_strict_lints() {
     let host = hosted::Host::builder()
@@ -142,6 +200,11 @@ fn the_expansions_compile_under_strict_lints() {
         .build()
         .expect("a valid host");
     assert_eq!(host.services().count(), 8);
+    assert_eq!(
+        host.registrations(),
+        9,
+        "Unit, Tuple, OnlyDefaults, Catalogue, Session, dyn Describe, Tidy and the two queues"
+    );
     let _ = OnlyDefaults {
         count: std::sync::Mutex::new(0),
     }
