@@ -512,10 +512,25 @@ fn emit(model: &Model, item_fn: &ItemFn) -> TokenStream {
 
             async fn __hosted_handle(
                 __hosted_item: #item,
-                __hosted_cx: #private::RunContext,
+                __hosted_cx: &#private::RunContext,
             ) -> ::core::result::Result<(), #private::BoxError> {
                 #(#injections)*
                 #outcome
+            }
+
+            struct __HostedHandler;
+
+            #[automatically_derived]
+            impl #private::QueueHandler<#item> for __HostedHandler {
+                fn handle<'a>(
+                    &'a self,
+                    item: #item,
+                    cx: &'a #private::RunContext,
+                ) -> impl ::core::future::Future<
+                    Output = ::core::result::Result<(), #private::BoxError>,
+                > + ::core::marker::Send + 'a {
+                    __hosted_handle(item, cx)
+                }
             }
 
             fn __hosted_declare(__hosted_needs: &mut #private::Dependencies) {
@@ -528,7 +543,7 @@ fn emit(model: &Model, item_fn: &ItemFn) -> TokenStream {
                     #private::ServiceDescriptor::queued(
                         <#ident as #private::ServiceKey>::NAME,
                         #options,
-                        __hosted_handle,
+                        __HostedHandler,
                         #dead_letters,
                     )
                     .__declare(__hosted_declare)

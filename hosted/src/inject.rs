@@ -137,12 +137,6 @@ pub(crate) struct RunEnd {
 }
 
 impl RunEnd {
-    /// Whether the run has a scope to close: without one, [`finish`](Self::finish) does nothing
-    /// and a hot loop (a queue's items) may skip building its future.
-    pub(crate) fn is_scoped(&self) -> bool {
-        self.scope.is_some()
-    }
-
     /// Closes the run's scope once its body has returned: disposes its values in reverse
     /// creation order, telling them how the run went.
     pub(crate) async fn finish(self, exit: ScopeExit) {

@@ -3,7 +3,7 @@
 //! Each case pushes 1,000,000 items through a queue of capacity 100 drained by one worker, from
 //! 1 and from 4 producer tasks, on a two-thread runtime:
 //!
-//! * typed items (`u64`): a queued service registered on a host versus `mpsc::channel(100)` and
+//! * typed items (`u64`): a `#[queued(capacity = 100)]` function versus `mpsc::channel(100)` and
 //!   a worker loop; throughput, and enqueue-to-start latency (p50, p99) of every item;
 //! * work items (async closures receiving the stop token): the [`WorkQueue`] versus a channel of
 //!   boxed closures and a worker loop.
@@ -19,13 +19,12 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use hosted::{
-    CancellationToken, DeadLetters, Host, Queue, QueueOptions, RunContext, RunningHost,
-    ServiceDescriptor, WorkQueue,
+    CancellationToken, Host, Queue, QueueOptions, RunningHost, ServiceDescriptor, WorkQueue,
 };
 use tokio::sync::{Notify, mpsc};
 
@@ -121,9 +120,8 @@ enum Case {
     Latency,
 }
 
-async fn start_host(service: ServiceDescriptor) -> RunningHost {
-    Host::builder()
-        .add_service(service)
+async fn start_host(builder: hosted::HostBuilder) -> RunningHost {
+    builder
         .build()
         .expect("a valid host")
         .start()
@@ -163,31 +161,36 @@ where
     elapsed
 }
 
+/// What the attribute-registered queue reports to: statics, since its handler is a plain
+/// function. Reset before each run.
+static TYPED_DONE: LazyLock<Arc<Done>> = LazyLock::new(Done::new);
+static TYPED_LATENCIES: LazyLock<Arc<Latencies>> = LazyLock::new(Latencies::new);
+static MEASURE_LATENCY: AtomicBool = AtomicBool::new(false);
+
+#[hosted::queued(capacity = 100)]
+async fn typed(item: u64) {
+    if MEASURE_LATENCY.load(Ordering::Relaxed) {
+        TYPED_LATENCIES.record(item);
+    }
+    TYPED_DONE.handle(item);
+}
+
 async fn typed_hosted(producers: u64, case: Case) -> Run {
-    let done = Done::new();
-    let latencies = Latencies::new();
-    let service = ServiceDescriptor::queued(
-        "bench",
-        QueueOptions::new(CAPACITY),
-        {
-            let (done, latencies) = (Arc::clone(&done), Arc::clone(&latencies));
-            move |item: u64, _cx: RunContext| {
-                if case == Case::Latency {
-                    latencies.record(item);
-                }
-                done.handle(item);
-                std::future::ready(())
-            }
-        },
-        DeadLetters::log(),
-    );
-    let host = start_host(service).await;
+    let (done, latencies) = (&*TYPED_DONE, &*TYPED_LATENCIES);
+    done.handled.store(0, Ordering::Relaxed);
+    latencies.next.store(0, Ordering::Relaxed);
+    MEASURE_LATENCY.store(case == Case::Latency, Ordering::Relaxed);
+    let host = start_host(Host::builder().discover()).await;
     let queue: Queue<u64> = Queue::clone(&*host.get::<Queue<u64>>().await.expect("the queue"));
-    let elapsed = drive(producers, &done, {
-        let latencies = Arc::clone(&latencies);
+    let elapsed = drive(producers, done, {
+        let latencies = Arc::clone(latencies);
         move |n| {
             let queue = Queue::clone(&queue);
-            let item = if case == Case::Latency { latencies.now() } else { n };
+            let item = if case == Case::Latency {
+                latencies.now()
+            } else {
+                n
+            };
             async move { queue.send(item).await.expect("accepted") }
         }
     })
@@ -220,7 +223,11 @@ async fn typed_by_hand(producers: u64, case: Case) -> Run {
         let latencies = Arc::clone(&latencies);
         move |n| {
             let sender = sender.clone();
-            let item = if case == Case::Latency { latencies.now() } else { n };
+            let item = if case == Case::Latency {
+                latencies.now()
+            } else {
+                n
+            };
             async move { sender.send(item).await.expect("accepted") }
         }
     })
@@ -236,10 +243,10 @@ async fn typed_by_hand(producers: u64, case: Case) -> Run {
 
 async fn closures_hosted(producers: u64) -> Run {
     let done = Done::new();
-    let host = start_host(ServiceDescriptor::work_queue(
+    let host = start_host(Host::builder().add_service(ServiceDescriptor::work_queue(
         "bench",
         QueueOptions::new(CAPACITY),
-    ))
+    )))
     .await;
     let queue: WorkQueue = Queue::clone(&*host.get::<WorkQueue>().await.expect("the queue"));
     let elapsed = drive(producers, &done, {
@@ -288,7 +295,10 @@ async fn closures_by_hand(producers: u64) -> Run {
                         done.handle(n);
                     })
                 });
-                sender.send(job).await.unwrap_or_else(|_| panic!("accepted"));
+                sender
+                    .send(job)
+                    .await
+                    .unwrap_or_else(|_| panic!("accepted"));
             }
         }
     })
@@ -314,6 +324,12 @@ where
     HF: Future<Output = Run>,
     BF: Future<Output = Run>,
 {
+    // `cargo bench --bench queue -- <word>` runs only the cases whose label contains it.
+    if let Some(filter) = std::env::args().skip(1).find(|arg| !arg.starts_with('-'))
+        && !label.contains(&filter)
+    {
+        return;
+    }
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     // One warm-up round each.
     runtime.block_on(hosted());

@@ -1,7 +1,6 @@
 //! The queued service: workers taking items from the queue, each item run with retries, a
 //! timeout and a dead letter, and the two-phase stop that accounts for every item.
 
-use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -29,19 +28,28 @@ use crate::util::{BoxFuture, panic_message};
 
 /// What a queued service does with each item: implemented by every
 /// `Fn(T, RunContext) -> impl Future<Output = ()>` (or `Result<(), E>`), as
-/// [`ServiceDescriptor::queued`] takes it.
+/// [`ServiceDescriptor::queued`] takes it, and by the handler `#[queued]` generates.
 pub trait QueueHandler<T>: Send + Sync + 'static {
-    /// Handles one attempt at one item; `cx` is a fresh context for this attempt.
-    fn handle(&self, item: T, cx: RunContext) -> impl Future<Output = Result<(), BoxError>> + Send;
+    /// Handles one attempt at one item in the context `cx`, fresh for this attempt when the
+    /// handler resolves scoped values, and shared by the attempts otherwise.
+    fn handle<'a>(
+        &'a self,
+        item: T,
+        cx: &'a RunContext,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a;
 }
 
 impl<T, F, Fut> QueueHandler<T> for F
 where
     F: Fn(T, RunContext) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output: IntoOutcome> + Send,
+    Fut: Future<Output: IntoOutcome> + Send + 'static,
 {
-    fn handle(&self, item: T, cx: RunContext) -> impl Future<Output = Result<(), BoxError>> + Send {
-        let handling = self(item, cx);
+    fn handle<'a>(
+        &'a self,
+        item: T,
+        cx: &'a RunContext,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a {
+        let handling = self(item, cx.clone());
         async move { handling.await.into_outcome() }
     }
 }
@@ -472,16 +480,21 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
         // The handler consumes the item: keep a copy for a retry or the dead letter.
         let copy = keep.map(|keep| keep(&item));
         let span = tracing::info_span!("item", seq, attempt);
-        let (cx, end) = base.begin_run();
-        let outcome = attempt_caught(parts.handler.handle(item, cx), options.timeout())
-            .instrument(span.clone())
+        let outcome = if base.runs_scoped() {
+            let (cx, end) = base.begin_run();
+            let outcome = run_attempt(&parts.handler, item, &cx, options.timeout(), &span).await;
+            drop(cx);
+            end.finish(if outcome.is_ok() {
+                ScopeExit::Succeeded
+            } else {
+                ScopeExit::Failed
+            })
             .await;
-        end.finish(if outcome.is_ok() {
-            ScopeExit::Succeeded
+            outcome
         } else {
-            ScopeExit::Failed
-        })
-        .await;
+            // Nothing scoped to resolve: the attempts share the base context.
+            run_attempt(&parts.handler, item, base, options.timeout(), &span).await
+        };
         let failure = match outcome {
             Ok(()) => {
                 if chan.finish() {
@@ -491,42 +504,79 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
             }
             Err(failure) => failure,
         };
-        Counters::add(&counters.failed, 1);
-        if base.stop_token().is_cancelled() {
-            if chan.finish() {
-                Counters::add(&counters.left_undone, 1);
-            }
-            span.in_scope(
-                || tracing::warn!(error = %failure, "left undone: cancelled by the stop"),
-            );
-            return Ok(());
-        }
-        match copy {
-            Some(copy) if attempt < attempts => {
-                let delay = options.retry_delay(attempt);
-                span.in_scope(|| {
-                    tracing::warn!(error = %failure, ?delay, "attempt {attempt} of {attempts} failed; retrying after a backoff");
-                });
-                if !sleep_unless_stopped(delay, base.stop_token()).await {
-                    if chan.finish() {
-                        Counters::add(&counters.left_undone, 1);
-                    }
-                    span.in_scope(|| tracing::warn!("left undone: the stop came before its retry"));
-                    return Ok(());
-                }
-                Counters::add(&counters.retried, 1);
+        // The rare paths are boxed, so the future of every item stays small.
+        match Box::pin(after_failure(
+            parts, queue, base, seq, attempt, attempts, failure, copy, &span,
+        ))
+        .await
+        {
+            AfterFailure::Retry(copy) => {
                 item = copy;
                 attempt += 1;
             }
-            copy => {
-                let dead = dead_letter(parts, base, seq, attempt, failure, copy)
-                    .instrument(span)
-                    .await;
+            AfterFailure::Done(result) => return result,
+        }
+    }
+}
+
+/// What to do once an attempt failed.
+enum AfterFailure<T> {
+    /// Try again with this copy of the item.
+    Retry(T),
+    /// The item is finished: left undone or dead-lettered (`Err` when its dead letter failed).
+    Done(Result<(), Failure>),
+}
+
+/// Counts a failed attempt, then waits for the retry, or hands the item to the dead letter.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the state of one item's run, passed on from `run_item`"
+)]
+async fn after_failure<T: Send + 'static, H: QueueHandler<T>>(
+    parts: &Parts<T, H>,
+    queue: &Queue<T>,
+    base: &RunContext,
+    seq: u64,
+    attempt: u32,
+    attempts: u32,
+    failure: Failure,
+    copy: Option<T>,
+    span: &tracing::Span,
+) -> AfterFailure<T> {
+    let shared = queue.shared();
+    let (chan, counters, options) = (shared.chan(), shared.counters(), shared.options());
+    Counters::add(&counters.failed, 1);
+    if base.stop_token().is_cancelled() {
+        if chan.finish() {
+            Counters::add(&counters.left_undone, 1);
+        }
+        span.in_scope(|| tracing::warn!(error = %failure, "left undone: cancelled by the stop"));
+        return AfterFailure::Done(Ok(()));
+    }
+    match copy {
+        Some(copy) if attempt < attempts => {
+            let delay = options.retry_delay(attempt);
+            span.in_scope(|| {
+                tracing::warn!(error = %failure, ?delay, "attempt {attempt} of {attempts} failed; retrying after a backoff");
+            });
+            if !sleep_unless_stopped(delay, base.stop_token()).await {
                 if chan.finish() {
-                    Counters::add(&counters.dead_lettered, 1);
+                    Counters::add(&counters.left_undone, 1);
                 }
-                return dead;
+                span.in_scope(|| tracing::warn!("left undone: the stop came before its retry"));
+                return AfterFailure::Done(Ok(()));
             }
+            Counters::add(&counters.retried, 1);
+            AfterFailure::Retry(copy)
+        }
+        copy => {
+            let dead = dead_letter(parts, base, seq, attempt, failure, copy)
+                .instrument(span.clone())
+                .await;
+            if chan.finish() {
+                Counters::add(&counters.dead_lettered, 1);
+            }
+            AfterFailure::Done(dead)
         }
     }
 }
@@ -566,34 +616,32 @@ async fn dead_letter<T: Send + 'static, H>(
     }
 }
 
-/// Runs one attempt in place, catching a panic and bounded by the per-item timeout. Unlike
-/// [`call_caught`], nothing is boxed: this runs for every item.
-async fn attempt_caught(
-    attempt: impl Future<Output = Result<(), BoxError>> + Send,
+/// Runs one attempt in place, in the item's span (when enabled), catching a panic and bounded by
+/// the per-item timeout. Unlike [`call_caught`], nothing is boxed or moved: this runs for every
+/// item.
+async fn run_attempt<T, H: QueueHandler<T>>(
+    handler: &H,
+    item: T,
+    cx: &RunContext,
     timeout: Option<Duration>,
+    span: &tracing::Span,
 ) -> Result<(), Failure> {
-    let caught = catch_unwind(attempt);
-    let outcome = match timeout {
-        Some(timeout) => match tokio::time::timeout(timeout, caught).await {
-            Ok(outcome) => outcome,
-            Err(_) => return Err(Failure::TimedOut),
-        },
-        None => caught.await,
-    };
-    match outcome {
-        Ok(result) => result.map_err(Failure::Error),
-        Err(payload) => Err(Failure::Panic(panic_message(payload.as_ref()))),
-    }
-}
-
-async fn catch_unwind<F: Future>(future: F) -> Result<F::Output, Box<dyn Any + Send>> {
-    let mut future = std::pin::pin!(future);
-    std::future::poll_fn(move |cx| {
+    let mut handling = std::pin::pin!(handler.handle(item, cx));
+    let mut deadline = std::pin::pin!(timeout.map(tokio::time::sleep));
+    let span = (!span.is_disabled()).then_some(span);
+    std::future::poll_fn(move |task| {
+        let _entered = span.map(tracing::Span::enter);
         // A future that panicked is never polled again.
-        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(payload)),
+        match std::panic::catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(task))) {
+            Ok(Poll::Ready(result)) => return Poll::Ready(result.map_err(Failure::Error)),
+            Ok(Poll::Pending) => {}
+            Err(payload) => {
+                return Poll::Ready(Err(Failure::Panic(panic_message(payload.as_ref()))));
+            }
+        }
+        match deadline.as_mut().as_pin_mut().map(|sleep| sleep.poll(task)) {
+            Some(Poll::Ready(())) => Poll::Ready(Err(Failure::TimedOut)),
+            _ => Poll::Pending,
         }
     })
     .await

@@ -7,7 +7,7 @@ use std::future::Future;
 
 use tokio_util::sync::CancellationToken;
 
-use super::service::DeadLetters;
+use super::service::{DeadLetters, QueueHandler};
 use super::{Queue, QueueOptions, SendError};
 use crate::inject::RunContext;
 use crate::registry::ServiceDescriptor;
@@ -81,6 +81,19 @@ impl Queue<WorkItem> {
     }
 }
 
+/// Runs each work item with the item's stop token, borrowing the context.
+struct RunWork;
+
+impl QueueHandler<WorkItem> for RunWork {
+    fn handle<'a>(
+        &'a self,
+        work: WorkItem,
+        cx: &'a RunContext,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a {
+        work.run(cx.stop_token().clone())
+    }
+}
+
 impl ServiceDescriptor {
     /// The generic work-item queue: a [`WorkQueue`] (inject it, or get it from the running host)
     /// whose workers run each [`WorkItem`] with the item's stop token. A failing item is logged
@@ -96,11 +109,10 @@ impl ServiceDescriptor {
     /// # drop(host);
     /// ```
     pub fn work_queue(name: impl Into<Cow<'static, str>>, options: QueueOptions) -> Self {
-        Self::queued(
-            name,
-            options,
-            |work: WorkItem, cx: RunContext| work.run(cx.stop_token().clone()),
-            DeadLetters::log_without_item(),
-        )
+        let mut descriptor = Self::queued(name, options, RunWork, DeadLetters::log_without_item());
+        // The handler resolves nothing, so items run without a scope; a work item that needs
+        // one opens it with `ScopeFactory`.
+        descriptor.declare = Some(|_| {});
+        descriptor
     }
 }
