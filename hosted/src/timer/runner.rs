@@ -64,6 +64,39 @@ impl Clock {
     }
 }
 
+/// The wall time of one instant, from which a tick's wall time is derived without reading both
+/// clocks on every tick. Taken again every minute, so the system's wall clock is followed.
+struct WallAnchor {
+    instant: Instant,
+    wall: SystemTime,
+}
+
+impl WallAnchor {
+    fn new(clock: &Clock) -> Self {
+        let instant = Instant::now();
+        Self {
+            instant,
+            wall: clock.wall_at(instant),
+        }
+    }
+
+    fn wall_at(&mut self, clock: &Clock, instant: Instant) -> SystemTime {
+        if let Clock::Virtual(clock) = clock {
+            return clock.wall_at(instant);
+        }
+        if instant.saturating_duration_since(self.instant) > WALL_CLOCK_RECHECK {
+            *self = Self::new(clock);
+        }
+        if instant >= self.instant {
+            self.wall + (instant - self.instant)
+        } else {
+            self.wall
+                .checked_sub(self.instant - instant)
+                .unwrap_or(self.wall)
+        }
+    }
+}
+
 /// A service that runs its body on a schedule.
 pub(crate) struct TimerService {
     body: BodyFn,
@@ -111,12 +144,12 @@ impl TimerService {
         Duration::from_nanos(fastrand::u64(0..=bound))
     }
 
-    fn tick(&self, due: Due, offset: Duration, started: Instant) -> Tick {
+    fn tick(&self, due: Due, offset: Duration, started: Instant, wall: &mut WallAnchor) -> Tick {
         let scheduled = due.at + offset;
         Tick {
             number: due.number,
             scheduled,
-            scheduled_at: self.clock.wall_at(scheduled),
+            scheduled_at: wall.wall_at(&self.clock, scheduled),
             started,
             missed: due.missed,
         }
@@ -141,6 +174,7 @@ impl TimerService {
     /// Ticks one at a time: `overlap = "skip"` or `"coalesce"`. Each tick runs on this task.
     async fn run_in_turn(&self, stop: &CancellationToken) -> Result<(), BoxError> {
         let mut cursor = Cursor::start(&self.plan, &self.clock, &self.next_number);
+        let mut wall = WallAnchor::new(&self.clock);
         let mut offset = self.jitter();
         let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
         loop {
@@ -160,21 +194,26 @@ impl TimerService {
                 // whose resolution would make it up to a millisecond late; yield only if this
                 // task has used up its share of the scheduler.
                 tokio::task::consume_budget().await;
-            }
-            if stop.is_cancelled() {
-                return Ok(());
+                if stop.is_cancelled() {
+                    return Ok(());
+                }
             }
             let now = Instant::now();
             if !cursor.ready(now, target) {
                 continue;
             }
-            let tick = self.tick(cursor.take(now, self.plan.missed), offset, now);
+            let tick = self.tick(cursor.take(now, self.plan.missed), offset, now, &mut wall);
             offset = self.jitter();
             self.next_number
                 .store(cursor.next_number, Ordering::Relaxed);
-            let result = run_tick(&self.body, &self.cx, tick, self.log.as_deref())
-                .instrument(tracing::info_span!("tick", number = tick.number))
-                .await;
+            let span = tracing::info_span!("tick", number = tick.number);
+            let run = run_tick(&self.body, &self.cx, tick, self.log.as_deref());
+            // A disabled span (no subscriber wants it) would still be entered on every poll.
+            let result = if span.is_disabled() {
+                run.await
+            } else {
+                run.instrument(span).await
+            };
             cursor.after_run(now, Instant::now(), self.plan.overlap);
             if let Err(failure) = result {
                 self.failed(tick.number, failure)?;
@@ -186,6 +225,7 @@ impl TimerService {
     /// of its own; at stop, the running ones are awaited.
     async fn run_side_by_side(&self, stop: &CancellationToken) -> Result<(), BoxError> {
         let mut cursor = Cursor::start(&self.plan, &self.clock, &self.next_number);
+        let mut wall = WallAnchor::new(&self.clock);
         let mut offset = self.jitter();
         let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
         let mut running: JoinSet<(u64, Result<(), Failure>)> = JoinSet::new();
@@ -221,7 +261,7 @@ impl TimerService {
             if !cursor.ready(now, target) {
                 continue;
             }
-            let tick = self.tick(cursor.take(now, self.plan.missed), offset, now);
+            let tick = self.tick(cursor.take(now, self.plan.missed), offset, now, &mut wall);
             offset = self.jitter();
             self.next_number
                 .store(cursor.next_number, Ordering::Relaxed);
