@@ -8,9 +8,9 @@ pub mod process {
     //! took.
 
     use std::fmt::Write as _;
-    use std::io::{BufRead as _, BufReader, Read};
+    use std::io::{BufRead as _, BufReader, Read, Write as _};
     use std::path::Path;
-    use std::process::{Child, Command, ExitStatus, Stdio};
+    use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
     use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
     use std::thread;
     use std::time::{Duration, Instant};
@@ -28,6 +28,8 @@ pub mod process {
         child: Child,
         output: Arc<Output>,
         status: Option<ExitStatus>,
+        /// Standard input, for processes started with [`start_with_stdin`](Self::start_with_stdin).
+        stdin: Option<ChildStdin>,
     }
 
     #[derive(Debug, Default)]
@@ -94,7 +96,39 @@ pub mod process {
         /// # Panics
         /// When the program cannot be started.
         #[must_use]
-        pub fn start(mut command: Command) -> Self {
+        pub fn start(command: Command) -> Self {
+            Self::start_with(command, Stdio::null())
+        }
+
+        /// Starts `command` with its stdout and stderr captured and its standard input open for
+        /// [`write_line`](Self::write_line).
+        ///
+        /// # Panics
+        /// When the program cannot be started.
+        #[must_use]
+        pub fn start_with_stdin(command: Command) -> Self {
+            Self::start_with(command, Stdio::piped())
+        }
+
+        /// Writes `line` and a newline to the process's standard input.
+        ///
+        /// # Panics
+        /// When the process was not started with [`start_with_stdin`](Self::start_with_stdin), or
+        /// the write fails.
+        #[track_caller]
+        pub fn write_line(&mut self, line: &str) {
+            let stdin = self
+                .stdin
+                .as_mut()
+                .unwrap_or_else(|| panic!("{}: started without a standard input", self.name));
+            writeln!(stdin, "{line}")
+                .and_then(|()| stdin.flush())
+                .unwrap_or_else(|error| {
+                    panic!("{}: cannot write to its input: {error}", self.name)
+                });
+        }
+
+        fn start_with(mut command: Command, stdin: Stdio) -> Self {
             let program = command.get_program().to_owned();
             let name = Path::new(&program)
                 .file_name()
@@ -102,7 +136,7 @@ pub mod process {
                 .to_string_lossy()
                 .into_owned();
             let mut child = command
-                .stdin(Stdio::null())
+                .stdin(stdin)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -116,6 +150,7 @@ pub mod process {
             }
             Self {
                 name,
+                stdin: child.stdin.take(),
                 child,
                 output,
                 status: None,
