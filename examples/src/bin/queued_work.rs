@@ -55,14 +55,14 @@ impl std::error::Error for Cancelled {}
 /// The work item of the seed: three delays, cut short when the host gives up on it.
 async fn build_work_item(
     id: u64,
-    step: Duration,
+    delay: Duration,
     stop: CancellationToken,
 ) -> Result<(), Cancelled> {
     tracing::info!("Queued Background Task {id} is starting.");
     let mut delay_loop = 0;
     while !stop.is_cancelled() && delay_loop < 3 {
         tokio::select! {
-            () = tokio::time::sleep(step) => {}
+            () = tokio::time::sleep(delay) => {}
             () = stop.cancelled() => {}
         }
         delay_loop += 1;
@@ -85,7 +85,7 @@ async fn monitor_loop(queue: WorkQueue, stop: CancellationToken) {
         "MonitorAsync Loop is starting. Type `w` and Enter to add a work item to the background queue."
     );
     let runtime = tokio::runtime::Handle::current();
-    let step = step();
+    let delay = step();
     std::thread::spawn(move || {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         for line in std::io::stdin().lines() {
@@ -95,7 +95,7 @@ async fn monitor_loop(queue: WorkQueue, stop: CancellationToken) {
             }
             let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
             let queued =
-                runtime.block_on(queue.enqueue(move |stop| build_work_item(id, step, stop)));
+                runtime.block_on(queue.enqueue(move |stop| build_work_item(id, delay, stop)));
             if let Err(error) = queued {
                 tracing::warn!(%error, "work item {id} was not queued");
                 break;
