@@ -6,6 +6,9 @@
 //! cargo bench -p hosted-tests --bench timed
 //! ```
 //!
+//! `TIMED_BENCH_VARIANT=hand|hosted|spine` runs one variant alone; `spine` (10,000 background
+//! services that only wait for the stop) measures what the host costs before any timer.
+//!
 //! The binary runs each variant in a child process of its own (itself, re-executed), so CPU time
 //! and memory are per variant, alternating the variants over two rounds; each child runs a
 //! multi-thread tokio runtime on every core. Timers' phases are spread over the period in both
@@ -174,6 +177,19 @@ fn run_variant(variant: &str) {
                     });
                 }
                 None
+            }
+            "spine" => {
+                // Not one of the compared variants: the host's own cost of 10,000 services that
+                // do nothing but wait for the stop, to tell it apart from the timers'.
+                let mut builder = Host::builder();
+                for timer in 0..TIMERS {
+                    builder = builder.add_service(ServiceDescriptor::background(
+                        format!("idle-{timer}"),
+                        |cx: RunContext| async move { cx.stop_token().cancelled().await },
+                    ));
+                }
+                let host = builder.build().expect("a valid host");
+                Some(host.start().await.expect("the host starts"))
             }
             _ => {
                 let mut builder = Host::builder();
