@@ -98,26 +98,24 @@ where
     E: Into<BoxError>,
     F: Future<Output = Result<T, E>> + Send,
 {
-    let outcome = match deadline {
-        Some(deadline) => match tokio::time::timeout_at(deadline, CatchUnwind::new(call)).await {
+    let outcome = if let Some(deadline) = deadline {
+        match tokio::time::timeout_at(deadline, CatchUnwind::new(call)).await {
             Ok(outcome) => outcome,
             Err(_) => return Err(Failure::TimedOut),
-        },
-        // Pinned where it is rather than boxed: timers call this once per tick.
-        None => {
-            let mut call = std::pin::pin!(call);
-            std::future::poll_fn(|cx| {
-                // A call that panicked is never polled again: this future is then ready.
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    call.as_mut().poll(cx)
-                })) {
-                    Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-                    Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
-                    Err(payload) => std::task::Poll::Ready(Err(payload)),
-                }
-            })
-            .await
         }
+    } else {
+        // Pinned where it is rather than boxed: timers call this once per tick.
+        let mut call = std::pin::pin!(call);
+        std::future::poll_fn(|cx| {
+            // A call that panicked is never polled again: this future is then ready.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.as_mut().poll(cx)))
+            {
+                Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+                Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
+                Err(payload) => std::task::Poll::Ready(Err(payload)),
+            }
+        })
+        .await
     };
     match outcome {
         Ok(result) => result.map_err(|error| Failure::Error(error.into())),
