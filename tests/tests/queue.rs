@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hosted::{
-    BoxError, DeadLetter, DeadLetters, FullMode, Host, Problem, Queue, QueueOptions, QueueStats,
-    RunContext, RunningHost, SendError, ServiceDescriptor, WorkQueue,
+    BoxError, DeadLetter, DeadLetters, FailurePolicy, FullMode, Host, Problem, Provider, Queue,
+    QueueOptions, QueueStats, RestartPolicy, RunContext, RunningHost, SendError, ServiceDescriptor,
+    WorkQueue,
 };
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -678,4 +679,120 @@ async fn the_work_queue_runs_closures_with_their_stop_token() {
     assert_eq!(seen.all(), [1, 2, 3]);
     let stats = work.stats();
     assert_eq!((stats.processed, stats.dead_lettered), (3, 1));
+}
+
+/// A failing dead-letter hook, for the failure-policy tests: items 1 and 3 succeed, 2 fails.
+fn hook_fails(policy: FailurePolicy) -> ServiceDescriptor {
+    ServiceDescriptor::queued(
+        "fragile",
+        QueueOptions::new(4),
+        |item: u32, _cx: RunContext| async move {
+            if item == 2 {
+                Err::<(), BoxError>("item two fails".into())
+            } else {
+                Ok(())
+            }
+        },
+        DeadLetters::hook(|_letter: DeadLetter<u32>| async {
+            Err::<(), BoxError>("the dead-letter store is down".into())
+        }),
+    )
+    .on_failure(policy)
+}
+
+#[tokio::test]
+async fn a_failing_dead_letter_stops_the_host_by_default() {
+    let host = start(hook_fails(FailurePolicy::StopHost)).await;
+    let queue = host.get::<Queue<u32>>().await.unwrap();
+    queue.send(1).await.unwrap();
+    queue.send(2).await.unwrap();
+    let reason = host.wait().await;
+    assert!(reason.is_failure(), "{reason:?}");
+    let outcome = host.stop().await;
+    assert!(!outcome.is_success());
+    assert_eq!(outcome.incidents()[0].service, "fragile");
+    let stats = queue.stats();
+    assert_eq!((stats.processed, stats.dead_lettered), (1, 1), "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_failing_dead_letter_under_ignore_closes_the_queue() {
+    let host = start(hook_fails(FailurePolicy::Ignore)).await;
+    let queue = host.get::<Queue<u32>>().await.unwrap();
+    queue.send(2).await.unwrap();
+    for _ in 0..1000 {
+        if queue.is_closed() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(matches!(queue.send(3).await, Err(SendError::Closed(3))));
+    let outcome = host.stop().await;
+    assert!(outcome.is_success(), "{outcome:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_dead_letter_under_restart_resumes_the_workers() {
+    let host = start(hook_fails(FailurePolicy::Restart(
+        RestartPolicy::new().with_backoff(Duration::from_secs(1)),
+    )))
+    .await;
+    let queue = host.get::<Queue<u32>>().await.unwrap();
+    queue.send(2).await.unwrap();
+    queue.send(1).await.unwrap();
+    queue.send(3).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let stats = queue.stats();
+    assert_eq!(
+        (stats.processed, stats.dead_lettered, stats.depth),
+        (2, 1, 0),
+        "{stats:?}"
+    );
+    assert!(host.stop().await.is_success());
+}
+
+/// A scoped value: one per item, shared within it.
+struct PerItem(u32);
+
+#[tokio::test]
+async fn each_item_gets_a_scope_of_its_own() {
+    let built = Arc::new(AtomicU32::new(0));
+    let seen = Seen::<(u32, u32, u32)>::default();
+    let service = ServiceDescriptor::queued(
+        "scoped",
+        QueueOptions::new(4),
+        {
+            let seen = seen.clone();
+            move |item: u32, cx: RunContext| {
+                let seen = seen.clone();
+                async move {
+                    let first = cx.resolve::<Arc<PerItem>>().await?;
+                    let again = cx.resolve::<Arc<PerItem>>().await?;
+                    seen.push((item, first.0, again.0));
+                    Ok::<(), BoxError>(())
+                }
+            }
+        },
+        DeadLetters::log(),
+    );
+    let host = Host::builder()
+        .add_service(service)
+        .provide(Provider::scoped({
+            let built = Arc::clone(&built);
+            move |_: RunContext| {
+                let number = built.fetch_add(1, Ordering::Relaxed) + 1;
+                async move { Ok::<_, BoxError>(Arc::new(PerItem(number))) }
+            }
+        }))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let queue = host.get::<Queue<u32>>().await.unwrap();
+    for item in 1..=3 {
+        queue.send(item).await.unwrap();
+    }
+    assert!(host.stop().await.is_success());
+    assert_eq!(seen.all(), [(1, 1, 1), (2, 2, 2), (3, 3, 3)]);
 }
