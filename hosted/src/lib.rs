@@ -42,11 +42,11 @@ pub use hosted_macros::scoped;
 /// One instance for the whole host. The lifespans, arguments and checks are documented on
 /// [`scoped`](macro@scoped).
 pub use hosted_macros::singleton;
+#[doc = include_str!("docs/timed.md")]
+pub use hosted_macros::timed;
 /// A new instance each time one is asked for. The lifespans, arguments and checks are documented
 /// on [`scoped`](macro@scoped).
 pub use hosted_macros::transient;
-#[doc = include_str!("docs/timed.md")]
-pub use hosted_macros::timed;
 pub use tokio_util::sync::CancellationToken;
 
 pub use crate::container::{Container, Lifespan, Provider};

@@ -109,7 +109,10 @@ async fn the_attribute_runs_its_schedule_with_a_fresh_scope_per_tick() {
     // time to tokio's millisecond.
     assert!(half_minute.iter().all(|record| {
         let wall = record.tick.scheduled_at();
-        let seconds = wall.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let seconds = wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
         let jitter = seconds - (seconds / 30.0).floor() * 30.0;
         jitter <= 0.1 && record.tick.lateness() < Duration::from_millis(1)
     }));

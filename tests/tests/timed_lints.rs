@@ -43,7 +43,12 @@ pub async fn everything(
 }
 
 /// No parameters, no return type.
-#[hosted::timed(every = "5s", overlap = "skip", missed = "delay", on_failure = "ignore")]
+#[hosted::timed(
+    every = "5s",
+    overlap = "skip",
+    missed = "delay",
+    on_failure = "ignore"
+)]
 async fn quiet() {}
 
 /// A fixed delay, and pattern parameters.
