@@ -454,6 +454,7 @@ impl Container {
                 Vec::new(),
                 crate::FailurePolicy::StopHost,
                 None,
+                crate::settings::Settings::default(),
             ),
             lifetime.stopping_token(),
         );
@@ -693,7 +694,7 @@ impl Container {
     }
 
     /// A fresh scope sized for this container.
-    pub(crate) fn new_scope(&self) -> Arc<ScopeState> {
+    pub(crate) fn new_scope() -> Arc<ScopeState> {
         Arc::new(ScopeState::new())
     }
 }

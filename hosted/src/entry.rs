@@ -31,33 +31,63 @@ enum Command {
     Help,
 }
 
-fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
-    let mut command = Command::Run;
+/// The command line, read.
+#[derive(Debug, Default)]
+struct CommandLine {
+    command: Option<Command>,
+    /// `--config=PATH`.
+    config_file: Option<String>,
+    /// `--environment=NAME`.
+    environment: Option<String>,
+    /// `--key=value` settings, as written.
+    settings: Vec<String>,
+}
+
+fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<CommandLine, String> {
+    let mut line = CommandLine::default();
     for arg in args {
-        let next = match arg.to_str() {
-            Some("--list") => Command::List,
-            Some("--check") => Command::Check,
-            Some("--help" | "-h") => Command::Help,
-            _ => return Err(format!("unexpected argument `{}`", arg.to_string_lossy())),
+        let Some(text) = arg.to_str() else {
+            return Err(format!("unexpected argument `{}`", arg.to_string_lossy()));
         };
-        if command != Command::Run && command != next {
+        let next = match text {
+            "--list" => Command::List,
+            "--check" => Command::Check,
+            "--help" | "-h" => Command::Help,
+            _ => {
+                match text.strip_prefix("--").and_then(|pair| pair.split_once('=')) {
+                    Some(("config", path)) => line.config_file = Some(path.to_owned()),
+                    Some(("environment", name)) => line.environment = Some(name.to_owned()),
+                    Some((key, _)) if !key.is_empty() => line.settings.push(text.to_owned()),
+                    _ => return Err(format!("unexpected argument `{text}`")),
+                }
+                continue;
+            }
+        };
+        if line.command.as_ref().is_some_and(|command| *command != next) {
             return Err("`--list`, `--check` and `--help` cannot be combined".to_owned());
         }
-        command = next;
+        line.command = Some(next);
     }
-    Ok(command)
+    Ok(line)
 }
 
 fn usage(program: &str) -> String {
     format!(
-        "Usage: {program} [--list | --check | --help]\n\n\
+        "Usage: {program} [--list | --check | --help] [--config=PATH] [--environment=NAME] [--KEY=VALUE ...]\n\n\
          Runs the hosted services linked into this binary until SIGINT or SIGTERM (Ctrl+C).\n\n\
          Options:\n  \
-         --list      print every service (name, kind, order, after, failure policy, source) and exit\n  \
-         --check     check the registrations (names, order, dependencies, lifespans) without\n              \
-         starting anything; exit 0 if they are sound, 1 with every problem otherwise\n  \
-         -h, --help  print this help and exit\n\n\
-         Logging follows RUST_LOG (default `info`)."
+         --list              print every service (name, kind, order, after, failure policy,\n                      \
+         source) and every setting (value and origin), then exit\n  \
+         --check             check the registrations and the configuration without starting\n                      \
+         anything; exit 0 if sound, 1 (78 for configuration) otherwise\n  \
+         --config=PATH       read PATH instead of hosted.toml\n  \
+         --environment=NAME  also read hosted.NAME.toml (default: $HOSTED_ENVIRONMENT, or production)\n  \
+         --KEY=VALUE         set a configuration key, like --host.shutdown_timeout=10s or\n                      \
+         --services.my_app.heartbeat.enabled=false\n  \
+         -h, --help          print this help and exit\n\n\
+         Configuration, lowest to highest precedence: attribute literals, hosted.toml,\n\
+         hosted.ENVIRONMENT.toml, HOSTED_* environment variables (`__` between sections),\n\
+         --KEY=VALUE arguments. Logging follows RUST_LOG, else `host.log` (default `info`)."
     )
 }
 
@@ -69,26 +99,25 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         || "app".to_owned(),
         |arg| arg.to_string_lossy().into_owned(),
     );
-    let command = match parse_command_line(args) {
-        Ok(command) => command,
+    let mut line = match parse_command_line(args) {
+        Ok(line) => line,
         Err(message) => {
             eprintln!("error: {message}\n\n{}", usage(&program));
             std::process::exit(EXIT_USAGE);
         }
     };
+    let command = line.command.take().unwrap_or(Command::Run);
     if command == Command::Help {
         println!("{}", usage(&program));
         std::process::exit(0);
     }
-    if options.logging && command == Command::Run {
-        install_subscriber();
-    }
-    let host = match configure(Host::builder().discover()).build() {
+    let builder = with_configuration(Host::builder().discover(), &line);
+    let host = match configure(builder).build() {
         Ok(host) => host,
         Err(error) => {
             // Printed rather than logged: it must show even with logging off or filtered.
             eprintln!("error: {error}");
-            std::process::exit(1);
+            std::process::exit(i32::from(error.exit_code()));
         }
     };
     if command == Command::Check {
@@ -104,13 +133,20 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
     if command == Command::List {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(service_table(&host).as_bytes());
+        let _ = stdout.write_all(b"\n");
+        let _ = stdout.write_all(settings_table(&host).as_bytes());
         let _ = stdout.flush();
         std::process::exit(0);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    if options.logging {
+        let (filter, json) = host.log_options();
+        install_subscriber(filter, json);
+    }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = host.worker_threads() {
+        runtime.worker_threads(threads);
+    }
+    let runtime = match runtime.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             tracing::error!(%error, "cannot build the tokio runtime");
@@ -123,35 +159,117 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
     std::process::exit(i32::from(outcome.exit_code()));
 }
 
+/// Reads the configuration the command line and the environment name, and hands it to the
+/// builder; a source that cannot be read stops the process with 78.
+#[cfg(feature = "config")]
+fn with_configuration(builder: HostBuilder, line: &CommandLine) -> HostBuilder {
+    let mut sources = crate::config::ConfigSources::new();
+    let file = line
+        .config_file
+        .clone()
+        .or_else(|| std::env::var(format!("{}CONFIG", crate::config::DEFAULT_ENV_PREFIX)).ok());
+    if let Some(file) = file {
+        sources = sources.file(file);
+    }
+    if let Some(environment) = &line.environment {
+        sources = sources.environment(environment.clone());
+    }
+    for setting in &line.settings {
+        sources = match sources.argument(setting) {
+            Ok(sources) => sources,
+            Err(message) => {
+                eprintln!("error: {message}");
+                std::process::exit(EXIT_USAGE);
+            }
+        };
+    }
+    match sources.load() {
+        Ok(configuration) => builder.configuration(configuration),
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(i32::from(crate::error::EXIT_CONFIG));
+        }
+    }
+}
+
+#[cfg(not(feature = "config"))]
+fn with_configuration(builder: HostBuilder, line: &CommandLine) -> HostBuilder {
+    if line.config_file.is_some() || line.environment.is_some() || !line.settings.is_empty() {
+        eprintln!("error: this binary was built without the `config` feature of `hosted`");
+        std::process::exit(EXIT_USAGE);
+    }
+    builder
+}
+
+/// Installs a formatter writing to stderr, filtered by `RUST_LOG` when set, else by
+/// `configured` (`host.log`), unless a subscriber is installed already.
 #[cfg(feature = "subscriber")]
-fn install_subscriber() {
+fn install_subscriber(configured: &str, json: bool) {
     use tracing_subscriber::EnvFilter;
-    let (filter, bad_filter) = match EnvFilter::try_from_default_env() {
+    let (source, wanted) = match std::env::var("RUST_LOG") {
+        Ok(value) if !value.is_empty() => ("RUST_LOG", value),
+        _ => ("host.log", configured.to_owned()),
+    };
+    let (filter, bad_filter) = match EnvFilter::try_new(&wanted) {
         Ok(filter) => (filter, None),
-        Err(error) => (
-            EnvFilter::new("info"),
-            std::env::var("RUST_LOG")
-                .ok()
-                .filter(|value| !value.is_empty())
-                .map(|value| (value, error)),
-        ),
+        Err(error) => (EnvFilter::new("info"), Some((wanted, error))),
     };
     // Colours only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    let installed = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init()
-        .is_ok();
+        .with_writer(std::io::stderr);
+    let installed = if json {
+        builder.json().try_init().is_ok()
+    } else {
+        builder.with_ansi(ansi).try_init().is_ok()
+    };
     if let (true, Some((value, error))) = (installed, bad_filter) {
-        tracing::warn!(%error, "ignoring RUST_LOG={value:?}; logging at `info`");
+        tracing::warn!(%error, "ignoring {source}={value:?}; logging at `info`");
     }
 }
 
 #[cfg(not(feature = "subscriber"))]
-fn install_subscriber() {}
+fn install_subscriber(_configured: &str, _json: bool) {}
+
+/// The settings part of `--list`: every setting's effective value and origin.
+fn settings_table(host: &Host) -> String {
+    let rows: Vec<[String; 3]> = host
+        .settings()
+        .into_iter()
+        .map(|line| [line.key, line.value, line.origin.to_string()])
+        .collect();
+    table(["SETTING", "VALUE", "FROM"], &rows)
+}
+
+/// Aligned columns, the last one left ragged.
+fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let mut line = |cells: &[&str]| {
+        let mut row = String::new();
+        for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if index + 1 == cells.len() {
+                row.push_str(cell);
+            } else {
+                let _ = write!(row, "{cell:<width$}  ");
+            }
+        }
+        text.push_str(row.trim_end());
+        text.push('\n');
+    };
+    line(&header);
+    for row in rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+    text
+}
 
 /// The `--list` table: every service in start order.
 fn service_table(host: &Host) -> String {
@@ -176,29 +294,7 @@ fn service_table(host: &Host) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.len());
-        }
-    }
-    let mut table = String::new();
-    let mut line = |cells: &[&str]| {
-        let mut text = String::new();
-        for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            if index + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                let _ = write!(text, "{cell:<width$}  ");
-            }
-        }
-        table.push_str(text.trim_end());
-        table.push('\n');
-    };
-    line(&header);
-    for row in &rows {
-        line(&row.each_ref().map(String::as_str));
-    }
+    let mut table = table(header, &rows);
     if rows.is_empty() {
         table.push_str("(no services registered)\n");
     }
@@ -209,21 +305,42 @@ fn service_table(host: &Host) -> String {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Command, String> {
+    fn parse(args: &[&str]) -> Result<CommandLine, String> {
         parse_command_line(args.iter().map(OsString::from))
+    }
+
+    fn command(args: &[&str]) -> Result<Command, String> {
+        parse(args).map(|line| line.command.unwrap_or(Command::Run))
     }
 
     #[test]
     fn the_command_line_is_read() {
-        assert_eq!(parse(&[]), Ok(Command::Run));
-        assert_eq!(parse(&["--list"]), Ok(Command::List));
-        assert_eq!(parse(&["-h"]), Ok(Command::Help));
-        assert_eq!(parse(&["--check"]), Ok(Command::Check));
-        assert_eq!(parse(&["--list", "--list"]), Ok(Command::List));
+        assert_eq!(command(&[]), Ok(Command::Run));
+        assert_eq!(command(&["--list"]), Ok(Command::List));
+        assert_eq!(command(&["-h"]), Ok(Command::Help));
+        assert_eq!(command(&["--check"]), Ok(Command::Check));
+        assert_eq!(command(&["--list", "--list"]), Ok(Command::List));
         assert_eq!(
-            parse(&["--lsit"]),
-            Err("unexpected argument `--lsit`".to_owned())
+            command(&["--lsit"]).unwrap_err(),
+            "unexpected argument `--lsit`".to_owned()
         );
-        assert!(parse(&["--list", "--help"]).is_err());
+        assert!(command(&["--list", "--help"]).is_err());
+        assert!(command(&["stray"]).is_err());
+    }
+
+    #[test]
+    fn configuration_arguments_are_kept() {
+        let line = parse(&[
+            "--config=conf/app.toml",
+            "--environment=staging",
+            "--host.shutdown_timeout=10s",
+            "--list",
+        ])
+        .unwrap();
+        assert_eq!(line.command, Some(Command::List));
+        assert_eq!(line.config_file.as_deref(), Some("conf/app.toml"));
+        assert_eq!(line.environment.as_deref(), Some("staging"));
+        assert_eq!(line.settings, ["--host.shutdown_timeout=10s"]);
+        assert!(parse(&["--=value"]).is_err());
     }
 }

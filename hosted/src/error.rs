@@ -4,6 +4,9 @@ use std::fmt;
 
 use crate::service::SourceLocation;
 
+/// The exit code of a process stopped by bad configuration: `EX_CONFIG` from `sysexits.h`.
+pub const EXIT_CONFIG: u8 = 78;
+
 /// The host could not be built: every problem found, reported together.
 ///
 /// Nothing has started when this is returned.
@@ -22,6 +25,21 @@ impl BuildError {
     #[must_use]
     pub fn problems(&self) -> &[Problem] {
         &self.problems
+    }
+
+    /// The exit code `run!()` gives this error: 78 (`EX_CONFIG`) when configuration is at fault,
+    /// 1 otherwise.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        if self
+            .problems
+            .iter()
+            .any(|problem| matches!(problem, Problem::Config { .. }))
+        {
+            EXIT_CONFIG
+        } else {
+            1
+        }
     }
 }
 
@@ -78,6 +96,15 @@ pub enum Problem {
         type_name: String,
         /// Who registered it.
         owners: Vec<String>,
+    },
+    /// A configuration value that does not fit, or a key that means nothing.
+    Config {
+        /// The key, as a dotted path (`services.heartbeat.every`).
+        key: String,
+        /// Where the value came from.
+        origin: crate::settings::Origin,
+        /// What is wrong and what is expected.
+        message: String,
     },
     /// [`HostBuilder::replace`](crate::HostBuilder::replace) names a type nothing registers.
     NothingToReplace {
@@ -150,6 +177,14 @@ impl fmt::Display for Problem {
                     .collect::<Vec<_>>()
                     .join(" and ")
             ),
+            Self::Config {
+                key,
+                origin,
+                message,
+            } => match origin {
+                crate::settings::Origin::Default => write!(f, "`{key}`: {message}"),
+                origin => write!(f, "`{key}` ({origin}): {message}"),
+            },
             Self::NothingToReplace { type_name } => write!(
                 f,
                 "a replacement for `{type_name}` was given, but nothing registers `{type_name}`; use `provide` to add it"

@@ -13,42 +13,30 @@ use crate::inject::InjectError;
 use crate::lifecycle::{Outcome, Planned, Shared, Started};
 use crate::lifetime::{Lifetime, StopReason};
 use crate::ordering::{Node, start_order};
+use crate::options::HostOptions;
 use crate::policy::FailurePolicy;
+use crate::settings::{Setting, SettingKind, SettingValue};
 use crate::registry::{Registry, ServiceDescriptor};
 use crate::scope::ScopeFactory;
 use crate::service::ServiceInfo;
 use crate::supervisor::Incidents;
 use crate::validation;
 
-/// The shutdown budget when none is configured: 5 seconds, as in .NET.
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Collects services and host options, then checks everything at once in [`build`](Self::build).
 ///
 /// [`Host::builder`] starts empty; [`discover`](Self::discover) adds everything the attributes
 /// registered in the linked crates, which is what `hosted::run!()` does.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 #[must_use]
 pub struct HostBuilder {
     registry: Registry,
     replacements: Vec<Provider>,
     discovered: bool,
-    shutdown_timeout: Duration,
-    startup_timeout: Option<Duration>,
-    default_policy: FailurePolicy,
-}
-
-impl Default for HostBuilder {
-    fn default() -> Self {
-        Self {
-            registry: Registry::default(),
-            replacements: Vec::new(),
-            discovered: false,
-            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
-            startup_timeout: None,
-            default_policy: FailurePolicy::default(),
-        }
-    }
+    options: HostOptions,
+    #[cfg(feature = "config")]
+    configuration: Option<crate::config::Configuration>,
+    #[cfg(feature = "config")]
+    aliases: Vec<(String, String)>,
 }
 
 impl HostBuilder {
@@ -105,21 +93,44 @@ impl HostBuilder {
 
     /// The time all services together get to stop once a stop begins. Default 5 s. Services
     /// still running when it runs out are abandoned, named in the log, and the exit code is 1.
+    /// Configuration (`host.shutdown_timeout`) overrides it.
     pub fn shutdown_timeout(mut self, budget: Duration) -> Self {
-        self.shutdown_timeout = budget;
+        self.options
+            .set("shutdown_timeout", SettingValue::Duration(budget));
         self
     }
 
     /// The time all services together get to start. Default: unlimited. When it runs out,
-    /// startup fails like a failing start.
+    /// startup fails like a failing start. Configuration (`host.startup_timeout`) overrides it.
     pub fn startup_timeout(mut self, budget: Duration) -> Self {
-        self.startup_timeout = Some(budget);
+        self.options
+            .set("startup_timeout", SettingValue::Duration(budget));
         self
     }
 
     /// The failure policy of services that declare none. Default [`FailurePolicy::StopHost`].
+    /// Configuration (`host.on_failure` and the restart keys) overrides it.
+    #[allow(clippy::needless_pass_by_value, reason = "a builder takes its values")]
     pub fn default_failure_policy(mut self, policy: FailurePolicy) -> Self {
-        self.default_policy = policy;
+        self.options.set_policy(&policy);
+        self
+    }
+
+    /// Applies configuration when the host is built: host options, each service's section
+    /// (`enabled`, the failure policy, every argument of its attribute), and typed sections.
+    /// See [`Configuration`](crate::Configuration).
+    #[cfg(feature = "config")]
+    pub fn configuration(mut self, configuration: crate::config::Configuration) -> Self {
+        self.configuration = Some(configuration);
+        self
+    }
+
+    /// Lets the configuration key `alias` set the setting `target` when `target` itself is not
+    /// configured: keeps an existing flat key working, such as seed 002's `QueueCapacity` for
+    /// `services.my_app.work.capacity`.
+    #[cfg(feature = "config")]
+    pub fn config_alias(mut self, alias: impl Into<String>, target: impl Into<String>) -> Self {
+        self.aliases.push((alias.into(), target.into()));
         self
     }
 
@@ -130,20 +141,28 @@ impl HostBuilder {
     /// but not registered, registered twice, or needing each other in a circle.
     pub fn build(self) -> Result<Host, BuildError> {
         let Registry {
-            services,
+            mut services,
             mut providers,
         } = self.registry;
-        let mut problems = validation::duplicate_names(&services);
-        for replacement in self.replacements {
-            let before = providers.len();
-            providers.retain(|provider| provider.type_id != replacement.type_id);
-            if providers.len() == before {
-                problems.push(Problem::NothingToReplace {
-                    type_name: replacement.type_name.to_owned(),
-                });
-            }
-            providers.push(replacement);
-        }
+        let mut options = self.options;
+        let mut problems = Vec::new();
+        #[cfg(feature = "config")]
+        let configuration = self
+            .configuration
+            .as_ref()
+            .map(|configuration| (configuration, self.aliases.as_slice()));
+        #[cfg(not(feature = "config"))]
+        let configuration = None;
+        #[cfg_attr(not(feature = "config"), allow(unused_variables, reason = "no sections"))]
+        let (default_policy, sections) = prepare(
+            configuration,
+            &mut options,
+            &mut services,
+            &mut providers,
+            &mut problems,
+        );
+        problems.extend(validation::duplicate_names(&services));
+        problems.extend(replace(&mut providers, self.replacements));
         let nodes: Vec<Node<'_>> = services
             .iter()
             .map(|service| Node {
@@ -177,10 +196,9 @@ impl HostBuilder {
                     service.kind,
                     service.order,
                     service.after,
-                    service
-                        .policy
-                        .unwrap_or_else(|| self.default_policy.clone()),
+                    service.policy.unwrap_or_else(|| default_policy.clone()),
                     service.source,
+                    service.settings,
                 ),
                 stop: CancellationToken::new(),
                 make: service.make,
@@ -200,17 +218,118 @@ impl HostBuilder {
         let container = Arc::new(Container::new(providers, lifetime.clone(), |owner| {
             homes.get(owner).cloned()
         }));
+        let (startup_timeout, shutdown_timeout) =
+            (options.startup_timeout(), options.shutdown_timeout());
         Ok(Host {
             planned,
+            listing: Listing {
+                options,
+                #[cfg(feature = "config")]
+                sections,
+                #[cfg(feature = "config")]
+                configuration: self.configuration,
+            },
             shared: Shared {
                 lifetime,
                 container,
                 incidents: Incidents::default(),
-                startup_timeout: self.startup_timeout,
-                shutdown_timeout: self.shutdown_timeout,
+                startup_timeout,
+                shutdown_timeout,
             },
         })
     }
+}
+
+/// Substitutes each replacement for the registration of its type; a replacement of nothing is
+/// a problem.
+fn replace(providers: &mut Vec<Provider>, replacements: Vec<Provider>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for replacement in replacements {
+        let before = providers.len();
+        providers.retain(|provider| provider.type_id != replacement.type_id);
+        if providers.len() == before {
+            problems.push(Problem::NothingToReplace {
+                type_name: replacement.type_name.to_owned(),
+            });
+        }
+        providers.push(replacement);
+    }
+    problems
+}
+
+/// Applies configuration and the per-service settings before the checks: host options, each
+/// service's `enabled`, failure policy and attribute settings, and typed sections. Disabled
+/// services are removed with the types they register. Returns the default failure policy and
+/// the typed sections loaded.
+fn prepare(
+    configuration: Option<(&Configured, &[(String, String)])>,
+    options: &mut HostOptions,
+    services: &mut Vec<ServiceDescriptor>,
+    providers: &mut Vec<Provider>,
+    problems: &mut Vec<Problem>,
+) -> (FailurePolicy, Vec<SectionLoaded>) {
+
+    // Configuration first: it decides which services run and with what settings.
+    #[cfg(feature = "config")]
+    if let Some((configuration, _)) = configuration {
+        problems.extend(configuration.apply_host(&mut options.settings));
+    }
+    let default_policy = options.default_policy().unwrap_or_else(|message| {
+        problems.push(Problem::Config {
+            key: "host".to_owned(),
+            origin: crate::settings::Origin::Default,
+            message,
+        });
+        FailurePolicy::StopHost
+    });
+    for service in services.iter_mut() {
+        // `enabled` and the policy come first in listings, then the attribute's own keys.
+        let policy = service.policy.clone().unwrap_or_else(|| default_policy.clone());
+        let mut settings = crate::settings::Settings::default();
+        settings.declare(Setting::new(
+            "enabled",
+            SettingKind::Bool,
+            SettingValue::Bool(true),
+        ));
+        crate::policy::declare_policy(&mut settings, &policy);
+        for own in service.settings.iter() {
+            settings.declare(own.clone());
+        }
+        service.settings = settings;
+    }
+    #[cfg(feature = "config")]
+    let sections = match configuration {
+        Some((configuration, aliases)) => {
+            problems.extend(configuration.apply_services(services, aliases));
+            let (sections, found) = configuration.provide_sections(services, providers);
+            problems.extend(found);
+            sections
+        }
+        None => Vec::new(),
+    };
+    #[cfg(not(feature = "config"))]
+    let sections = {
+        let _ = (configuration, &providers);
+        Vec::new()
+    };
+    let disabled: Vec<String> = services
+        .iter()
+        .filter(|service| service.settings.bool("enabled") == Some(false))
+        .map(|service| service.name.to_string())
+        .collect();
+    services.retain(|service| !disabled.contains(&service.name.to_string()));
+    providers.retain(|provider| !disabled.contains(&provider.owner));
+    for service in services.iter_mut() {
+        match crate::policy::policy_from(&service.settings) {
+            Ok(policy) => service.policy = Some(policy),
+            Err(message) => problems.push(Problem::Config {
+                key: format!("{}", service.name),
+                origin: crate::settings::Origin::Default,
+                message,
+            }),
+        }
+    }
+    (default_policy, sections)
 }
 
 /// A built host: services checked and ordered, nothing started.
@@ -220,7 +339,39 @@ impl HostBuilder {
 #[derive(Debug)]
 pub struct Host {
     planned: Vec<Planned>,
+    listing: Listing,
     shared: Shared,
+}
+
+#[cfg(feature = "config")]
+type Configured = crate::config::Configuration;
+#[cfg(not(feature = "config"))]
+type Configured = ();
+#[cfg(feature = "config")]
+type SectionLoaded = crate::config::SectionLoader;
+#[cfg(not(feature = "config"))]
+type SectionLoaded = ();
+
+/// What `--list` shows beside the services: every setting's effective value and origin.
+#[derive(Debug)]
+struct Listing {
+    options: HostOptions,
+    #[cfg(feature = "config")]
+    sections: Vec<crate::config::SectionLoader>,
+    #[cfg(feature = "config")]
+    configuration: Option<crate::config::Configuration>,
+}
+
+/// One line of the settings listing: a dotted key, its value as written (secrets masked) and
+/// where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingLine {
+    /// The dotted key, as configuration names it.
+    pub key: String,
+    /// The effective value; `***` for a secret.
+    pub value: String,
+    /// Where the value came from.
+    pub origin: crate::settings::Origin,
 }
 
 impl std::fmt::Debug for Planned {
@@ -241,6 +392,47 @@ impl Host {
     #[must_use = "an iterator does nothing unless consumed"]
     pub fn services(&self) -> impl ExactSizeIterator<Item = &ServiceInfo> {
         self.planned.iter().map(|planned| &planned.info)
+    }
+
+    /// Every overridable setting with its effective value and where it came from: the host's,
+    /// each service's, and the typed sections' (secrets masked). What `--list` prints.
+    #[must_use]
+    pub fn settings(&self) -> Vec<SettingLine> {
+        let line = |prefix: &str, setting: &Setting| SettingLine {
+            key: format!("{prefix}.{}", setting.key()),
+            value: setting.value().to_string(),
+            origin: setting.origin().clone(),
+        };
+        let mut lines: Vec<SettingLine> = self
+            .listing
+            .options
+            .settings
+            .iter()
+            .map(|setting| line("host", setting))
+            .collect();
+        for service in self.services() {
+            let prefix = format!("services.{}", service.name().replace("::", "."));
+            lines.extend(service.settings().iter().map(|setting| line(&prefix, setting)));
+        }
+        #[cfg(feature = "config")]
+        if let Some(configuration) = &self.listing.configuration {
+            for section in &self.listing.sections {
+                lines.extend(configuration.listing(section.key, section.secrets).into_iter().map(
+                    |(key, value, origin)| SettingLine { key, value, origin },
+                ));
+            }
+        }
+        lines
+    }
+
+    /// The runtime worker threads configured (`host.worker_threads`); `None` for one per core.
+    pub(crate) fn worker_threads(&self) -> Option<usize> {
+        self.listing.options.worker_threads()
+    }
+
+    /// The log filter configured (`host.log`) and whether logs are JSON lines.
+    pub(crate) fn log_options(&self) -> (&str, bool) {
+        (self.listing.options.log(), self.listing.options.log_json())
     }
 
     /// How many types are registered with the container.

@@ -189,7 +189,7 @@ impl RunContext {
     /// As [`begin_run`](Self::begin_run), with a scope whether or not the service declared a
     /// need for one: for scopes opened by hand, whose resolutions are not declared.
     pub(crate) fn begin_run_scoped(&self, scoped: bool) -> (Self, RunEnd) {
-        let scope = scoped.then(|| self.env.container.new_scope());
+        let scope = scoped.then(Container::new_scope);
         let cx = Self {
             env: Arc::clone(&self.env),
             scope: scope.clone(),
@@ -287,6 +287,8 @@ pub struct Dependencies {
     parameter: Option<&'static str>,
     optional: bool,
     required: Vec<Requirement>,
+    #[cfg(feature = "config")]
+    sections: Vec<crate::config::SectionLoader>,
 }
 
 /// One registration a consumer relies on.
@@ -307,7 +309,29 @@ impl Dependencies {
             parameter: None,
             optional: false,
             required: Vec::new(),
+            #[cfg(feature = "config")]
+            sections: Vec::new(),
         }
+    }
+
+    /// Records that the value is a typed configuration section, loaded and registered before
+    /// anything starts.
+    #[cfg(feature = "config")]
+    pub(crate) fn require_section(&mut self, loader: crate::config::SectionLoader) {
+        self.sections.push(loader);
+        self.required.push(Requirement {
+            type_id: loader.type_id,
+            type_name: loader.key,
+            consumer: self.consumer.clone(),
+            parameter: self.parameter,
+            optional: self.optional,
+        });
+    }
+
+    /// The typed sections declared.
+    #[cfg(feature = "config")]
+    pub(crate) fn sections(&self) -> impl Iterator<Item = crate::config::SectionLoader> + '_ {
+        self.sections.iter().copied()
     }
 
     /// Declares `declare`'s needs as optional ones: their absence is not a problem.

@@ -9,6 +9,8 @@
 pub mod docs;
 pub mod timer;
 
+#[cfg(feature = "config")]
+mod config;
 mod container;
 mod entry;
 mod error;
@@ -16,12 +18,14 @@ mod host;
 mod inject;
 mod lifecycle;
 mod lifetime;
+mod options;
 mod ordering;
 mod policy;
 mod queue;
 mod registry;
 mod scope;
 mod service;
+mod settings;
 mod shutdown;
 mod supervisor;
 mod util;
@@ -49,10 +53,15 @@ pub use hosted_macros::timed;
 pub use hosted_macros::transient;
 pub use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "config")]
+pub use crate::config::{
+    Config, ConfigError, ConfigSources, Configuration, DEFAULT_ENV_PREFIX, DEFAULT_ENVIRONMENT, DEFAULT_FILE, Secret, Section,
+};
 pub use crate::container::{Container, Lifespan, Provider};
 pub use crate::entry::EXIT_USAGE;
-pub use crate::error::{BuildError, CaptiveLink, Failure, Problem};
-pub use crate::host::{DEFAULT_SHUTDOWN_TIMEOUT, Host, HostBuilder, RunningHost};
+pub use crate::error::{BuildError, CaptiveLink, EXIT_CONFIG, Failure, Problem};
+pub use crate::host::{Host, HostBuilder, RunningHost, SettingLine};
+pub use crate::options::DEFAULT_SHUTDOWN_TIMEOUT;
 pub use crate::inject::{Dependencies, Inject, InjectError, RunContext};
 pub use crate::lifecycle::Outcome;
 pub use crate::lifetime::{Lifetime, StopReason};
@@ -66,6 +75,7 @@ pub use crate::scope::{Dispose, Scope, ScopeExit, ScopeFactory};
 pub use crate::service::{
     BoxError, HostedService, IntoOutcome, ServiceContext, ServiceInfo, ServiceKind, SourceLocation,
 };
+pub use crate::settings::{Origin, Setting, SettingKind, SettingValue, Settings, TextCheck};
 pub use crate::shutdown::{EXIT_SECOND_INTERRUPT, EXIT_SECOND_TERMINATE};
 pub use crate::supervisor::Incident;
 pub use crate::timer::Tick;

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::settings::{Setting, SettingKind, SettingValue, Settings};
+
 /// What the host does when a service's body returns an error or panics while the host is
 /// running. Set per service with the `on_failure` argument, or for every service with
 /// [`HostBuilder::default_failure_policy`](crate::HostBuilder::default_failure_policy).
@@ -134,9 +136,94 @@ impl fmt::Display for RestartPolicy {
     }
 }
 
+const POLICY_CHOICES: &[&str] = &["stop", "ignore", "restart"];
+
+/// The failure policy as overridable settings, the policy given as defaults.
+pub(crate) fn declare_policy(settings: &mut Settings, policy: &FailurePolicy) {
+    let (word, restart) = match policy {
+        FailurePolicy::StopHost => ("stop", RestartPolicy::DEFAULT),
+        FailurePolicy::Ignore => ("ignore", RestartPolicy::DEFAULT),
+        FailurePolicy::Restart(restart) => ("restart", restart.clone()),
+    };
+    settings.declare(Setting::new(
+        "on_failure",
+        SettingKind::Choice(POLICY_CHOICES),
+        SettingValue::Text(word.to_owned()),
+    ));
+    settings.declare(Setting::new(
+        "max_restarts",
+        SettingKind::Integer {
+            min: 0,
+            max: i64::from(u32::MAX),
+        },
+        SettingValue::Integer(i64::from(restart.max_restarts)),
+    ));
+    settings.declare(Setting::new(
+        "backoff",
+        SettingKind::Duration { min: Duration::ZERO },
+        SettingValue::Duration(restart.backoff),
+    ));
+    settings.declare(Setting::new(
+        "max_backoff",
+        SettingKind::Duration {
+            min: Duration::from_nanos(1),
+        },
+        SettingValue::Duration(restart.max_backoff),
+    ));
+}
+
+/// The failure policy the settings describe.
+///
+/// # Errors
+/// When `backoff` is longer than `max_backoff`.
+pub(crate) fn policy_from(settings: &Settings) -> Result<FailurePolicy, String> {
+    let restart = RestartPolicy::new()
+        .with_max_restarts(
+            settings
+                .integer("max_restarts")
+                .and_then(|number| u32::try_from(number).ok())
+                .unwrap_or(RestartPolicy::DEFAULT.max_restarts),
+        )
+        .with_backoff(settings.duration("backoff").unwrap_or(RestartPolicy::DEFAULT.backoff))
+        .with_max_backoff(
+            settings
+                .duration("max_backoff")
+                .unwrap_or(RestartPolicy::DEFAULT.max_backoff),
+        );
+    if restart.backoff > restart.max_backoff {
+        return Err(format!(
+            "`backoff` ({}) is longer than `max_backoff` ({})",
+            crate::settings::format_duration(restart.backoff),
+            crate::settings::format_duration(restart.max_backoff)
+        ));
+    }
+    Ok(match settings.text("on_failure") {
+        Some("ignore") => FailurePolicy::Ignore,
+        Some("restart") => FailurePolicy::Restart(restart),
+        _ => FailurePolicy::StopHost,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policies_round_trip_through_settings() {
+        for policy in [
+            FailurePolicy::StopHost,
+            FailurePolicy::Ignore,
+            FailurePolicy::Restart(
+                RestartPolicy::new()
+                    .with_max_restarts(2)
+                    .with_backoff(Duration::from_millis(10)),
+            ),
+        ] {
+            let mut settings = Settings::default();
+            declare_policy(&mut settings, &policy);
+            assert_eq!(policy_from(&settings), Ok(policy));
+        }
+    }
 
     #[test]
     fn the_ceiling_doubles_up_to_the_maximum() {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::container::{Built, GeneratedFactory, Lifespan, Provider};
 use crate::inject::{Dependencies, InjectError, RunContext};
 use crate::policy::FailurePolicy;
+use crate::settings::{Setting, Settings};
 use crate::service::{BoxError, HostedService, IntoOutcome, ServiceKind, SourceLocation};
 use crate::supervisor::{ErasedService, FnService};
 use crate::util::BoxFuture;
@@ -108,6 +109,7 @@ pub struct ServiceDescriptor {
     pub(crate) declare: Option<fn(&mut Dependencies)>,
     pub(crate) make: MakeService,
     pub(crate) provider: Option<Provider>,
+    pub(crate) settings: Settings,
 }
 
 impl ServiceDescriptor {
@@ -163,6 +165,7 @@ impl ServiceDescriptor {
             declare: None,
             make,
             provider: None,
+            settings: Settings::default(),
         }
     }
 
@@ -187,6 +190,15 @@ impl ServiceDescriptor {
         self
     }
 
+    /// Declares a setting configuration may override under the service's section, with its
+    /// default. Attributes declare one per argument; a runner reads the effective values from
+    /// [`ServiceInfo::settings`](crate::ServiceInfo::settings) when it starts.
+    #[must_use]
+    pub fn setting(mut self, setting: Setting) -> Self {
+        self.settings.declare(setting);
+        self
+    }
+
     /// The service's name.
     #[must_use]
     pub fn name(&self) -> &str {
@@ -201,12 +213,34 @@ impl ServiceDescriptor {
         self
     }
 
+    /// Declares what the body resolves, so the host checks it before anything starts (missing
+    /// registrations, typed configuration sections to load) and gives runs a scope only when
+    /// needed. Generated code declares this itself; closures registered by hand that resolve
+    /// through their [`RunContext`] should say what they resolve:
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # struct Database;
+    /// use hosted::{Inject, RunContext, ServiceDescriptor};
+    ///
+    /// let service = ServiceDescriptor::background("reports", |cx: RunContext| async move {
+    ///     let database = cx.resolve::<Arc<Database>>().await?;
+    ///     # drop(database);
+    ///     Ok::<(), hosted::BoxError>(())
+    /// })
+    /// .needs(|needs| <Arc<Database> as Inject>::declare(needs));
+    /// ```
+    #[must_use]
+    pub fn needs(mut self, declare: fn(&mut Dependencies)) -> Self {
+        self.declare = Some(declare);
+        self
+    }
+
     /// Not public API, used by generated code.
     #[doc(hidden)]
     #[must_use]
-    pub fn __declare(mut self, declare: fn(&mut Dependencies)) -> Self {
-        self.declare = Some(declare);
-        self
+    pub fn __declare(self, declare: fn(&mut Dependencies)) -> Self {
+        self.needs(declare)
     }
 
     /// Not public API, used by generated code: a service of a `#[hosted_service]` type, built

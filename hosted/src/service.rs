@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::lifetime::Lifetime;
 use crate::policy::FailurePolicy;
+use crate::settings::Settings;
 
 /// The error type the host accepts from services: anything that converts into a boxed
 /// [`std::error::Error`], which covers `anyhow::Error`, `thiserror` enums and
@@ -220,6 +221,7 @@ struct InfoInner {
     after: Vec<Cow<'static, str>>,
     policy: FailurePolicy,
     source: Option<SourceLocation>,
+    settings: Settings,
 }
 
 impl ServiceInfo {
@@ -230,6 +232,7 @@ impl ServiceInfo {
         after: Vec<Cow<'static, str>>,
         policy: FailurePolicy,
         source: Option<SourceLocation>,
+        settings: Settings,
     ) -> Self {
         Self(Arc::new(InfoInner {
             name,
@@ -238,6 +241,7 @@ impl ServiceInfo {
             after,
             policy,
             source,
+            settings,
         }))
     }
 
@@ -268,6 +272,14 @@ impl ServiceInfo {
     #[must_use]
     pub fn policy(&self) -> &FailurePolicy {
         &self.0.policy
+    }
+
+    /// The service's settings, with configuration applied: what its attribute declared
+    /// overridable (a period, a capacity, the failure policy), each with its effective value
+    /// and where that came from.
+    #[must_use]
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
     }
 
     /// Where the service was declared, for services registered by an attribute.

@@ -137,12 +137,6 @@ fn main() {
                 return;
             }
             Ok("none") => return,
-            Ok("sizes") => {
-                let scope = scopes.create_scope();
-                println!("resolve future: {} bytes", std::mem::size_of_val(&scope.resolve::<Arc<UnitOfWork>>()));
-                scope.end(ScopeExit::Succeeded).await;
-                return;
-            }
             _ => {}
         }
 

@@ -199,7 +199,22 @@ listing::importer  background  0      listing::Store,mailer  restart(max 3, back
 listing::reporter  background  7      -                      stop                               {source}:{reporter}
 "
     );
-    assert_eq!(app.stdout(), expected);
+    let stdout = app.stdout();
+    let (services, settings) = stdout
+        .split_once("\n\n")
+        .unwrap_or_else(|| panic!("a services table, then a settings table:\n{stdout}"));
+    assert_eq!(format!("{services}\n"), expected);
+    let settings: Vec<&str> = settings.lines().collect();
+    for line in [
+        "SETTING                                 VALUE      FROM",
+        "host.shutdown_timeout                   5s         default",
+        "services.mailer.enabled                 true       default",
+        "services.mailer.on_failure              \"ignore\"   default",
+        "services.listing.importer.max_restarts  3          default",
+        "services.listing.importer.backoff       250ms      default",
+    ] {
+        assert!(settings.contains(&line), "missing {line:?} in\n{stdout}");
+    }
     assert_eq!(app.stderr(), "", "`--list` should not log");
 }
 

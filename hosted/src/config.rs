@@ -1,0 +1,911 @@
+//! Configuration: layered sources merged by `figment`, applied to the host's settings, to every
+//! service's settings and to typed sections, with the origin of every value kept for messages
+//! and `--list`.
+//!
+//! Sources, lowest to highest precedence: defaults (the literals in attributes, values set on the
+//! builder), `hosted.toml`, `hosted.<environment>.toml`, `HOSTED_`-prefixed environment
+//! variables with `__` between sections, and `--key=value` command-line arguments.
+
+use std::any::TypeId;
+use std::collections::HashSet;
+use std::fmt::{self, Write as _};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use figment::providers::{Env, Format as _, Toml};
+use figment::value::{Dict, Map, Tag, Value};
+use figment::{Figment, Metadata, Profile, Provider as FigmentProvider};
+use serde::de::DeserializeOwned;
+
+use crate::container::Provider;
+use crate::error::Problem;
+use crate::inject::{Dependencies, Inject, InjectError, RunContext};
+use crate::registry::ServiceDescriptor;
+use crate::settings::{Origin, SettingKind, SettingValue, Settings};
+
+/// The configuration file read when none is named.
+pub const DEFAULT_FILE: &str = "hosted.toml";
+/// The prefix of the environment variables read when none is named.
+pub const DEFAULT_ENV_PREFIX: &str = "HOSTED_";
+/// The environment when none is named.
+pub const DEFAULT_ENVIRONMENT: &str = "production";
+
+/// Where configuration comes from, before it is read. `hosted::run!()` builds one from the
+/// process (its environment and `--config`, `--environment` and `--key=value` arguments); tests
+/// and embedding applications build their own.
+///
+/// ```
+/// let configuration = hosted::ConfigSources::new()
+///     .file("tests/config/hosted.toml")
+///     .environment("staging")
+///     .argument("--services.heartbeat.every=2s")
+///     .expect("a --key=value argument")
+///     .load();
+/// # drop(configuration);
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ConfigSources {
+    file: PathBuf,
+    file_named: bool,
+    environment: Option<String>,
+    prefix: String,
+    arguments: Vec<CommandLineValue>,
+    inline: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+struct CommandLineValue {
+    key: String,
+    value: String,
+    written: String,
+}
+
+impl Default for ConfigSources {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ConfigSources {
+    /// The defaults: `hosted.toml` in the working directory (read if it exists),
+    /// `hosted.<environment>.toml` beside it, the environment named by `HOSTED_ENVIRONMENT`
+    /// (default `production`), and `HOSTED_` environment variables.
+    pub fn new() -> Self {
+        Self {
+            file: PathBuf::from(DEFAULT_FILE),
+            file_named: false,
+            environment: None,
+            prefix: DEFAULT_ENV_PREFIX.to_owned(),
+            arguments: Vec::new(),
+            inline: Vec::new(),
+        }
+    }
+
+    /// Reads this file instead of `hosted.toml`; it must exist.
+    pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.file = path.into();
+        self.file_named = true;
+        self
+    }
+
+    /// Names the environment instead of reading `<PREFIX>ENVIRONMENT`.
+    pub fn environment(mut self, name: impl Into<String>) -> Self {
+        self.environment = Some(name.into());
+        self
+    }
+
+    /// Reads environment variables with this prefix instead of `HOSTED_`.
+    pub fn env_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Adds a `--key=value` command-line argument, the highest-precedence source.
+    ///
+    /// # Errors
+    /// When `argument` is not of the form `--key=value`.
+    pub fn argument(mut self, argument: &str) -> Result<Self, String> {
+        let Some((key, value)) = argument
+            .strip_prefix("--")
+            .and_then(|pair| pair.split_once('='))
+            .filter(|(key, _)| !key.is_empty())
+        else {
+            return Err(format!(
+                "`{argument}` is not a setting: write `--key=value`, like `--host.shutdown_timeout=10s`"
+            ));
+        };
+        self.arguments.push(CommandLineValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            written: argument.to_owned(),
+        });
+        Ok(self)
+    }
+
+    /// Adds TOML text as a layer above the files, named `name` in messages: for tests and for
+    /// applications that keep configuration elsewhere.
+    pub fn toml(mut self, name: impl Into<String>, text: impl Into<String>) -> Self {
+        self.inline.push((name.into(), text.into()));
+        self
+    }
+
+    /// Reads the sources.
+    ///
+    /// # Errors
+    /// A named file that does not exist, or a file that is not valid TOML.
+    pub fn load(self) -> Result<Configuration, ConfigError> {
+        let environment = self
+            .environment
+            .clone()
+            .or_else(|| std::env::var(format!("{}ENVIRONMENT", self.prefix)).ok())
+            .filter(|name| !name.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
+        if self.file_named && !self.file.exists() {
+            return Err(ConfigError {
+                message: format!("the configuration file `{}` does not exist", self.file.display()),
+            });
+        }
+        let environment_file = environment_file(&self.file, &environment);
+        let mut files = Vec::new();
+        let mut figment = Figment::new();
+        for path in [&self.file, &environment_file] {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                check_toml(path, &text)?;
+                figment = figment.merge(Toml::file_exact(path));
+                files.push((path.clone(), text));
+            }
+        }
+        for (name, text) in &self.inline {
+            let path = PathBuf::from(name);
+            check_toml(&path, text)?;
+            figment = figment.merge(Inline {
+                name: name.clone(),
+                text: text.clone(),
+            });
+            files.push((path, text.clone()));
+        }
+        figment = figment.merge(
+            Env::prefixed(&self.prefix)
+                .split("__")
+                .ignore(&["environment", "config"]),
+        );
+        for argument in &self.arguments {
+            figment = figment.merge(argument.clone());
+        }
+        Ok(Configuration {
+            figment,
+            prefix: self.prefix,
+            environment,
+            files,
+        })
+    }
+}
+
+/// `hosted.staging.toml` beside `hosted.toml`.
+fn environment_file(file: &Path, environment: &str) -> PathBuf {
+    let stem = file
+        .file_stem()
+        .map_or_else(|| "hosted".into(), |stem| stem.to_string_lossy().into_owned());
+    let extension = file
+        .extension()
+        .map_or_else(|| "toml".into(), |extension| extension.to_string_lossy().into_owned());
+    file.with_file_name(format!("{stem}.{environment}.{extension}"))
+}
+
+/// Rejects invalid TOML with the file and line, before `figment` merges it.
+fn check_toml(path: &Path, text: &str) -> Result<(), ConfigError> {
+    toml_edit::ImDocument::parse(text).map(drop).map_err(|error| {
+        let line = error.span().map(|span| line_at(text, span.start));
+        let place = match line {
+            Some(line) => format!("{}:{line}", path.display()),
+            None => path.display().to_string(),
+        };
+        ConfigError {
+            message: format!("{place} is not valid TOML: {}", error.message()),
+        }
+    })
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Configuration that could not be read at all (a missing named file, invalid TOML).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    message: String,
+}
+
+/// TOML text given in code, as a source.
+struct Inline {
+    name: String,
+    text: String,
+}
+
+impl FigmentProvider for Inline {
+    fn metadata(&self) -> Metadata {
+        Metadata::from(self.name.clone(), figment::Source::File(PathBuf::from(&self.name)))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Toml::string(&self.text).data()
+    }
+}
+
+impl FigmentProvider for CommandLineValue {
+    fn metadata(&self) -> Metadata {
+        Metadata::from("command line", figment::Source::Custom(self.written.clone()))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let value: Value = self.value.parse().unwrap_or_else(|_| Value::from(self.value.clone()));
+        let nested = figment::util::nest(&self.key, value);
+        let dict = nested.into_dict().unwrap_or_default();
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// Configuration read from its sources, ready to apply to a host with
+/// [`HostBuilder::configuration`](crate::HostBuilder::configuration).
+///
+/// Keys are case-insensitive, and sections are separated by dots in files and on the command
+/// line (`[services.heartbeat]`, `--services.heartbeat.every=2s`) and by `__` in environment
+/// variables (`HOSTED_SERVICES__HEARTBEAT__EVERY=2s`).
+#[derive(Clone)]
+pub struct Configuration {
+    figment: Figment,
+    prefix: String,
+    environment: String,
+    /// The files and inline texts read, for line numbers in messages.
+    files: Vec<(PathBuf, String)>,
+}
+
+impl fmt::Debug for Configuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Configuration")
+            .field("environment", &self.environment)
+            .field(
+                "files",
+                &self.files.iter().map(|(path, _)| path).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Configuration {
+    /// The environment the configuration was read for (`production` by default).
+    #[must_use]
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
+    /// The value at a dotted path, searched case-insensitively.
+    fn find(&self, path: &[&str]) -> Option<(Vec<String>, Value)> {
+        let (first, rest) = path.split_first()?;
+        let root = match self.figment.find_value(first) {
+            Ok(value) => value,
+            Err(_) => self.figment.find_value(&first.to_ascii_lowercase()).ok()?,
+        };
+        let mut keys = vec![(*first).to_owned()];
+        let mut value = root;
+        for key in rest {
+            let Value::Dict(_, dict) = &value else {
+                return None;
+            };
+            let (found, next) = dict
+                .iter()
+                .find(|(candidate, _)| candidate.eq_ignore_ascii_case(key))?;
+            keys.push(found.clone());
+            let next = next.clone();
+            value = next;
+        }
+        Some((keys, value))
+    }
+
+    /// Where the value at `keys` came from.
+    fn origin(&self, keys: &[String], tag: Tag) -> Origin {
+        match self.figment.get_metadata(tag) {
+            Some(metadata) => self.origin_of(metadata, keys),
+            None => Origin::Default,
+        }
+    }
+
+    fn origin_of(&self, metadata: &Metadata, keys: &[String]) -> Origin {
+        match &metadata.source {
+            Some(figment::Source::File(path)) => Origin::File {
+                path: path.clone(),
+                line: self.line_of(path, keys),
+            },
+            Some(figment::Source::Custom(argument)) => Origin::CommandLine {
+                argument: argument.clone(),
+            },
+            _ if metadata.name.contains("environment variable") => Origin::Environment {
+                variable: format!(
+                    "{}{}",
+                    self.prefix,
+                    keys.iter()
+                        .map(|key| key.to_ascii_uppercase())
+                        .collect::<Vec<_>>()
+                        .join("__")
+                ),
+            },
+            _ => Origin::Default,
+        }
+    }
+
+    /// The line of a key in one of the files read, when it can be found.
+    fn line_of(&self, path: &Path, keys: &[String]) -> Option<usize> {
+        let (_, text) = self.files.iter().find(|(file, _)| file == path)?;
+        let document = toml_edit::ImDocument::parse(text.as_str()).ok()?;
+        let mut table: &dyn toml_edit::TableLike = document.as_table();
+        let (last, parents) = keys.split_last()?;
+        for key in parents {
+            let (_, item) = table
+                .iter()
+                .find(|(candidate, _)| candidate.eq_ignore_ascii_case(key))?;
+            table = item.as_table_like()?;
+        }
+        let (found, _) = table
+            .iter()
+            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(last))?;
+        let (key, _) = table.get_key_value(found)?;
+        Some(line_at(text, key.span()?.start))
+    }
+
+    /// Applies `[host]` to the host's settings.
+    pub(crate) fn apply_host(&self, settings: &mut Settings) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let Some((keys, value)) = self.find(&["host"]) else {
+            return problems;
+        };
+        match value {
+            Value::Dict(_, dict) => {
+                for (key, value) in dict {
+                    self.apply_setting(settings, &keys, &key, &value, "the host", &mut problems);
+                }
+            }
+            other => problems.push(Problem::Config {
+                key: "host".to_owned(),
+                origin: self.origin(&keys, other.tag()),
+                message: "expected a section of host settings".to_owned(),
+            }),
+        }
+        problems
+    }
+
+    /// Sets one setting from its configured value, or records why it cannot be.
+    fn apply_setting(
+        &self,
+        settings: &mut Settings,
+        section: &[String],
+        key: &str,
+        value: &Value,
+        owner: &str,
+        problems: &mut Vec<Problem>,
+    ) {
+        let mut keys = section.to_vec();
+        keys.push(key.to_owned());
+        let origin = self.origin(&keys, value.tag());
+        let path = keys.join(".");
+        let known: Vec<&str> = settings.iter().map(crate::settings::Setting::key).collect();
+        let Some(setting) = settings.get_mut(&key.to_ascii_lowercase()) else {
+            let mut message = format!(
+                "{owner} has no setting `{key}`; its settings are {}",
+                known
+                    .iter()
+                    .map(|known| format!("`{known}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            if let Some(guess) = closest(key, known.iter().copied()) {
+                let _ = write!(message, "; did you mean `{guess}`?");
+            }
+            problems.push(Problem::Config {
+                key: path,
+                origin,
+                message,
+            });
+            return;
+        };
+        let kind = setting.kind();
+        match setting_value(kind, value) {
+            Ok(parsed) => setting.set(parsed, origin),
+            Err(found) => problems.push(Problem::Config {
+                key: path,
+                origin,
+                message: format!("expected {}; {found}", kind.expected()),
+            }),
+        }
+    }
+
+    /// Applies `[services.<name>]` sections to the services' settings: every key must name a
+    /// setting of that service, and every section a service.
+    pub(crate) fn apply_services(
+        &self,
+        services: &mut [ServiceDescriptor],
+        aliases: &[(String, String)],
+    ) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        if let Some((keys, value)) = self.find(&["services"]) {
+            let paths: Vec<Vec<String>> = services
+                .iter()
+                .map(|service| service_path(&service.name))
+                .collect();
+            self.walk_services(services, &paths, &keys, &value, &mut problems);
+        }
+        for (alias, target) in aliases {
+            self.apply_alias(services, alias, target, &mut problems);
+        }
+        problems
+    }
+
+    /// Gives the setting at `target` (`services.<name>.<key>`) the value configured at `alias`,
+    /// unless configuration set `target` itself.
+    fn apply_alias(
+        &self,
+        services: &mut [ServiceDescriptor],
+        alias: &str,
+        target: &str,
+        problems: &mut Vec<Problem>,
+    ) {
+        let alias_path: Vec<&str> = alias.split('.').collect();
+        let Some((alias_keys, value)) = self.find(&alias_path) else {
+            return;
+        };
+        let target_path: Vec<String> = target
+            .strip_prefix("services.")
+            .unwrap_or(target)
+            .split('.')
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let Some((key, service_path_wanted)) = target_path.split_last() else {
+            return;
+        };
+        let Some(service) = services
+            .iter_mut()
+            .find(|service| service_path(&service.name) == service_path_wanted)
+        else {
+            problems.push(Problem::Config {
+                key: alias.to_owned(),
+                origin: Origin::Default,
+                message: format!("is an alias of `{target}`, but no service has that section"),
+            });
+            return;
+        };
+        let Some(setting) = service.settings.get_mut(key) else {
+            problems.push(Problem::Config {
+                key: alias.to_owned(),
+                origin: Origin::Default,
+                message: format!(
+                    "is an alias of `{target}`, but service `{}` has no setting `{key}`",
+                    service.name
+                ),
+            });
+            return;
+        };
+        if *setting.origin() != Origin::Default {
+            // Configured under its own key, which wins over the alias.
+            return;
+        }
+        let origin = self.origin(&alias_keys, value.tag());
+        let kind = setting.kind();
+        match setting_value(kind, &value) {
+            Ok(parsed) => setting.set(parsed, origin),
+            Err(found) => problems.push(Problem::Config {
+                key: alias_keys.join("."),
+                origin,
+                message: format!("expected {}; {found}", kind.expected()),
+            }),
+        }
+    }
+
+    fn walk_services(
+        &self,
+        services: &mut [ServiceDescriptor],
+        paths: &[Vec<String>],
+        keys: &[String],
+        value: &Value,
+        problems: &mut Vec<Problem>,
+    ) {
+        // The path below `services`, lowercased, to compare with service paths.
+        let below: Vec<String> = keys[1..].iter().map(|key| key.to_ascii_lowercase()).collect();
+        let owner = paths.iter().position(|path| *path == below);
+        let is_prefix = paths
+            .iter()
+            .any(|path| path.len() > below.len() && path.starts_with(&below));
+        let Value::Dict(_, dict) = value else {
+            problems.push(self.unknown_service(services, keys, value));
+            return;
+        };
+        if owner.is_none() && !is_prefix && !below.is_empty() {
+            problems.push(self.unknown_service(services, keys, value));
+            return;
+        }
+        for (key, child) in dict {
+            let mut child_keys = keys.to_vec();
+            child_keys.push(key.clone());
+            let child_below: Vec<String> =
+                child_keys[1..].iter().map(|key| key.to_ascii_lowercase()).collect();
+            let leads_to_service = paths
+                .iter()
+                .any(|path| path.len() >= child_below.len() && path.starts_with(&child_below));
+            match owner {
+                Some(position)
+                    if !leads_to_service
+                        || services[position].settings.get(&key.to_ascii_lowercase()).is_some() =>
+                {
+                    let service = &mut services[position];
+                    let owner = format!("service `{}`", service.name);
+                    self.apply_setting(&mut service.settings, keys, key, child, &owner, problems);
+                }
+                _ => self.walk_services(services, paths, &child_keys, child, problems),
+            }
+        }
+    }
+
+    fn unknown_service(&self, services: &[ServiceDescriptor], keys: &[String], value: &Value) -> Problem {
+        let name = keys[1..].join("::");
+        let mut message = format!("no service is named `{name}`");
+        if let Some(guess) = closest(&name, services.iter().map(|service| &*service.name)) {
+            let _ = write!(
+                message,
+                "; did you mean `{guess}` (section `services.{}`)?",
+                guess.replace("::", ".")
+            );
+        }
+        Problem::Config {
+            key: keys.join("."),
+            origin: self.origin(keys, value.tag()),
+            message,
+        }
+    }
+
+    /// Loads every typed section a service or a registered type asks for, and registers each as
+    /// an injectable value.
+    pub(crate) fn provide_sections(
+        &self,
+        services: &[ServiceDescriptor],
+        providers: &mut Vec<Provider>,
+    ) -> (Vec<SectionLoader>, Vec<Problem>) {
+        let mut problems = Vec::new();
+        let mut loaded = Vec::new();
+        let mut seen = HashSet::new();
+        let declared = services
+            .iter()
+            .filter_map(|service| service.declare.map(|declare| (service.name.to_string(), declare)))
+            .chain(providers.iter().map(|provider| (provider.owner.clone(), provider.declare)))
+            .collect::<Vec<_>>();
+        for (consumer, declare) in declared {
+            let mut needs = Dependencies::new(consumer);
+            declare(&mut needs);
+            for loader in needs.sections() {
+                if seen.insert(loader.type_id) {
+                    loaded.push(loader);
+                    match (loader.load)(self) {
+                        Ok(provider) => providers.push(provider),
+                        Err(found) => problems.extend(found),
+                    }
+                }
+            }
+        }
+        (loaded, problems)
+    }
+
+    /// The section at `key` as `T`; an absent section reads as empty, so `serde` defaults apply.
+    fn section<T: Section>(&self) -> Result<T, Vec<Problem>> {
+        let path: Vec<&str> = T::KEY.split('.').collect();
+        let parsed = if self.find(&path).is_some() {
+            self.figment.extract_inner_lossy::<T>(T::KEY)
+        } else {
+            Value::from(Dict::new()).deserialize::<T>()
+        };
+        let section = parsed.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|error| {
+                    let keys: Vec<String> = if error.path.is_empty() {
+                        path.iter().map(|key| (*key).to_owned()).collect()
+                    } else {
+                        error.path.clone()
+                    };
+                    let origin = error
+                        .metadata
+                        .as_ref()
+                        .map_or(Origin::Default, |metadata| self.origin_of(metadata, &keys));
+                    Problem::Config {
+                        key: keys.join("."),
+                        origin,
+                        message: error.kind.to_string(),
+                    }
+                })
+                .collect::<Vec<_>>()
+        })?;
+        section.validate().map_err(|message| {
+            vec![Problem::Config {
+                key: T::KEY.to_owned(),
+                origin: Origin::Default,
+                message,
+            }]
+        })?;
+        Ok(section)
+    }
+
+    /// Every value under `key`, flattened to dotted keys, with secrets masked: for `--list`.
+    pub(crate) fn listing(&self, key: &str, secrets: &[&str]) -> Vec<(String, String, Origin)> {
+        let path: Vec<&str> = key.split('.').collect();
+        let mut lines = Vec::new();
+        if let Some((keys, value)) = self.find(&path) {
+            self.flatten(&keys, &value, key, secrets, &mut lines);
+        }
+        lines
+    }
+
+    fn flatten(
+        &self,
+        keys: &[String],
+        value: &Value,
+        section: &str,
+        secrets: &[&str],
+        lines: &mut Vec<(String, String, Origin)>,
+    ) {
+        if let Value::Dict(_, dict) = value {
+            for (key, child) in dict {
+                let mut child_keys = keys.to_vec();
+                child_keys.push(key.clone());
+                self.flatten(&child_keys, child, section, secrets, lines);
+            }
+            return;
+        }
+        let path = keys.join(".");
+        let relative = path
+            .get(section.len() + 1..)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let shown = if secrets.iter().any(|secret| secret.eq_ignore_ascii_case(&relative)) {
+            SECRET_MASK.to_owned()
+        } else {
+            display_value(value)
+        };
+        lines.push((path, shown, self.origin(keys, value.tag())));
+    }
+}
+
+/// What a secret value shows instead of itself.
+pub(crate) const SECRET_MASK: &str = "***";
+
+fn display_value(value: &Value) -> String {
+    match value {
+        Value::String(_, text) => format!("{text:?}"),
+        Value::Char(_, character) => format!("{character:?}"),
+        Value::Bool(_, flag) => flag.to_string(),
+        Value::Num(_, number) => number
+            .to_i128()
+            .map(|number| number.to_string())
+            .or_else(|| number.to_f64().map(|number| number.to_string()))
+            .unwrap_or_default(),
+        Value::Empty(..) => "(empty)".to_owned(),
+        Value::Array(_, items) => format!(
+            "[{}]",
+            items.iter().map(display_value).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Dict(..) => "{…}".to_owned(),
+    }
+}
+
+/// A configured value as a setting of `kind`, or what was found instead.
+fn setting_value(kind: SettingKind, value: &Value) -> Result<SettingValue, String> {
+    match value {
+        Value::String(_, text) => kind.parse(text),
+        Value::Bool(_, flag) => kind.check(SettingValue::Bool(*flag)),
+        Value::Num(_, number) => match number.to_i128().and_then(|number| i64::try_from(number).ok()) {
+            Some(number) => match kind {
+                // A bare number in a file for a duration is ambiguous: say what is expected.
+                SettingKind::Duration { .. } => Err(format!("found the number {number} without a unit")),
+                _ => kind.check(SettingValue::Integer(number)),
+            },
+            None => Err("found a fractional number".to_owned()),
+        },
+        Value::Dict(..) => Err("found a section".to_owned()),
+        Value::Array(..) => Err("found a list".to_owned()),
+        Value::Char(_, character) => kind.parse(&character.to_string()),
+        Value::Empty(..) => Err("found nothing".to_owned()),
+    }
+}
+
+/// `demo::heartbeat` → `["demo", "heartbeat"]`, the path of its section under `services`.
+fn service_path(name: &str) -> Vec<String> {
+    name.split("::").map(str::to_ascii_lowercase).collect()
+}
+
+/// The candidate closest to `wanted`, if any is close.
+fn closest<'a>(wanted: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let wanted = wanted.to_ascii_lowercase();
+    candidates
+        .map(|candidate| (edit_distance(&wanted, &candidate.to_ascii_lowercase()), candidate))
+        .filter(|(distance, candidate)| *distance <= candidate.len().max(wanted.len()) / 3)
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// A typed configuration section: a `serde` struct read from one key of the configuration,
+/// injectable as [`Config<T>`], checked before any service starts.
+///
+/// ```
+/// use hosted::{Config, Section};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Mail {
+///     relay: String,
+///     #[serde(default = "default_port")]
+///     port: u16,
+///     password: hosted::Secret<String>,
+/// }
+/// # fn default_port() -> u16 { 25 }
+///
+/// impl Section for Mail {
+///     const KEY: &'static str = "mail";
+///     const SECRETS: &'static [&'static str] = &["password"];
+///
+///     fn validate(&self) -> Result<(), String> {
+///         if self.relay.is_empty() { Err("`relay` cannot be empty".into()) } else { Ok(()) }
+///     }
+/// }
+///
+/// #[hosted::hosted_service]
+/// async fn newsletter(mail: Config<Mail>) {
+///     let _ = (&mail.relay, mail.port, mail.password.expose());
+/// }
+/// ```
+pub trait Section: DeserializeOwned + Send + Sync + 'static {
+    /// Where the section is in the configuration, as a dotted path (`"mail"`, `"mail.relay"`).
+    const KEY: &'static str;
+    /// Keys of the section whose values `--list` masks.
+    const SECRETS: &'static [&'static str] = &[];
+
+    /// Checks the values beyond their types; the error says what is wrong.
+    ///
+    /// # Errors
+    /// A description of what is wrong.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A typed configuration section as a parameter or field: read, deserialized and checked once,
+/// before any service starts, then shared.
+#[derive(Debug)]
+pub struct Config<T>(Arc<T>);
+
+impl<T> Clone for Config<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Deref for Config<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Section> Config<T> {
+    /// The shared section.
+    #[must_use]
+    pub fn shared(&self) -> &Arc<T> {
+        &self.0
+    }
+}
+
+impl<T: Section> Inject for Config<T> {
+    fn declare(needs: &mut Dependencies) {
+        needs.require_section(SectionLoader::of::<T>());
+    }
+
+    async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
+        cx.resolve::<Arc<T>>().await.map(Self)
+    }
+}
+
+/// How the host loads one typed section it found declared.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SectionLoader {
+    pub(crate) type_id: TypeId,
+    pub(crate) key: &'static str,
+    pub(crate) secrets: &'static [&'static str],
+    pub(crate) load: fn(&Configuration) -> Result<Provider, Vec<Problem>>,
+}
+
+impl SectionLoader {
+    fn of<T: Section>() -> Self {
+        Self {
+            type_id: TypeId::of::<T>(),
+            key: T::KEY,
+            secrets: T::SECRETS,
+            load: |configuration| {
+                let section = configuration.section::<T>()?;
+                let mut provider = Provider::instance(Arc::new(section));
+                provider.owner = format!("the configuration section `{}`", T::KEY);
+                Ok(provider)
+            },
+        }
+    }
+}
+
+/// A value that is never shown: `Debug` and `Display` print `***`. Deserializes as the value
+/// itself; read it with [`expose`](Self::expose).
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a value.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The value itself, for the code that needs it.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(SECRET_MASK)
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(SECRET_MASK)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_files_sit_beside_the_base_file() {
+        assert_eq!(
+            environment_file(Path::new("conf/hosted.toml"), "staging"),
+            PathBuf::from("conf/hosted.staging.toml")
+        );
+        assert_eq!(environment_file(Path::new("app"), "test"), PathBuf::from("app.test.toml"));
+    }
+
+    #[test]
+    fn command_line_arguments_must_be_key_value_pairs() {
+        assert!(ConfigSources::new().argument("--host.log=debug").is_ok());
+        for bad in ["--host.log", "host.log=debug", "--=x"] {
+            let error = ConfigSources::new().argument(bad).unwrap_err();
+            assert!(error.contains("write `--key=value`"), "{error}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        let secret = Secret::new("hunter2".to_owned());
+        assert_eq!(format!("{secret} {secret:?}"), "*** ***");
+        assert_eq!(secret.expose(), "hunter2");
+    }
+}

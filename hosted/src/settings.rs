@@ -1,0 +1,396 @@
+//! Overridable settings: every value an attribute argument gives (a period, a capacity, a
+//! failure policy) is declared as a setting whose default is the literal written in the source.
+//! Configuration overrides settings by key; a runner reads the effective values when it starts.
+//!
+//! This is the one mechanism every attribute plugs into: an attribute declares its keys, their
+//! kinds and defaults on its [`ServiceDescriptor`](crate::ServiceDescriptor); the configuration
+//! layer checks and overrides them without knowing the attribute.
+
+use std::fmt::{self, Write as _};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The value of a setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SettingValue {
+    /// A duration, written with units (`"250ms"`, `"5s"`, `"1m30s"`).
+    Duration(Duration),
+    /// A whole number.
+    Integer(i64),
+    /// `true` or `false`.
+    Bool(bool),
+    /// Text: one of a set of words, a cron expression, a name.
+    Text(String),
+}
+
+impl fmt::Display for SettingValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Duration(duration) => f.write_str(&format_duration(*duration)),
+            Self::Integer(number) => write!(f, "{number}"),
+            Self::Bool(flag) => write!(f, "{flag}"),
+            Self::Text(text) => write!(f, "{text:?}"),
+        }
+    }
+}
+
+/// A duration the way the attributes write it: `1m30s`, `250ms`.
+pub(crate) fn format_duration(duration: Duration) -> String {
+    if duration.is_zero() {
+        return "0s".to_owned();
+    }
+    let mut text = String::new();
+    let mut nanos = duration.as_nanos();
+    for (unit, size) in [
+        ("d", 86_400_000_000_000_u128),
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+        ("ns", 1),
+    ] {
+        if nanos >= size {
+            let _ = write!(text, "{}{unit}", nanos / size);
+            nanos %= size;
+        }
+    }
+    text
+}
+
+/// Checks a text setting; the error says what is expected.
+pub type TextCheck = fn(&str) -> Result<(), String>;
+
+/// What a setting accepts. A configured value of another form stops startup with the key, its
+/// source and the form expected.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum SettingKind {
+    /// A duration of at least `min`.
+    Duration {
+        /// The smallest duration accepted (`Duration::ZERO` allows zero).
+        min: Duration,
+    },
+    /// A whole number within `min..=max`.
+    Integer {
+        /// The smallest number accepted.
+        min: i64,
+        /// The largest number accepted.
+        max: i64,
+    },
+    /// `true` or `false`.
+    Bool,
+    /// One of these words.
+    Choice(&'static [&'static str]),
+    /// Free text, checked by `check` when there is one (which returns what is expected).
+    Text {
+        /// Checks a value; the error says what is expected.
+        check: Option<TextCheck>,
+    },
+}
+
+impl SettingKind {
+    /// The form expected, for messages.
+    #[must_use]
+    pub fn expected(&self) -> String {
+        match self {
+            Self::Duration { min } if min.is_zero() => {
+                "a duration like \"250ms\", \"5s\" or \"1m30s\"".to_owned()
+            }
+            Self::Duration { min } => format!(
+                "a duration of at least {}, like \"250ms\", \"5s\" or \"1m30s\"",
+                format_duration(*min)
+            ),
+            Self::Integer { min, max } if *max == i64::MAX => {
+                format!("a whole number of at least {min}")
+            }
+            Self::Integer { min, max } => format!("a whole number from {min} to {max}"),
+            Self::Bool => "`true` or `false`".to_owned(),
+            Self::Choice(choices) => format!(
+                "one of {}",
+                choices
+                    .iter()
+                    .map(|choice| format!("\"{choice}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Self::Text { .. } => "text".to_owned(),
+        }
+    }
+
+    /// Reads a value given as text (an environment variable, a command-line argument, or a
+    /// string in a file).
+    ///
+    /// # Errors
+    /// The form expected, when `text` is not of it.
+    pub fn parse(&self, text: &str) -> Result<SettingValue, String> {
+        let text = text.trim();
+        match self {
+            Self::Duration { .. } => humantime::parse_duration(text)
+                .map_err(|error| format!("{error}"))
+                .and_then(|duration| self.check(SettingValue::Duration(duration))),
+            Self::Integer { .. } => text
+                .parse::<i64>()
+                .map_err(|_| format!("`{text}` is not a whole number"))
+                .and_then(|number| self.check(SettingValue::Integer(number))),
+            Self::Bool => match text {
+                "true" => Ok(SettingValue::Bool(true)),
+                "false" => Ok(SettingValue::Bool(false)),
+                _ => Err(format!("`{text}` is neither `true` nor `false`")),
+            },
+            Self::Choice(_) | Self::Text { .. } => self.check(SettingValue::Text(text.to_owned())),
+        }
+    }
+
+    /// Checks a value already of a type (a number or a boolean in a file).
+    ///
+    /// # Errors
+    /// Why the value does not fit, when it does not.
+    pub fn check(&self, value: SettingValue) -> Result<SettingValue, String> {
+        match (self, &value) {
+            (Self::Duration { min }, SettingValue::Duration(duration)) => {
+                if duration < min {
+                    Err(format!("{} is too short", format_duration(*duration)))
+                } else {
+                    Ok(value)
+                }
+            }
+            (Self::Integer { min, max }, SettingValue::Integer(number)) => {
+                if number < min || number > max {
+                    Err(format!("{number} is out of range"))
+                } else {
+                    Ok(value)
+                }
+            }
+            (Self::Bool, SettingValue::Bool(_)) => Ok(value),
+            (Self::Choice(choices), SettingValue::Text(text)) => {
+                if choices.contains(&text.as_str()) {
+                    Ok(value)
+                } else {
+                    Err(format!("\"{text}\" is not one of them"))
+                }
+            }
+            (Self::Text { check }, SettingValue::Text(text)) => match check {
+                Some(check) => check(text).map(|()| value),
+                None => Ok(value),
+            },
+            (Self::Duration { .. } | Self::Choice(_) | Self::Text { .. }, SettingValue::Integer(_) | SettingValue::Bool(_)) => {
+                Err("found a number or a boolean".to_owned())
+            }
+            (_, SettingValue::Text(text)) => self.parse(text),
+            (_, other) => Err(format!("found {other}")),
+        }
+    }
+}
+
+/// Where a setting's value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Origin {
+    /// The literal in the attribute, or the builder's default.
+    Default,
+    /// A configuration file, with the line when it could be told.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The line, counting from 1.
+        line: Option<usize>,
+    },
+    /// An environment variable.
+    Environment {
+        /// The variable's name.
+        variable: String,
+    },
+    /// A `--key=value` command-line argument.
+    CommandLine {
+        /// The argument as written.
+        argument: String,
+    },
+    /// Set in code, on the host builder.
+    Code,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("default"),
+            Self::File {
+                path,
+                line: Some(line),
+            } => write!(f, "{}:{line}", path.display()),
+            Self::File { path, line: None } => write!(f, "{}", path.display()),
+            Self::Environment { variable } => write!(f, "environment variable {variable}"),
+            Self::CommandLine { argument } => write!(f, "command-line argument {argument}"),
+            Self::Code => f.write_str("set in code"),
+        }
+    }
+}
+
+/// One overridable setting of a service.
+#[derive(Clone, Debug)]
+pub struct Setting {
+    key: &'static str,
+    kind: SettingKind,
+    value: SettingValue,
+    origin: Origin,
+}
+
+impl Setting {
+    /// A setting with its default: the literal written in the attribute.
+    ///
+    /// # Panics
+    /// When the default does not fit `kind`: that is a bug in the attribute's code.
+    #[must_use]
+    pub fn new(key: &'static str, kind: SettingKind, default: SettingValue) -> Self {
+        let checked = kind.check(default.clone());
+        assert!(checked.is_ok(), "the default of `{key}` does not fit its kind: {checked:?}");
+        Self {
+            key,
+            kind,
+            value: default,
+            origin: Origin::Default,
+        }
+    }
+
+    /// The setting's key inside its service's section.
+    #[must_use]
+    pub fn key(&self) -> &'static str {
+        self.key
+    }
+
+    /// What it accepts.
+    #[must_use]
+    pub fn kind(&self) -> SettingKind {
+        self.kind
+    }
+
+    /// The effective value.
+    #[must_use]
+    pub fn value(&self) -> &SettingValue {
+        &self.value
+    }
+
+    /// Where the effective value came from.
+    #[must_use]
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    pub(crate) fn set(&mut self, value: SettingValue, origin: Origin) {
+        self.value = value;
+        self.origin = origin;
+    }
+}
+
+/// The settings of one service, in declaration order.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    entries: Vec<Setting>,
+}
+
+impl Settings {
+    /// Adds a setting; a later one with the same key replaces the earlier.
+    pub fn declare(&mut self, setting: Setting) {
+        match self.entries.iter_mut().find(|entry| entry.key == setting.key) {
+            Some(entry) => *entry = setting,
+            None => self.entries.push(setting),
+        }
+    }
+
+    /// The setting with this key.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&Setting> {
+        self.entries.iter().find(|entry| entry.key == key)
+    }
+
+    pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut Setting> {
+        self.entries.iter_mut().find(|entry| entry.key == key)
+    }
+
+    /// Every setting.
+    pub fn iter(&self) -> impl Iterator<Item = &Setting> {
+        self.entries.iter()
+    }
+
+    /// Whether there is none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The duration under `key`, if it is one.
+    #[must_use]
+    pub fn duration(&self, key: &str) -> Option<Duration> {
+        match self.get(key)?.value {
+            SettingValue::Duration(duration) => Some(duration),
+            _ => None,
+        }
+    }
+
+    /// The whole number under `key`, if it is one.
+    #[must_use]
+    pub fn integer(&self, key: &str) -> Option<i64> {
+        match self.get(key)?.value {
+            SettingValue::Integer(number) => Some(number),
+            _ => None,
+        }
+    }
+
+    /// The boolean under `key`, if it is one.
+    #[must_use]
+    pub fn bool(&self, key: &str) -> Option<bool> {
+        match self.get(key)?.value {
+            SettingValue::Bool(flag) => Some(flag),
+            _ => None,
+        }
+    }
+
+    /// The text under `key`, if it is text.
+    #[must_use]
+    pub fn text(&self, key: &str) -> Option<&str> {
+        match &self.get(key)?.value {
+            SettingValue::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_read_and_written_with_units() {
+        let kind = SettingKind::Duration {
+            min: Duration::from_millis(1),
+        };
+        assert_eq!(
+            kind.parse("1m30s"),
+            Ok(SettingValue::Duration(Duration::from_secs(90)))
+        );
+        assert_eq!(
+            kind.parse("250ms"),
+            Ok(SettingValue::Duration(Duration::from_millis(250)))
+        );
+        assert!(kind.parse("0s").unwrap_err().contains("too short"));
+        assert!(kind.parse("five").is_err());
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(kind.expected(), "a duration of at least 1ms, like \"250ms\", \"5s\" or \"1m30s\"");
+    }
+
+    #[test]
+    fn integers_choices_and_booleans_are_checked() {
+        let capacity = SettingKind::Integer { min: 1, max: i64::MAX };
+        assert_eq!(capacity.parse("10"), Ok(SettingValue::Integer(10)));
+        assert!(capacity.parse("0").unwrap_err().contains("out of range"));
+        assert_eq!(capacity.expected(), "a whole number of at least 1");
+        let policy = SettingKind::Choice(&["stop", "ignore"]);
+        assert_eq!(policy.parse("ignore"), Ok(SettingValue::Text("ignore".into())));
+        assert!(policy.parse("retry").is_err());
+        assert_eq!(policy.expected(), "one of \"stop\", \"ignore\"");
+        assert_eq!(SettingKind::Bool.parse("false"), Ok(SettingValue::Bool(false)));
+        assert!(SettingKind::Bool.check(SettingValue::Integer(1)).is_err());
+    }
+}
