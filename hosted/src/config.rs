@@ -153,17 +153,17 @@ impl ConfigSources {
         for path in [&self.file, &environment_file] {
             if let Ok(text) = std::fs::read_to_string(path) {
                 check_toml(path, &text)?;
-                figment = figment.merge(Toml::file_exact(path));
+                figment = figment.merge(Lowercase(Toml::file_exact(path)));
                 files.push((path.clone(), text));
             }
         }
         for (name, text) in &self.inline {
             let path = PathBuf::from(name);
             check_toml(&path, text)?;
-            figment = figment.merge(Inline {
+            figment = figment.merge(Lowercase(Inline {
                 name: name.clone(),
                 text: text.clone(),
-            });
+            }));
             files.push((path, text.clone()));
         }
         figment = figment.merge(
@@ -172,7 +172,7 @@ impl ConfigSources {
                 .ignore(&["environment", "config"]),
         );
         for argument in &self.arguments {
-            figment = figment.merge(argument.clone());
+            figment = figment.merge(Lowercase(argument.clone()));
         }
         Ok(Configuration {
             figment,
@@ -217,6 +217,40 @@ fn line_at(text: &str, offset: usize) -> usize {
 #[error("{message}")]
 pub struct ConfigError {
     message: String,
+}
+
+/// A source whose keys are read in lowercase, so that keys are case-insensitive across
+/// sources (environment variables come lowercased) and `QueueCapacity` in a file and
+/// `HOSTED_QUEUECAPACITY` name the same key.
+struct Lowercase<P>(P);
+
+impl<P: FigmentProvider> FigmentProvider for Lowercase<P> {
+    fn metadata(&self) -> Metadata {
+        self.0.metadata()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(self
+            .0
+            .data()?
+            .into_iter()
+            .map(|(profile, dict)| (profile, lowercase_dict(dict)))
+            .collect())
+    }
+}
+
+fn lowercase_dict(dict: Dict) -> Dict {
+    dict.into_iter()
+        .map(|(key, value)| (key.to_ascii_lowercase(), lowercase_value(value)))
+        .collect()
+}
+
+fn lowercase_value(value: Value) -> Value {
+    match value {
+        Value::Dict(tag, dict) => Value::Dict(tag, lowercase_dict(dict)),
+        Value::Array(tag, items) => Value::Array(tag, items.into_iter().map(lowercase_value).collect()),
+        other => other,
+    }
 }
 
 /// TOML text given in code, as a source.
@@ -285,11 +319,9 @@ impl Configuration {
     /// The value at a dotted path, searched case-insensitively.
     fn find(&self, path: &[&str]) -> Option<(Vec<String>, Value)> {
         let (first, rest) = path.split_first()?;
-        let root = match self.figment.find_value(first) {
-            Ok(value) => value,
-            Err(_) => self.figment.find_value(&first.to_ascii_lowercase()).ok()?,
-        };
-        let mut keys = vec![(*first).to_owned()];
+        let first = first.to_ascii_lowercase();
+        let root = self.figment.find_value(&first).ok()?;
+        let mut keys = vec![first];
         let mut value = root;
         for key in rest {
             let Value::Dict(_, dict) = &value else {
@@ -598,7 +630,7 @@ impl Configuration {
     fn section<T: Section>(&self) -> Result<T, Vec<Problem>> {
         let path: Vec<&str> = T::KEY.split('.').collect();
         let parsed = if self.find(&path).is_some() {
-            self.figment.extract_inner_lossy::<T>(T::KEY)
+            self.figment.extract_inner_lossy::<T>(&T::KEY.to_ascii_lowercase())
         } else {
             Value::from(Dict::new()).deserialize::<T>()
         };
@@ -606,11 +638,18 @@ impl Configuration {
             errors
                 .into_iter()
                 .map(|error| {
-                    let keys: Vec<String> = if error.path.is_empty() {
-                        path.iter().map(|key| (*key).to_owned()).collect()
-                    } else {
-                        error.path.clone()
-                    };
+                    // `extract_inner` appends the section's own path after the field's.
+                    let mut inner = error.path.clone();
+                    if inner.len() >= path.len()
+                        && inner[inner.len() - path.len()..]
+                            .iter()
+                            .zip(&path)
+                            .all(|(a, b)| a.eq_ignore_ascii_case(b))
+                    {
+                        inner.truncate(inner.len() - path.len());
+                    }
+                    let keys: Vec<String> =
+                        path.iter().map(|key| (*key).to_owned()).chain(inner).collect();
                     let origin = error
                         .metadata
                         .as_ref()
@@ -681,8 +720,7 @@ fn display_value(value: &Value) -> String {
         Value::String(_, text) => format!("{text:?}"),
         Value::Char(_, character) => format!("{character:?}"),
         Value::Bool(_, flag) => flag.to_string(),
-        Value::Num(_, number) => number
-            .to_i128()
+        Value::Num(_, number) => integer(*number)
             .map(|number| number.to_string())
             .or_else(|| number.to_f64().map(|number| number.to_string()))
             .unwrap_or_default(),
@@ -695,12 +733,19 @@ fn display_value(value: &Value) -> String {
     }
 }
 
+/// A whole number, signed or not.
+fn integer(number: figment::value::Num) -> Option<i128> {
+    number
+        .to_i128()
+        .or_else(|| number.to_u128().and_then(|number| i128::try_from(number).ok()))
+}
+
 /// A configured value as a setting of `kind`, or what was found instead.
 fn setting_value(kind: SettingKind, value: &Value) -> Result<SettingValue, String> {
     match value {
         Value::String(_, text) => kind.parse(text),
         Value::Bool(_, flag) => kind.check(SettingValue::Bool(*flag)),
-        Value::Num(_, number) => match number.to_i128().and_then(|number| i64::try_from(number).ok()) {
+        Value::Num(_, number) => match integer(*number).and_then(|number| i64::try_from(number).ok()) {
             Some(number) => match kind {
                 // A bare number in a file for a duration is ambiguous: say what is expected.
                 SettingKind::Duration { .. } => Err(format!("found the number {number} without a unit")),

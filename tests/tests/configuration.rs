@@ -249,7 +249,9 @@ fn an_alias_sets_a_setting_unless_the_setting_is_configured_itself() {
             .build()
             .expect_err("a capacity of 0");
         assert!(
-            problems(&error).contains("`queuecapacity` (environment variable HOSTED_QUEUECAPACITY): expected a whole number of at least 1"),
+            problems(&error).contains(
+                "`queuecapacity` (environment variable HOSTED_QUEUECAPACITY): expected a whole number of at least 1"
+            ),
             "{error}"
         );
         Ok(())
