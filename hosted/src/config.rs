@@ -144,7 +144,10 @@ impl ConfigSources {
             .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
         if self.file_named && !self.file.exists() {
             return Err(ConfigError {
-                message: format!("the configuration file `{}` does not exist", self.file.display()),
+                message: format!(
+                    "the configuration file `{}` does not exist",
+                    self.file.display()
+                ),
             });
         }
         let environment_file = environment_file(&self.file, &environment);
@@ -185,27 +188,31 @@ impl ConfigSources {
 
 /// `hosted.staging.toml` beside `hosted.toml`.
 fn environment_file(file: &Path, environment: &str) -> PathBuf {
-    let stem = file
-        .file_stem()
-        .map_or_else(|| "hosted".into(), |stem| stem.to_string_lossy().into_owned());
-    let extension = file
-        .extension()
-        .map_or_else(|| "toml".into(), |extension| extension.to_string_lossy().into_owned());
+    let stem = file.file_stem().map_or_else(
+        || "hosted".into(),
+        |stem| stem.to_string_lossy().into_owned(),
+    );
+    let extension = file.extension().map_or_else(
+        || "toml".into(),
+        |extension| extension.to_string_lossy().into_owned(),
+    );
     file.with_file_name(format!("{stem}.{environment}.{extension}"))
 }
 
 /// Rejects invalid TOML with the file and line, before `figment` merges it.
 fn check_toml(path: &Path, text: &str) -> Result<(), ConfigError> {
-    toml_edit::ImDocument::parse(text).map(drop).map_err(|error| {
-        let line = error.span().map(|span| line_at(text, span.start));
-        let place = match line {
-            Some(line) => format!("{}:{line}", path.display()),
-            None => path.display().to_string(),
-        };
-        ConfigError {
-            message: format!("{place} is not valid TOML: {}", error.message()),
-        }
-    })
+    toml_edit::ImDocument::parse(text)
+        .map(drop)
+        .map_err(|error| {
+            let line = error.span().map(|span| line_at(text, span.start));
+            let place = match line {
+                Some(line) => format!("{}:{line}", path.display()),
+                None => path.display().to_string(),
+            };
+            ConfigError {
+                message: format!("{place} is not valid TOML: {}", error.message()),
+            }
+        })
 }
 
 fn line_at(text: &str, offset: usize) -> usize {
@@ -248,7 +255,9 @@ fn lowercase_dict(dict: Dict) -> Dict {
 fn lowercase_value(value: Value) -> Value {
     match value {
         Value::Dict(tag, dict) => Value::Dict(tag, lowercase_dict(dict)),
-        Value::Array(tag, items) => Value::Array(tag, items.into_iter().map(lowercase_value).collect()),
+        Value::Array(tag, items) => {
+            Value::Array(tag, items.into_iter().map(lowercase_value).collect())
+        }
         other => other,
     }
 }
@@ -261,7 +270,10 @@ struct Inline {
 
 impl FigmentProvider for Inline {
     fn metadata(&self) -> Metadata {
-        Metadata::from(self.name.clone(), figment::Source::File(PathBuf::from(&self.name)))
+        Metadata::from(
+            self.name.clone(),
+            figment::Source::File(PathBuf::from(&self.name)),
+        )
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
@@ -271,11 +283,17 @@ impl FigmentProvider for Inline {
 
 impl FigmentProvider for CommandLineValue {
     fn metadata(&self) -> Metadata {
-        Metadata::from("command line", figment::Source::Custom(self.written.clone()))
+        Metadata::from(
+            "command line",
+            figment::Source::Custom(self.written.clone()),
+        )
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        let value: Value = self.value.parse().unwrap_or_else(|_| Value::from(self.value.clone()));
+        let value: Value = self
+            .value
+            .parse()
+            .unwrap_or_else(|_| Value::from(self.value.clone()));
         let nested = figment::util::nest(&self.key, value);
         let dict = nested.into_dict().unwrap_or_default();
         Ok(Profile::Default.collect(dict))
@@ -543,7 +561,10 @@ impl Configuration {
         problems: &mut Vec<Problem>,
     ) {
         // The path below `services`, lowercased, to compare with service paths.
-        let below: Vec<String> = keys[1..].iter().map(|key| key.to_ascii_lowercase()).collect();
+        let below: Vec<String> = keys[1..]
+            .iter()
+            .map(|key| key.to_ascii_lowercase())
+            .collect();
         let owner = paths.iter().position(|path| *path == below);
         let is_prefix = paths
             .iter()
@@ -559,15 +580,20 @@ impl Configuration {
         for (key, child) in dict {
             let mut child_keys = keys.to_vec();
             child_keys.push(key.clone());
-            let child_below: Vec<String> =
-                child_keys[1..].iter().map(|key| key.to_ascii_lowercase()).collect();
+            let child_below: Vec<String> = child_keys[1..]
+                .iter()
+                .map(|key| key.to_ascii_lowercase())
+                .collect();
             let leads_to_service = paths
                 .iter()
                 .any(|path| path.len() >= child_below.len() && path.starts_with(&child_below));
             match owner {
                 Some(position)
                     if !leads_to_service
-                        || services[position].settings.get(&key.to_ascii_lowercase()).is_some() =>
+                        || services[position]
+                            .settings
+                            .get(&key.to_ascii_lowercase())
+                            .is_some() =>
                 {
                     let service = &mut services[position];
                     let owner = format!("service `{}`", service.name);
@@ -578,7 +604,12 @@ impl Configuration {
         }
     }
 
-    fn unknown_service(&self, services: &[ServiceDescriptor], keys: &[String], value: &Value) -> Problem {
+    fn unknown_service(
+        &self,
+        services: &[ServiceDescriptor],
+        keys: &[String],
+        value: &Value,
+    ) -> Problem {
         let name = keys[1..].join("::");
         let mut message = format!("no service is named `{name}`");
         if let Some(guess) = closest(&name, services.iter().map(|service| &*service.name)) {
@@ -607,8 +638,16 @@ impl Configuration {
         let mut seen = HashSet::new();
         let declared = services
             .iter()
-            .filter_map(|service| service.declare.map(|declare| (service.name.to_string(), declare)))
-            .chain(providers.iter().map(|provider| (provider.owner.clone(), provider.declare)))
+            .filter_map(|service| {
+                service
+                    .declare
+                    .map(|declare| (service.name.to_string(), declare))
+            })
+            .chain(
+                providers
+                    .iter()
+                    .map(|provider| (provider.owner.clone(), provider.declare)),
+            )
             .collect::<Vec<_>>();
         for (consumer, declare) in declared {
             let mut needs = Dependencies::new(consumer);
@@ -630,7 +669,8 @@ impl Configuration {
     fn section<T: Section>(&self) -> Result<T, Vec<Problem>> {
         let path: Vec<&str> = T::KEY.split('.').collect();
         let parsed = if self.find(&path).is_some() {
-            self.figment.extract_inner_lossy::<T>(&T::KEY.to_ascii_lowercase())
+            self.figment
+                .extract_inner_lossy::<T>(&T::KEY.to_ascii_lowercase())
         } else {
             Value::from(Dict::new()).deserialize::<T>()
         };
@@ -648,8 +688,11 @@ impl Configuration {
                     {
                         inner.truncate(inner.len() - path.len());
                     }
-                    let keys: Vec<String> =
-                        path.iter().map(|key| (*key).to_owned()).chain(inner).collect();
+                    let keys: Vec<String> = path
+                        .iter()
+                        .map(|key| (*key).to_owned())
+                        .chain(inner)
+                        .collect();
                     let origin = error
                         .metadata
                         .as_ref()
@@ -703,7 +746,10 @@ impl Configuration {
             .get(section.len() + 1..)
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let shown = if secrets.iter().any(|secret| secret.eq_ignore_ascii_case(&relative)) {
+        let shown = if secrets
+            .iter()
+            .any(|secret| secret.eq_ignore_ascii_case(&relative))
+        {
             SECRET_MASK.to_owned()
         } else {
             display_value(value)
@@ -727,7 +773,11 @@ fn display_value(value: &Value) -> String {
         Value::Empty(..) => "(empty)".to_owned(),
         Value::Array(_, items) => format!(
             "[{}]",
-            items.iter().map(display_value).collect::<Vec<_>>().join(", ")
+            items
+                .iter()
+                .map(display_value)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Value::Dict(..) => "{…}".to_owned(),
     }
@@ -735,9 +785,11 @@ fn display_value(value: &Value) -> String {
 
 /// A whole number, signed or not.
 fn integer(number: figment::value::Num) -> Option<i128> {
-    number
-        .to_i128()
-        .or_else(|| number.to_u128().and_then(|number| i128::try_from(number).ok()))
+    number.to_i128().or_else(|| {
+        number
+            .to_u128()
+            .and_then(|number| i128::try_from(number).ok())
+    })
 }
 
 /// A configured value as a setting of `kind`, or what was found instead.
@@ -745,14 +797,18 @@ fn setting_value(kind: SettingKind, value: &Value) -> Result<SettingValue, Strin
     match value {
         Value::String(_, text) => kind.parse(text),
         Value::Bool(_, flag) => kind.check(SettingValue::Bool(*flag)),
-        Value::Num(_, number) => match integer(*number).and_then(|number| i64::try_from(number).ok()) {
-            Some(number) => match kind {
-                // A bare number in a file for a duration is ambiguous: say what is expected.
-                SettingKind::Duration { .. } => Err(format!("found the number {number} without a unit")),
-                _ => kind.check(SettingValue::Integer(number)),
-            },
-            None => Err("found a fractional number".to_owned()),
-        },
+        Value::Num(_, number) => {
+            match integer(*number).and_then(|number| i64::try_from(number).ok()) {
+                Some(number) => match kind {
+                    // A bare number in a file for a duration is ambiguous: say what is expected.
+                    SettingKind::Duration { .. } => {
+                        Err(format!("found the number {number} without a unit"))
+                    }
+                    _ => kind.check(SettingValue::Integer(number)),
+                },
+                None => Err("found a fractional number".to_owned()),
+            }
+        }
         Value::Dict(..) => Err("found a section".to_owned()),
         Value::Array(..) => Err("found a list".to_owned()),
         Value::Char(_, character) => kind.parse(&character.to_string()),
@@ -769,7 +825,12 @@ fn service_path(name: &str) -> Vec<String> {
 fn closest<'a>(wanted: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let wanted = wanted.to_ascii_lowercase();
     candidates
-        .map(|candidate| (edit_distance(&wanted, &candidate.to_ascii_lowercase()), candidate))
+        .map(|candidate| {
+            (
+                edit_distance(&wanted, &candidate.to_ascii_lowercase()),
+                candidate,
+            )
+        })
         .filter(|(distance, candidate)| *distance <= candidate.len().max(wanted.len()) / 3)
         .min()
         .map(|(_, candidate)| candidate)
@@ -935,7 +996,10 @@ mod tests {
             environment_file(Path::new("conf/hosted.toml"), "staging"),
             PathBuf::from("conf/hosted.staging.toml")
         );
-        assert_eq!(environment_file(Path::new("app"), "test"), PathBuf::from("app.test.toml"));
+        assert_eq!(
+            environment_file(Path::new("app"), "test"),
+            PathBuf::from("app.test.toml")
+        );
     }
 
     #[test]

@@ -54,7 +54,10 @@ fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Comman
             "--check" => Command::Check,
             "--help" | "-h" => Command::Help,
             _ => {
-                match text.strip_prefix("--").and_then(|pair| pair.split_once('=')) {
+                match text
+                    .strip_prefix("--")
+                    .and_then(|pair| pair.split_once('='))
+                {
                     Some(("config", path)) => line.config_file = Some(path.to_owned()),
                     Some(("environment", name)) => line.environment = Some(name.to_owned()),
                     Some((key, _)) if !key.is_empty() => line.settings.push(text.to_owned()),
@@ -63,7 +66,11 @@ fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Comman
                 continue;
             }
         };
-        if line.command.as_ref().is_some_and(|command| *command != next) {
+        if line
+            .command
+            .as_ref()
+            .is_some_and(|command| *command != next)
+        {
             return Err("`--list`, `--check` and `--help` cannot be combined".to_owned());
         }
         line.command = Some(next);

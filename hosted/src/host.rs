@@ -12,13 +12,13 @@ use crate::error::{BuildError, Problem};
 use crate::inject::InjectError;
 use crate::lifecycle::{Outcome, Planned, Shared, Started};
 use crate::lifetime::{Lifetime, StopReason};
-use crate::ordering::{Node, start_order};
 use crate::options::HostOptions;
+use crate::ordering::{Node, start_order};
 use crate::policy::FailurePolicy;
-use crate::settings::{Setting, SettingKind, SettingValue};
 use crate::registry::{Registry, ServiceDescriptor};
 use crate::scope::ScopeFactory;
 use crate::service::ServiceInfo;
+use crate::settings::{Setting, SettingKind, SettingValue};
 use crate::supervisor::Incidents;
 use crate::validation;
 
@@ -153,7 +153,10 @@ impl HostBuilder {
             .map(|configuration| (configuration, self.aliases.as_slice()));
         #[cfg(not(feature = "config"))]
         let configuration = None;
-        #[cfg_attr(not(feature = "config"), allow(unused_variables, reason = "no sections"))]
+        #[cfg_attr(
+            not(feature = "config"),
+            allow(unused_variables, reason = "no sections")
+        )]
         let (default_policy, sections) = prepare(
             configuration,
             &mut options,
@@ -268,7 +271,6 @@ fn prepare(
     providers: &mut Vec<Provider>,
     problems: &mut Vec<Problem>,
 ) -> (FailurePolicy, Vec<SectionLoaded>) {
-
     // Configuration first: it decides which services run and with what settings.
     #[cfg(feature = "config")]
     if let Some((configuration, _)) = configuration {
@@ -284,7 +286,10 @@ fn prepare(
     });
     for service in services.iter_mut() {
         // `enabled` and the policy come first in listings, then the attribute's own keys.
-        let policy = service.policy.clone().unwrap_or_else(|| default_policy.clone());
+        let policy = service
+            .policy
+            .clone()
+            .unwrap_or_else(|| default_policy.clone());
         let mut settings = crate::settings::Settings::default();
         settings.declare(Setting::new(
             "enabled",
@@ -412,14 +417,22 @@ impl Host {
             .collect();
         for service in self.services() {
             let prefix = format!("services.{}", service.name().replace("::", "."));
-            lines.extend(service.settings().iter().map(|setting| line(&prefix, setting)));
+            lines.extend(
+                service
+                    .settings()
+                    .iter()
+                    .map(|setting| line(&prefix, setting)),
+            );
         }
         #[cfg(feature = "config")]
         if let Some(configuration) = &self.listing.configuration {
             for section in &self.listing.sections {
-                lines.extend(configuration.listing(section.key, section.secrets).into_iter().map(
-                    |(key, value, origin)| SettingLine { key, value, origin },
-                ));
+                lines.extend(
+                    configuration
+                        .listing(section.key, section.secrets)
+                        .into_iter()
+                        .map(|(key, value, origin)| SettingLine { key, value, origin }),
+                );
             }
         }
         lines

@@ -23,12 +23,16 @@ impl Default for HostOptions {
         let mut settings = Settings::default();
         settings.declare(Setting::new(
             "shutdown_timeout",
-            SettingKind::Duration { min: Duration::ZERO },
+            SettingKind::Duration {
+                min: Duration::ZERO,
+            },
             SettingValue::Duration(DEFAULT_SHUTDOWN_TIMEOUT),
         ));
         settings.declare(Setting::new(
             "startup_timeout",
-            SettingKind::Duration { min: Duration::ZERO },
+            SettingKind::Duration {
+                min: Duration::ZERO,
+            },
             SettingValue::Duration(Duration::ZERO),
         ));
         declare_policy(&mut settings, &FailurePolicy::StopHost);

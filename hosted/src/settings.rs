@@ -128,7 +128,7 @@ impl SettingKind {
         let text = text.trim();
         match self {
             Self::Duration { .. } => humantime::parse_duration(text)
-                .map_err(|error| format!("{error}"))
+                .map_err(|_| format!("`{text}` is not a duration"))
                 .and_then(|duration| self.check(SettingValue::Duration(duration))),
             Self::Integer { .. } => text
                 .parse::<i64>()
@@ -175,9 +175,10 @@ impl SettingKind {
                 Some(check) => check(text).map(|()| value),
                 None => Ok(value),
             },
-            (Self::Duration { .. } | Self::Choice(_) | Self::Text { .. }, SettingValue::Integer(_) | SettingValue::Bool(_)) => {
-                Err("found a number or a boolean".to_owned())
-            }
+            (
+                Self::Duration { .. } | Self::Choice(_) | Self::Text { .. },
+                SettingValue::Integer(_) | SettingValue::Bool(_),
+            ) => Err("found a number or a boolean".to_owned()),
             (_, SettingValue::Text(text)) => self.parse(text),
             (_, other) => Err(format!("found {other}")),
         }
@@ -244,7 +245,10 @@ impl Setting {
     #[must_use]
     pub fn new(key: &'static str, kind: SettingKind, default: SettingValue) -> Self {
         let checked = kind.check(default.clone());
-        assert!(checked.is_ok(), "the default of `{key}` does not fit its kind: {checked:?}");
+        assert!(
+            checked.is_ok(),
+            "the default of `{key}` does not fit its kind: {checked:?}"
+        );
         Self {
             key,
             kind,
@@ -292,7 +296,11 @@ pub struct Settings {
 impl Settings {
     /// Adds a setting; a later one with the same key replaces the earlier.
     pub fn declare(&mut self, setting: Setting) {
-        match self.entries.iter_mut().find(|entry| entry.key == setting.key) {
+        match self
+            .entries
+            .iter_mut()
+            .find(|entry| entry.key == setting.key)
+        {
             Some(entry) => *entry = setting,
             None => self.entries.push(setting),
         }
@@ -377,20 +385,32 @@ mod tests {
         assert!(kind.parse("five").is_err());
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(kind.expected(), "a duration of at least 1ms, like \"250ms\", \"5s\" or \"1m30s\"");
+        assert_eq!(
+            kind.expected(),
+            "a duration of at least 1ms, like \"250ms\", \"5s\" or \"1m30s\""
+        );
     }
 
     #[test]
     fn integers_choices_and_booleans_are_checked() {
-        let capacity = SettingKind::Integer { min: 1, max: i64::MAX };
+        let capacity = SettingKind::Integer {
+            min: 1,
+            max: i64::MAX,
+        };
         assert_eq!(capacity.parse("10"), Ok(SettingValue::Integer(10)));
         assert!(capacity.parse("0").unwrap_err().contains("out of range"));
         assert_eq!(capacity.expected(), "a whole number of at least 1");
         let policy = SettingKind::Choice(&["stop", "ignore"]);
-        assert_eq!(policy.parse("ignore"), Ok(SettingValue::Text("ignore".into())));
+        assert_eq!(
+            policy.parse("ignore"),
+            Ok(SettingValue::Text("ignore".into()))
+        );
         assert!(policy.parse("retry").is_err());
         assert_eq!(policy.expected(), "one of \"stop\", \"ignore\"");
-        assert_eq!(SettingKind::Bool.parse("false"), Ok(SettingValue::Bool(false)));
+        assert_eq!(
+            SettingKind::Bool.parse("false"),
+            Ok(SettingValue::Bool(false))
+        );
         assert!(SettingKind::Bool.check(SettingValue::Integer(1)).is_err());
     }
 }

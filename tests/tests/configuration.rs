@@ -27,7 +27,10 @@ fn ticker() -> ServiceDescriptor {
         ))
         .setting(Setting::new(
             "capacity",
-            SettingKind::Integer { min: 1, max: i64::MAX },
+            SettingKind::Integer {
+                min: 1,
+                max: i64::MAX,
+            },
             SettingValue::Integer(100),
         ))
         .setting(Setting::new(
@@ -77,14 +80,26 @@ fn precedence_runs_from_the_attribute_to_the_command_line() {
             "hosted.toml",
             "[services.app.ticker]\ncapacity = 10\nevery = \"2s\"\n",
         )?;
-        jail.create_file("hosted.staging.toml", "[services.app.ticker]\nevery = \"3s\"\n")?;
+        jail.create_file(
+            "hosted.staging.toml",
+            "[services.app.ticker]\nevery = \"3s\"\n",
+        )?;
         jail.set_env("HOSTED_ENVIRONMENT", "staging");
 
         // Attribute literal < hosted.toml < hosted.staging.toml.
         let host = builder(ConfigSources::new()).build().unwrap();
-        assert_eq!(setting(&host, "services.app.ticker.every"), ("3s".into(), file("hosted.staging.toml", 2)));
-        assert_eq!(setting(&host, "services.app.ticker.capacity"), ("10".into(), file("hosted.toml", 2)));
-        assert_eq!(setting(&host, "services.app.ticker.overlap"), ("\"coalesce\"".into(), Origin::Default));
+        assert_eq!(
+            setting(&host, "services.app.ticker.every"),
+            ("3s".into(), file("hosted.staging.toml", 2))
+        );
+        assert_eq!(
+            setting(&host, "services.app.ticker.capacity"),
+            ("10".into(), file("hosted.toml", 2))
+        );
+        assert_eq!(
+            setting(&host, "services.app.ticker.overlap"),
+            ("\"coalesce\"".into(), Origin::Default)
+        );
 
         // < environment variables, with `__` between sections.
         jail.set_env("HOSTED_SERVICES__APP__TICKER__EVERY", "4s");
@@ -100,9 +115,13 @@ fn precedence_runs_from_the_attribute_to_the_command_line() {
         );
 
         // < command-line arguments.
-        let host = builder(ConfigSources::new().argument("--services.app.ticker.every=1m30s").unwrap())
-            .build()
-            .unwrap();
+        let host = builder(
+            ConfigSources::new()
+                .argument("--services.app.ticker.every=1m30s")
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
         assert_eq!(
             setting(&host, "services.app.ticker.every"),
             (
@@ -112,8 +131,14 @@ fn precedence_runs_from_the_attribute_to_the_command_line() {
                 }
             )
         );
-        let info = host.services().find(|info| info.name() == "app::ticker").unwrap();
-        assert_eq!(info.settings().duration("every"), Some(Duration::from_secs(90)));
+        let info = host
+            .services()
+            .find(|info| info.name() == "app::ticker")
+            .unwrap();
+        assert_eq!(
+            info.settings().duration("every"),
+            Some(Duration::from_secs(90))
+        );
         Ok(())
     });
 }
@@ -123,14 +148,28 @@ fn the_environment_picks_its_file() {
     Jail::expect_with(|jail| {
         jail.create_file("hosted.toml", "[host]\nshutdown_timeout = \"7s\"\n")?;
         jail.create_file("hosted.test.toml", "[host]\nshutdown_timeout = \"1s\"\n")?;
-        jail.create_file("hosted.production.toml", "[host]\nshutdown_timeout = \"30s\"\n")?;
+        jail.create_file(
+            "hosted.production.toml",
+            "[host]\nshutdown_timeout = \"30s\"\n",
+        )?;
         let host = builder(ConfigSources::new()).build().unwrap();
-        assert_eq!(setting(&host, "host.shutdown_timeout"), ("30s".into(), file("hosted.production.toml", 2)));
-        let host = builder(ConfigSources::new().environment("test")).build().unwrap();
-        assert_eq!(setting(&host, "host.shutdown_timeout"), ("1s".into(), file("hosted.test.toml", 2)));
+        assert_eq!(
+            setting(&host, "host.shutdown_timeout"),
+            ("30s".into(), file("hosted.production.toml", 2))
+        );
+        let host = builder(ConfigSources::new().environment("test"))
+            .build()
+            .unwrap();
+        assert_eq!(
+            setting(&host, "host.shutdown_timeout"),
+            ("1s".into(), file("hosted.test.toml", 2))
+        );
         jail.set_env("HOSTED_ENVIRONMENT", "nowhere");
         let host = builder(ConfigSources::new()).build().unwrap();
-        assert_eq!(setting(&host, "host.shutdown_timeout"), ("7s".into(), file("hosted.toml", 2)));
+        assert_eq!(
+            setting(&host, "host.shutdown_timeout"),
+            ("7s".into(), file("hosted.toml", 2))
+        );
         Ok(())
     });
 }
@@ -142,7 +181,10 @@ fn values_set_in_code_are_defaults_that_configuration_overrides() {
             .shutdown_timeout(Duration::from_secs(12))
             .build()
             .unwrap();
-        assert_eq!(setting(&host, "host.shutdown_timeout"), ("12s".into(), Origin::Code));
+        assert_eq!(
+            setting(&host, "host.shutdown_timeout"),
+            ("12s".into(), Origin::Code)
+        );
         jail.set_env("HOSTED_HOST__SHUTDOWN_TIMEOUT", "20s");
         let host = builder(ConfigSources::new())
             .shutdown_timeout(Duration::from_secs(12))
@@ -161,7 +203,9 @@ fn every_mistake_names_the_key_its_source_and_the_form_expected() {
             "[host]\nshutdown_timeout = 5\n\n[services.app.ticker]\ncapacity = \"many\"\nevry = \"1s\"\noverlap = \"sometimes\"\n\n[services.app.tikcer]\nevery = \"1s\"\n",
         )?;
         jail.set_env("HOSTED_SERVICES__APP__TICKER__EVERY", "soon");
-        let error = builder(ConfigSources::new()).build().expect_err("bad configuration");
+        let error = builder(ConfigSources::new())
+            .build()
+            .expect_err("bad configuration");
         assert_eq!(error.exit_code(), hosted::EXIT_CONFIG);
         let text = problems(&error);
         for expected in [
@@ -183,9 +227,20 @@ fn invalid_toml_stops_with_the_file_and_line() {
     Jail::expect_with(|jail| {
         jail.create_file("hosted.toml", "[host]\nshutdown_timeout = \"5s\n")?;
         let error = ConfigSources::new().load().expect_err("invalid TOML");
-        assert!(error.to_string().starts_with("hosted.toml:2 is not valid TOML"), "{error}");
-        let error = ConfigSources::new().file("missing.toml").load().expect_err("missing file");
-        assert_eq!(error.to_string(), "the configuration file `missing.toml` does not exist");
+        assert!(
+            error
+                .to_string()
+                .starts_with("hosted.toml:2 is not valid TOML"),
+            "{error}"
+        );
+        let error = ConfigSources::new()
+            .file("missing.toml")
+            .load()
+            .expect_err("missing file");
+        assert_eq!(
+            error.to_string(),
+            "the configuration file `missing.toml` does not exist"
+        );
         Ok(())
     });
 }
@@ -240,8 +295,15 @@ fn an_alias_sets_a_setting_unless_the_setting_is_configured_itself() {
                 .unwrap()
         };
         let host = aliased(ConfigSources::new());
-        assert_eq!(setting(&host, "services.app.ticker.capacity"), ("7".into(), file("hosted.toml", 1)));
-        let host = aliased(ConfigSources::new().argument("--services.app.ticker.capacity=9").unwrap());
+        assert_eq!(
+            setting(&host, "services.app.ticker.capacity"),
+            ("7".into(), file("hosted.toml", 1))
+        );
+        let host = aliased(
+            ConfigSources::new()
+                .argument("--services.app.ticker.capacity=9")
+                .unwrap(),
+        );
         assert_eq!(setting(&host, "services.app.ticker.capacity").0, "9");
         jail.set_env("HOSTED_QUEUECAPACITY", "0");
         let error = builder(ConfigSources::new())
@@ -289,7 +351,11 @@ fn mailer(seen: &Arc<std::sync::Mutex<Vec<(String, u16, String)>>>) -> ServiceDe
         let seen = Arc::clone(&seen);
         async move {
             let mail = cx.resolve::<hosted::Config<Mail>>().await?;
-            seen.lock().unwrap().push((mail.relay.clone(), mail.port, mail.password.expose().clone()));
+            seen.lock().unwrap().push((
+                mail.relay.clone(),
+                mail.port,
+                mail.password.expose().clone(),
+            ));
             Ok::<(), hosted::BoxError>(())
         }
     })
@@ -299,21 +365,36 @@ fn mailer(seen: &Arc<std::sync::Mutex<Vec<(String, u16, String)>>>) -> ServiceDe
 #[test]
 fn typed_sections_are_read_checked_masked_and_injected() {
     Jail::expect_with(|jail| {
-        jail.create_file("hosted.toml", "[mail]\nrelay = \"smtp.example.com\"\npassword = \"from-file\"\n")?;
+        jail.create_file(
+            "hosted.toml",
+            "[mail]\nrelay = \"smtp.example.com\"\npassword = \"from-file\"\n",
+        )?;
         jail.set_env("HOSTED_MAIL__PASSWORD", "hunter2");
         jail.set_env("HOSTED_MAIL__PORT", "2525");
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let host = builder(ConfigSources::new()).add_service(mailer(&seen)).build().unwrap();
+        let host = builder(ConfigSources::new())
+            .add_service(mailer(&seen))
+            .build()
+            .unwrap();
         let listed: Vec<(String, String)> = host
             .settings()
             .into_iter()
             .filter(|line| line.key.starts_with("mail."))
             .map(|line| (line.key, line.value))
             .collect();
-        assert!(listed.contains(&("mail.relay".into(), "\"smtp.example.com\"".into())), "{listed:?}");
-        assert!(listed.contains(&("mail.password".into(), "***".into())), "secrets never show: {listed:?}");
+        assert!(
+            listed.contains(&("mail.relay".into(), "\"smtp.example.com\"".into())),
+            "{listed:?}"
+        );
+        assert!(
+            listed.contains(&("mail.password".into(), "***".into())),
+            "secrets never show: {listed:?}"
+        );
         assert!(!format!("{listed:?}").contains("hunter2"));
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async {
             let running = host.start().await.unwrap();
             tokio::task::yield_now().await;
@@ -325,20 +406,29 @@ fn typed_sections_are_read_checked_masked_and_injected() {
         );
 
         jail.set_env("HOSTED_MAIL__PORT", "lots");
-        jail.create_file("hosted.toml", "[mail]\nrelay = \"smtp example\"\npassword = \"x\"\n")?;
+        jail.create_file(
+            "hosted.toml",
+            "[mail]\nrelay = \"smtp example\"\npassword = \"x\"\n",
+        )?;
         let error = builder(ConfigSources::new())
             .add_service(mailer(&seen))
             .build()
             .expect_err("a bad section");
         let text = problems(&error);
-        assert!(text.contains("`mail.port` (environment variable HOSTED_MAIL__PORT): "), "{text}");
+        assert!(
+            text.contains("`mail.port` (environment variable HOSTED_MAIL__PORT): "),
+            "{text}"
+        );
         assert_eq!(error.exit_code(), hosted::EXIT_CONFIG);
         jail.set_env("HOSTED_MAIL__PORT", "25");
         let error = builder(ConfigSources::new())
             .add_service(mailer(&seen))
             .build()
             .expect_err("a relay with a space");
-        assert!(problems(&error).contains("`mail`: `relay` is not a host name: \"smtp example\""), "{error}");
+        assert!(
+            problems(&error).contains("`mail`: `relay` is not a host name: \"smtp example\""),
+            "{error}"
+        );
         Ok(())
     });
 }
@@ -351,7 +441,10 @@ fn a_missing_section_reads_as_empty() {
             .add_service(mailer(&seen))
             .build()
             .expect_err("`relay` has no default");
-        assert!(problems(&error).contains("`mail`: missing field `relay`"), "{error}");
+        assert!(
+            problems(&error).contains("`mail`: missing field `relay`"),
+            "{error}"
+        );
         Ok(())
     });
 }

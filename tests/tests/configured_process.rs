@@ -1,0 +1,161 @@
+//! Configuration as an operator meets it: a real binary reading `hosted.toml` from its working
+//! directory, `HOSTED_` variables and `--key=value` arguments; `--list` shows each value's
+//! origin and masks secrets; bad values stop it with 78 before anything starts.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hosted_tests::process::{HANG, Process};
+
+/// A working directory of the test's own, removed at the end.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn with_config(name: &str, text: &str) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("hosted-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hosted.toml"), text).unwrap();
+        Self(dir)
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Process {
+        let mut command = Process::command(env!("CARGO_BIN_EXE_configured"));
+        command.current_dir(&self.0).args(args);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        Process::start(command)
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const CONFIG: &str = "[greeting]\ntext = \"hello from the file\"\ntoken = \"s3cr3t\"\n\n[services.configured.greeter]\nmax_restarts = 4\n";
+
+#[test]
+fn list_shows_every_value_with_its_origin_and_masks_secrets() {
+    let dir = WorkDir::with_config("config-list", CONFIG);
+    let mut app = dir.run(
+        &["--list", "--services.configured.greeter.backoff=250ms"],
+        &[("HOSTED_HOST__SHUTDOWN_TIMEOUT", "9s")],
+    );
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+    let stdout = app.stdout();
+    let settings: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    for expected in [
+        vec![
+            "host.shutdown_timeout",
+            "9s",
+            "environment",
+            "variable",
+            "HOSTED_HOST__SHUTDOWN_TIMEOUT",
+        ],
+        vec![
+            "services.configured.greeter.max_restarts",
+            "4",
+            "hosted.toml:6",
+        ],
+        vec![
+            "services.configured.greeter.backoff",
+            "250ms",
+            "command-line",
+            "argument",
+            "--services.configured.greeter.backoff=250ms",
+        ],
+        vec![
+            "services.configured.greeter.on_failure",
+            "\"restart\"",
+            "default",
+        ],
+        vec![
+            "greeting.text",
+            "\"hello",
+            "from",
+            "the",
+            "file\"",
+            "hosted.toml:2",
+        ],
+        vec!["greeting.token", "***", "hosted.toml:3"],
+    ] {
+        assert!(
+            settings.contains(&expected),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+    assert!(
+        !stdout.contains("s3cr3t"),
+        "a secret was printed:\n{stdout}"
+    );
+}
+
+#[test]
+fn configuration_turns_a_service_off_and_feeds_a_section() {
+    let dir = WorkDir::with_config("config-run", CONFIG);
+    let mut app = dir.run(
+        &["--services.configured.optional.enabled=false"],
+        &[("HOSTED_GREETING__TEXT", "hello from the environment")],
+    );
+    app.wait_for_line("application started", HANG);
+    app.wait_for_line("greeting: hello from the environment", HANG);
+    app.signal("TERM");
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+    app.assert_no_log_line(&["optional runs"]);
+    assert!(app.stderr().contains("token=***"), "{}", app.transcript());
+    assert!(
+        !app.stderr().contains("s3cr3t"),
+        "a secret was logged:\n{}",
+        app.transcript()
+    );
+}
+
+#[test]
+fn a_bad_value_stops_startup_with_78_naming_the_key_and_its_source() {
+    let dir = WorkDir::with_config(
+        "config-bad",
+        "[greeting]\ntext = \"hi\"\n\n[services.configured.greeter]\nmax_restarts = -1\nbackof = \"1s\"\n\n[services.configured.gretter]\nenabled = false\n",
+    );
+    for args in [&[][..], &["--check"], &["--list"]] {
+        let mut app = dir.run(args, &[("HOSTED_HOST__SHUTDOWN_TIMEOUT", "soon")]);
+        assert_eq!(app.wait_exit(HANG), 78, "{args:?}: {}", app.transcript());
+        let stderr = app.stderr();
+        for expected in [
+            "the host cannot start: 4 problems found",
+            "`host.shutdown_timeout` (environment variable HOSTED_HOST__SHUTDOWN_TIMEOUT): expected a duration like \"250ms\", \"5s\" or \"1m30s\"; `soon` is not a duration",
+            "`services.configured.greeter.max_restarts` (hosted.toml:5): expected a whole number from 0 to 4294967295; -1 is out of range",
+            "`services.configured.greeter.backof` (hosted.toml:6): service `configured::greeter` has no setting `backof`",
+            "did you mean `backoff`?",
+            "`services.configured.gretter` (hosted.toml:8): no service is named `configured::gretter`; did you mean `configured::greeter`",
+        ] {
+            assert!(
+                stderr.contains(expected),
+                "{args:?}: missing {expected:?} in\n{stderr}"
+            );
+        }
+        app.assert_no_log_line(&["started"]);
+    }
+}
+
+#[test]
+fn logs_can_be_json_lines() {
+    let dir = WorkDir::with_config("config-json", CONFIG);
+    let mut app = dir.run(&["--host.log_format=json", "--host.log=debug"], &[]);
+    let line = app.wait_for_line("application started", HANG);
+    assert!(
+        line.starts_with('{') && line.contains("\"level\":\"INFO\""),
+        "{line}"
+    );
+    app.signal("TERM");
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+}
