@@ -796,3 +796,33 @@ async fn each_item_gets_a_scope_of_its_own() {
     assert!(host.stop().await.is_success());
     assert_eq!(seen.all(), [(1, 1, 1), (2, 2, 2), (3, 3, 3)]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_letter_that_fails_while_draining_is_a_failure_of_the_stop() {
+    let service = ServiceDescriptor::queued(
+        "fragile",
+        QueueOptions::new(4),
+        |_item: u32, _cx: RunContext| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Err::<(), BoxError>("always fails".into())
+        },
+        DeadLetters::hook(|_letter: DeadLetter<u32>| async {
+            Err::<(), BoxError>("the dead-letter store is down".into())
+        }),
+    );
+    let host = start(service).await;
+    let queue = host.get::<Queue<u32>>().await.unwrap();
+    queue.send(1).await.unwrap();
+    let outcome = host.stop().await;
+    assert!(!outcome.is_success());
+    let incident = &outcome.incidents()[0];
+    assert_eq!(incident.service, "fragile");
+    assert!(
+        incident.what.contains("failed while stopping"),
+        "{incident:?}"
+    );
+    assert!(
+        incident.what.contains("the dead-letter store is down"),
+        "{incident:?}"
+    );
+}

@@ -305,16 +305,24 @@ impl<T: Send + 'static, H: QueueHandler<T>> HostedService for QueueService<T, H>
         };
         if let Some(failure) = failure {
             // The other workers finish the items they hold; the queue keeps the rest, for a
-            // restart or for the stop to count.
+            // restart or for the stop to count. A stop meanwhile bounds the wait as usual.
             chan.pause();
-            while workers.join_next().await.is_some() {}
-            if matches!(self.cx.info().policy(), FailurePolicy::Ignore) {
+            let stopped = tokio::select! {
+                () = join_all(&mut workers) => false,
+                () = stop.cancelled() => true,
+            };
+            if stopped {
+                drain(&self.queue, &self.cx, workers, &item_stop).await;
+            } else if matches!(self.cx.info().policy(), FailurePolicy::Ignore) {
                 close_for_good(&self.queue, "the service stays stopped (policy: ignore)");
             }
             return Err(failure.into());
         }
-        drain(&self.queue, &self.cx, workers, &item_stop).await;
-        Ok(())
+        // A dead letter that failed while draining is a failure while stopping.
+        match drain(&self.queue, &self.cx, workers, &item_stop).await {
+            Some(failure) => Err(failure.into()),
+            None => Ok(()),
+        }
     }
 
     async fn stop(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
@@ -343,6 +351,11 @@ impl<T: Send + 'static, H: QueueHandler<T>> HostedService for QueueService<T, H>
         }
         Ok(())
     }
+}
+
+/// Waits for every worker to end.
+async fn join_all(workers: &mut JoinSet<Result<(), Failure>>) {
+    while workers.join_next().await.is_some() {}
 }
 
 /// Waits for the first worker that ends with a failure; pending forever if none does.
@@ -375,13 +388,14 @@ fn close_for_good<T>(queue: &Queue<T>, why: &str) {
 
 /// The stop: no more sends, then the accepted items are handled while the shutdown budget
 /// allows; then the items still running are cancelled through their stop token, and those
-/// that do not end in time are abandoned. Every item is counted.
+/// that do not end in time are abandoned. Every item is counted. Returns the first failure of
+/// a worker (a dead letter that failed), if any.
 async fn drain<T>(
     queue: &Queue<T>,
     cx: &RunContext,
-    mut workers: JoinSet<Result<(), Failure>>,
+    workers: JoinSet<Result<(), Failure>>,
     item_stop: &CancellationToken,
-) {
+) -> Option<Failure> {
     let shared = queue.shared();
     let chan = shared.chan();
     chan.close();
@@ -402,21 +416,11 @@ async fn drain<T>(
         budget = ?cancel_at.saturating_duration_since(now),
         "stopping: no longer accepting items; draining the accepted ones"
     );
-    let all_done = |workers: &mut JoinSet<Result<(), Failure>>| {
-        let mut workers = std::mem::take(workers);
-        async move {
-            while let Some(joined) = workers.join_next().await {
-                if let Ok(Err(failure)) = joined {
-                    tracing::error!(error = %failure, "a worker stopped while draining");
-                }
-            }
+    let mut draining = std::pin::pin!(join_reporting(workers));
+    let failure = 'drained: {
+        if let Ok(failure) = tokio::time::timeout_at(cancel_at, &mut draining).await {
+            break 'drained failure;
         }
-    };
-    let mut draining = std::pin::pin!(all_done(&mut workers));
-    if tokio::time::timeout_at(cancel_at, &mut draining)
-        .await
-        .is_err()
-    {
         let left = chan.halt();
         item_stop.cancel();
         tracing::warn!(
@@ -427,21 +431,35 @@ async fn drain<T>(
         );
         Counters::add(&shared.counters().left_undone, left.len() as u64);
         drop(left);
-        if tokio::time::timeout_at(abandon_at, &mut draining)
-            .await
-            .is_err()
-        {
-            // Dropping the drain future aborts the worker tasks.
-            let abandoned = chan.seal();
-            Counters::add(&shared.counters().left_undone, abandoned);
-            tracing::error!(
-                left_undone = abandoned,
-                "items still running after their cancellation are abandoned"
-            );
+        if let Ok(failure) = tokio::time::timeout_at(abandon_at, &mut draining).await {
+            break 'drained failure;
         }
-    }
+        // The worker tasks are aborted when the drain future is dropped.
+        let abandoned = chan.seal();
+        Counters::add(&shared.counters().left_undone, abandoned);
+        tracing::error!(
+            left_undone = abandoned,
+            "items still running after their cancellation are abandoned"
+        );
+        None
+    };
     // Workers that stopped early (a failed dead letter) may have left items behind.
     close_for_good(queue, "no worker was left to handle them");
+    failure
+}
+
+/// Waits for every worker to end; returns the first failure.
+async fn join_reporting(mut workers: JoinSet<Result<(), Failure>>) -> Option<Failure> {
+    let mut first = None;
+    while let Some(joined) = workers.join_next().await {
+        let failure = match joined {
+            Ok(Ok(())) => continue,
+            Ok(Err(failure)) => failure,
+            Err(error) => Failure::Panic(error.to_string()),
+        };
+        first.get_or_insert(failure);
+    }
+    first
 }
 
 /// One worker: takes items until the queue is closed and empty, or halted.
