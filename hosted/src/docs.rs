@@ -7,3 +7,7 @@ pub mod lifecycle {
 pub mod design {
     #![doc = include_str!("docs/design.md")]
 }
+
+pub mod configuration {
+    #![doc = include_str!("docs/configuration.md")]
+}

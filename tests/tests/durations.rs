@@ -1,0 +1,52 @@
+//! The attributes read durations at compile time with a grammar of their own (the macro crate
+//! may use no parsing crate); configuration reads them at run time with `humantime`. Both must
+//! give the same value for everything an attribute accepts.
+
+use std::time::Duration;
+
+use hosted::{FailurePolicy, Host, SettingKind, SettingValue};
+
+/// Declares one restarting service per literal, its `backoff` written as the literal.
+macro_rules! services_with_backoffs {
+    ($($name:ident = $literal:literal),* $(,)?) => {
+        $(
+            #[hosted::hosted_service(on_failure = "restart", backoff = $literal, max_backoff = "400d")]
+            async fn $name() {}
+        )*
+        const LITERALS: &[(&str, &str)] = &[$((concat!("durations::", stringify!($name)), $literal)),*];
+    };
+}
+
+services_with_backoffs! {
+    zero = "0s",
+    nanos = "7ns",
+    micros = "3us",
+    micro_sign = "3µs",
+    millis = "250ms",
+    seconds = "5s",
+    minutes = "2m",
+    hours = "1h",
+    days = "3d",
+    mixed = "1m30s",
+    spaced = "1h 2m 3s",
+    every_unit = "1d2h3m4s5ms6us7ns",
+    large = "365d",
+}
+
+#[test]
+fn the_attribute_grammar_and_the_configuration_parser_agree() {
+    let host = Host::builder().discover().build().expect("a valid host");
+    let kind = SettingKind::Duration { min: Duration::ZERO };
+    for (name, literal) in LITERALS {
+        let info = host.services().find(|info| info.name() == *name).unwrap();
+        let FailurePolicy::Restart(restart) = info.policy() else {
+            panic!("{name} restarts");
+        };
+        let at_run_time = kind.parse(literal).unwrap_or_else(|error| panic!("{literal}: {error}"));
+        assert_eq!(
+            SettingValue::Duration(restart.backoff()),
+            at_run_time,
+            "{literal:?} reads differently at compile time and at run time"
+        );
+    }
+}
