@@ -633,7 +633,12 @@ fn slots_through(anchor: Instant, period: Duration, index: u64, now: Instant) ->
     if now < first {
         return 0;
     }
-    let passed = (now - first).as_nanos() / period.as_nanos() + 1;
+    let since = now - first;
+    if since < period {
+        // The usual case, without a 128-bit division.
+        return 1;
+    }
+    let passed = since.as_nanos() / period.as_nanos() + 1;
     u64::try_from(passed).unwrap_or(u64::MAX)
 }
 
@@ -643,7 +648,11 @@ fn slots_before(anchor: Instant, period: Duration, index: u64, end: Instant) -> 
     if end <= first {
         return 0;
     }
-    let passed = (end - first).as_nanos().div_ceil(period.as_nanos());
+    let since = end - first;
+    if since <= period {
+        return 1;
+    }
+    let passed = since.as_nanos().div_ceil(period.as_nanos());
     u64::try_from(passed).unwrap_or(u64::MAX)
 }
 
