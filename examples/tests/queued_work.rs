@@ -13,6 +13,8 @@ fn typing_w_enqueues_work_that_completes_or_is_cancelled_at_the_stop() {
         .env("QueueCapacity", "10");
     let mut work = Process::start_with_stdin(command);
     work.wait_for_line("application started", HANG);
+    // The seed's `QueueCapacity`, from the environment.
+    work.wait_for_line("accepting items capacity=10", HANG);
     work.wait_for_line("MonitorAsync Loop is starting", HANG);
 
     work.write_line("w");

@@ -11,9 +11,11 @@
 //! cargo run -p hosted-examples --bin queued_work
 //! ```
 //!
-//! Environment: `QueueCapacity` sets the queue's capacity (default 100, as the seed reads it from
-//! configuration); `QUEUED_WORK_STEP_MS` replaces the 5 s delays (the example's test shortens
-//! them).
+//! Configuration: the seed's flat `QueueCapacity` key sets the queue's capacity (default 100),
+//! from `hosted.toml`, `HOSTED_QUEUECAPACITY=10` or `--QueueCapacity=10`; it is an alias of
+//! `services.QueuedHostedService.capacity`, which works too, as do the queue's other settings
+//! (`workers`, `full_mode`, ...). `QUEUED_WORK_STEP_MS` replaces the 5 s delays (the example's
+//! test shortens them).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,15 +24,6 @@ use hosted::{CancellationToken, QueueOptions, ServiceDescriptor, WorkQueue};
 
 /// The queued service's name, as `--list` and the logs show it.
 const QUEUE: &str = "QueuedHostedService";
-
-/// The queue's capacity: `QueueCapacity`, or 100.
-fn capacity() -> usize {
-    std::env::var("QueueCapacity")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .filter(|capacity| *capacity > 0)
-        .unwrap_or(100)
-}
 
 /// The length of each of a work item's three delays.
 fn step() -> Duration {
@@ -106,8 +99,7 @@ async fn monitor_loop(queue: WorkQueue, stop: CancellationToken) {
 }
 
 fn main() {
-    hosted::run!(|host| host.add_service(ServiceDescriptor::work_queue(
-        QUEUE,
-        QueueOptions::new(capacity())
-    )));
+    hosted::run!(|host| host
+        .add_service(ServiceDescriptor::work_queue(QUEUE, QueueOptions::new(100)))
+        .config_alias("QueueCapacity", "services.QueuedHostedService.capacity"));
 }

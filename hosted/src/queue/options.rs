@@ -3,6 +3,17 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::settings::{Setting, SettingKind, SettingValue, Settings};
+
+/// The words of `full_mode`, in [`FullMode`]'s order.
+const FULL_MODES: &[&str] = &[
+    "wait",
+    "reject",
+    "drop_oldest",
+    "drop_newest",
+    "drop_incoming",
+];
+
 /// What a send does when the queue is full.
 ///
 /// The drop modes never make a sender wait and never hand an item back for fullness; every item
@@ -37,6 +48,20 @@ impl FullMode {
             Self::DropNewest => "drop_newest",
             Self::DropIncoming => "drop_incoming",
         }
+    }
+
+    /// The mode a `full_mode` word names.
+    #[must_use]
+    pub fn from_word(word: &str) -> Option<Self> {
+        [
+            Self::Wait,
+            Self::Reject,
+            Self::DropOldest,
+            Self::DropNewest,
+            Self::DropIncoming,
+        ]
+        .into_iter()
+        .find(|mode| mode.as_str() == word)
     }
 
     /// Whether full sends drop an item rather than wait or hand it back.
@@ -206,6 +231,99 @@ impl QueueOptions {
     #[must_use]
     pub const fn timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// The settings configuration may override under the queue's section, one per field, named
+    /// like the attribute's arguments, with these options as defaults. In configuration,
+    /// `timeout = "0s"` means no limit.
+    pub(crate) fn settings(&self) -> Vec<Setting> {
+        let count = |value: usize| SettingValue::Integer(i64::try_from(value).unwrap_or(i64::MAX));
+        let any_duration = SettingKind::Duration {
+            min: Duration::ZERO,
+        };
+        vec![
+            Setting::new(
+                "capacity",
+                SettingKind::Integer {
+                    min: 1,
+                    max: i64::MAX,
+                },
+                count(self.capacity),
+            ),
+            Setting::new(
+                "full_mode",
+                SettingKind::Choice(FULL_MODES),
+                SettingValue::Text(self.full_mode.as_str().to_owned()),
+            ),
+            Setting::new(
+                "workers",
+                SettingKind::Integer {
+                    min: 1,
+                    max: i64::MAX,
+                },
+                count(self.workers),
+            ),
+            Setting::new(
+                "retries",
+                SettingKind::Integer {
+                    min: 0,
+                    max: i64::from(u32::MAX),
+                },
+                SettingValue::Integer(i64::from(self.retries)),
+            ),
+            Setting::new(
+                "retry_backoff",
+                any_duration,
+                SettingValue::Duration(self.retry_backoff),
+            ),
+            Setting::new(
+                "retry_max_backoff",
+                any_duration,
+                SettingValue::Duration(self.retry_max_backoff),
+            ),
+            Setting::new(
+                "timeout",
+                any_duration,
+                SettingValue::Duration(self.timeout.unwrap_or(Duration::ZERO)),
+            ),
+        ]
+    }
+
+    /// These options with the effective values of [`settings`](Self::settings): configuration
+    /// applied. Values the settings' kinds reject never get here.
+    #[must_use]
+    pub(crate) fn configured(mut self, settings: &Settings) -> Self {
+        let count = |key: &str| {
+            settings
+                .integer(key)
+                .and_then(|value| usize::try_from(value).ok())
+                .filter(|value| *value > 0)
+        };
+        if let Some(capacity) = count("capacity") {
+            self.capacity = capacity;
+        }
+        if let Some(workers) = count("workers") {
+            self.workers = workers;
+        }
+        if let Some(mode) = settings.text("full_mode").and_then(FullMode::from_word) {
+            self.full_mode = mode;
+        }
+        if let Some(retries) = settings
+            .integer("retries")
+            .and_then(|value| u32::try_from(value).ok())
+        {
+            self.retries = retries;
+        }
+        if let Some(backoff) = settings.duration("retry_backoff") {
+            self.retry_backoff = backoff;
+        }
+        if let Some(max_backoff) = settings.duration("retry_max_backoff") {
+            self.retry_max_backoff = max_backoff;
+        }
+        if let Some(timeout) = settings.duration("timeout") {
+            self.timeout = (!timeout.is_zero()).then_some(timeout);
+        }
+        self
     }
 
     /// The delay before retry `retry` (1-based): `retry_backoff × 2^(retry-1)`, at most

@@ -235,8 +235,11 @@ impl ServiceDescriptor {
             dead_letters,
         });
         let queue_name = name.to_string();
-        let mut provider = Provider::singleton(move |_: RunContext| {
-            let queue = Queue::<T>::new(queue_name.clone(), options.clone());
+        let settings = options.settings();
+        // Built in the queue service's own context, whose settings carry the configuration.
+        let mut provider = Provider::singleton(move |cx: RunContext| {
+            let options = options.clone().configured(cx.info().settings());
+            let queue = Queue::<T>::new(queue_name.clone(), options);
             async move { Ok::<_, BoxError>(Arc::new(queue)) }
         });
         provider.owner = name.to_string();
@@ -258,7 +261,7 @@ impl ServiceDescriptor {
             }),
         );
         descriptor.provider = Some(provider);
-        descriptor
+        settings.into_iter().fold(descriptor, Self::setting)
     }
 }
 
@@ -278,6 +281,13 @@ struct QueueService<T, H> {
 impl<T: Send + 'static, H: QueueHandler<T>> HostedService for QueueService<T, H> {
     async fn start(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
         let options = self.queue.options();
+        tracing::info!(
+            capacity = options.capacity(),
+            full_mode = %options.full_mode(),
+            workers = options.workers(),
+            retries = options.retries(),
+            "accepting items"
+        );
         if self.parts.dead_letters.keep().is_none() && options.retries() > 0 {
             tracing::warn!(
                 retries = options.retries(),
