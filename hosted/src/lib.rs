@@ -37,10 +37,10 @@ pub mod __private;
 
 #[doc = include_str!("docs/hosted_service.md")]
 pub use hosted_macros::hosted_service;
-#[doc = include_str!("docs/run.md")]
-pub use hosted_macros::run;
 #[doc = include_str!("docs/queued.md")]
 pub use hosted_macros::queued;
+#[doc = include_str!("docs/run.md")]
+pub use hosted_macros::run;
 #[doc = include_str!("docs/lifespans.md")]
 pub use hosted_macros::scoped;
 /// One instance for the whole host. The lifespans, arguments and checks are documented on

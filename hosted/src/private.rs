@@ -10,10 +10,10 @@ pub use crate::registry::{Registration, Registry};
 pub use crate::container::{Built, Disposer, GeneratedFactory, Lifespan, Provider};
 pub use crate::inject::{Dependencies, Inject, InjectError, RunContext};
 pub use crate::policy::{FailurePolicy, RestartPolicy};
-pub use crate::registry::ServiceDescriptor;
-pub use crate::service::{BoxError, IntoOutcome};
 pub use crate::queue::generated::{assert_queue_item, hook_dead_letters, log_dead_letters};
 pub use crate::queue::{DeadLetters, FullMode, QueueHandler, QueueOptions};
+pub use crate::registry::ServiceDescriptor;
+pub use crate::service::{BoxError, IntoOutcome};
 pub use crate::timer::{Missed, Overlap, TimerOptions};
 
 /// Not public API, used by generated code: a boxed future.
