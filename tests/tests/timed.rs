@@ -515,3 +515,41 @@ async fn tick_is_only_injected_into_timers() {
     );
     assert!(host.stop().await.is_success());
 }
+
+#[tokio::test(start_paused = true)]
+async fn configuration_overrides_the_timer_arguments_at_startup() {
+    let configuration = hosted::ConfigSources::new()
+        .toml(
+            "test.toml",
+            "[services.timer]\nevery = \"2s\"\ninitial_delay = \"1s\"\noverlap = \"skip\"\n",
+        )
+        .load()
+        .expect("readable configuration");
+    let builder = Host::builder()
+        .add_service(working(TimerOptions::every(secs(5)), secs(3)))
+        .configuration(configuration);
+    let mut host = TestHost::start(builder).await.expect("the host starts");
+    host.run_for(secs(10)).await;
+    // Every 2 s from 1 s; ticks take 3 s, so every other one is skipped.
+    assert_eq!(started_ms(&host, &host.ticks(NAME)), ms(&[1, 5, 9]));
+    assert!(host.stop().await.is_success());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_configured_combination_the_attribute_would_refuse_stops_startup() {
+    let configuration = hosted::ConfigSources::new()
+        .toml("test.toml", "[services.timer]\njitter = \"10s\"\n")
+        .load()
+        .expect("readable configuration");
+    let builder = Host::builder()
+        .add_service(working(TimerOptions::every(secs(5)), Duration::ZERO))
+        .configuration(configuration);
+    let outcome = TestHost::start(builder).await.expect_err("startup fails");
+    assert!(
+        outcome.incidents()[0]
+            .what
+            .contains("`jitter` (10s) must be shorter than the period `every` (5s)"),
+        "{:?}",
+        outcome.incidents()
+    );
+}

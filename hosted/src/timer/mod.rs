@@ -64,11 +64,15 @@ impl ServiceDescriptor {
             let run = body(cx);
             Box::pin(async move { run.await.into_outcome() })
         });
+        let settings = options.settings();
         let make: MakeService = Arc::new(move |cx: RunContext| {
             let body = Arc::clone(&body);
             let options = options.clone();
             Box::pin(async move {
-                let options = overrides::for_service(&cx).await.unwrap_or(options);
+                let options = match overrides::for_service(&cx).await {
+                    Some(replaced) => replaced,
+                    None => options.configured(cx.info().settings()),
+                };
                 let plan = options.plan().map_err(|error| {
                     InjectError::Custom(format!("invalid timer options: {error}"))
                 })?;
@@ -78,6 +82,9 @@ impl ServiceDescriptor {
         });
         let mut descriptor = Self::new(name.into(), ServiceKind::Timed, make);
         descriptor.policy = Some(FailurePolicy::Ignore);
+        for setting in settings {
+            descriptor = descriptor.setting(setting);
+        }
         descriptor
     }
 }

@@ -7,6 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::settings::{Setting, SettingKind, SettingValue, Settings};
 use crate::timer::schedule::CronSchedule;
 
 /// What happens to a tick that comes due while the previous one is still running.
@@ -188,6 +189,131 @@ impl TimerOptions {
         self
     }
 
+    /// The settings configuration may override under the timer's section, named like the
+    /// attribute's arguments, with these options as defaults: the schedule's own key (`every`,
+    /// `delay` or `cron`, plus `time_zone` for cron), `initial_delay`, `jitter` (`"0s"` for none),
+    /// and the policies the schedule has (`overlap` and `max_concurrent` for `every` and `cron`,
+    /// `missed` for `every`).
+    pub(crate) fn settings(&self) -> Vec<Setting> {
+        let positive = SettingKind::Duration {
+            min: Duration::from_nanos(1),
+        };
+        let any = SettingKind::Duration {
+            min: Duration::ZERO,
+        };
+        let mut settings = Vec::new();
+        if let Some(every) = self.every {
+            settings.push(Setting::new(
+                "every",
+                positive,
+                SettingValue::Duration(every),
+            ));
+        }
+        if let Some(delay) = self.delay {
+            settings.push(Setting::new(
+                "delay",
+                positive,
+                SettingValue::Duration(delay),
+            ));
+        }
+        if let Some(cron) = &self.cron {
+            settings.push(Setting::new(
+                "cron",
+                SettingKind::Text {
+                    check: Some(check_cron),
+                },
+                SettingValue::Text(cron.to_string()),
+            ));
+            settings.push(Setting::new(
+                "time_zone",
+                SettingKind::Text {
+                    check: Some(check_time_zone),
+                },
+                SettingValue::Text(self.time_zone.as_deref().unwrap_or("UTC").to_owned()),
+            ));
+        }
+        settings.push(Setting::new(
+            "initial_delay",
+            any,
+            SettingValue::Duration(self.initial_delay),
+        ));
+        settings.push(Setting::new(
+            "jitter",
+            any,
+            SettingValue::Duration(self.jitter.unwrap_or_default()),
+        ));
+        if self.delay.is_none() {
+            settings.push(Setting::new(
+                "overlap",
+                SettingKind::Choice(OVERLAP_WORDS),
+                SettingValue::Text(self.overlap.unwrap_or_default().as_str().to_owned()),
+            ));
+            settings.push(Setting::new(
+                "max_concurrent",
+                SettingKind::Integer {
+                    min: 1,
+                    max: i64::from(u32::MAX),
+                },
+                SettingValue::Integer(i64::from(
+                    self.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT),
+                )),
+            ));
+        }
+        if self.every.is_some() {
+            settings.push(Setting::new(
+                "missed",
+                SettingKind::Choice(MISSED_WORDS),
+                SettingValue::Text(self.missed.unwrap_or_default().as_str().to_owned()),
+            ));
+        }
+        settings
+    }
+
+    /// These options with the effective values of [`settings`](Self::settings). A value equal
+    /// to its default changes nothing, so an untouched `max_concurrent` does not conflict with a
+    /// schedule that does not run concurrently; the result is checked by [`plan`](Self::plan).
+    #[must_use]
+    pub(crate) fn configured(&self, settings: &Settings) -> Self {
+        let mut options = self.clone();
+        if self.every.is_some() {
+            options.every = settings.duration("every").or(self.every);
+        }
+        if self.delay.is_some() {
+            options.delay = settings.duration("delay").or(self.delay);
+        }
+        if let Some(cron) = settings.text("cron").filter(|_| self.cron.is_some()) {
+            options.cron = Some(Cow::Owned(cron.to_owned()));
+        }
+        if let Some(zone) = settings.text("time_zone").filter(|_| self.cron.is_some()) {
+            options.time_zone =
+                (zone != "UTC" || self.time_zone.is_some()).then(|| Cow::Owned(zone.to_owned()));
+        }
+        if let Some(delay) = settings.duration("initial_delay") {
+            options.initial_delay = delay;
+        }
+        if let Some(jitter) = settings.duration("jitter") {
+            options.jitter = (!jitter.is_zero()).then_some(jitter);
+        }
+        if let Some(overlap) = settings.text("overlap").and_then(|word| word.parse().ok())
+            && overlap != self.overlap.unwrap_or_default()
+        {
+            options.overlap = Some(overlap);
+        }
+        if let Some(limit) = settings
+            .integer("max_concurrent")
+            .and_then(|limit| u32::try_from(limit).ok())
+            && limit != self.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT)
+        {
+            options.max_concurrent = Some(limit);
+        }
+        if let Some(missed) = settings.text("missed").and_then(|word| word.parse().ok())
+            && missed != self.missed.unwrap_or_default()
+        {
+            options.missed = Some(missed);
+        }
+        options
+    }
+
     /// Checks the options as the `#[timed]` attribute does at compile time.
     ///
     /// # Errors
@@ -360,6 +486,22 @@ pub enum TimerOptionsError {
     /// The time zone is not known, or time zones are not compiled in.
     #[error("{0}")]
     TimeZone(String),
+}
+
+const OVERLAP_WORDS: &[&str] = &["skip", "coalesce", "concurrent"];
+const MISSED_WORDS: &[&str] = &["burst", "delay", "skip"];
+
+fn check_cron(expression: &str) -> Result<(), String> {
+    CronSchedule::parse(expression)
+        .map(drop)
+        .map_err(|error| format!("a cron expression with a seconds field ({error})"))
+}
+
+fn check_time_zone(zone: &str) -> Result<(), String> {
+    CronSchedule::parse("0 0 0 * * *")
+        .and_then(|schedule| schedule.with_time_zone(zone))
+        .map(drop)
+        .map_err(|error| error.to_string())
 }
 
 /// Checked options, as the timer runs them.
