@@ -1,14 +1,15 @@
-//! Runs seed 002's timed hosted service with its period shortened, lets it count, and stops it
-//! with SIGTERM: the count goes up by one per tick, each line is logged inside the tick's span,
-//! and the stop is clean.
+//! Runs seed 002's timed hosted service with its period shortened from the command line, lets it
+//! count, and stops it with SIGTERM: the count goes up by one per tick, each line is logged
+//! inside the tick's span, and the stop is clean.
 
 use hosted_tests::process::{HANG, Process};
 
 #[test]
 fn the_timed_service_counts_its_executions_and_stops_cleanly() {
-    let mut command = Process::command(env!("CARGO_BIN_EXE_timed_hosted_service"));
-    command.env("TIMED_HOSTED_SERVICE_EVERY_MS", "100");
-    let mut service = Process::start(command);
+    let mut service = Process::spawn(
+        env!("CARGO_BIN_EXE_timed_hosted_service"),
+        &["--services.TimedHostedService.every=100ms"],
+    );
     service.wait_for_line("Timed Hosted Service is working. Count: 5", HANG);
     service.signal("TERM");
     assert_eq!(service.wait_exit(HANG), 0, "{}", service.transcript());

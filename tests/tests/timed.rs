@@ -553,3 +553,17 @@ async fn a_configured_combination_the_attribute_would_refuse_stops_startup() {
         outcome.incidents()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn timer_overrides_replace_the_options_of_named_timers() {
+    let overrides = hosted::timer::TimerOverrides::new()
+        .set(NAME, TimerOptions::delay(secs(4)))
+        .set("another", TimerOptions::every(secs(1)));
+    let builder = Host::builder()
+        .add_service(working(TimerOptions::every(secs(5)), secs(1)))
+        .add_instance(Arc::new(overrides));
+    let mut host = TestHost::start(builder).await.expect("the host starts");
+    host.run_for(secs(12)).await;
+    assert_eq!(started_ms(&host, &host.ticks(NAME)), ms(&[0, 5, 10]));
+    assert!(host.stop().await.is_success());
+}

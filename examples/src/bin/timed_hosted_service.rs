@@ -11,18 +11,13 @@
 //! cargo run -p hosted-examples --bin timed_hosted_service
 //! ```
 //!
-//! Environment: `TIMED_HOSTED_SERVICE_EVERY_MS` replaces the 5 s period (the example's test
-//! shortens it), through [`TimerOverrides`].
+//! The period is a setting like every timer argument: `--services.TimedHostedService.every=1s`
+//! (or `every = "1s"` under `[services.TimedHostedService]` in `hosted.toml`) shortens it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use hosted::Tick;
-use hosted::timer::{TimerOptions, TimerOverrides};
-
-/// The service's name, as `--list` and the logs show it.
-const NAME: &str = "TimedHostedService";
 
 /// The execution count, shared by every tick (`Interlocked.Increment` in the seed).
 #[hosted::singleton]
@@ -40,22 +35,5 @@ async fn do_work(count: Arc<ExecutionCount>, tick: Tick) {
 }
 
 fn main() {
-    hosted::run!(|host| match period_from_environment() {
-        Some(every) => host.add_instance(Arc::new(
-            TimerOverrides::new().set(NAME, TimerOptions::every(every)),
-        )),
-        None => host,
-    });
-}
-
-fn period_from_environment() -> Option<Duration> {
-    let text = std::env::var("TIMED_HOSTED_SERVICE_EVERY_MS").ok()?;
-    if let Ok(milliseconds) = text.parse() {
-        Some(Duration::from_millis(milliseconds))
-    } else {
-        eprintln!(
-            "warning: ignoring TIMED_HOSTED_SERVICE_EVERY_MS={text:?}: not a number of milliseconds"
-        );
-        None
-    }
+    hosted::run!();
 }
