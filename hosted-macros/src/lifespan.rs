@@ -248,7 +248,10 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
                 })
             }
         };
-        (factory_fn, quote!(#private::GeneratedFactory::Async(__hosted_factory)))
+        (
+            factory_fn,
+            quote!(#private::GeneratedFactory::Async(__hosted_factory)),
+        )
     } else {
         let factory_fn = quote! {
             #[allow(clippy::unnecessary_wraps, reason = "the host's factory signature is fallible")]
@@ -258,7 +261,10 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
                 #shared
             }
         };
-        (factory_fn, quote!(#private::GeneratedFactory::Sync(__hosted_factory)))
+        (
+            factory_fn,
+            quote!(#private::GeneratedFactory::Sync(__hosted_factory)),
+        )
     };
     let provider = provider_constructor(&private, value_type, register_as);
     let line = quote_spanned!(ident.span()=> ::core::line!());
@@ -312,7 +318,11 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
 }
 
 /// The provider constructor matching [`emit_shared`]'s representation.
-fn provider_constructor(private: &TokenStream, value_type: &Type, register_as: Option<&Type>) -> TokenStream {
+fn provider_constructor(
+    private: &TokenStream,
+    value_type: &Type,
+    register_as: Option<&Type>,
+) -> TokenStream {
     match register_as {
         None => quote!(#private::Provider::__erased_sized::<#value_type>),
         Some(registered) => quote!(#private::Provider::__erased::<#registered>),
@@ -322,7 +332,11 @@ fn provider_constructor(private: &TokenStream, value_type: &Type, register_as: O
 /// The statements turning `__hosted_value` into a `Built`: shared as `Arc<T>` in one allocation,
 /// or as `Arc<dyn Trait>` under `as = dyn Trait`, with the value type's dispose hook when it has
 /// one. A value that does not coerce to the registered type is reported at `as`.
-fn emit_shared(private: &TokenStream, value_type: &Type, register_as: Option<&Type>) -> TokenStream {
+fn emit_shared(
+    private: &TokenStream,
+    value_type: &Type,
+    register_as: Option<&Type>,
+) -> TokenStream {
     let built = match register_as {
         None => quote_spanned! {value_type.span()=>
             ::core::result::Result::Ok(#private::Built::__sized(__hosted_shared, __hosted_disposer))
@@ -354,7 +368,8 @@ fn assert_provided(private: &TokenStream, value_type: &Type, registered: &Type) 
     if std::ptr::eq(value_type, registered) {
         value
     } else {
-        let registered = quote_spanned!(registered.span()=> #private::assert_provided::<#registered>(););
+        let registered =
+            quote_spanned!(registered.span()=> #private::assert_provided::<#registered>(););
         quote!(#value #registered)
     }
 }

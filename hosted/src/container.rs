@@ -4,8 +4,8 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::OnceCell;
@@ -39,7 +39,10 @@ fn extract_boxed<T: ?Sized + Send + Sync + 'static>(value: &AnyValue, out: &mut 
 }
 
 /// The `Arc<T>` in `value`, read through the registration's `extract`.
-pub(crate) fn extract<T: ?Sized + Send + Sync + 'static>(value: &AnyValue, extract: Extract) -> Option<Arc<T>> {
+pub(crate) fn extract<T: ?Sized + Send + Sync + 'static>(
+    value: &AnyValue,
+    extract: Extract,
+) -> Option<Arc<T>> {
     let mut out: Option<Arc<T>> = None;
     extract(value, &mut out);
     out
@@ -340,9 +343,12 @@ impl Provider {
         declare: fn(&mut Dependencies),
         disposable: bool,
     ) -> Self {
-        let mut provider =
-            Self::with_value(lifespan, ProvidedValue::Factory(factory.into()), String::new())
-                .typed::<T>();
+        let mut provider = Self::with_value(
+            lifespan,
+            ProvidedValue::Factory(factory.into()),
+            String::new(),
+        )
+        .typed::<T>();
         provider.declare = declare;
         provider.disposable = disposable;
         provider
@@ -459,7 +465,8 @@ impl Container {
             lifetime.stopping_token(),
         );
         let mut scoped_count = 0;
-        let mut index = HashMap::with_capacity_and_hasher(providers.len(), BuildHasherDefault::default());
+        let mut index =
+            HashMap::with_capacity_and_hasher(providers.len(), BuildHasherDefault::default());
         let mut entries = Vec::with_capacity(providers.len());
         let mut disposables = Vec::new();
         for provider in providers {
@@ -524,7 +531,10 @@ impl Container {
             Lifespan::Transient => return None,
         };
         let type_name = std::any::type_name::<T>();
-        Some(extract::<T>(&value, entry.extract).ok_or_else(|| InjectError::NotRegistered { type_name }))
+        Some(
+            extract::<T>(&value, entry.extract)
+                .ok_or_else(|| InjectError::NotRegistered { type_name }),
+        )
     }
 
     /// The value of `T` for a consumer running in `cx`.
@@ -593,16 +603,16 @@ impl Container {
                     built_elsewhere.await;
                 }
                 Claim::Build => {
-                            return match self.build(entry, cx).await {
-                                Ok(Built { value, disposer }) => {
-                                    scope.fill(slot, value.clone(), disposer);
-                                    Ok(value)
-                                }
-                                Err(error) => {
-                                    scope.release_claim(slot);
-                                    Err(error)
-                                }
-                            };
+                    return match self.build(entry, cx).await {
+                        Ok(Built { value, disposer }) => {
+                            scope.fill(slot, value.clone(), disposer);
+                            Ok(value)
+                        }
+                        Err(error) => {
+                            scope.release_claim(slot);
+                            Err(error)
+                        }
+                    };
                 }
             }
         }

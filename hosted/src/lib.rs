@@ -55,16 +55,17 @@ pub use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "config")]
 pub use crate::config::{
-    Config, ConfigError, ConfigSources, Configuration, DEFAULT_ENV_PREFIX, DEFAULT_ENVIRONMENT, DEFAULT_FILE, Secret, Section,
+    Config, ConfigError, ConfigSources, Configuration, DEFAULT_ENV_PREFIX, DEFAULT_ENVIRONMENT,
+    DEFAULT_FILE, Secret, Section,
 };
 pub use crate::container::{Container, Lifespan, Provider};
 pub use crate::entry::EXIT_USAGE;
 pub use crate::error::{BuildError, CaptiveLink, EXIT_CONFIG, Failure, Problem};
 pub use crate::host::{Host, HostBuilder, RunningHost, SettingLine};
-pub use crate::options::DEFAULT_SHUTDOWN_TIMEOUT;
 pub use crate::inject::{Dependencies, Inject, InjectError, RunContext};
 pub use crate::lifecycle::Outcome;
 pub use crate::lifetime::{Lifetime, StopReason};
+pub use crate::options::DEFAULT_SHUTDOWN_TIMEOUT;
 pub use crate::policy::{FailurePolicy, RestartPolicy};
 pub use crate::queue::{
     DeadLetter, DeadLetters, FullMode, Queue, QueueHandler, QueueOptions, QueueStats, SendError,

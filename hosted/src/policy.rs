@@ -160,7 +160,9 @@ pub(crate) fn declare_policy(settings: &mut Settings, policy: &FailurePolicy) {
     ));
     settings.declare(Setting::new(
         "backoff",
-        SettingKind::Duration { min: Duration::ZERO },
+        SettingKind::Duration {
+            min: Duration::ZERO,
+        },
         SettingValue::Duration(restart.backoff),
     ));
     settings.declare(Setting::new(
@@ -184,7 +186,11 @@ pub(crate) fn policy_from(settings: &Settings) -> Result<FailurePolicy, String> 
                 .and_then(|number| u32::try_from(number).ok())
                 .unwrap_or(RestartPolicy::DEFAULT.max_restarts),
         )
-        .with_backoff(settings.duration("backoff").unwrap_or(RestartPolicy::DEFAULT.backoff))
+        .with_backoff(
+            settings
+                .duration("backoff")
+                .unwrap_or(RestartPolicy::DEFAULT.backoff),
+        )
         .with_max_backoff(
             settings
                 .duration("max_backoff")

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::container::{Built, GeneratedFactory, Lifespan, Provider};
 use crate::inject::{Dependencies, InjectError, RunContext};
 use crate::policy::FailurePolicy;
-use crate::settings::{Setting, Settings};
 use crate::service::{BoxError, HostedService, IntoOutcome, ServiceKind, SourceLocation};
+use crate::settings::{Setting, Settings};
 use crate::supervisor::{ErasedService, FnService};
 use crate::util::BoxFuture;
 

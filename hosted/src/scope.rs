@@ -104,7 +104,11 @@ impl ScopeState {
         if values.closed {
             return Claim::Closed;
         }
-        if let Some(created) = values.created.iter().find(|created| created.slot == Some(slot)) {
+        if let Some(created) = values
+            .created
+            .iter()
+            .find(|created| created.slot == Some(slot))
+        {
             return Claim::Ready(created.value.clone());
         }
         if values.building.contains(&slot) {
@@ -134,7 +138,11 @@ impl ScopeState {
         if values.closed {
             return Claim::Closed;
         }
-        match values.created.iter().find(|created| created.slot == Some(slot)) {
+        match values
+            .created
+            .iter()
+            .find(|created| created.slot == Some(slot))
+        {
             Some(created) => Claim::Ready(created.value.clone()),
             None => Claim::Wait,
         }

@@ -69,12 +69,20 @@ async fn with_hosted(scopes: &ScopeFactory) -> u64 {
     let mut sum = 0_u64;
     for _ in 0..ITERATIONS {
         let scope = scopes.create_scope();
-        let unit = scope.resolve::<Arc<UnitOfWork>>().await.expect("registered");
-        let connection = scope.resolve::<Arc<Connection>>().await.expect("registered");
+        let unit = scope
+            .resolve::<Arc<UnitOfWork>>()
+            .await
+            .expect("registered");
+        let connection = scope
+            .resolve::<Arc<Connection>>()
+            .await
+            .expect("registered");
         let clock = scope.resolve::<Arc<Clock>>().await.expect("registered");
         let settings = scope.resolve::<Arc<Settings>>().await.expect("registered");
         let pool = scope.resolve::<Arc<Pool>>().await.expect("registered");
-        sum += u64::from(unit.connection.pool_size + connection.pool_size + settings.retries + pool.size) + clock.offset;
+        sum += u64::from(
+            unit.connection.pool_size + connection.pool_size + settings.retries + pool.size,
+        ) + clock.offset;
         drop((unit, connection, clock, settings, pool));
         scope.end(ScopeExit::Succeeded).await;
     }
@@ -93,7 +101,9 @@ fn by_hand(settings: &Arc<Settings>, pool: &Arc<Pool>) -> u64 {
         let clock = Arc::new(Clock { offset: 1 });
         let settings = Arc::clone(black_box(settings));
         let pool = Arc::clone(black_box(pool));
-        sum += u64::from(unit.connection.pool_size + connection.pool_size + settings.retries + pool.size) + clock.offset;
+        sum += u64::from(
+            unit.connection.pool_size + connection.pool_size + settings.retries + pool.size,
+        ) + clock.offset;
         drop(black_box((unit, connection, clock, settings, pool)));
     }
     sum
@@ -180,21 +190,30 @@ async fn breakdown(scopes: &ScopeFactory) {
         let scope = scopes.create_scope();
         scope.end(ScopeExit::Succeeded).await;
     }
-    println!("  scope only          {:8.1} ns", per_iteration(began.elapsed()));
+    println!(
+        "  scope only          {:8.1} ns",
+        per_iteration(began.elapsed())
+    );
     let began = Instant::now();
     for _ in 0..ITERATIONS {
         let scope = scopes.create_scope();
         black_box(scope.resolve::<Arc<Settings>>().await.expect("registered"));
         scope.end(ScopeExit::Succeeded).await;
     }
-    println!("  + one singleton     {:8.1} ns", per_iteration(began.elapsed()));
+    println!(
+        "  + one singleton     {:8.1} ns",
+        per_iteration(began.elapsed())
+    );
     let began = Instant::now();
     for _ in 0..ITERATIONS {
         let scope = scopes.create_scope();
         black_box(scope.resolve::<Arc<Clock>>().await.expect("registered"));
         scope.end(ScopeExit::Succeeded).await;
     }
-    println!("  + one scoped        {:8.1} ns", per_iteration(began.elapsed()));
+    println!(
+        "  + one scoped        {:8.1} ns",
+        per_iteration(began.elapsed())
+    );
     let began = Instant::now();
     for _ in 0..ITERATIONS {
         let scope = scopes.create_scope();
@@ -202,5 +221,8 @@ async fn breakdown(scopes: &ScopeFactory) {
         black_box(scope.resolve::<Arc<Clock>>().await.expect("registered"));
         scope.end(ScopeExit::Succeeded).await;
     }
-    println!("  + it again (cached) {:8.1} ns", per_iteration(began.elapsed()));
+    println!(
+        "  + it again (cached) {:8.1} ns",
+        per_iteration(began.elapsed())
+    );
 }

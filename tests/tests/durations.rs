@@ -36,13 +36,17 @@ services_with_backoffs! {
 #[test]
 fn the_attribute_grammar_and_the_configuration_parser_agree() {
     let host = Host::builder().discover().build().expect("a valid host");
-    let kind = SettingKind::Duration { min: Duration::ZERO };
+    let kind = SettingKind::Duration {
+        min: Duration::ZERO,
+    };
     for (name, literal) in LITERALS {
         let info = host.services().find(|info| info.name() == *name).unwrap();
         let FailurePolicy::Restart(restart) = info.policy() else {
             panic!("{name} restarts");
         };
-        let at_run_time = kind.parse(literal).unwrap_or_else(|error| panic!("{literal}: {error}"));
+        let at_run_time = kind
+            .parse(literal)
+            .unwrap_or_else(|error| panic!("{literal}: {error}"));
         assert_eq!(
             SettingValue::Duration(restart.backoff()),
             at_run_time,
