@@ -207,7 +207,6 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
     let value_type = &model.value;
     let registered = model.args.register_as.as_ref().unwrap_or(value_type);
     let lifespan = model.args.lifespan.variant();
-    let (locals, injections) = inject_params(&private, &model.function.params);
     let declarations = declare_values(
         &private,
         model
@@ -216,56 +215,10 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
             .iter()
             .map(|param| (&param.ty, param.label.as_str())),
     );
-    let call = if model.is_async {
-        quote!(#ident(#(#locals),*).await)
-    } else {
-        quote!(#ident(#(#locals),*))
-    };
-    let returned = if model.fallible {
-        quote!(#call.map_err(::core::convert::Into::<#private::BoxError>::into)?)
-    } else {
-        call
-    };
     let register_as = model.args.register_as.as_ref();
-    let shared = emit_shared(&private, value_type, register_as);
-    // Checked first in each body, at the user's type: rustc then reports a value that is not
-    // `Send + Sync + 'static` once per body, there, instead of again at every bound it meets.
-    let provided_assertion = assert_provided(&private, value_type, registered);
     let needs_binding = binding_if(!model.function.params.is_empty(), "__hosted_needs");
-    let cx_binding = binding_if(!model.function.params.is_empty(), "__hosted_cx");
-    let built_type = quote!(::core::result::Result<#private::Built, #private::BoxError>);
-    // A factory with nothing to inject and nothing to await builds without a future.
-    let (factory_fn, factory) = if model.is_async || !model.function.params.is_empty() {
-        let factory_fn = quote! {
-            fn __hosted_factory(
-                #cx_binding: #private::RunContext,
-            ) -> #private::BoxFuture<#built_type> {
-                ::std::boxed::Box::pin(async move {
-                    #provided_assertion
-                    #(#injections)*
-                    let __hosted_value: #value_type = #returned;
-                    #shared
-                })
-            }
-        };
-        (
-            factory_fn,
-            quote!(#private::GeneratedFactory::Async(__hosted_factory)),
-        )
-    } else {
-        let factory_fn = quote! {
-            #[allow(clippy::unnecessary_wraps, reason = "the host's factory signature is fallible")]
-            fn __hosted_factory(_: &#private::RunContext) -> #built_type {
-                #provided_assertion
-                let __hosted_value: #value_type = #returned;
-                #shared
-            }
-        };
-        (
-            factory_fn,
-            quote!(#private::GeneratedFactory::Sync(__hosted_factory)),
-        )
-    };
+    let provided_assertion = assert_provided(&private, value_type, registered);
+    let (factory_fn, factory) = emit_factory_fn(model, &private);
     let provider = provider_constructor(&private, value_type, register_as);
     let line = quote_spanned!(ident.span()=> ::core::line!());
     let name = ident.to_string();
@@ -314,6 +267,62 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
                 #private::Registration::new(__hosted_register)
             }
         };
+    }
+}
+
+/// The generated factory function and the `GeneratedFactory` naming it. A factory with nothing
+/// to inject and nothing to await builds without a future.
+fn emit_factory_fn(model: &FactoryModel, private: &TokenStream) -> (TokenStream, TokenStream) {
+    let ident = &model.function.ident;
+    let value_type = &model.value;
+    let registered = model.args.register_as.as_ref().unwrap_or(value_type);
+    let (locals, injections) = inject_params(private, &model.function.params);
+    let call = if model.is_async {
+        quote!(#ident(#(#locals),*).await)
+    } else {
+        quote!(#ident(#(#locals),*))
+    };
+    let returned = if model.fallible {
+        quote!(#call.map_err(::core::convert::Into::<#private::BoxError>::into)?)
+    } else {
+        call
+    };
+    let shared = emit_shared(private, value_type, model.args.register_as.as_ref());
+    // Checked first in each body, at the user's type: rustc then reports a value that is not
+    // `Send + Sync + 'static` once per body, there, instead of again at every bound it meets.
+    let provided_assertion = assert_provided(private, value_type, registered);
+    let cx_binding = binding_if(!model.function.params.is_empty(), "__hosted_cx");
+    let built_type = quote!(::core::result::Result<#private::Built, #private::BoxError>);
+    if model.is_async || !model.function.params.is_empty() {
+        let factory_fn = quote! {
+            fn __hosted_factory(
+                #cx_binding: #private::RunContext,
+            ) -> #private::BoxFuture<#built_type> {
+                ::std::boxed::Box::pin(async move {
+                    #provided_assertion
+                    #(#injections)*
+                    let __hosted_value: #value_type = #returned;
+                    #shared
+                })
+            }
+        };
+        (
+            factory_fn,
+            quote!(#private::GeneratedFactory::Async(__hosted_factory)),
+        )
+    } else {
+        let factory_fn = quote! {
+            #[allow(clippy::unnecessary_wraps, reason = "the host's factory signature is fallible")]
+            fn __hosted_factory(_: &#private::RunContext) -> #built_type {
+                #provided_assertion
+                let __hosted_value: #value_type = #returned;
+                #shared
+            }
+        };
+        (
+            factory_fn,
+            quote!(#private::GeneratedFactory::Sync(__hosted_factory)),
+        )
     }
 }
 
