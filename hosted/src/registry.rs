@@ -228,7 +228,7 @@ impl ServiceDescriptor {
     ///     # drop(database);
     ///     Ok::<(), hosted::BoxError>(())
     /// })
-    /// .needs(|needs| <Arc<Database> as Inject>::declare(needs));
+    /// .needs(<Arc<Database> as Inject>::declare);
     /// ```
     #[must_use]
     pub fn needs(mut self, declare: fn(&mut Dependencies)) -> Self {

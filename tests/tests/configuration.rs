@@ -4,6 +4,10 @@
 //!
 //! Each test runs in a `figment::Jail`: its own working directory and environment variables,
 //! restored afterwards, one test at a time.
+#![allow(
+    clippy::result_large_err,
+    reason = "`figment::Jail` closures return figment's own error type"
+)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -345,7 +349,10 @@ impl hosted::Section for Mail {
     }
 }
 
-fn mailer(seen: &Arc<std::sync::Mutex<Vec<(String, u16, String)>>>) -> ServiceDescriptor {
+/// What the mailer saw: relay, port, password.
+type Seen = Arc<std::sync::Mutex<Vec<(String, u16, String)>>>;
+
+fn mailer(seen: &Seen) -> ServiceDescriptor {
     let seen = Arc::clone(seen);
     ServiceDescriptor::background("app::mailer", move |cx: RunContext| {
         let seen = Arc::clone(&seen);
@@ -359,7 +366,7 @@ fn mailer(seen: &Arc<std::sync::Mutex<Vec<(String, u16, String)>>>) -> ServiceDe
             Ok::<(), hosted::BoxError>(())
         }
     })
-    .needs(|needs| <hosted::Config<Mail> as hosted::Inject>::declare(needs))
+    .needs(<hosted::Config<Mail> as hosted::Inject>::declare)
 }
 
 #[test]
