@@ -324,6 +324,18 @@ fn prepare(
         .collect();
     services.retain(|service| !disabled.contains(&service.name.to_string()));
     providers.retain(|provider| !disabled.contains(&provider.owner));
+    for service in services.iter() {
+        let prefix = format!("services.{}", service.name.replace("::", "."));
+        for setting in service.settings.iter() {
+            if let Some(message) = setting.misfit() {
+                problems.push(Problem::Config {
+                    key: format!("{prefix}.{}", setting.key()),
+                    origin: setting.origin().clone(),
+                    message,
+                });
+            }
+        }
+    }
     for service in services.iter_mut() {
         match crate::policy::policy_from(&service.settings) {
             Ok(policy) => service.policy = Some(policy),

@@ -238,17 +238,11 @@ pub struct Setting {
 }
 
 impl Setting {
-    /// A setting with its default: the literal written in the attribute.
-    ///
-    /// # Panics
-    /// When the default does not fit `kind`: that is a bug in the attribute's code.
+    /// A setting with its default: the literal written in the attribute, or a value given in
+    /// code. The host checks the default against `kind` when it is built, like a configured
+    /// value, and reports a default that does not fit as a build problem.
     #[must_use]
     pub fn new(key: &'static str, kind: SettingKind, default: SettingValue) -> Self {
-        let checked = kind.check(default.clone());
-        assert!(
-            checked.is_ok(),
-            "the default of `{key}` does not fit its kind: {checked:?}"
-        );
         Self {
             key,
             kind,
@@ -279,6 +273,14 @@ impl Setting {
     #[must_use]
     pub fn origin(&self) -> &Origin {
         &self.origin
+    }
+
+    /// Why the current value does not fit the setting's kind, if it does not.
+    pub(crate) fn misfit(&self) -> Option<String> {
+        self.kind
+            .check(self.value.clone())
+            .err()
+            .map(|found| format!("expected {}; {found}", self.kind.expected()))
     }
 
     pub(crate) fn set(&mut self, value: SettingValue, origin: Origin) {

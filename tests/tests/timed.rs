@@ -345,16 +345,17 @@ async fn an_unknown_time_zone_stops_startup_with_the_service_named() {
         TimerOptions::cron("0 0 8 * * *").with_time_zone("Mars/Olympus"),
         Duration::ZERO,
     );
-    let outcome = TestHost::start(Host::builder().add_service(service))
-        .await
-        .expect_err("startup fails");
-    let incident = &outcome.incidents()[0];
-    assert_eq!(incident.service, NAME);
+    let error = Host::builder()
+        .add_service(service)
+        .build()
+        .expect_err("the host is not built");
+    let text = error.to_string();
     assert!(
-        incident.what.contains("unknown time zone `Mars/Olympus`"),
-        "{}",
-        incident.what
+        text.contains(&format!("`services.{}.time_zone`", NAME.replace("::", "."))),
+        "{text}"
     );
+    assert!(text.contains("unknown time zone `Mars/Olympus`"), "{text}");
+    assert_eq!(error.exit_code(), hosted::EXIT_CONFIG);
 }
 
 /// A timer whose third tick fails (or panics).
