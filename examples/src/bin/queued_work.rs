@@ -89,9 +89,12 @@ async fn monitor_loop(queue: WorkQueue, stop: CancellationToken) {
             let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
             let queued =
                 runtime.block_on(queue.enqueue(move |stop| build_work_item(id, delay, stop)));
-            if let Err(error) = queued {
-                tracing::warn!(%error, "work item {id} was not queued");
-                break;
+            match queued {
+                Ok(()) => tracing::info!("work item {id} queued"),
+                Err(error) => {
+                    tracing::warn!(%error, "work item {id} was not queued");
+                    break;
+                }
             }
         }
     });
