@@ -12,8 +12,8 @@ use syn::{Generics, Ident, Item, ItemFn, ItemStruct};
 use crate::args::Args;
 use crate::construct::StructFields;
 use crate::diagnostics::{Errors, with_item};
-use crate::injection::{declare_values, inject_params};
 use crate::service_args::{self, ServiceArgs};
+use crate::service_fn::ServiceFn;
 use crate::signature::{self, HostedFn};
 
 const ATTRIBUTE: &str = "hosted_service";
@@ -82,23 +82,9 @@ fn expand_fn(args: TokenStream, item: &ItemFn) -> TokenStream {
         Err(error) if model.function.is_method => with_item(&error, item),
         Err(error) => {
             let mut tokens = with_item(&error, item);
-            tokens.extend(emit_fn_marker(&model, item));
-            let key = emit_key(&model.args, &model.function.ident, &Generics::default());
-            tokens.extend(quote!(const _: () = { #key };));
+            tokens.extend(service_fn(&model, item).marker());
             tokens
         }
-    }
-}
-
-/// The marker type named like the function, so `after = that_function` is checked by the
-/// compiler. A braced struct lives in the type namespace only, beside the function.
-fn emit_fn_marker(model: &FnModel, item: &ItemFn) -> TokenStream {
-    let ident = &model.function.ident;
-    let vis = &item.vis;
-    quote! {
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, dead_code, reason = "names the service for `after = ...`")]
-        #vis struct #ident {}
     }
 }
 
@@ -120,79 +106,27 @@ fn emit_key(args: &ServiceArgs, ident: &Ident, generics: &Generics) -> TokenStre
 }
 
 fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
-    let private = model.args.private();
-    let ident = &model.function.ident;
-    let marker = emit_fn_marker(model, item);
-    let key = emit_key(&model.args, ident, &Generics::default());
-
-    let (locals, injections) = inject_params(&private, &model.function.params);
-    let declarations = declare_values(
-        &private,
-        model
-            .function
-            .params
-            .iter()
-            .map(|param| (&param.ty, param.label.as_str())),
-    );
-    let call = quote!(#ident(#(#locals),*).await);
-    let outcome = match &model.function.output {
-        None => quote!(#private::IntoOutcome::into_outcome(#call)),
-        // Bound first, so a return type that is not an outcome is reported once, at the user's
-        // return type, rather than again at the attribute.
-        Some(ty) => {
-            let conversion = quote_spanned! {ty.span()=>
-                #private::assert_outcome::<#ty>();
-                #private::IntoOutcome::into_outcome(__hosted_returned)
-            };
-            quote! {
-                let __hosted_returned = #call;
-                #conversion
-            }
+    let service = service_fn(model, item);
+    let private = service.private();
+    let body = service.body(&[]);
+    let runner = quote! {
+        async fn __hosted_run(
+            __hosted_cx: #private::RunContext,
+        ) -> ::core::result::Result<(), #private::BoxError> {
+            #body
         }
     };
-    let calls = model.args.descriptor_calls();
-    let line = quote_spanned!(ident.span()=> ::core::line!());
-    // The host needs an `async fn` even when the body never awaits.
-    let mut item = item.clone();
-    item.attrs.push(syn::parse_quote!(
-        #[allow(clippy::unused_async, reason = "`#[hosted_service]` runs an `async fn`")]
-    ));
+    let name = service.name();
+    let descriptor = quote!(#private::ServiceDescriptor::background(#name, __hosted_run));
+    service.emit(&runner, &descriptor, &TokenStream::new())
+}
 
-    quote! {
-        #item
-
-        #marker
-
-        const _: () = {
-            #key
-
-            async fn __hosted_run(
-                __hosted_cx: #private::RunContext,
-            ) -> ::core::result::Result<(), #private::BoxError> {
-                #(#injections)*
-                #outcome
-            }
-
-            fn __hosted_declare(__hosted_needs: &mut #private::Dependencies) {
-                #(#declarations)*
-            }
-
-            fn __hosted_register(registry: &mut #private::Registry) {
-                registry.add_service(
-                    #private::ServiceDescriptor::background(
-                        <#ident as #private::ServiceKey>::NAME,
-                        __hosted_run,
-                    )
-                    .__declare(__hosted_declare)
-                    .__source(::core::file!(), #line)
-                    #calls,
-                );
-            }
-
-            #private::inventory::submit! {
-                #private::Registration::new(__hosted_register)
-            }
-        };
+fn service_fn<'a>(model: &'a FnModel, item: &'a ItemFn) -> ServiceFn<'a> {
+    ServiceFn {
+        args: &model.args,
+        function: &model.function,
+        item,
+        attribute: ATTRIBUTE,
     }
 }
 

@@ -12,6 +12,7 @@ mod lifespan;
 mod queued;
 mod run;
 mod service_args;
+mod service_fn;
 mod signature;
 mod timed;
 mod values;

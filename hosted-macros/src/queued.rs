@@ -9,13 +9,13 @@ use std::time::Duration;
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens as _, quote, quote_spanned};
 use syn::spanned::Spanned as _;
-use syn::{Expr, FnArg, Ident, Item, ItemFn, LitStr, Pat, Type};
+use syn::{Expr, FnArg, Item, ItemFn, LitStr, Pat, Type};
 
 use crate::args::{Arg, Args};
 use crate::diagnostics::{Errors, with_item};
 use crate::duration;
-use crate::injection::{declare_values, inject_params};
 use crate::service_args::{self, ServiceArgs};
+use crate::service_fn::ServiceFn;
 use crate::signature::{self, HostedFn};
 use crate::values;
 
@@ -68,9 +68,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(error) if model.function.is_method => with_item(&error, &function),
         Err(error) => {
             let mut tokens = with_item(&error, &function);
-            tokens.extend(emit_marker(&function));
-            let key = emit_key(&model.args, &model.function.ident);
-            tokens.extend(quote!(const _: () = { #key };));
+            tokens.extend(service_fn(&model, &function).marker());
             tokens
         }
     }
@@ -375,31 +373,6 @@ fn dead_letter(value: &Expr, errors: &mut Errors) -> Option<DeadLetter> {
 // ---------------------------------------------------------------------------------------------
 // Emission.
 
-/// The marker type named like the function, so `after = that_function` is checked by the
-/// compiler. A braced struct lives in the type namespace only, beside the function.
-fn emit_marker(item: &ItemFn) -> TokenStream {
-    let ident = &item.sig.ident;
-    let vis = &item.vis;
-    quote! {
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, dead_code, reason = "names the service for `after = ...`")]
-        #vis struct #ident {}
-    }
-}
-
-/// The name the service registers under, readable through its path.
-fn emit_key(args: &ServiceArgs, ident: &Ident) -> TokenStream {
-    let private = args.private();
-    let name = args.name_expr(ident);
-    quote! {
-        #[automatically_derived]
-        #[diagnostic::do_not_recommend]
-        impl #private::ServiceKey for #ident {
-            const NAME: &'static str = #name;
-        }
-    }
-}
-
 /// The `QueueOptions` expression, a constant built from the arguments.
 fn emit_options(private: &TokenStream, queue: &QueueArgs) -> TokenStream {
     let capacity = queue.capacity as usize;
@@ -459,102 +432,49 @@ fn emit(model: &Model, item_fn: &ItemFn) -> TokenStream {
     let Some(item) = &model.item else {
         unreachable!("a missing item is an error");
     };
-    let private = model.args.private();
-    let ident = &model.function.ident;
-    let marker = emit_marker(item_fn);
-    let key = emit_key(&model.args, ident);
+    let service = service_fn(model, item_fn);
+    let private = service.private();
     let options = emit_options(&private, &model.queue);
     let dead_letters = emit_dead_letters(&private, model, item);
     let item_check = quote_spanned! {item.span()=>
         #private::assert_queue_item::<#item>();
     };
+    let body = service.body(&[quote!(__hosted_item)]);
+    let runner = quote! {
+        async fn __hosted_handle(
+            __hosted_item: #item,
+            __hosted_cx: &#private::RunContext,
+        ) -> ::core::result::Result<(), #private::BoxError> {
+            #body
+        }
 
-    let (locals, injections) = inject_params(&private, &model.function.params);
-    let declarations = declare_values(
-        &private,
-        model
-            .function
-            .params
-            .iter()
-            .map(|param| (&param.ty, param.label.as_str())),
-    );
-    let call = quote!(#ident(__hosted_item #(, #locals)*).await);
-    let outcome = match &model.function.output {
-        None => quote!(#private::IntoOutcome::into_outcome(#call)),
-        // Bound first, so a return type that is not an outcome is reported once, at the user's
-        // return type.
-        Some(ty) => {
-            let conversion = quote_spanned! {ty.span()=>
-                #private::assert_outcome::<#ty>();
-                #private::IntoOutcome::into_outcome(__hosted_returned)
-            };
-            quote! {
-                let __hosted_returned = #call;
-                #conversion
+        struct __HostedHandler;
+
+        #[automatically_derived]
+        impl #private::QueueHandler<#item> for __HostedHandler {
+            fn handle<'a>(
+                &'a self,
+                item: #item,
+                cx: &'a #private::RunContext,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<(), #private::BoxError>,
+            > + ::core::marker::Send + 'a {
+                __hosted_handle(item, cx)
             }
         }
     };
-    let calls = model.args.descriptor_calls();
-    let line = quote_spanned!(ident.span()=> ::core::line!());
-    // The host needs an `async fn` even when the body never awaits.
-    let mut item_fn = item_fn.clone();
-    item_fn.attrs.push(syn::parse_quote!(
-        #[allow(clippy::unused_async, reason = "`#[queued]` runs an `async fn`")]
-    ));
+    let name = service.name();
+    let descriptor = quote! {
+        #private::ServiceDescriptor::queued(#name, #options, __HostedHandler, #dead_letters)
+    };
+    service.emit(&runner, &descriptor, &item_check)
+}
 
-    quote! {
-        #item_fn
-
-        #marker
-
-        const _: () = {
-            #key
-
-            async fn __hosted_handle(
-                __hosted_item: #item,
-                __hosted_cx: &#private::RunContext,
-            ) -> ::core::result::Result<(), #private::BoxError> {
-                #(#injections)*
-                #outcome
-            }
-
-            struct __HostedHandler;
-
-            #[automatically_derived]
-            impl #private::QueueHandler<#item> for __HostedHandler {
-                fn handle<'a>(
-                    &'a self,
-                    item: #item,
-                    cx: &'a #private::RunContext,
-                ) -> impl ::core::future::Future<
-                    Output = ::core::result::Result<(), #private::BoxError>,
-                > + ::core::marker::Send + 'a {
-                    __hosted_handle(item, cx)
-                }
-            }
-
-            fn __hosted_declare(__hosted_needs: &mut #private::Dependencies) {
-                #(#declarations)*
-            }
-
-            fn __hosted_register(registry: &mut #private::Registry) {
-                #item_check
-                registry.add_service(
-                    #private::ServiceDescriptor::queued(
-                        <#ident as #private::ServiceKey>::NAME,
-                        #options,
-                        __HostedHandler,
-                        #dead_letters,
-                    )
-                    .__declare(__hosted_declare)
-                    .__source(::core::file!(), #line)
-                    #calls,
-                );
-            }
-
-            #private::inventory::submit! {
-                #private::Registration::new(__hosted_register)
-            }
-        };
+fn service_fn<'a>(model: &'a Model, item: &'a ItemFn) -> ServiceFn<'a> {
+    ServiceFn {
+        args: &model.args,
+        function: &model.function,
+        item,
+        attribute: ATTRIBUTE,
     }
 }

@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::spanned::Spanned as _;
 use syn::{Ident, Item, ItemFn, LitStr};
 
 use crate::args::{Arg, Args};
 use crate::diagnostics::{Errors, with_item};
-use crate::injection::{declare_values, inject_params};
 use crate::service_args::{self, ServiceArgs};
+use crate::service_fn::ServiceFn;
 use crate::signature::{self, HostedFn};
 use crate::{cron, duration, values};
 
@@ -91,7 +90,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(error) if hosted_fn.is_method => with_item(&error, &function),
         Err(error) => {
             let mut tokens = with_item(&error, &function);
-            tokens.extend(emit_marker(&service, &hosted_fn.ident, &function));
+            tokens.extend(service_fn(&service, &hosted_fn, &function).marker());
             tokens
         }
     }
@@ -341,109 +340,41 @@ fn variant(word: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The marker type named like the function, so `after = that_function` is checked by the
-/// compiler, and the name it registers under. Emitted even when the attribute is wrong, so other
-/// services' `after` still compile.
-fn emit_marker(service: &ServiceArgs, ident: &Ident, item: &ItemFn) -> TokenStream {
-    let private = service.private();
-    let name = service.name_expr(ident);
-    let vis = &item.vis;
-    quote! {
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, dead_code, reason = "names the service for `after = ...`")]
-        #vis struct #ident {}
-
-        const _: () = {
-            // `do_not_recommend`: a wrong `after = path` should not list the user's services as
-            // the types that implement the hidden trait.
-            #[automatically_derived]
-            #[diagnostic::do_not_recommend]
-            impl #private::ServiceKey for #ident {
-                const NAME: &'static str = #name;
-            }
-        };
-    }
-}
-
 fn emit(service: &ServiceArgs, timer: &Timer, function: &HostedFn, item: &ItemFn) -> TokenStream {
+    let service = service_fn(service, function, item);
     let private = service.private();
-    let ident = &function.ident;
-    let marker = emit_marker(service, ident, item);
     let options = emit_options(&private, timer);
     let time_zones = timer
         .time_zone
         .as_ref()
         .map(|zone| quote_spanned!(zone.span()=> #private::assert_time_zones::<()>();));
+    let body = service.body(&[]);
+    let runner = quote! {
+        const __HOSTED_OPTIONS: #private::TimerOptions = #options;
 
-    let (locals, injections) = inject_params(&private, &function.params);
-    let declarations = declare_values(
-        &private,
-        function
-            .params
-            .iter()
-            .map(|param| (&param.ty, param.label.as_str())),
-    );
-    let call = quote!(#ident(#(#locals),*).await);
-    let outcome = match &function.output {
-        None => quote!(#private::IntoOutcome::into_outcome(#call)),
-        // Bound first, so a return type that is not an outcome is reported once, at the user's
-        // return type.
-        Some(ty) => {
-            let conversion = quote_spanned! {ty.span()=>
-                #private::assert_outcome::<#ty>();
-                #private::IntoOutcome::into_outcome(__hosted_returned)
-            };
-            quote! {
-                let __hosted_returned = #call;
-                #conversion
-            }
+        async fn __hosted_tick(
+            __hosted_cx: #private::RunContext,
+        ) -> ::core::result::Result<(), #private::BoxError> {
+            #body
         }
     };
-    let calls = service.descriptor_calls();
-    let line = quote_spanned!(ident.span()=> ::core::line!());
-    // The timer needs an `async fn` even when the body never awaits.
-    let mut item = item.clone();
-    item.attrs.push(syn::parse_quote!(
-        #[allow(clippy::unused_async, reason = "`#[timed]` runs an `async fn`")]
-    ));
+    let name = service.name();
+    let descriptor = quote! {
+        #private::ServiceDescriptor::timed(#name, __HOSTED_OPTIONS, __hosted_tick)
+    };
+    service.emit(&runner, &descriptor, &quote!(#time_zones))
+}
 
-    quote! {
-        #item
-
-        #marker
-
-        const _: () = {
-            const __HOSTED_OPTIONS: #private::TimerOptions = #options;
-
-            async fn __hosted_tick(
-                __hosted_cx: #private::RunContext,
-            ) -> ::core::result::Result<(), #private::BoxError> {
-                #(#injections)*
-                #outcome
-            }
-
-            fn __hosted_declare(__hosted_needs: &mut #private::Dependencies) {
-                #(#declarations)*
-            }
-
-            fn __hosted_register(registry: &mut #private::Registry) {
-                #time_zones
-                registry.add_service(
-                    #private::ServiceDescriptor::timed(
-                        <#ident as #private::ServiceKey>::NAME,
-                        __HOSTED_OPTIONS,
-                        __hosted_tick,
-                    )
-                    .__declare(__hosted_declare)
-                    .__source(::core::file!(), #line)
-                    #calls,
-                );
-            }
-
-            #private::inventory::submit! {
-                #private::Registration::new(__hosted_register)
-            }
-        };
+fn service_fn<'a>(
+    args: &'a ServiceArgs,
+    function: &'a HostedFn,
+    item: &'a ItemFn,
+) -> ServiceFn<'a> {
+    ServiceFn {
+        args,
+        function,
+        item,
+        attribute: ATTRIBUTE,
     }
 }
 
