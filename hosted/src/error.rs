@@ -165,12 +165,12 @@ impl fmt::Display for Problem {
                 }
                 write!(
                     f,
-                    ", but nothing registers it: annotate `{type_name}` with `#[hosted_service]` or register it on the host builder"
+                    ", but nothing registers it: register it with an attribute (`#[singleton]`, `#[scoped]`, `#[transient]`, `#[hosted_service]`, or the service that provides it, such as `#[queued]` for a `Queue<T>`) or on the host builder (`provide`, `add_instance`)"
                 )
             }
             Self::DuplicateRegistration { type_name, owners } => write!(
                 f,
-                "`{type_name}` is registered more than once (by {}); keep one registration",
+                "`{type_name}` is registered more than once (by {}): each type has one registration, so keep one, replace one with `HostBuilder::replace`, or give each its own type (a newtype around the shared one)",
                 owners
                     .iter()
                     .map(|owner| format!("`{owner}`"))
