@@ -91,3 +91,22 @@ fn a_capacity_of_zero_in_configuration_stops_the_build() {
     assert!(message.contains("capacity"), "{message}");
     assert!(message.contains("test.toml"), "{message}");
 }
+
+#[test]
+fn impossible_options_given_in_code_are_build_problems_not_panics() {
+    let error = Host::builder()
+        .add_service(ServiceDescriptor::queued(
+            "app::empty",
+            QueueOptions::new(0).with_workers(0),
+            |_: u32, _: RunContext| async {},
+            DeadLetters::log(),
+        ))
+        .build()
+        .expect_err("a queue of nothing");
+    let text = error.to_string();
+    assert!(
+        text.contains("`services.app.empty.capacity`: expected a whole number of at least 1; 0 is out of range"),
+        "{text}"
+    );
+    assert!(text.contains("`services.app.empty.workers`"), "{text}");
+}

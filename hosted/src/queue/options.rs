@@ -115,13 +115,10 @@ impl QueueOptions {
     pub const DEFAULT_RETRY_MAX_BACKOFF: Duration = Duration::from_secs(30);
 
     /// A queue of `capacity` items, waiting when full, with one worker, no retries and no
-    /// per-item timeout.
-    ///
-    /// # Panics
-    /// When `capacity` is 0 (at compile time in a `const`).
+    /// per-item timeout. A capacity of 0 is reported when the host is built, with the service
+    /// named (the attribute rejects it at compile time).
     #[must_use]
     pub const fn new(capacity: usize) -> Self {
-        assert!(capacity > 0, "a queue's capacity must be at least 1");
         Self {
             capacity,
             full_mode: FullMode::Wait,
@@ -133,13 +130,10 @@ impl QueueOptions {
         }
     }
 
-    /// Sets how many items the queue holds, not counting those being handled.
-    ///
-    /// # Panics
-    /// When `capacity` is 0.
+    /// Sets how many items the queue holds, not counting those being handled; at least 1,
+    /// checked when the host is built.
     #[must_use]
     pub const fn with_capacity(mut self, capacity: usize) -> Self {
-        assert!(capacity > 0, "a queue's capacity must be at least 1");
         self.capacity = capacity;
         self
     }
@@ -152,13 +146,9 @@ impl QueueOptions {
     }
 
     /// Sets how many items are handled at once. With 1, items are handled one by one in the
-    /// order they were accepted.
-    ///
-    /// # Panics
-    /// When `workers` is 0.
+    /// order they were accepted. At least 1, checked when the host is built.
     #[must_use]
     pub const fn with_workers(mut self, workers: usize) -> Self {
-        assert!(workers > 0, "a queue needs at least 1 worker");
         self.workers = workers;
         self
     }
