@@ -626,6 +626,42 @@ impl Configuration {
         }
     }
 
+    /// Top-level keys that nothing reads: `host`, `services`, a typed section some service asks
+    /// for, or an alias are the only ones, so a typo such as `[hots]` cannot pass silently.
+    pub(crate) fn unknown_roots<'a>(&self, known: impl Iterator<Item = &'a str>) -> Vec<Problem> {
+        let known: Vec<String> = known
+            .map(|key| key.split('.').next().unwrap_or(key).to_ascii_lowercase())
+            .collect();
+        let roots: Dict = self.figment.extract().unwrap_or_default();
+        roots
+            .keys()
+            .filter(|root| !known.contains(root))
+            .map(|root| {
+                let keys = vec![root.clone()];
+                let origin = self
+                    .figment
+                    .find_value(root)
+                    .map_or(Origin::Default, |value| self.origin(&keys, value.tag()));
+                let mut message = format!(
+                    "nothing reads `{root}`: the configuration has `host`, `services`{}",
+                    known
+                        .iter()
+                        .skip(2)
+                        .map(|key| format!(", `{key}`"))
+                        .collect::<String>()
+                );
+                if let Some(guess) = closest(root, known.iter().map(String::as_str)) {
+                    let _ = write!(message, "; did you mean `{guess}`?");
+                }
+                Problem::Config {
+                    key: root.clone(),
+                    origin,
+                    message,
+                }
+            })
+            .collect()
+    }
+
     /// Loads every typed section a service or a registered type asks for, and registers each as
     /// an injectable value.
     pub(crate) fn provide_sections(
@@ -827,27 +863,13 @@ fn closest<'a>(wanted: &str, candidates: impl Iterator<Item = &'a str>) -> Optio
     candidates
         .map(|candidate| {
             (
-                edit_distance(&wanted, &candidate.to_ascii_lowercase()),
+                crate::util::edit_distance(&wanted, &candidate.to_ascii_lowercase()),
                 candidate,
             )
         })
-        .filter(|(distance, candidate)| *distance <= candidate.len().max(wanted.len()) / 3)
+        .filter(|(distance, candidate)| *distance <= (candidate.len().max(wanted.len()) / 3).max(1))
         .min()
         .map(|(_, candidate)| candidate)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 /// A typed configuration section: a `serde` struct read from one key of the configuration,

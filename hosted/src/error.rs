@@ -226,24 +226,10 @@ fn closest<'a>(wanted: &str, known: &'a [String]) -> Option<&'a str> {
     }
     known
         .iter()
-        .map(|name| (edit_distance(wanted, name), name))
+        .map(|name| (crate::util::edit_distance(wanted, name), name))
         .filter(|(distance, name)| *distance <= name.len().max(wanted.len()) / 3)
         .min()
         .map(|(_, name)| name.as_str())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 /// One registration in a [`Problem::CaptiveDependency`] chain.

@@ -308,6 +308,11 @@ fn prepare(
             problems.extend(configuration.apply_services(services, aliases));
             let (sections, found) = configuration.provide_sections(services, providers);
             problems.extend(found);
+            let known = ["host", "services"]
+                .into_iter()
+                .chain(sections.iter().map(|section| section.key))
+                .chain(aliases.iter().map(|(alias, _)| alias.as_str()));
+            problems.extend(configuration.unknown_roots(known));
             sections
         }
         None => Vec::new(),

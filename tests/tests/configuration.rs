@@ -455,3 +455,25 @@ fn a_missing_section_reads_as_empty() {
         Ok(())
     });
 }
+
+#[test]
+fn a_top_level_key_nothing_reads_is_a_typo() {
+    Jail::expect_with(|jail| {
+        jail.create_file("hosted.toml", "[hots]\nshutdown_timeout = \"1s\"\n")?;
+        jail.set_env("HOSTED_SERVICE__APP__TICKER__EVERY", "1s");
+        let error = builder(ConfigSources::new()).build().expect_err("typos");
+        let text = problems(&error);
+        assert!(
+            text.contains("`hots` (hosted.toml:1): nothing reads `hots`: the configuration has `host`, `services`; did you mean `host`?"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "`service` (environment variable HOSTED_SERVICE): nothing reads `service`"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("did you mean `services`?"), "{text}");
+        Ok(())
+    });
+}

@@ -148,6 +148,15 @@ fn a_bad_value_stops_startup_with_78_naming_the_key_and_its_source() {
 }
 
 #[test]
+fn the_runtime_gets_the_configured_worker_threads() {
+    let dir = WorkDir::with_config("config-workers", CONFIG);
+    let mut app = dir.run(&["--host.worker_threads=3"], &[]);
+    app.wait_for_line("optional runs workers=3", HANG);
+    app.signal("TERM");
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+}
+
+#[test]
 fn logs_can_be_json_lines() {
     let dir = WorkDir::with_config("config-json", CONFIG);
     let mut app = dir.run(&["--host.log_format=json", "--host.log=debug"], &[]);

@@ -448,7 +448,7 @@ impl Drop for ReleaseFile {
 fn startup_does_not_wait_for_a_blocked_body(worker_threads: Option<&str>) -> Process {
     let release = ReleaseFile::new(worker_threads.unwrap_or("default"));
     let mut command = Process::command(env!("CARGO_BIN_EXE_blocking_start"));
-    command.env("HOSTED_TEST_RELEASE", &release.0);
+    command.env("BLOCKING_START_RELEASE", &release.0);
     if let Some(threads) = worker_threads {
         command.env("TOKIO_WORKER_THREADS", threads);
     }

@@ -23,7 +23,8 @@ async fn greeter(greeting: Config<Greeting>, stop: CancellationToken) {
 
 #[hosted::hosted_service]
 async fn optional(stop: CancellationToken) {
-    tracing::info!("optional runs");
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    tracing::info!(workers, "optional runs");
     stop.cancelled().await;
 }
 
