@@ -643,12 +643,12 @@ impl Configuration {
                     .find_value(root)
                     .map_or(Origin::Default, |value| self.origin(&keys, value.tag()));
                 let mut message = format!(
-                    "nothing reads `{root}`: the configuration has `host`, `services`{}",
+                    "nothing reads `{root}`: the configuration has {}",
                     known
                         .iter()
-                        .skip(2)
-                        .map(|key| format!(", `{key}`"))
-                        .collect::<String>()
+                        .map(|key| format!("`{key}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
                 if let Some(guess) = closest(root, known.iter().map(String::as_str)) {
                     let _ = write!(message, "; did you mean `{guess}`?");
