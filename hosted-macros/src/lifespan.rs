@@ -205,8 +205,6 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
     let private = model.args.private();
     let ident = &model.function.ident;
     let value_type = &model.value;
-    let registered = model.args.register_as.as_ref().unwrap_or(value_type);
-    let lifespan = model.args.lifespan.variant();
     let declarations = declare_values(
         &private,
         model
@@ -215,13 +213,15 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
             .iter()
             .map(|param| (&param.ty, param.label.as_str())),
     );
-    let register_as = model.args.register_as.as_ref();
     let needs_binding = binding_if(!model.function.params.is_empty(), "__hosted_needs");
-    let provided_assertion = assert_provided(&private, value_type, registered);
     let (factory_fn, factory) = emit_factory_fn(model, &private);
-    let provider = provider_constructor(&private, value_type, register_as);
-    let line = quote_spanned!(ident.span()=> ::core::line!());
-    let name = ident.to_string();
+    let registration = emit_registration(
+        &model.args,
+        value_type,
+        ident,
+        &factory,
+        &quote!(__hosted_declare),
+    );
     let mut item = item.clone();
     if model.is_async {
         item.attrs.push(syn::parse_quote!(
@@ -243,29 +243,7 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
                 #(#declarations)*
             }
 
-            fn __hosted_register(registry: &mut #private::Registry) {
-                #provided_assertion
-                registry.add_provider(
-                    #provider(
-                        #private::Lifespan::#lifespan,
-                        #factory,
-                        __hosted_declare,
-                        {
-                            use #private::{DisposeViaNothing as _, DisposeViaTrait as _};
-                            (&#private::DisposeProbe::<#value_type>::new()).disposable()
-                        },
-                    )
-                    .__registered_by(
-                        ::core::concat!(::core::module_path!(), "::", #name),
-                        ::core::file!(),
-                        #line,
-                    ),
-                );
-            }
-
-            #private::inventory::submit! {
-                #private::Registration::new(__hosted_register)
-            }
+            #registration
         };
     }
 }
@@ -326,15 +304,52 @@ fn emit_factory_fn(model: &FactoryModel, private: &TokenStream) -> (TokenStream,
     }
 }
 
-/// The provider constructor matching [`emit_shared`]'s representation.
-fn provider_constructor(
-    private: &TokenStream,
+/// The `__hosted_register` function adding the provider to the registry, and its `inventory`
+/// submission: the one registration both factories and annotated structs emit. `factory` names
+/// the `GeneratedFactory`, `declare` the function declaring what it needs; `ident` spans the
+/// registration site reported in diagnostics.
+fn emit_registration(
+    args: &LifespanArgs,
     value_type: &Type,
-    register_as: Option<&Type>,
+    ident: &Ident,
+    factory: &TokenStream,
+    declare: &TokenStream,
 ) -> TokenStream {
-    match register_as {
+    let private = args.private();
+    let lifespan = args.lifespan.variant();
+    let registered = args.register_as.as_ref().unwrap_or(value_type);
+    // The provider constructor matching [`emit_shared`]'s representation.
+    let provider = match &args.register_as {
         None => quote!(#private::Provider::__erased_sized::<#value_type>),
         Some(registered) => quote!(#private::Provider::__erased::<#registered>),
+    };
+    let provided_assertion = assert_provided(&private, value_type, registered);
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+    let name = ident.to_string();
+    quote! {
+        fn __hosted_register(registry: &mut #private::Registry) {
+            #provided_assertion
+            registry.add_provider(
+                #provider(
+                    #private::Lifespan::#lifespan,
+                    #factory,
+                    #declare,
+                    {
+                        use #private::{DisposeViaNothing as _, DisposeViaTrait as _};
+                        (&#private::DisposeProbe::<#value_type>::new()).disposable()
+                    },
+                )
+                .__registered_by(
+                    ::core::concat!(::core::module_path!(), "::", #name),
+                    ::core::file!(),
+                    #line,
+                ),
+            );
+        }
+
+        #private::inventory::submit! {
+            #private::Registration::new(__hosted_register)
+        }
     }
 }
 
@@ -435,14 +450,16 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
     let ident = &model.ident;
     let value_type: Type = syn::parse_quote!(#ident);
     let registered = model.args.register_as.as_ref().unwrap_or(&value_type);
-    let lifespan = model.args.lifespan.variant();
     let construct = model.fields.emit_construct(&private, ident);
-    let register_as = model.args.register_as.as_ref();
-    let shared = emit_shared(&private, &value_type, register_as);
-    let provider = provider_constructor(&private, &value_type, register_as);
+    let shared = emit_shared(&private, &value_type, model.args.register_as.as_ref());
     let provided_assertion = assert_provided(&private, &value_type, registered);
-    let line = quote_spanned!(ident.span()=> ::core::line!());
-    let name = ident.to_string();
+    let registration = emit_registration(
+        &model.args,
+        &value_type,
+        ident,
+        &quote!(#private::GeneratedFactory::Async(__hosted_factory)),
+        &quote!(<#ident as #private::Construct>::declare),
+    );
 
     quote! {
         #item
@@ -463,29 +480,7 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
                 })
             }
 
-            fn __hosted_register(registry: &mut #private::Registry) {
-                #provided_assertion
-                registry.add_provider(
-                    #provider(
-                        #private::Lifespan::#lifespan,
-                        #private::GeneratedFactory::Async(__hosted_factory),
-                        <#ident as #private::Construct>::declare,
-                        {
-                            use #private::{DisposeViaNothing as _, DisposeViaTrait as _};
-                            (&#private::DisposeProbe::<#ident>::new()).disposable()
-                        },
-                    )
-                    .__registered_by(
-                        ::core::concat!(::core::module_path!(), "::", #name),
-                        ::core::file!(),
-                        #line,
-                    ),
-                );
-            }
-
-            #private::inventory::submit! {
-                #private::Registration::new(__hosted_register)
-            }
+            #registration
         };
     }
 }
