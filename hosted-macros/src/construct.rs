@@ -1,5 +1,5 @@
 //! Structs built from their fields: every field injected, except those marked
-//! `#[hosted(default)]`. Shared by `#[hosted_service]` and the lifespan attributes.
+//! `#[hosted(default)]`. Shared by `#[hosted_service]` and the service-lifetime attributes.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};

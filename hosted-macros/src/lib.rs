@@ -8,11 +8,11 @@ mod diagnostics;
 mod duration;
 mod hosted_service;
 mod injection;
-mod lifespan;
 mod queued;
 mod run;
 mod service_args;
 mod service_fn;
+mod service_lifetime;
 mod signature;
 mod timed;
 mod values;
@@ -43,21 +43,36 @@ pub fn run(input: TokenStream) -> TokenStream {
 /// documentation.
 #[proc_macro_attribute]
 pub fn singleton(args: TokenStream, item: TokenStream) -> TokenStream {
-    lifespan::expand(lifespan::Lifespan::Singleton, args.into(), item.into()).into()
+    service_lifetime::expand(
+        service_lifetime::ServiceLifetime::Singleton,
+        args.into(),
+        item.into(),
+    )
+    .into()
 }
 
 /// Registers a type, or a factory function's value, as scoped: one per run. See the `hosted`
 /// crate's documentation.
 #[proc_macro_attribute]
 pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
-    lifespan::expand(lifespan::Lifespan::Scoped, args.into(), item.into()).into()
+    service_lifetime::expand(
+        service_lifetime::ServiceLifetime::Scoped,
+        args.into(),
+        item.into(),
+    )
+    .into()
 }
 
 /// Registers a type, or a factory function's value, as transient: a new one each time. See the
 /// `hosted` crate's documentation.
 #[proc_macro_attribute]
 pub fn transient(args: TokenStream, item: TokenStream) -> TokenStream {
-    lifespan::expand(lifespan::Lifespan::Transient, args.into(), item.into()).into()
+    service_lifetime::expand(
+        service_lifetime::ServiceLifetime::Transient,
+        args.into(),
+        item.into(),
+    )
+    .into()
 }
 
 /// Registers a timed service: an `async fn` run on a schedule. See the `hosted` crate's

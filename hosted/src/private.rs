@@ -1,19 +1,15 @@
 //! Not public API, used by generated code. Everything here may change in any release.
 
-use std::future::Future;
-
 pub use inventory;
 
-pub use crate::entry::{MainOptions, run_main};
-pub use crate::registry::{Registration, Registry};
-
-pub use crate::container::{Built, Disposer, GeneratedFactory, Lifespan, Provider};
-pub use crate::inject::{Dependencies, Inject, InjectError, RunContext};
-pub use crate::policy::{FailurePolicy, RestartPolicy};
+pub use crate::di::construct::Construct;
+pub use crate::di::provider::{Built, Disposer, GeneratedFactory};
+pub use crate::di::{Dependencies, Inject, InjectError, Provider, RunContext, ServiceLifetime};
+pub use crate::host::entry::{MainOptions, run_main};
 pub use crate::queue::generated::{assert_queue_item, hook_dead_letters, log_dead_letters};
 pub use crate::queue::{DeadLetters, FullMode, QueueHandler, QueueOptions};
-pub use crate::registry::ServiceDescriptor;
-pub use crate::service::{BoxError, IntoOutcome};
+pub use crate::registry::{Registration, Registry, ServiceDescriptor};
+pub use crate::service::{BoxError, FailurePolicy, IntoOutcome, RestartPolicy};
 pub use crate::timer::{Missed, Overlap, TimerOptions};
 
 /// Not public API, used by generated code: a boxed future.
@@ -29,14 +25,6 @@ pub type BoxFuture<T> = crate::util::BoxFuture<'static, T>;
 pub trait ServiceKey {
     /// The registered name.
     const NAME: &'static str;
-}
-
-/// Not public API, used by generated code: builds a `#[hosted_service]` type from its fields.
-pub trait Construct: Sized + Send + Sync + 'static {
-    /// Declares what the injected fields need.
-    fn declare(needs: &mut Dependencies);
-    /// Builds the value.
-    fn construct(cx: &RunContext) -> impl Future<Output = Result<Self, InjectError>> + Send;
 }
 
 /// Not public API, used by generated code: declares one parameter's needs under its name.
@@ -108,7 +96,7 @@ impl<T: ?Sized + crate::Dispose> DisposeViaTrait<T> for DisposeProbe<T> {
         true
     }
     fn disposer(&self, value: &std::sync::Arc<T>) -> Option<Disposer> {
-        Some(crate::container::disposer_of(value))
+        Some(crate::di::disposer_of(value))
     }
 }
 

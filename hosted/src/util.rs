@@ -109,7 +109,8 @@ mod tests {
 
     #[test]
     fn anyhow_contexts_are_kept() {
-        let error: crate::BoxError = anyhow::anyhow!("disk full").context("saving").into();
+        let error: Box<dyn Error + Send + Sync> =
+            anyhow::anyhow!("disk full").context("saving").into();
         assert_eq!(error_chain(error.as_ref()), "saving: disk full");
     }
 

@@ -23,9 +23,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use hosted::{
-    CancellationToken, Host, Queue, QueueOptions, RunningHost, ServiceDescriptor, WorkQueue,
-};
+use hosted::host::RunningHost;
+use hosted::queue::QueueOptions;
+use hosted::registry::ServiceDescriptor;
+use hosted::{CancellationToken, Host, Queue, WorkQueue};
 use tokio::sync::{Notify, mpsc};
 
 const ITEMS: u64 = 1_000_000;
@@ -120,7 +121,7 @@ enum Case {
     Latency,
 }
 
-async fn start_host(builder: hosted::HostBuilder) -> RunningHost {
+async fn start_host(builder: hosted::host::HostBuilder) -> RunningHost {
     builder
         .build()
         .expect("a valid host")

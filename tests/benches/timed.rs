@@ -20,8 +20,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use hosted::di::RunContext;
+use hosted::registry::ServiceDescriptor;
 use hosted::timer::TimerOptions;
-use hosted::{Host, RunContext, ServiceDescriptor, Tick};
+use hosted::{Host, Tick};
 use tokio::time::Instant;
 
 const TIMERS: usize = 10_000;

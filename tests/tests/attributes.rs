@@ -3,9 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use hosted::service::{RestartPolicy, ServiceInfo, ServiceKind};
 use hosted::{
-    BoxError, CancellationToken, FailurePolicy, Host, HostedService, Lifetime, RestartPolicy,
-    ServiceContext, ServiceInfo, ServiceKind,
+    ApplicationLifetime, BoxError, CancellationToken, FailurePolicy, Host, HostedService,
+    ServiceContext,
 };
 
 /// A re-exporting crate would do this; `crate = "..."` points the generated code at it.
@@ -77,7 +78,7 @@ async fn consume(
 
 /// A plain background service with the default name.
 #[hosted::hosted_service]
-async fn auditor(lifetime: Lifetime, store: Arc<Store>) {
+async fn auditor(lifetime: ApplicationLifetime, store: Arc<Store>) {
     lifetime.started().await;
     store.note("auditor:saw started");
 }

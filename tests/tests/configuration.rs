@@ -14,10 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use figment::Jail;
-use hosted::{
-    BuildError, ConfigSources, Host, HostBuilder, Origin, RunContext, ServiceDescriptor, Setting,
-    SettingKind, SettingValue,
-};
+use hosted::Host;
+use hosted::config::ConfigSources;
+use hosted::di::RunContext;
+use hosted::host::{BuildError, HostBuilder};
+use hosted::registry::ServiceDescriptor;
+use hosted::service::{Origin, Setting, SettingKind, SettingValue};
 
 /// A service with a setting of each kind, as an attribute would declare them.
 fn ticker() -> ServiceDescriptor {
@@ -210,7 +212,7 @@ fn every_mistake_names_the_key_its_source_and_the_form_expected() {
         let error = builder(ConfigSources::new())
             .build()
             .expect_err("bad configuration");
-        assert_eq!(error.exit_code(), hosted::EXIT_CONFIG);
+        assert_eq!(error.exit_code(), hosted::host::EXIT_CONFIG);
         let text = problems(&error);
         for expected in [
             "`host.shutdown_timeout` (hosted.toml:2): expected a duration like \"250ms\", \"5s\" or \"1m30s\"; found the number 5 without a unit",
@@ -254,7 +256,10 @@ fn a_disabled_service_does_not_run() {
     Jail::expect_with(|jail| {
         jail.create_file("hosted.toml", "[services.app.other]\nenabled = false\n")?;
         let host = builder(ConfigSources::new()).build().unwrap();
-        let names: Vec<&str> = host.services().map(hosted::ServiceInfo::name).collect();
+        let names: Vec<&str> = host
+            .services()
+            .map(hosted::service::ServiceInfo::name)
+            .collect();
         assert_eq!(names, ["app::ticker"]);
         Ok(())
     });
@@ -278,7 +283,7 @@ fn the_failure_policy_is_configured_per_service_and_for_the_host() {
         assert_eq!(
             policy("app::ticker"),
             hosted::FailurePolicy::Restart(
-                hosted::RestartPolicy::new()
+                hosted::service::RestartPolicy::new()
                     .with_max_restarts(2)
                     .with_backoff(Duration::from_millis(100))
             )
@@ -366,7 +371,7 @@ fn mailer(seen: &Seen) -> ServiceDescriptor {
             Ok::<(), hosted::BoxError>(())
         }
     })
-    .needs(<hosted::Config<Mail> as hosted::Inject>::declare)
+    .needs(<hosted::Config<Mail> as hosted::di::Inject>::declare)
 }
 
 #[test]
@@ -426,7 +431,7 @@ fn typed_sections_are_read_checked_masked_and_injected() {
             text.contains("`mail.port` (environment variable HOSTED_MAIL__PORT): "),
             "{text}"
         );
-        assert_eq!(error.exit_code(), hosted::EXIT_CONFIG);
+        assert_eq!(error.exit_code(), hosted::host::EXIT_CONFIG);
         jail.set_env("HOSTED_MAIL__PORT", "25");
         let error = builder(ConfigSources::new())
             .add_service(mailer(&seen))

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use hosted::{FailurePolicy, Host, SettingKind, SettingValue};
+use hosted::service::{SettingKind, SettingValue};
+use hosted::{FailurePolicy, Host};
 
 /// Declares one restarting service per literal, its `backoff` written as the literal.
 macro_rules! services_with_backoffs {

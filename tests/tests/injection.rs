@@ -5,10 +5,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use hosted::{
-    BoxError, Dispose, Host, HostBuilder, Outcome, Provider, RunContext, ScopeExit, ScopeFactory,
-    ServiceDescriptor,
-};
+use hosted::di::{Provider, RunContext};
+use hosted::host::{HostBuilder, Outcome};
+use hosted::registry::ServiceDescriptor;
+use hosted::{BoxError, Dispose, Host, ScopeExit, ScopeFactory};
 
 /// What happened, in order.
 #[derive(Clone, Default)]
@@ -254,7 +254,7 @@ async fn every_run_gets_its_own_scope() {
         }
     })
     .on_failure(hosted::FailurePolicy::Restart(
-        hosted::RestartPolicy::new().with_backoff(std::time::Duration::from_millis(1)),
+        hosted::service::RestartPolicy::new().with_backoff(std::time::Duration::from_millis(1)),
     ));
     let running = provide_all(Host::builder(), &journal)
         .add_service(service)

@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hosted::{
-    BoxError, CancellationToken, FailurePolicy, Host, HostBuilder, HostedService, Outcome, Problem,
-    RestartPolicy, RunContext, ServiceContext, ServiceDescriptor, StopReason,
-};
+use hosted::di::RunContext;
+use hosted::host::{HostBuilder, Outcome};
+use hosted::registry::{Problem, ServiceDescriptor};
+use hosted::service::{RestartPolicy, StopReason};
+use hosted::{BoxError, CancellationToken, FailurePolicy, Host, HostedService, ServiceContext};
 use tokio::time::Instant;
 
 /// What happened, in order, across services.
@@ -469,8 +470,11 @@ async fn the_default_shutdown_budget_is_five_seconds() {
         .unwrap();
     let began = Instant::now();
     let outcome = running.stop().await;
-    assert_eq!(began.elapsed(), hosted::DEFAULT_SHUTDOWN_TIMEOUT);
-    assert_eq!(hosted::DEFAULT_SHUTDOWN_TIMEOUT, Duration::from_secs(5));
+    assert_eq!(began.elapsed(), hosted::host::DEFAULT_SHUTDOWN_TIMEOUT);
+    assert_eq!(
+        hosted::host::DEFAULT_SHUTDOWN_TIMEOUT,
+        Duration::from_secs(5)
+    );
     assert_eq!(incident_services(&outcome), ["stubborn"]);
 }
 

@@ -1,10 +1,12 @@
-//! Lifespan mistakes the host refuses before anything starts, all reported at once: scoped
+//! Service-lifetime mistakes the host refuses before anything starts, all reported at once: scoped
 //! values captured by singletons (directly, through a transient, or by a `#[hosted_service]`
 //! type), a factory needing what nobody registers, and registrations in a circle.
 
 use std::sync::Arc;
 
-use hosted::{Host, HostedService, Lifespan, Problem};
+use hosted::di::ServiceLifetime;
+use hosted::registry::Problem;
+use hosted::{Host, HostedService};
 
 #[hosted::scoped]
 struct Transaction;
@@ -48,38 +50,38 @@ fn lifespan_mistakes_are_reported_with_their_chains() {
         .build()
         .expect_err("the registrations are broken");
     let text = error.to_string();
-    let chains: Vec<Vec<(String, Lifespan)>> = error
+    let chains: Vec<Vec<(String, ServiceLifetime)>> = error
         .problems()
         .iter()
         .filter_map(|problem| match problem {
             Problem::CaptiveDependency { chain } => Some(
                 chain
                     .iter()
-                    .map(|link| (link.type_name.clone(), link.lifespan))
+                    .map(|link| (link.type_name.clone(), link.lifetime))
                     .collect(),
             ),
             _ => None,
         })
         .collect();
-    let chain = |links: &[(&str, Lifespan)]| -> Vec<(String, Lifespan)> {
+    let chain = |links: &[(&str, ServiceLifetime)]| -> Vec<(String, ServiceLifetime)> {
         links
             .iter()
-            .map(|(name, lifespan)| ((*name).to_owned(), *lifespan))
+            .map(|(name, lifetime)| ((*name).to_owned(), *lifetime))
             .collect()
     };
     for expected in [
         chain(&[
-            ("lifespan_validation::Cache", Lifespan::Singleton),
-            ("lifespan_validation::Transaction", Lifespan::Scoped),
+            ("lifespan_validation::Cache", ServiceLifetime::Singleton),
+            ("lifespan_validation::Transaction", ServiceLifetime::Scoped),
         ]),
         chain(&[
-            ("lifespan_validation::Reporter", Lifespan::Singleton),
-            ("lifespan_validation::Query", Lifespan::Transient),
-            ("lifespan_validation::Transaction", Lifespan::Scoped),
+            ("lifespan_validation::Reporter", ServiceLifetime::Singleton),
+            ("lifespan_validation::Query", ServiceLifetime::Transient),
+            ("lifespan_validation::Transaction", ServiceLifetime::Scoped),
         ]),
         chain(&[
-            ("lifespan_validation::Exporter", Lifespan::Singleton),
-            ("lifespan_validation::Transaction", Lifespan::Scoped),
+            ("lifespan_validation::Exporter", ServiceLifetime::Singleton),
+            ("lifespan_validation::Transaction", ServiceLifetime::Scoped),
         ]),
     ] {
         assert!(chains.contains(&expected), "missing {expected:?} in {text}");

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hosted::{
-    BoxError, CancellationToken, Dispose, Host, HostedService, Lifetime, ScopeExit, ScopeFactory,
-    ServiceContext,
+    ApplicationLifetime, BoxError, CancellationToken, Dispose, Host, HostedService, ScopeExit,
+    ScopeFactory, ServiceContext,
 };
 
 /// Everything the test observes, shared by every registration.
@@ -148,7 +148,7 @@ async fn worker(
 struct Rounds {
     scopes: ScopeFactory,
     journal: Arc<Journal>,
-    lifetime: Lifetime,
+    lifetime: ApplicationLifetime,
 }
 
 impl HostedService for Rounds {
@@ -247,6 +247,9 @@ async fn attributes_register_each_lifespan_and_every_run_gets_a_scope() {
 #[test]
 fn registrations_list_their_lifespans() {
     let host = Host::builder().discover().build().unwrap();
-    let services: Vec<&str> = host.services().map(hosted::ServiceInfo::name).collect();
+    let services: Vec<&str> = host
+        .services()
+        .map(hosted::service::ServiceInfo::name)
+        .collect();
     assert_eq!(services, ["lifespans::Rounds", "lifespans::worker"]);
 }

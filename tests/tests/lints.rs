@@ -11,7 +11,8 @@
 
 use std::sync::Arc;
 
-use hosted::{BoxError, CancellationToken, HostedService, Lifetime, ServiceContext, ServiceInfo};
+use hosted::service::ServiceInfo;
+use hosted::{ApplicationLifetime, BoxError, CancellationToken, HostedService, ServiceContext};
 
 /// A public background service with every argument.
 ///
@@ -29,7 +30,7 @@ use hosted::{BoxError, CancellationToken, HostedService, Lifetime, ServiceContex
 )]
 pub async fn everything(
     stop: CancellationToken,
-    lifetime: Lifetime,
+    lifetime: ApplicationLifetime,
     info: ServiceInfo,
     unit: Arc<Unit>,
 ) -> anyhow::Result<()> {
@@ -44,7 +45,7 @@ async fn nothing() {}
 
 /// Unused and pattern parameters.
 #[hosted::hosted_service(on_failure = "stop")]
-async fn patterns(_: Lifetime, mut stop: CancellationToken) -> Result<(), BoxError> {
+async fn patterns(_: ApplicationLifetime, mut stop: CancellationToken) -> Result<(), BoxError> {
     stop = stop.child_token();
     stop.cancelled().await;
     Ok(())
@@ -120,7 +121,7 @@ pub async fn outbox(
     Ok(())
 }
 
-async fn park(letter: hosted::DeadLetter<Email>) -> Result<(), BoxError> {
+async fn park(letter: hosted::queue::DeadLetter<Email>) -> Result<(), BoxError> {
     let _ = letter.into_item().0;
     Ok(())
 }

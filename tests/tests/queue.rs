@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hosted::{
-    BoxError, DeadLetter, DeadLetters, FailurePolicy, FullMode, Host, Problem, Provider, Queue,
-    QueueOptions, QueueStats, RestartPolicy, RunContext, RunningHost, SendError, ServiceDescriptor,
-    WorkQueue,
-};
+use hosted::di::{Provider, RunContext};
+use hosted::host::RunningHost;
+use hosted::queue::{DeadLetter, DeadLetters, FullMode, QueueOptions, QueueStats, SendError};
+use hosted::registry::{Problem, ServiceDescriptor};
+use hosted::service::RestartPolicy;
+use hosted::{BoxError, FailurePolicy, Host, Queue, WorkQueue};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 

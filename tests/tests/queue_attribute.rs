@@ -4,7 +4,9 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use hosted::{BoxError, CancellationToken, DeadLetter, Host, Queue, ServiceInfo, ServiceKind};
+use hosted::queue::DeadLetter;
+use hosted::service::{ServiceInfo, ServiceKind};
+use hosted::{BoxError, CancellationToken, Host, Queue};
 
 /// A job for the discovered queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +32,7 @@ async fn run_job(job: Job, info: ServiceInfo, stop: CancellationToken) -> Result
 
 /// Sends three jobs once the queue has started, then stops the host.
 #[hosted::hosted_service(after = run_job)]
-async fn producer(jobs: Queue<Job>, lifetime: hosted::Lifetime) -> anyhow::Result<()> {
+async fn producer(jobs: Queue<Job>, lifetime: hosted::ApplicationLifetime) -> anyhow::Result<()> {
     for n in 1..=3 {
         jobs.send(Job(n)).await?;
     }

@@ -4,10 +4,12 @@
 
 use std::time::Duration;
 
-use hosted::{
-    ConfigSources, DeadLetters, FullMode, Host, HostBuilder, Queue, QueueOptions, RunContext,
-    ServiceDescriptor,
-};
+use hosted::config::ConfigSources;
+use hosted::di::RunContext;
+use hosted::host::HostBuilder;
+use hosted::queue::{DeadLetters, FullMode, QueueOptions};
+use hosted::registry::ServiceDescriptor;
+use hosted::{Host, Queue};
 
 fn queue() -> ServiceDescriptor {
     ServiceDescriptor::queued(

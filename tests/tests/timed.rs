@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
+use hosted::di::RunContext;
+use hosted::registry::ServiceDescriptor;
+use hosted::service::{RestartPolicy, StopReason};
 use hosted::testing::{TestHost, TickLog, TickRecord};
 use hosted::timer::{Missed, Overlap, TimerOptions};
-use hosted::{
-    BoxError, CancellationToken, FailurePolicy, Host, RestartPolicy, RunContext, ServiceDescriptor,
-    StopReason, Tick,
-};
+use hosted::{BoxError, CancellationToken, FailurePolicy, Host, Tick};
 
 const NAME: &str = "timer";
 
@@ -355,7 +355,7 @@ async fn an_unknown_time_zone_stops_startup_with_the_service_named() {
         "{text}"
     );
     assert!(text.contains("unknown time zone `Mars/Olympus`"), "{text}");
-    assert_eq!(error.exit_code(), hosted::EXIT_CONFIG);
+    assert_eq!(error.exit_code(), hosted::host::EXIT_CONFIG);
 }
 
 /// A timer whose third tick fails (or panics).
@@ -462,7 +462,7 @@ async fn a_stop_in_the_middle_of_a_tick_is_seen_and_awaited() {
 }
 
 /// Stops the host, and returns its outcome and every tick it ran.
-async fn stop_and_record(host: TestHost) -> (hosted::Outcome, Vec<TickRecord>) {
+async fn stop_and_record(host: TestHost) -> (hosted::host::Outcome, Vec<TickRecord>) {
     let log: Arc<TickLog> = host
         .host()
         .get::<TickLog>()
@@ -519,7 +519,7 @@ async fn tick_is_only_injected_into_timers() {
 
 #[tokio::test(start_paused = true)]
 async fn configuration_overrides_the_timer_arguments_at_startup() {
-    let configuration = hosted::ConfigSources::new()
+    let configuration = hosted::config::ConfigSources::new()
         .toml(
             "test.toml",
             "[services.timer]\nevery = \"2s\"\ninitial_delay = \"1s\"\noverlap = \"skip\"\n",
@@ -538,7 +538,7 @@ async fn configuration_overrides_the_timer_arguments_at_startup() {
 
 #[tokio::test(start_paused = true)]
 async fn a_configured_combination_the_attribute_would_refuse_stops_startup() {
-    let configuration = hosted::ConfigSources::new()
+    let configuration = hosted::config::ConfigSources::new()
         .toml("test.toml", "[services.timer]\njitter = \"10s\"\n")
         .load()
         .expect("readable configuration");

@@ -7,8 +7,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use hosted::service::{ServiceInfo, ServiceKind};
 use hosted::testing::TestHost;
-use hosted::{Dispose, FailurePolicy, Host, ScopeExit, ServiceInfo, ServiceKind, Tick};
+use hosted::{Dispose, FailurePolicy, Host, ScopeExit, Tick};
 
 /// The values each tick's scope built, and how each scope ended.
 #[hosted::singleton]

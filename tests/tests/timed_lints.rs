@@ -10,7 +10,8 @@
     rust_2018_idioms
 )]
 
-use hosted::{BoxError, CancellationToken, Lifetime, ServiceInfo, Tick};
+use hosted::service::ServiceInfo;
+use hosted::{ApplicationLifetime, BoxError, CancellationToken, Tick};
 
 /// A public timer with every argument of a fixed rate.
 ///
@@ -35,7 +36,7 @@ use hosted::{BoxError, CancellationToken, Lifetime, ServiceInfo, Tick};
 pub async fn everything(
     tick: Tick,
     stop: CancellationToken,
-    lifetime: Lifetime,
+    lifetime: ApplicationLifetime,
     info: ServiceInfo,
 ) -> anyhow::Result<()> {
     let _ = (tick.number(), stop, lifetime, info);

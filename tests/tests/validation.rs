@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use hosted::{Host, HostedService, Problem};
+use hosted::registry::Problem;
+use hosted::{Host, HostedService};
 
 /// Registered by nothing.
 struct Unregistered;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use hosted::{BoxError, CancellationToken, HostedService, Lifetime, ServiceContext, ServiceInfo};
+use hosted::service::ServiceInfo;
+use hosted::{ApplicationLifetime, BoxError, CancellationToken, HostedService, ServiceContext};
 
 /// A shared resource with a start and a stop: opens first, closes last, and is injected into
 /// the other services as `Arc<Counter>`.
@@ -62,7 +63,7 @@ async fn flaky_connection(stop: CancellationToken) -> anyhow::Result<()> {
 
 /// Watches the host's lifetime events.
 #[hosted::hosted_service]
-async fn announcer(lifetime: Lifetime, info: ServiceInfo) {
+async fn announcer(lifetime: ApplicationLifetime, info: ServiceInfo) {
     lifetime.started().await;
     tracing::info!("{} saw every service start", info.name());
     lifetime.stopping().await;

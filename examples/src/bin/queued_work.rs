@@ -20,7 +20,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hosted::{CancellationToken, QueueOptions, ServiceDescriptor, WorkQueue};
+use hosted::queue::QueueOptions;
+use hosted::registry::ServiceDescriptor;
+use hosted::{CancellationToken, WorkQueue};
 
 /// The queued service's name, as `--list` and the logs show it.
 const QUEUE: &str = "QueuedHostedService";

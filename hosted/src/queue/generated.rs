@@ -48,7 +48,7 @@ pub const fn assert_queue_item<T: QueueItem>() {}
 #[diagnostic::on_unimplemented(
     message = "`dead_letter` expects an `async fn(DeadLetter<{T}>)` returning `()` or `Result<(), E>`",
     label = "not an `async fn` taking a `DeadLetter<{T}>`",
-    note = "for example: `async fn park(letter: hosted::DeadLetter<{T}>) -> anyhow::Result<()>`"
+    note = "for example: `async fn park(letter: hosted::queue::DeadLetter<{T}>) -> anyhow::Result<()>`"
 )]
 pub trait DeadLetterHook<T>: Send + Sync + 'static {
     /// The hook's future.

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::inject::{Dependencies, Inject, InjectError, RunContext};
+use crate::di::{Dependencies, Inject, InjectError, RunContext};
 
 pub use self::options::{FullMode, QueueOptions};
 pub use self::service::{DeadLetter, DeadLetters, QueueHandler};
@@ -33,7 +33,7 @@ use self::channel::{Chan, Offer, Queued};
 
 /// The sending end of a queue of `T`, injectable into any hosted function, factory or
 /// `#[hosted_service]` field, and obtainable from outside the services with
-/// [`RunningHost::get`](crate::RunningHost::get). Cheap to clone.
+/// [`RunningHost::get`](crate::host::RunningHost::get). Cheap to clone.
 ///
 /// A queue is found by its item type: one queue per item type per host (a second one is a build
 /// error naming both); give each queue its own item type, a newtype if need be.
@@ -195,7 +195,7 @@ impl<T> fmt::Debug for Queue<T> {
 
 impl<T: Send + 'static> Queue<T> {
     /// A queue that no host drains yet; the queued service built with
-    /// [`ServiceDescriptor::queued`](crate::ServiceDescriptor::queued) creates its own.
+    /// [`ServiceDescriptor::queued`](crate::registry::ServiceDescriptor::queued) creates its own.
     pub(crate) fn new(name: impl Into<String>, options: QueueOptions) -> Self {
         let chan = Chan::new(options.capacity(), options.full_mode());
         Self {

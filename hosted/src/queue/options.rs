@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::settings::{Setting, SettingKind, SettingValue, Settings};
+use crate::service::{Setting, SettingKind, SettingValue, Settings};
 
 /// The words of `full_mode`, in [`FullMode`]'s order.
 const FULL_MODES: &[&str] = &[
@@ -17,7 +17,7 @@ const FULL_MODES: &[&str] = &[
 /// What a send does when the queue is full.
 ///
 /// The drop modes never make a sender wait and never hand an item back for fullness; every item
-/// they drop is counted in [`QueueStats::dropped`](crate::QueueStats::dropped) and logged.
+/// they drop is counted in [`QueueStats::dropped`](crate::queue::QueueStats::dropped) and logged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FullMode {
@@ -26,7 +26,7 @@ pub enum FullMode {
     #[default]
     Wait,
     /// [`Queue::send`](crate::Queue::send) returns at once with
-    /// [`SendError::Full`](crate::SendError::Full), handing the item back.
+    /// [`SendError::Full`](crate::queue::SendError::Full), handing the item back.
     Reject,
     /// The oldest queued item is dropped to make room (.NET's `DropOldest`).
     DropOldest,
@@ -87,7 +87,7 @@ impl fmt::Display for FullMode {
 ///
 /// ```
 /// use std::time::Duration;
-/// use hosted::{FullMode, QueueOptions};
+/// use hosted::queue::{FullMode, QueueOptions};
 ///
 /// const OPTIONS: QueueOptions = QueueOptions::new(100)
 ///     .with_full_mode(FullMode::Wait)
@@ -319,7 +319,7 @@ impl QueueOptions {
     /// The delay before retry `retry` (1-based): `retry_backoff × 2^(retry-1)`, at most
     /// `retry_max_backoff`, drawn uniformly from its upper half so failing items spread out.
     pub(crate) fn retry_delay(&self, retry: u32) -> Duration {
-        crate::RestartPolicy::new()
+        crate::service::RestartPolicy::new()
             .with_backoff(self.retry_backoff)
             .with_max_backoff(self.retry_max_backoff.max(self.retry_backoff))
             .jittered_delay(retry)

@@ -16,14 +16,14 @@ use tracing::Instrument as _;
 
 use super::channel::Queued;
 use super::{Counters, Queue, QueueOptions};
-use crate::container::Provider;
-use crate::error::Failure;
-use crate::inject::RunContext;
-use crate::policy::FailurePolicy;
+use crate::di::Provider;
+use crate::di::RunContext;
+use crate::di::ScopeExit;
 use crate::registry::ServiceDescriptor;
-use crate::scope::ScopeExit;
+use crate::service::Failure;
+use crate::service::FailurePolicy;
+use crate::service::call_caught;
 use crate::service::{BoxError, HostedService, IntoOutcome, ServiceContext, ServiceKind};
-use crate::supervisor::call_caught;
 use crate::util::{BoxFuture, panic_message};
 
 /// What a queued service does with each item: implemented by every
@@ -207,7 +207,9 @@ impl ServiceDescriptor {
     /// per attempt. What `#[queued]` registers; see its documentation for the behaviour.
     ///
     /// ```
-    /// use hosted::{DeadLetters, QueueOptions, RunContext, ServiceDescriptor};
+    /// use hosted::di::RunContext;
+    /// use hosted::queue::{DeadLetters, QueueOptions};
+    /// use hosted::registry::ServiceDescriptor;
     ///
     /// let service = ServiceDescriptor::queued(
     ///     "outbox",
@@ -250,12 +252,11 @@ impl ServiceDescriptor {
                 let parts = Arc::clone(&parts);
                 Box::pin(async move {
                     let queue = cx.container().resolve::<Queue<T>>(&cx).await?;
-                    let service: Arc<dyn crate::supervisor::ErasedService> =
-                        Arc::new(QueueService {
-                            parts,
-                            queue: Queue::clone(&queue),
-                            cx,
-                        });
+                    let service: Arc<dyn crate::service::ErasedService> = Arc::new(QueueService {
+                        parts,
+                        queue: Queue::clone(&queue),
+                        cx,
+                    });
                     Ok(service)
                 })
             }),
@@ -413,7 +414,7 @@ async fn drain<T>(
     let deadline = cx
         .lifetime()
         .shutdown_deadline()
-        .unwrap_or(now + crate::DEFAULT_SHUTDOWN_TIMEOUT);
+        .unwrap_or(now + crate::host::DEFAULT_SHUTDOWN_TIMEOUT);
     let remaining = deadline.saturating_duration_since(now);
     // Four fifths of what is left for the drain, a tenth for cancelled items to wind down,
     // and a tenth for the services that stop after this one.

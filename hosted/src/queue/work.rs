@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::service::{DeadLetters, QueueHandler};
 use super::{Queue, QueueOptions, SendError};
-use crate::inject::RunContext;
+use crate::di::RunContext;
 use crate::registry::ServiceDescriptor;
 use crate::service::{BoxError, IntoOutcome};
 use crate::util::BoxFuture;
@@ -100,7 +100,9 @@ impl ServiceDescriptor {
     /// with its closure's name; work items cannot be copied, so they are not retried.
     ///
     /// ```
-    /// use hosted::{Host, QueueOptions, ServiceDescriptor};
+    /// use hosted::Host;
+    /// use hosted::queue::QueueOptions;
+    /// use hosted::registry::ServiceDescriptor;
     ///
     /// let host = Host::builder()
     ///     .add_service(ServiceDescriptor::work_queue("background_tasks", QueueOptions::new(100)))

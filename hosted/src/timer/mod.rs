@@ -6,27 +6,31 @@
 //! configuration of timers: [`TimerOptions`] (every runtime parameter, named like the
 //! attribute's arguments), the policies [`Overlap`] and [`Missed`], and [`CronSchedule`].
 
+mod clock;
 mod options;
 mod overrides;
 mod runner;
 mod schedule;
-pub mod testing;
 mod tick;
+mod tick_log;
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 
+pub use self::clock::VirtualWallClock;
 pub use self::options::{DEFAULT_MAX_CONCURRENT, Missed, Overlap, TimerOptions, TimerOptionsError};
 pub use self::overrides::TimerOverrides;
 pub use self::schedule::CronSchedule;
 pub use self::tick::Tick;
+pub use self::tick_log::{TickLog, TickRecord};
 
-use crate::inject::{InjectError, RunContext};
-use crate::policy::FailurePolicy;
+use crate::di::{InjectError, RunContext};
+use crate::registry::BodyFn;
 use crate::registry::{MakeService, ServiceDescriptor};
+use crate::service::ErasedService;
+use crate::service::FailurePolicy;
 use crate::service::{BoxError, IntoOutcome, ServiceKind};
-use crate::supervisor::{BodyFn, ErasedService};
 use crate::util::BoxFuture;
 
 impl ServiceDescriptor {
@@ -42,7 +46,9 @@ impl ServiceDescriptor {
     /// ```
     /// use std::time::Duration;
     /// use hosted::timer::TimerOptions;
-    /// use hosted::{RunContext, ServiceDescriptor, Tick};
+    /// use hosted::Tick;
+    /// use hosted::di::RunContext;
+    /// use hosted::registry::ServiceDescriptor;
     ///
     /// let heartbeat = ServiceDescriptor::timed(
     ///     "heartbeat",

@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::settings::{Setting, SettingKind, SettingValue, Settings};
+use crate::service::{Setting, SettingKind, SettingValue, Settings};
 use crate::timer::schedule::CronSchedule;
 
 /// What happens to a tick that comes due while the previous one is still running.
@@ -53,7 +53,7 @@ pub const DEFAULT_MAX_CONCURRENT: u32 = 4;
 ///
 /// The attribute builds one with a `const` expression; by hand, start from a schedule
 /// ([`every`](Self::every), [`delay`](Self::delay) or [`cron`](Self::cron)) and adjust it with the
-/// `with_*` methods, or set the public fields. [`ServiceDescriptor::timed`](crate::ServiceDescriptor::timed)
+/// `with_*` methods, or set the public fields. [`ServiceDescriptor::timed`](crate::registry::ServiceDescriptor::timed)
 /// checks the options when the host starts the service; [`check`](Self::check) does it earlier.
 ///
 /// ```

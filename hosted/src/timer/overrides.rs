@@ -4,12 +4,12 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::inject::RunContext;
+use crate::di::RunContext;
 use crate::timer::options::TimerOptions;
 
 /// Options that replace those of named timers when the host builds them: how a binary shortens
 /// a period from its command line or environment, and the hook configuration plugs into.
-/// Register it with [`HostBuilder::add_instance`](crate::HostBuilder::add_instance).
+/// Register it with [`HostBuilder::add_instance`](crate::host::HostBuilder::add_instance).
 ///
 /// The replacement options are checked like the attribute's; a mistake stops startup with the
 /// service named.

@@ -11,16 +11,17 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::error::Failure;
-use crate::inject::RunContext;
-use crate::policy::FailurePolicy;
-use crate::scope::ScopeExit;
+use crate::di::RunContext;
+use crate::di::ScopeExit;
+use crate::registry::BodyFn;
+use crate::service::Failure;
+use crate::service::FailurePolicy;
+use crate::service::call_caught;
 use crate::service::{BoxError, HostedService};
-use crate::supervisor::{BodyFn, call_caught};
 use crate::timer::options::{Cadence, Missed, Overlap, Plan};
 use crate::timer::schedule::CronSchedule;
-use crate::timer::testing::{TickLog, VirtualWallClock};
 use crate::timer::tick::Tick;
+use crate::timer::{TickLog, VirtualWallClock};
 
 /// Under the system clock, a cron timer wakes at least this often to read the wall clock again,
 /// so a clock step or a suspended machine delays a fire time by at most this much.

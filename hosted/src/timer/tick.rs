@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::inject::{Inject, InjectError, RunContext};
+use crate::di::{Inject, InjectError, RunContext};
 
 /// The tick a `#[timed]` function runs for; take it as a parameter.
 ///

@@ -1,10 +1,10 @@
 //! A service whose body returns an error once the host has started; another service that must
 //! still be stopped.
 
-use hosted::{CancellationToken, Lifetime};
+use hosted::{ApplicationLifetime, CancellationToken};
 
 #[hosted::hosted_service]
-async fn writer(lifetime: Lifetime) -> anyhow::Result<()> {
+async fn writer(lifetime: ApplicationLifetime) -> anyhow::Result<()> {
     lifetime.started().await;
     Err(anyhow::anyhow!("disk full").context("cannot write the journal"))
 }

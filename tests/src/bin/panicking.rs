@@ -1,10 +1,10 @@
 //! A service whose body panics once the host has started; another service that must still be
 //! stopped.
 
-use hosted::{CancellationToken, Lifetime};
+use hosted::{ApplicationLifetime, CancellationToken};
 
 #[hosted::hosted_service]
-async fn parser(lifetime: Lifetime) {
+async fn parser(lifetime: ApplicationLifetime) {
     lifetime.started().await;
     let depth = 3;
     panic!("invariant broken at depth {depth}");

@@ -1,9 +1,9 @@
 //! A one-shot job: once every service has started it does its work and asks the host to stop.
 
-use hosted::{CancellationToken, Lifetime};
+use hosted::{ApplicationLifetime, CancellationToken};
 
 #[hosted::hosted_service]
-async fn job(lifetime: Lifetime) {
+async fn job(lifetime: ApplicationLifetime) {
     lifetime.started().await;
     tracing::info!("job done; asking the host to stop");
     lifetime.stop_application();

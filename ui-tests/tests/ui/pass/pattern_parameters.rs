@@ -1,9 +1,10 @@
 #![deny(warnings)]
 
-use hosted::{CancellationToken, Lifetime, ServiceInfo};
+use hosted::{CancellationToken, ApplicationLifetime};
+use hosted::service::ServiceInfo;
 
 #[hosted::hosted_service]
-async fn patterns(_: Lifetime, mut stop: CancellationToken, _info: ServiceInfo) {
+async fn patterns(_: ApplicationLifetime, mut stop: CancellationToken, _info: ServiceInfo) {
     stop = stop.child_token();
     stop.cancelled().await;
 }

@@ -1,7 +1,8 @@
 //! Item types that need no `Clone` or `Debug` with the right dead letter, handles injected
 //! into fields and parameters, and the generic work-item queue through the attribute.
 
-use hosted::{BoxError, CancellationToken, DeadLetter, HostedService, Queue, WorkItem};
+use hosted::{BoxError, CancellationToken, HostedService, Queue};
+use hosted::queue::{DeadLetter, WorkItem};
 
 /// Not `Debug`: a hook receives failed items.
 #[derive(Clone)]

@@ -26,7 +26,7 @@ impl HostedService for Before {
 struct After {
     #[hosted(default)]
     hits: AtomicU64,
-    info: hosted::ServiceInfo,
+    info: hosted::service::ServiceInfo,
 }
 
 impl HostedService for After {

@@ -3,7 +3,7 @@ async fn handle(item: u32) {
     let _ = item;
 }
 
-fn park(letter: hosted::DeadLetter<u32>) {
+fn park(letter: hosted::queue::DeadLetter<u32>) {
     let _ = letter;
 }
 

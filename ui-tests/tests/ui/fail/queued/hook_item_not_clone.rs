@@ -5,7 +5,7 @@ async fn handle(reply: Reply) {
     let _ = reply.0;
 }
 
-async fn park(letter: hosted::DeadLetter<Reply>) {
+async fn park(letter: hosted::queue::DeadLetter<Reply>) {
     let _ = letter;
 }
 

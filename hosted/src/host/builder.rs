@@ -1,5 +1,5 @@
-//! The host: [`HostBuilder`] collects and checks registrations, [`Host`] starts them,
-//! [`RunningHost`] waits and stops.
+//! [`HostBuilder`]: collects registrations and options, then checks everything at once and
+//! plans the start order.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,20 +7,26 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::container::{Container, Provider};
-use crate::error::{BuildError, Problem};
-use crate::inject::InjectError;
-use crate::lifecycle::{Outcome, Planned, Shared, Started};
-use crate::lifetime::{Lifetime, StopReason};
-use crate::options::HostOptions;
-use crate::ordering::{Node, start_order};
-use crate::policy::FailurePolicy;
-use crate::registry::{Registry, ServiceDescriptor};
-use crate::scope::ScopeFactory;
-use crate::service::ServiceInfo;
-use crate::settings::{Setting, SettingKind, SettingValue};
-use crate::supervisor::Incidents;
-use crate::validation;
+use super::built::Listing;
+use super::lifecycle::{Planned, Shared};
+use super::options::HostOptions;
+use super::ordering::{Node, start_order};
+use super::supervisor::Incidents;
+use super::{BuildError, Host, validation};
+use crate::di::{Container, Provider};
+use crate::registry::{Problem, Registry, ServiceDescriptor};
+#[cfg(feature = "config")]
+type Configured = crate::config::Configuration;
+#[cfg(not(feature = "config"))]
+type Configured = ();
+#[cfg(feature = "config")]
+type SectionLoaded = crate::config::SectionLoader;
+#[cfg(not(feature = "config"))]
+type SectionLoaded = ();
+
+use crate::service::{
+    ApplicationLifetime, FailurePolicy, ServiceInfo, Setting, SettingKind, SettingValue,
+};
 
 /// Collects services and host options, then checks everything at once in [`build`](Self::build).
 ///
@@ -62,7 +68,7 @@ impl HostBuilder {
         self.provide(Provider::instance(instance))
     }
 
-    /// Registers a type by hand, with its lifespan and factory. Registering a type twice is a
+    /// Registers a type by hand, with its service lifetime and factory. Registering a type twice is a
     /// build error; use [`replace`](Self::replace) to substitute a registration.
     pub fn provide(mut self, provider: Provider) -> Self {
         self.registry.providers.push(provider);
@@ -118,7 +124,7 @@ impl HostBuilder {
 
     /// Applies configuration when the host is built: host options, each service's section
     /// (`enabled`, the failure policy, every argument of its attribute), and typed sections.
-    /// See [`Configuration`](crate::Configuration).
+    /// See [`Configuration`](crate::config::Configuration).
     #[cfg(feature = "config")]
     pub fn configuration(mut self, configuration: crate::config::Configuration) -> Self {
         self.configuration = Some(configuration);
@@ -208,7 +214,7 @@ impl HostBuilder {
                 needs_scope,
             })
             .collect();
-        let lifetime = Lifetime::new();
+        let lifetime = ApplicationLifetime::new();
         let homes: HashMap<String, (ServiceInfo, CancellationToken)> = planned
             .iter()
             .map(|planned| {
@@ -279,7 +285,7 @@ fn prepare(
     let default_policy = options.default_policy().unwrap_or_else(|message| {
         problems.push(Problem::Config {
             key: "host".to_owned(),
-            origin: crate::settings::Origin::Default,
+            origin: crate::service::Origin::Default,
             message,
         });
         FailurePolicy::StopHost
@@ -290,13 +296,13 @@ fn prepare(
             .policy
             .clone()
             .unwrap_or_else(|| default_policy.clone());
-        let mut settings = crate::settings::Settings::default();
+        let mut settings = crate::service::Settings::default();
         settings.declare(Setting::new(
             "enabled",
             SettingKind::Bool,
             SettingValue::Bool(true),
         ));
-        crate::policy::declare_policy(&mut settings, &policy);
+        crate::service::declare_policy(&mut settings, &policy);
         for own in service.settings.iter() {
             settings.declare(own.clone());
         }
@@ -342,224 +348,14 @@ fn prepare(
         }
     }
     for service in services.iter_mut() {
-        match crate::policy::policy_from(&service.settings) {
+        match crate::service::policy_from(&service.settings) {
             Ok(policy) => service.policy = Some(policy),
             Err(message) => problems.push(Problem::Config {
                 key: format!("{}", service.name),
-                origin: crate::settings::Origin::Default,
+                origin: crate::service::Origin::Default,
                 message,
             }),
         }
     }
     (default_policy, sections)
-}
-
-/// A built host: services checked and ordered, nothing started.
-///
-/// Embed it in an existing tokio application with [`run`](Self::run), or drive it step by step
-/// with [`start`](Self::start), [`RunningHost::wait`] and [`RunningHost::stop`].
-#[derive(Debug)]
-pub struct Host {
-    planned: Vec<Planned>,
-    listing: Listing,
-    shared: Shared,
-}
-
-#[cfg(feature = "config")]
-type Configured = crate::config::Configuration;
-#[cfg(not(feature = "config"))]
-type Configured = ();
-#[cfg(feature = "config")]
-type SectionLoaded = crate::config::SectionLoader;
-#[cfg(not(feature = "config"))]
-type SectionLoaded = ();
-
-/// What `--list` shows beside the services: every setting's effective value and origin.
-#[derive(Debug)]
-struct Listing {
-    options: HostOptions,
-    #[cfg(feature = "config")]
-    sections: Vec<crate::config::SectionLoader>,
-    #[cfg(feature = "config")]
-    configuration: Option<crate::config::Configuration>,
-}
-
-/// One line of the settings listing: a dotted key, its value as written (secrets masked) and
-/// where it came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SettingLine {
-    /// The dotted key, as configuration names it.
-    pub key: String,
-    /// The effective value; `***` for a secret.
-    pub value: String,
-    /// Where the value came from.
-    pub origin: crate::settings::Origin,
-}
-
-impl std::fmt::Debug for Planned {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Planned")
-            .field("info", &self.info)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Host {
-    /// An empty builder. Use [`HostBuilder::discover`] to add the attribute-registered services.
-    pub fn builder() -> HostBuilder {
-        HostBuilder::default()
-    }
-
-    /// The services, in start order.
-    #[must_use = "an iterator does nothing unless consumed"]
-    pub fn services(&self) -> impl ExactSizeIterator<Item = &ServiceInfo> {
-        self.planned.iter().map(|planned| &planned.info)
-    }
-
-    /// Every overridable setting with its effective value and where it came from: the host's,
-    /// each service's, and the typed sections' (secrets masked). What `--list` prints.
-    #[must_use]
-    pub fn settings(&self) -> Vec<SettingLine> {
-        let line = |prefix: &str, setting: &Setting| SettingLine {
-            key: format!("{prefix}.{}", setting.key()),
-            value: setting.value().to_string(),
-            origin: setting.origin().clone(),
-        };
-        let mut lines: Vec<SettingLine> = self
-            .listing
-            .options
-            .settings
-            .iter()
-            .map(|setting| line("host", setting))
-            .collect();
-        for service in self.services() {
-            let prefix = format!("services.{}", service.name().replace("::", "."));
-            lines.extend(
-                service
-                    .settings()
-                    .iter()
-                    .map(|setting| line(&prefix, setting)),
-            );
-        }
-        #[cfg(feature = "config")]
-        if let Some(configuration) = &self.listing.configuration {
-            for section in &self.listing.sections {
-                lines.extend(
-                    configuration
-                        .listing(section.key, section.secrets)
-                        .into_iter()
-                        .map(|(key, value, origin)| SettingLine { key, value, origin }),
-                );
-            }
-        }
-        lines
-    }
-
-    /// The runtime worker threads configured (`host.worker_threads`); `None` for one per core.
-    pub(crate) fn worker_threads(&self) -> Option<usize> {
-        self.listing.options.worker_threads()
-    }
-
-    /// The log filter configured (`host.log`) and whether logs are JSON lines.
-    pub(crate) fn log_options(&self) -> (&str, bool) {
-        (self.listing.options.log(), self.listing.options.log_json())
-    }
-
-    /// How many types are registered with the container.
-    #[must_use]
-    pub fn registrations(&self) -> usize {
-        self.shared.container.len()
-    }
-
-    /// The host's lifetime, to observe its events or request a stop from outside.
-    #[must_use]
-    pub fn lifetime(&self) -> &Lifetime {
-        &self.shared.lifetime
-    }
-
-    /// Starts every service in order, one at a time.
-    ///
-    /// # Errors
-    /// When a service could not be built or started, or a stop was requested during startup:
-    /// the services already started have been stopped again, and the outcome says why.
-    pub async fn start(self) -> Result<RunningHost, Outcome> {
-        let started = self.shared.start_all(self.planned).await?;
-        Ok(RunningHost {
-            started,
-            shared: self.shared,
-        })
-    }
-
-    /// Starts the services, runs until SIGINT or SIGTERM (Ctrl+C on Windows), a stop request or
-    /// a failure, then stops them.
-    ///
-    /// A second signal while stopping exits the process at once with 130 (SIGINT) or 143
-    /// (SIGTERM), as shells report a process killed by that signal.
-    pub async fn run(self) -> Outcome {
-        let _signals = crate::shutdown::watch_signals(self.shared.lifetime.clone());
-        match self.start().await {
-            Ok(running) => {
-                running.wait().await;
-                running.stop().await
-            }
-            Err(outcome) => outcome,
-        }
-    }
-}
-
-/// A host whose services have started.
-#[derive(Debug)]
-pub struct RunningHost {
-    started: Vec<Started>,
-    shared: Shared,
-}
-
-impl std::fmt::Debug for Started {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Started").finish_non_exhaustive()
-    }
-}
-
-impl RunningHost {
-    /// The host's lifetime.
-    #[must_use]
-    pub fn lifetime(&self) -> &Lifetime {
-        &self.shared.lifetime
-    }
-
-    /// Completes when the host is asked to stop: [`Lifetime::stop_application`], a failure
-    /// whose policy stops the host, or (under [`Host::run`]) a signal. Returns the reason.
-    pub async fn wait(&self) -> StopReason {
-        self.shared
-            .lifetime
-            .stop_requested_token()
-            .cancelled()
-            .await;
-        self.shared
-            .lifetime
-            .stop_reason()
-            .unwrap_or(StopReason::Requested)
-    }
-
-    /// The shared instance of a registered type, for code outside the services.
-    ///
-    /// # Errors
-    /// When `T` is not registered.
-    pub async fn get<T: ?Sized + Send + Sync + 'static>(&self) -> Result<Arc<T>, InjectError> {
-        let cx = self.shared.container.root_context();
-        self.shared.container.resolve::<T>(&cx).await
-    }
-
-    /// Opens scopes for code outside the services, such as a test or an embedding
-    /// application: scoped values resolved through them live until the scope ends.
-    #[must_use]
-    pub fn scope_factory(&self) -> ScopeFactory {
-        ScopeFactory::new(self.shared.container.root_context())
-    }
-
-    /// Stops every service in reverse start order within the shutdown budget.
-    pub async fn stop(self) -> Outcome {
-        self.shared.lifetime.request_stop(StopReason::Requested);
-        self.shared.stop_all(self.started).await
-    }
 }

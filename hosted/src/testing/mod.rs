@@ -40,20 +40,20 @@
 //! Any host runs on the paused clock: build it as usual, [`start`](crate::Host::start) it,
 //! `tokio::time::sleep(...)` in the test for as long as it should run (tokio moves the paused
 //! clock to each timer in turn, so every tick fires at its exact time), then
-//! [`stop`](crate::RunningHost::stop) it. Prefer `sleep` to `tokio::time::advance`: `advance`
+//! [`stop`](crate::host::RunningHost::stop) it. Prefer `sleep` to `tokio::time::advance`: `advance`
 //! jumps over every tick at once, and the timers see one late wake-up instead of a series of
 //! punctual ones. Register a [`VirtualWallClock`] with
-//! [`add_instance`](crate::HostBuilder::add_instance) for cron schedules to follow virtual time,
+//! [`add_instance`](crate::host::HostBuilder::add_instance) for cron schedules to follow virtual time,
 //! and a [`TickLog`] to record the ticks.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::host::{HostBuilder, RunningHost};
-use crate::lifecycle::Outcome;
-use crate::timer::tick::Tick;
+pub use crate::timer::{TickLog, TickRecord, VirtualWallClock};
+
+use crate::host::{HostBuilder, Outcome, RunningHost};
 
 /// The resolution of tokio's timers: [`TestHost::run_for`] ends this much before its end, so
 /// what is due exactly at the end has not started.
@@ -184,115 +184,4 @@ fn assert_paused() {
         "hosted::testing runs on tokio's paused clock: use `#[tokio::test(start_paused = true)]` \
          (with tokio's `test-util` feature)"
     );
-}
-
-/// A wall clock that follows tokio's clock from a starting time: under the paused clock, cron
-/// schedules fire on virtual time. Register it with
-/// [`HostBuilder::add_instance`](crate::HostBuilder::add_instance); [`TestHost`] does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VirtualWallClock {
-    origin: Instant,
-    origin_wall: SystemTime,
-}
-
-impl VirtualWallClock {
-    /// A clock that reads `wall` now and moves with tokio's clock.
-    #[must_use]
-    pub fn starting_at(wall: SystemTime) -> Self {
-        Self {
-            origin: Instant::now(),
-            origin_wall: wall,
-        }
-    }
-
-    /// The wall time now.
-    #[must_use]
-    pub fn now(&self) -> SystemTime {
-        self.wall_at(Instant::now())
-    }
-
-    /// The wall time at `instant` of tokio's clock.
-    #[must_use]
-    pub fn wall_at(&self, instant: Instant) -> SystemTime {
-        if instant >= self.origin {
-            self.origin_wall + (instant - self.origin)
-        } else {
-            self.origin_wall
-                .checked_sub(self.origin - instant)
-                .unwrap_or(self.origin_wall)
-        }
-    }
-
-    /// The instant of tokio's clock at which the wall clock reads `wall`.
-    #[must_use]
-    pub fn instant_at(&self, wall: SystemTime) -> Instant {
-        match wall.duration_since(self.origin_wall) {
-            Ok(after) => self.origin + after,
-            Err(before) => self
-                .origin
-                .checked_sub(before.duration())
-                .unwrap_or(self.origin),
-        }
-    }
-}
-
-/// Every tick the timers of a host started, when registered with
-/// [`HostBuilder::add_instance`](crate::HostBuilder::add_instance); [`TestHost`] does.
-#[derive(Debug, Default)]
-pub struct TickLog {
-    records: Mutex<Vec<TickRecord>>,
-}
-
-/// One tick, as a [`TickLog`] saw it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TickRecord {
-    /// The service's name.
-    pub service: String,
-    /// The tick, as its function received it.
-    pub tick: Tick,
-    /// When it ended; `None` while it runs.
-    pub finished: Option<Instant>,
-    /// Whether it succeeded; `None` while it runs.
-    pub succeeded: Option<bool>,
-}
-
-impl TickLog {
-    /// Every tick recorded so far, in the order they started.
-    #[must_use]
-    pub fn records(&self) -> Vec<TickRecord> {
-        self.lock().clone()
-    }
-
-    /// The ticks of the service named `service`, in the order they started.
-    #[must_use]
-    pub fn of(&self, service: &str) -> Vec<TickRecord> {
-        self.lock()
-            .iter()
-            .filter(|record| record.service == service)
-            .cloned()
-            .collect()
-    }
-
-    pub(crate) fn started(&self, service: &str, tick: Tick) -> usize {
-        let mut records = self.lock();
-        records.push(TickRecord {
-            service: service.to_owned(),
-            tick,
-            finished: None,
-            succeeded: None,
-        });
-        records.len() - 1
-    }
-
-    pub(crate) fn finished(&self, entry: usize, at: Instant, succeeded: bool) {
-        if let Some(record) = self.lock().get_mut(entry) {
-            record.finished = Some(at);
-            record.succeeded = Some(succeeded);
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<TickRecord>> {
-        self.records.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }

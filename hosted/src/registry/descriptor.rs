@@ -1,73 +1,21 @@
-//! What the host knows before it is built: service descriptors and registered types, collected
-//! from the attributes at link time (through `inventory`) or added by hand on the builder.
+//! A [`ServiceDescriptor`]: one service as registered, and how to make it once the container
+//! exists.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::container::{Built, GeneratedFactory, Lifespan, Provider};
-use crate::inject::{Dependencies, InjectError, RunContext};
-use crate::policy::FailurePolicy;
-use crate::service::{BoxError, HostedService, IntoOutcome, ServiceKind, SourceLocation};
-use crate::settings::{Setting, Settings};
-use crate::supervisor::{ErasedService, FnService};
+use super::{BodyFn, FnService};
+use crate::di::{
+    Built, Construct, Dependencies, GeneratedFactory, InjectError, Provider, RunContext,
+    ServiceLifetime,
+};
+use crate::service::{
+    BoxError, ErasedService, FailurePolicy, HostedService, IntoOutcome, ServiceKind, Setting,
+    Settings, SourceLocation,
+};
 use crate::util::BoxFuture;
-
-/// One item submitted by an attribute macro. Not public API, used by generated code.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct Registration {
-    register: fn(&mut Registry),
-}
-
-impl Registration {
-    /// Not public API, used by generated code.
-    #[doc(hidden)]
-    #[must_use]
-    pub const fn new(register: fn(&mut Registry)) -> Self {
-        Self { register }
-    }
-}
-
-inventory::collect!(Registration);
-
-/// Everything registered with a host, before it is validated and built.
-#[derive(Debug, Default)]
-pub struct Registry {
-    pub(crate) services: Vec<ServiceDescriptor>,
-    pub(crate) providers: Vec<Provider>,
-}
-
-impl Registry {
-    /// Every registration the attribute macros submitted in the linked crates.
-    pub(crate) fn discovered() -> Self {
-        let mut registry = Self::default();
-        for registration in inventory::iter::<Registration> {
-            (registration.register)(&mut registry);
-        }
-        registry
-    }
-
-    /// Adds a service; used by generated code and by [`HostBuilder::add_service`](crate::HostBuilder::add_service).
-    pub fn add_service(&mut self, mut service: ServiceDescriptor) {
-        if let Some(provider) = service.provider.take() {
-            self.providers.push(provider);
-        }
-        self.services.push(service);
-    }
-
-    /// Adds a registered type; used by generated code and by
-    /// [`HostBuilder::provide`](crate::HostBuilder::provide).
-    pub fn add_provider(&mut self, provider: Provider) {
-        self.providers.push(provider);
-    }
-
-    pub(crate) fn extend(&mut self, other: Self) {
-        self.services.extend(other.services);
-        self.providers.extend(other.providers);
-    }
-}
 
 /// Builds the running service once the container exists.
 pub(crate) type MakeService = Arc<
@@ -79,11 +27,13 @@ pub(crate) type MakeService = Arc<
 /// A service as registered: its name, kind, ordering, failure policy and how to run it.
 ///
 /// The attributes create descriptors for you; create them by hand to register services on the
-/// [`HostBuilder`](crate::HostBuilder) (tests, or platforms where link-time registration does not
+/// [`HostBuilder`](crate::host::HostBuilder) (tests, or platforms where link-time registration does not
 /// work):
 ///
 /// ```
-/// use hosted::{FailurePolicy, Host, RunContext, ServiceDescriptor};
+/// use hosted::{FailurePolicy, Host};
+/// use hosted::di::RunContext;
+/// use hosted::registry::ServiceDescriptor;
 ///
 /// let host = Host::builder()
 ///     .add_service(
@@ -120,11 +70,10 @@ impl ServiceDescriptor {
         F: Fn(RunContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output: IntoOutcome> + Send + 'static,
     {
-        let body: crate::supervisor::BodyFn =
-            Arc::new(move |cx| -> BoxFuture<'static, Result<(), BoxError>> {
-                let run = body(cx);
-                Box::pin(async move { run.await.into_outcome() })
-            });
+        let body: BodyFn = Arc::new(move |cx| -> BoxFuture<'static, Result<(), BoxError>> {
+            let run = body(cx);
+            Box::pin(async move { run.await.into_outcome() })
+        });
         Self::new(
             name.into(),
             ServiceKind::Background,
@@ -141,7 +90,7 @@ impl ServiceDescriptor {
     ///
     /// Unlike a `#[hosted_service]` type, an instance registered this way is not injectable
     /// into other services, so several instances of one type may run side by side; add it with
-    /// [`HostBuilder::add_instance`](crate::HostBuilder::add_instance) as well to share it.
+    /// [`HostBuilder::add_instance`](crate::host::HostBuilder::add_instance) as well to share it.
     pub fn hosted<T: HostedService>(name: impl Into<Cow<'static, str>>, instance: Arc<T>) -> Self {
         Self::new(
             name.into(),
@@ -192,7 +141,7 @@ impl ServiceDescriptor {
 
     /// Declares a setting configuration may override under the service's section, with its
     /// default. Attributes declare one per argument; a runner reads the effective values from
-    /// [`ServiceInfo::settings`](crate::ServiceInfo::settings) when it starts.
+    /// [`ServiceInfo::settings`](crate::service::ServiceInfo::settings) when it starts.
     #[must_use]
     pub fn setting(mut self, setting: Setting) -> Self {
         self.settings.declare(setting);
@@ -221,7 +170,8 @@ impl ServiceDescriptor {
     /// ```
     /// # use std::sync::Arc;
     /// # struct Database;
-    /// use hosted::{Inject, RunContext, ServiceDescriptor};
+    /// use hosted::di::{Inject, RunContext};
+    /// use hosted::registry::ServiceDescriptor;
     ///
     /// let service = ServiceDescriptor::background("reports", |cx: RunContext| async move {
     ///     let database = cx.resolve::<Arc<Database>>().await?;
@@ -247,18 +197,16 @@ impl ServiceDescriptor {
     /// from injected fields by the container.
     #[doc(hidden)]
     #[must_use]
-    pub fn __hosted_type<T: HostedService + crate::__private::Construct>(
-        name: &'static str,
-    ) -> Self {
+    pub fn __hosted_type<T: HostedService + Construct>(name: &'static str) -> Self {
         let mut provider = Provider::__erased_sized::<T>(
-            Lifespan::Singleton,
+            ServiceLifetime::Singleton,
             GeneratedFactory::Async(|cx: RunContext| {
                 Box::pin(async move {
-                    let value = <T as crate::__private::Construct>::construct(&cx).await?;
+                    let value = <T as Construct>::construct(&cx).await?;
                     Ok(Built::__sized(Arc::new(value), None))
                 })
             }),
-            <T as crate::__private::Construct>::declare,
+            <T as Construct>::declare,
             false,
         );
         name.clone_into(&mut provider.owner);

@@ -194,7 +194,7 @@ fn with_configuration(builder: HostBuilder, line: &CommandLine) -> HostBuilder {
         Ok(configuration) => builder.configuration(configuration),
         Err(error) => {
             eprintln!("error: {error}");
-            std::process::exit(i32::from(crate::error::EXIT_CONFIG));
+            std::process::exit(i32::from(super::EXIT_CONFIG));
         }
     }
 }

@@ -1,318 +1,32 @@
-//! Configuration: layered sources merged by `figment`, applied to the host's settings, to every
-//! service's settings and to typed sections, with the origin of every value kept for messages
-//! and `--list`.
-//!
-//! Sources, lowest to highest precedence: defaults (the literals in attributes, values set on the
-//! builder), `hosted.toml`, `hosted.<environment>.toml`, `HOSTED_`-prefixed environment
-//! variables with `__` between sections, and `--key=value` command-line arguments.
+//! Applying a [`Configuration`] to what was registered: the host's settings, every service's
+//! declared settings and aliases, with the origin of each value kept for messages and `--list`.
 
-use std::any::TypeId;
 use std::collections::HashSet;
 use std::fmt::{self, Write as _};
-use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use figment::providers::{Env, Format as _, Toml};
-use figment::value::{Dict, Map, Tag, Value};
-use figment::{Figment, Metadata, Profile, Provider as FigmentProvider};
-use serde::de::DeserializeOwned;
+use figment::value::{Dict, Tag, Value};
+use figment::{Figment, Metadata};
 
-use crate::container::Provider;
-use crate::error::Problem;
-use crate::inject::{Dependencies, Inject, InjectError, RunContext};
-use crate::registry::ServiceDescriptor;
-use crate::settings::{Origin, SettingKind, SettingValue, Settings};
-
-/// The configuration file read when none is named.
-pub const DEFAULT_FILE: &str = "hosted.toml";
-/// The prefix of the environment variables read when none is named.
-pub const DEFAULT_ENV_PREFIX: &str = "HOSTED_";
-/// The environment when none is named.
-pub const DEFAULT_ENVIRONMENT: &str = "production";
-
-/// Where configuration comes from, before it is read. `hosted::run!()` builds one from the
-/// process (its environment and `--config`, `--environment` and `--key=value` arguments); tests
-/// and embedding applications build their own.
-///
-/// ```
-/// let configuration = hosted::ConfigSources::new()
-///     .file("tests/config/hosted.toml")
-///     .environment("staging")
-///     .argument("--services.heartbeat.every=2s")
-///     .expect("a --key=value argument")
-///     .load();
-/// # drop(configuration);
-/// ```
-#[derive(Clone, Debug)]
-#[must_use]
-pub struct ConfigSources {
-    file: PathBuf,
-    file_named: bool,
-    environment: Option<String>,
-    prefix: String,
-    arguments: Vec<CommandLineValue>,
-    inline: Vec<(String, String)>,
-}
-
-#[derive(Clone, Debug)]
-struct CommandLineValue {
-    key: String,
-    value: String,
-    written: String,
-}
-
-impl Default for ConfigSources {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ConfigSources {
-    /// The defaults: `hosted.toml` in the working directory (read if it exists),
-    /// `hosted.<environment>.toml` beside it, the environment named by `HOSTED_ENVIRONMENT`
-    /// (default `production`), and `HOSTED_` environment variables.
-    pub fn new() -> Self {
-        Self {
-            file: PathBuf::from(DEFAULT_FILE),
-            file_named: false,
-            environment: None,
-            prefix: DEFAULT_ENV_PREFIX.to_owned(),
-            arguments: Vec::new(),
-            inline: Vec::new(),
-        }
-    }
-
-    /// Reads this file instead of `hosted.toml`; it must exist.
-    pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.file = path.into();
-        self.file_named = true;
-        self
-    }
-
-    /// Names the environment instead of reading `<PREFIX>ENVIRONMENT`.
-    pub fn environment(mut self, name: impl Into<String>) -> Self {
-        self.environment = Some(name.into());
-        self
-    }
-
-    /// Reads environment variables with this prefix instead of `HOSTED_`.
-    pub fn env_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// Adds a `--key=value` command-line argument, the highest-precedence source.
-    ///
-    /// # Errors
-    /// When `argument` is not of the form `--key=value`.
-    pub fn argument(mut self, argument: &str) -> Result<Self, String> {
-        let Some((key, value)) = argument
-            .strip_prefix("--")
-            .and_then(|pair| pair.split_once('='))
-            .filter(|(key, _)| !key.is_empty())
-        else {
-            return Err(format!(
-                "`{argument}` is not a setting: write `--key=value`, like `--host.shutdown_timeout=10s`"
-            ));
-        };
-        self.arguments.push(CommandLineValue {
-            key: key.to_owned(),
-            value: value.to_owned(),
-            written: argument.to_owned(),
-        });
-        Ok(self)
-    }
-
-    /// Adds TOML text as a layer above the files, named `name` in messages: for tests and for
-    /// applications that keep configuration elsewhere.
-    pub fn toml(mut self, name: impl Into<String>, text: impl Into<String>) -> Self {
-        self.inline.push((name.into(), text.into()));
-        self
-    }
-
-    /// Reads the sources.
-    ///
-    /// # Errors
-    /// A named file that does not exist, or a file that is not valid TOML.
-    pub fn load(self) -> Result<Configuration, ConfigError> {
-        let environment = self
-            .environment
-            .clone()
-            .or_else(|| std::env::var(format!("{}ENVIRONMENT", self.prefix)).ok())
-            .filter(|name| !name.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
-        if self.file_named && !self.file.exists() {
-            return Err(ConfigError {
-                message: format!(
-                    "the configuration file `{}` does not exist",
-                    self.file.display()
-                ),
-            });
-        }
-        let environment_file = environment_file(&self.file, &environment);
-        let mut files = Vec::new();
-        let mut figment = Figment::new();
-        for path in [&self.file, &environment_file] {
-            if let Ok(text) = std::fs::read_to_string(path) {
-                check_toml(path, &text)?;
-                figment = figment.merge(Lowercase(Toml::file_exact(path)));
-                files.push((path.clone(), text));
-            }
-        }
-        for (name, text) in &self.inline {
-            let path = PathBuf::from(name);
-            check_toml(&path, text)?;
-            figment = figment.merge(Lowercase(Inline {
-                name: name.clone(),
-                text: text.clone(),
-            }));
-            files.push((path, text.clone()));
-        }
-        figment = figment.merge(
-            Env::prefixed(&self.prefix)
-                .split("__")
-                .ignore(&["environment", "config"]),
-        );
-        for argument in &self.arguments {
-            figment = figment.merge(Lowercase(argument.clone()));
-        }
-        Ok(Configuration {
-            figment,
-            prefix: self.prefix,
-            environment,
-            files,
-        })
-    }
-}
-
-/// `hosted.staging.toml` beside `hosted.toml`.
-fn environment_file(file: &Path, environment: &str) -> PathBuf {
-    let stem = file.file_stem().map_or_else(
-        || "hosted".into(),
-        |stem| stem.to_string_lossy().into_owned(),
-    );
-    let extension = file.extension().map_or_else(
-        || "toml".into(),
-        |extension| extension.to_string_lossy().into_owned(),
-    );
-    file.with_file_name(format!("{stem}.{environment}.{extension}"))
-}
-
-/// Rejects invalid TOML with the file and line, before `figment` merges it.
-fn check_toml(path: &Path, text: &str) -> Result<(), ConfigError> {
-    toml_edit::ImDocument::parse(text)
-        .map(drop)
-        .map_err(|error| {
-            let line = error.span().map(|span| line_at(text, span.start));
-            let place = match line {
-                Some(line) => format!("{}:{line}", path.display()),
-                None => path.display().to_string(),
-            };
-            ConfigError {
-                message: format!("{place} is not valid TOML: {}", error.message()),
-            }
-        })
-}
-
-fn line_at(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
-/// Configuration that could not be read at all (a missing named file, invalid TOML).
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct ConfigError {
-    message: String,
-}
-
-/// A source whose keys are read in lowercase, so that keys are case-insensitive across
-/// sources (environment variables come lowercased) and `QueueCapacity` in a file and
-/// `HOSTED_QUEUECAPACITY` name the same key.
-struct Lowercase<P>(P);
-
-impl<P: FigmentProvider> FigmentProvider for Lowercase<P> {
-    fn metadata(&self) -> Metadata {
-        self.0.metadata()
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        Ok(self
-            .0
-            .data()?
-            .into_iter()
-            .map(|(profile, dict)| (profile, lowercase_dict(dict)))
-            .collect())
-    }
-}
-
-fn lowercase_dict(dict: Dict) -> Dict {
-    dict.into_iter()
-        .map(|(key, value)| (key.to_ascii_lowercase(), lowercase_value(value)))
-        .collect()
-}
-
-fn lowercase_value(value: Value) -> Value {
-    match value {
-        Value::Dict(tag, dict) => Value::Dict(tag, lowercase_dict(dict)),
-        Value::Array(tag, items) => {
-            Value::Array(tag, items.into_iter().map(lowercase_value).collect())
-        }
-        other => other,
-    }
-}
-
-/// TOML text given in code, as a source.
-struct Inline {
-    name: String,
-    text: String,
-}
-
-impl FigmentProvider for Inline {
-    fn metadata(&self) -> Metadata {
-        Metadata::from(
-            self.name.clone(),
-            figment::Source::File(PathBuf::from(&self.name)),
-        )
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        Toml::string(&self.text).data()
-    }
-}
-
-impl FigmentProvider for CommandLineValue {
-    fn metadata(&self) -> Metadata {
-        Metadata::from(
-            "command line",
-            figment::Source::Custom(self.written.clone()),
-        )
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        let value: Value = self
-            .value
-            .parse()
-            .unwrap_or_else(|_| Value::from(self.value.clone()));
-        let nested = figment::util::nest(&self.key, value);
-        let dict = nested.into_dict().unwrap_or_default();
-        Ok(Profile::Default.collect(dict))
-    }
-}
+use super::sources::line_at;
+use super::{Section, SectionLoader};
+use crate::di::{Dependencies, Provider};
+use crate::registry::{Problem, ServiceDescriptor};
+use crate::service::{Origin, SettingKind, SettingValue, Settings};
 
 /// Configuration read from its sources, ready to apply to a host with
-/// [`HostBuilder::configuration`](crate::HostBuilder::configuration).
+/// [`HostBuilder::configuration`](crate::host::HostBuilder::configuration).
 ///
 /// Keys are case-insensitive, and sections are separated by dots in files and on the command
 /// line (`[services.heartbeat]`, `--services.heartbeat.every=2s`) and by `__` in environment
 /// variables (`HOSTED_SERVICES__HEARTBEAT__EVERY=2s`).
 #[derive(Clone)]
 pub struct Configuration {
-    figment: Figment,
-    prefix: String,
-    environment: String,
+    pub(super) figment: Figment,
+    pub(super) prefix: String,
+    pub(super) environment: String,
     /// The files and inline texts read, for line numbers in messages.
-    files: Vec<(PathBuf, String)>,
+    pub(super) files: Vec<(PathBuf, String)>,
 }
 
 impl fmt::Debug for Configuration {
@@ -440,7 +154,7 @@ impl Configuration {
         keys.push(key.to_owned());
         let origin = self.origin(&keys, value.tag());
         let path = keys.join(".");
-        let known: Vec<&str> = settings.iter().map(crate::settings::Setting::key).collect();
+        let known: Vec<&str> = settings.iter().map(crate::service::Setting::key).collect();
         let Some(setting) = settings.get_mut(&key.to_ascii_lowercase()) else {
             let mut message = format!(
                 "{owner} has no setting `{key}`; its settings are {}",
@@ -688,7 +402,7 @@ impl Configuration {
         for (consumer, declare) in declared {
             let mut needs = Dependencies::new(consumer);
             declare(&mut needs);
-            for loader in needs.sections() {
+            for loader in needs.extras::<SectionLoader>().copied() {
                 if seen.insert(loader.type_id) {
                     loaded.push(loader);
                     match (loader.load)(self) {
@@ -702,7 +416,7 @@ impl Configuration {
     }
 
     /// The section at `key` as `T`; an absent section reads as empty, so `serde` defaults apply.
-    fn section<T: Section>(&self) -> Result<T, Vec<Problem>> {
+    pub(super) fn section<T: Section>(&self) -> Result<T, Vec<Problem>> {
         let path: Vec<&str> = T::KEY.split('.').collect();
         let parsed = if self.find(&path).is_some() {
             self.figment
@@ -870,173 +584,4 @@ fn closest<'a>(wanted: &str, candidates: impl Iterator<Item = &'a str>) -> Optio
         .filter(|(distance, candidate)| *distance <= (candidate.len().max(wanted.len()) / 3).max(1))
         .min()
         .map(|(_, candidate)| candidate)
-}
-
-/// A typed configuration section: a `serde` struct read from one key of the configuration,
-/// injectable as [`Config<T>`], checked before any service starts.
-///
-/// ```
-/// use hosted::{Config, Section};
-///
-/// #[derive(serde::Deserialize)]
-/// struct Mail {
-///     relay: String,
-///     #[serde(default = "default_port")]
-///     port: u16,
-///     password: hosted::Secret<String>,
-/// }
-/// # fn default_port() -> u16 { 25 }
-///
-/// impl Section for Mail {
-///     const KEY: &'static str = "mail";
-///     const SECRETS: &'static [&'static str] = &["password"];
-///
-///     fn validate(&self) -> Result<(), String> {
-///         if self.relay.is_empty() { Err("`relay` cannot be empty".into()) } else { Ok(()) }
-///     }
-/// }
-///
-/// #[hosted::hosted_service]
-/// async fn newsletter(mail: Config<Mail>) {
-///     let _ = (&mail.relay, mail.port, mail.password.expose());
-/// }
-/// ```
-pub trait Section: DeserializeOwned + Send + Sync + 'static {
-    /// Where the section is in the configuration, as a dotted path (`"mail"`, `"mail.relay"`).
-    const KEY: &'static str;
-    /// Keys of the section whose values `--list` masks.
-    const SECRETS: &'static [&'static str] = &[];
-
-    /// Checks the values beyond their types; the error says what is wrong.
-    ///
-    /// # Errors
-    /// A description of what is wrong.
-    fn validate(&self) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-/// A typed configuration section as a parameter or field: read, deserialized and checked once,
-/// before any service starts, then shared.
-#[derive(Debug)]
-pub struct Config<T>(Arc<T>);
-
-impl<T> Clone for Config<T> {
-    fn clone(&self) -> Self {
-        Self(Arc::clone(&self.0))
-    }
-}
-
-impl<T> Deref for Config<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T: Section> Config<T> {
-    /// The shared section.
-    #[must_use]
-    pub fn shared(&self) -> &Arc<T> {
-        &self.0
-    }
-}
-
-impl<T: Section> Inject for Config<T> {
-    fn declare(needs: &mut Dependencies) {
-        needs.require_section(SectionLoader::of::<T>());
-    }
-
-    async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
-        cx.resolve::<Arc<T>>().await.map(Self)
-    }
-}
-
-/// How the host loads one typed section it found declared.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct SectionLoader {
-    pub(crate) type_id: TypeId,
-    pub(crate) key: &'static str,
-    pub(crate) secrets: &'static [&'static str],
-    pub(crate) load: fn(&Configuration) -> Result<Provider, Vec<Problem>>,
-}
-
-impl SectionLoader {
-    fn of<T: Section>() -> Self {
-        Self {
-            type_id: TypeId::of::<T>(),
-            key: T::KEY,
-            secrets: T::SECRETS,
-            load: |configuration| {
-                let section = configuration.section::<T>()?;
-                let mut provider = Provider::instance(Arc::new(section));
-                provider.owner = format!("the configuration section `{}`", T::KEY);
-                Ok(provider)
-            },
-        }
-    }
-}
-
-/// A value that is never shown: `Debug` and `Display` print `***`. Deserializes as the value
-/// itself; read it with [`expose`](Self::expose).
-#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(transparent)]
-pub struct Secret<T>(T);
-
-impl<T> Secret<T> {
-    /// Wraps a value.
-    pub fn new(value: T) -> Self {
-        Self(value)
-    }
-
-    /// The value itself, for the code that needs it.
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(SECRET_MASK)
-    }
-}
-
-impl<T> fmt::Display for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(SECRET_MASK)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn environment_files_sit_beside_the_base_file() {
-        assert_eq!(
-            environment_file(Path::new("conf/hosted.toml"), "staging"),
-            PathBuf::from("conf/hosted.staging.toml")
-        );
-        assert_eq!(
-            environment_file(Path::new("app"), "test"),
-            PathBuf::from("app.test.toml")
-        );
-    }
-
-    #[test]
-    fn command_line_arguments_must_be_key_value_pairs() {
-        assert!(ConfigSources::new().argument("--host.log=debug").is_ok());
-        for bad in ["--host.log", "host.log=debug", "--=x"] {
-            let error = ConfigSources::new().argument(bad).unwrap_err();
-            assert!(error.contains("write `--key=value`"), "{error}");
-        }
-    }
-
-    #[test]
-    fn secrets_never_show() {
-        let secret = Secret::new("hunter2".to_owned());
-        assert_eq!(format!("{secret} {secret:?}"), "*** ***");
-        assert_eq!(secret.expose(), "hunter2");
-    }
 }

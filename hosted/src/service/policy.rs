@@ -3,11 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::settings::{Setting, SettingKind, SettingValue, Settings};
+use crate::service::{Setting, SettingKind, SettingValue, Settings};
 
 /// What the host does when a service's body returns an error or panics while the host is
 /// running. Set per service with the `on_failure` argument, or for every service with
-/// [`HostBuilder::default_failure_policy`](crate::HostBuilder::default_failure_policy).
+/// [`HostBuilder::default_failure_policy`](crate::host::HostBuilder::default_failure_policy).
 ///
 /// A failure while the host is already stopping is logged and makes the exit code non-zero
 /// whatever the policy.
@@ -199,8 +199,8 @@ pub(crate) fn policy_from(settings: &Settings) -> Result<FailurePolicy, String> 
     if restart.backoff > restart.max_backoff {
         return Err(format!(
             "`backoff` ({}) is longer than `max_backoff` ({})",
-            crate::settings::format_duration(restart.backoff),
-            crate::settings::format_duration(restart.max_backoff)
+            crate::service::format_duration(restart.backoff),
+            crate::service::format_duration(restart.max_backoff)
         ));
     }
     Ok(match settings.text("on_failure") {

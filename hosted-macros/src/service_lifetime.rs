@@ -1,5 +1,5 @@
 //! `#[singleton]`, `#[scoped]` and `#[transient]`: register a type, built from its fields, or the
-//! value a factory function returns, with the container under a lifespan.
+//! value a factory function returns, with the container under a lifetime.
 //!
 //! Three phases: [`Args`] parses the arguments, `validate_*` checks them against the item into
 //! a model, `emit_*` writes the tokens.
@@ -18,13 +18,13 @@ use crate::values;
 
 /// Which attribute is expanding.
 #[derive(Clone, Copy)]
-pub(crate) enum Lifespan {
+pub(crate) enum ServiceLifetime {
     Singleton,
     Scoped,
     Transient,
 }
 
-impl Lifespan {
+impl ServiceLifetime {
     fn attribute(self) -> &'static str {
         match self {
             Self::Singleton => "singleton",
@@ -46,15 +46,15 @@ impl Lifespan {
 const KEYS: &[&str] = &["as", "crate"];
 
 /// The checked arguments.
-struct LifespanArgs {
-    lifespan: Lifespan,
+struct LifetimeArgs {
+    lifetime: ServiceLifetime,
     /// The type the value is registered under, when not its own: `as = dyn Mailer`.
     register_as: Option<Type>,
     krate: syn::Path,
 }
 
-impl LifespanArgs {
-    fn parse(lifespan: Lifespan, tokens: TokenStream, errors: &mut Errors) -> Self {
+impl LifetimeArgs {
+    fn parse(lifetime: ServiceLifetime, tokens: TokenStream, errors: &mut Errors) -> Self {
         let mut args = Args::parse(tokens, KEYS, errors);
         let register_as = args
             .take("as")
@@ -64,7 +64,7 @@ impl LifespanArgs {
             .and_then(|arg| errors.take(values::crate_path(&arg.value)))
             .unwrap_or_else(|| syn::parse_quote!(::hosted));
         Self {
-            lifespan,
+            lifetime,
             register_as,
             krate,
         }
@@ -76,17 +76,21 @@ impl LifespanArgs {
     }
 }
 
-pub(crate) fn expand(lifespan: Lifespan, args: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn expand(
+    lifetime: ServiceLifetime,
+    args: TokenStream,
+    item: TokenStream,
+) -> TokenStream {
     let parsed: Item = match syn::parse2(item.clone()) {
         Ok(parsed) => parsed,
         // Not an item rustc can read either: let rustc report it.
         Err(_) => return item,
     };
     match parsed {
-        Item::Fn(function) => expand_factory(lifespan, args, &function),
-        Item::Struct(structure) => expand_struct(lifespan, args, structure),
+        Item::Fn(function) => expand_factory(lifetime, args, &function),
+        Item::Struct(structure) => expand_struct(lifetime, args, structure),
         other => {
-            let attribute = lifespan.attribute();
+            let attribute = lifetime.attribute();
             let (span, what, fix) = describe(&other);
             let error = syn::Error::new(
                 span,
@@ -134,7 +138,7 @@ fn describe(item: &Item) -> (Span, &'static str, &'static str) {
 // On a factory function.
 
 struct FactoryModel {
-    args: LifespanArgs,
+    args: LifetimeArgs,
     function: HostedFn,
     is_async: bool,
     /// The type of the value the function returns, `T` of `T` or `Result<T, E>`.
@@ -142,11 +146,11 @@ struct FactoryModel {
     fallible: bool,
 }
 
-fn expand_factory(lifespan: Lifespan, args: TokenStream, item: &ItemFn) -> TokenStream {
+fn expand_factory(lifetime: ServiceLifetime, args: TokenStream, item: &ItemFn) -> TokenStream {
     let mut errors = Errors::new();
-    let args = LifespanArgs::parse(lifespan, args, &mut errors);
-    let function = signature::check_sync_or_async(&item.sig, lifespan.attribute(), &mut errors);
-    let returned = validate_output(&function, lifespan, &mut errors);
+    let args = LifetimeArgs::parse(lifetime, args, &mut errors);
+    let function = signature::check_sync_or_async(&item.sig, lifetime.attribute(), &mut errors);
+    let returned = validate_output(&function, lifetime, &mut errors);
     match (errors.finish(), returned) {
         (Ok(()), Some((value, fallible))) => {
             let model = FactoryModel {
@@ -167,10 +171,10 @@ fn expand_factory(lifespan: Lifespan, args: TokenStream, item: &ItemFn) -> Token
 /// such as `anyhow::Result<T>` or `io::Result<T>`).
 fn validate_output(
     function: &HostedFn,
-    lifespan: Lifespan,
+    lifetime: ServiceLifetime,
     errors: &mut Errors,
 ) -> Option<(Type, bool)> {
-    let attribute = lifespan.attribute();
+    let attribute = lifetime.attribute();
     let Some(output) = &function.output else {
         errors.at(
             function.ident.span(),
@@ -309,14 +313,14 @@ fn emit_factory_fn(model: &FactoryModel, private: &TokenStream) -> (TokenStream,
 /// the `GeneratedFactory`, `declare` the function declaring what it needs; `ident` spans the
 /// registration site reported in diagnostics.
 fn emit_registration(
-    args: &LifespanArgs,
+    args: &LifetimeArgs,
     value_type: &Type,
     ident: &Ident,
     factory: &TokenStream,
     declare: &TokenStream,
 ) -> TokenStream {
     let private = args.private();
-    let lifespan = args.lifespan.variant();
+    let lifetime = args.lifetime.variant();
     let registered = args.register_as.as_ref().unwrap_or(value_type);
     // The provider constructor matching [`emit_shared`]'s representation.
     let provider = match &args.register_as {
@@ -331,7 +335,7 @@ fn emit_registration(
             #provided_assertion
             registry.add_provider(
                 #provider(
-                    #private::Lifespan::#lifespan,
+                    #private::ServiceLifetime::#lifetime,
                     #factory,
                     #declare,
                     {
@@ -410,14 +414,18 @@ fn binding_if(used: bool, name: &str) -> TokenStream {
 // On a struct.
 
 struct StructModel {
-    args: LifespanArgs,
+    args: LifetimeArgs,
     ident: Ident,
     fields: StructFields,
 }
 
-fn expand_struct(lifespan: Lifespan, args: TokenStream, mut item: ItemStruct) -> TokenStream {
+fn expand_struct(
+    lifetime: ServiceLifetime,
+    args: TokenStream,
+    mut item: ItemStruct,
+) -> TokenStream {
     let mut errors = Errors::new();
-    let args = LifespanArgs::parse(lifespan, args, &mut errors);
+    let args = LifetimeArgs::parse(lifetime, args, &mut errors);
     if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
         let generics = if item.generics.params.is_empty() {
             item.generics.where_clause.to_token_stream()
@@ -429,7 +437,7 @@ fn expand_struct(lifespan: Lifespan, args: TokenStream, mut item: ItemStruct) ->
             format!(
                 "`#[{}]` types cannot be generic: the container registers one concrete type; \
                  annotate a factory function returning the instantiation you need",
-                lifespan.attribute()
+                lifetime.attribute()
             ),
         );
     }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::error::Problem;
+use crate::registry::Problem;
 
 /// What the ordering needs to know of one service.
 pub(crate) struct Node<'a> {

@@ -5,10 +5,10 @@
 use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
 
-use crate::container::{Lifespan, Provider};
-use crate::error::{CaptiveLink, Problem};
-use crate::inject::{Dependencies, Requirement};
+use crate::di::{Dependencies, Requirement};
+use crate::di::{Provider, ServiceLifetime};
 use crate::registry::ServiceDescriptor;
+use crate::registry::{CaptiveLink, Problem};
 
 /// Services sharing a name.
 pub(crate) fn duplicate_names(services: &[ServiceDescriptor]) -> Vec<Problem> {
@@ -145,10 +145,10 @@ impl RunNeeds<'_> {
         // Provisional answer for a circle; circles are rejected before this runs.
         self.known.insert(position, false);
         let provider = &self.providers[position];
-        let answer = match provider.lifespan {
-            Lifespan::Scoped => true,
-            Lifespan::Singleton => false,
-            Lifespan::Transient => {
+        let answer = match provider.lifetime {
+            ServiceLifetime::Scoped => true,
+            ServiceLifetime::Singleton => false,
+            ServiceLifetime::Transient => {
                 provider.disposable || self.edges[position].iter().any(|&next| self.scope(next))
             }
         };
@@ -194,7 +194,7 @@ fn captive_dependencies(providers: &[Provider], edges: &[Vec<usize>]) -> Vec<Pro
     };
     let mut problems = Vec::new();
     for (position, provider) in providers.iter().enumerate() {
-        if provider.lifespan != Lifespan::Singleton {
+        if provider.lifetime != ServiceLifetime::Singleton {
             continue;
         }
         for &next in &edges[position] {
@@ -203,7 +203,7 @@ fn captive_dependencies(providers: &[Provider], edges: &[Vec<usize>]) -> Vec<Pro
                     .chain(path)
                     .map(|link| CaptiveLink {
                         type_name: providers[link].type_name.to_owned(),
-                        lifespan: providers[link].lifespan,
+                        lifetime: providers[link].lifetime,
                     })
                     .collect();
                 problems.push(Problem::CaptiveDependency { chain });
@@ -225,10 +225,10 @@ impl ScopedPaths<'_> {
         if let Some(known) = self.known.get(&position) {
             return known.clone();
         }
-        let path = match self.providers[position].lifespan {
-            Lifespan::Scoped => Some(vec![position]),
-            Lifespan::Singleton => None,
-            Lifespan::Transient => self.edges[position].iter().find_map(|&next| {
+        let path = match self.providers[position].lifetime {
+            ServiceLifetime::Scoped => Some(vec![position]),
+            ServiceLifetime::Singleton => None,
+            ServiceLifetime::Transient => self.edges[position].iter().find_map(|&next| {
                 self.from(next).map(|mut path| {
                     path.insert(0, position);
                     path

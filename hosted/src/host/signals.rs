@@ -3,7 +3,7 @@
 
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::lifetime::{Lifetime, StopReason};
+use crate::service::{ApplicationLifetime, StopReason};
 
 /// Exit code after a second SIGINT: 128 + 2, as shells report death by that signal.
 pub const EXIT_SECOND_INTERRUPT: i32 = 130;
@@ -14,7 +14,7 @@ pub const EXIT_SECOND_TERMINATE: i32 = 143;
 ///
 /// The handlers are installed before this returns, so a signal that arrives right after is
 /// never met by the default disposition (which would kill the process without a stop).
-pub(crate) fn watch_signals(lifetime: Lifetime) -> AbortOnDropHandle<()> {
+pub(crate) fn watch_signals(lifetime: ApplicationLifetime) -> AbortOnDropHandle<()> {
     let signals = Signals::install();
     AbortOnDropHandle::new(tokio::spawn(async move {
         let Some(mut signals) = signals else {

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::policy::{FailurePolicy, declare_policy, policy_from};
-use crate::settings::{Origin, Setting, SettingKind, SettingValue, Settings};
+use crate::service::{FailurePolicy, declare_policy, policy_from};
+use crate::service::{Origin, Setting, SettingKind, SettingValue, Settings};
 
 /// The shutdown budget when none is configured: 5 seconds, as in .NET.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,60 +1,10 @@
-//! Errors the host reports: problems found while building it, and failures of running services.
+//! What can be wrong with what was registered, found before anything starts: each a
+//! [`Problem`], reported together.
 
 use std::fmt;
 
-use crate::service::SourceLocation;
-
-/// The exit code of a process stopped by bad configuration: `EX_CONFIG` from `sysexits.h`.
-pub const EXIT_CONFIG: u8 = 78;
-
-/// The host could not be built: every problem found, reported together.
-///
-/// Nothing has started when this is returned.
-#[derive(Debug, thiserror::Error)]
-#[error("{}", render(.problems))]
-pub struct BuildError {
-    problems: Vec<Problem>,
-}
-
-impl BuildError {
-    pub(crate) fn new(problems: Vec<Problem>) -> Self {
-        Self { problems }
-    }
-
-    /// The problems, in the order they were found.
-    #[must_use]
-    pub fn problems(&self) -> &[Problem] {
-        &self.problems
-    }
-
-    /// The exit code `run!()` gives this error: 78 (`EX_CONFIG`) when configuration is at fault,
-    /// 1 otherwise.
-    #[must_use]
-    pub fn exit_code(&self) -> u8 {
-        if self
-            .problems
-            .iter()
-            .any(|problem| matches!(problem, Problem::Config { .. }))
-        {
-            EXIT_CONFIG
-        } else {
-            1
-        }
-    }
-}
-
-fn render(problems: &[Problem]) -> String {
-    let mut text = format!(
-        "the host cannot start: {} problem{} found",
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" }
-    );
-    for problem in problems {
-        text.push_str("\n  - ");
-        text.push_str(&problem.to_string());
-    }
-    text
-}
+use crate::di::ServiceLifetime;
+use crate::service::{Origin, SourceLocation};
 
 /// One thing wrong with the registrations.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,11 +52,11 @@ pub enum Problem {
         /// The key, as a dotted path (`services.heartbeat.every`).
         key: String,
         /// Where the value came from.
-        origin: crate::settings::Origin,
+        origin: Origin,
         /// What is wrong and what is expected.
         message: String,
     },
-    /// [`HostBuilder::replace`](crate::HostBuilder::replace) names a type nothing registers.
+    /// [`HostBuilder::replace`](crate::host::HostBuilder::replace) names a type nothing registers.
     NothingToReplace {
         /// The type.
         type_name: String,
@@ -182,7 +132,7 @@ impl fmt::Display for Problem {
                 origin,
                 message,
             } => match origin {
-                crate::settings::Origin::Default => write!(f, "`{key}`: {message}"),
+                Origin::Default => write!(f, "`{key}`: {message}"),
                 origin => write!(f, "`{key}` ({origin}): {message}"),
             },
             Self::NothingToReplace { type_name } => write!(
@@ -196,13 +146,13 @@ impl fmt::Display for Problem {
                 write!(
                     f,
                     "{} `{}` would keep {} `{}` beyond its scope: {}; make `{}` scoped too, or open a scope with `ScopeFactory` where `{}` is needed",
-                    first.lifespan,
+                    first.lifetime,
                     first.type_name,
-                    last.lifespan,
+                    last.lifetime,
                     last.type_name,
                     chain
                         .iter()
-                        .map(|link| format!("{} ({})", link.type_name, link.lifespan))
+                        .map(|link| format!("{} ({})", link.type_name, link.lifetime))
                         .collect::<Vec<_>>()
                         .join(" -> "),
                     first.type_name,
@@ -237,53 +187,13 @@ fn closest<'a>(wanted: &str, known: &'a [String]) -> Option<&'a str> {
 pub struct CaptiveLink {
     /// The registered type.
     pub type_name: String,
-    /// Its lifespan.
-    pub lifespan: crate::Lifespan,
-}
-
-/// Why a service's code failed: an error it returned or a panic.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Failure {
-    /// The code returned an error.
-    #[error("{}", crate::util::error_chain(.0.as_ref()))]
-    Error(crate::BoxError),
-    /// The code panicked.
-    #[error("panicked: {0}")]
-    Panic(String),
-    /// The code did not finish within its time budget.
-    #[error("did not finish within its time budget")]
-    TimedOut,
+    /// Its lifetime.
+    pub lifetime: ServiceLifetime,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn build_errors_list_every_problem() {
-        let error = BuildError::new(vec![
-            Problem::OrderCycle {
-                path: vec!["a".into(), "b".into(), "a".into()],
-            },
-            Problem::DuplicateService {
-                name: "x".into(),
-                sources: vec![
-                    Some(SourceLocation {
-                        file: "src/a.rs",
-                        line: 3,
-                    }),
-                    None,
-                ],
-            },
-        ]);
-        assert_eq!(
-            error.to_string(),
-            "the host cannot start: 2 problems found\n  \
-             - services start after each other in a circle: a -> b -> a\n  \
-             - two services are named `x` (declared at src/a.rs:3); give one of them another `name`"
-        );
-    }
 
     #[test]
     fn unknown_names_get_a_suggestion() {

@@ -3,7 +3,7 @@
 //! Configuration overrides settings by key; a runner reads the effective values when it starts.
 //!
 //! This is the one mechanism every attribute plugs into: an attribute declares its keys, their
-//! kinds and defaults on its [`ServiceDescriptor`](crate::ServiceDescriptor); the configuration
+//! kinds and defaults on its [`ServiceDescriptor`](crate::registry::ServiceDescriptor); the configuration
 //! layer checks and overrides them without knowing the attribute.
 
 use std::fmt::{self, Write as _};

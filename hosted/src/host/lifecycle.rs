@@ -9,14 +9,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 
-use crate::container::Container;
-use crate::error::Failure;
-use crate::inject::RunContext;
-use crate::lifetime::{Lifetime, StopReason};
+use super::supervisor::{Incident, Incidents, supervise};
+use crate::di::Container;
+use crate::di::RunContext;
+use crate::di::ScopeExit;
 use crate::registry::MakeService;
-use crate::scope::ScopeExit;
+use crate::service::Failure;
+use crate::service::{ApplicationLifetime, StopReason};
+use crate::service::{ErasedService, call_caught};
 use crate::service::{ServiceContext, ServiceInfo};
-use crate::supervisor::{ErasedService, Incident, Incidents, call_caught, supervise};
 use crate::util::BoxFuture;
 
 /// A service the host will start: its facts, its stop token and how to build it.
@@ -45,7 +46,7 @@ pub(crate) struct Started {
 /// What the host shares between its phases.
 #[derive(Clone, Debug)]
 pub(crate) struct Shared {
-    pub(crate) lifetime: Lifetime,
+    pub(crate) lifetime: ApplicationLifetime,
     pub(crate) container: Arc<Container>,
     pub(crate) incidents: Incidents,
     pub(crate) startup_timeout: Option<Duration>,
@@ -186,8 +187,8 @@ impl Shared {
             return true;
         };
         let culprit = match &failure {
-            Failure::Error(error) => match error.downcast_ref::<crate::InjectError>() {
-                Some(crate::InjectError::Failed { type_name, .. }) => (*type_name).to_owned(),
+            Failure::Error(error) => match error.downcast_ref::<crate::di::InjectError>() {
+                Some(crate::di::InjectError::Failed { type_name, .. }) => (*type_name).to_owned(),
                 _ => "a singleton".to_owned(),
             },
             _ => "a singleton".to_owned(),
@@ -250,7 +251,7 @@ impl Shared {
         &self,
         service: &Built,
         step: &str,
-        call: BoxFuture<'static, Result<(), crate::BoxError>>,
+        call: BoxFuture<'static, Result<(), crate::service::BoxError>>,
         deadline: Option<Instant>,
     ) -> bool {
         let result = call_caught(call.instrument(service.span.clone()), deadline).await;
@@ -384,7 +385,7 @@ impl Shared {
         let disposed = call_caught(
             async move {
                 container.dispose_singletons(exit).await;
-                Ok::<(), crate::BoxError>(())
+                Ok::<(), crate::service::BoxError>(())
             },
             Some(deadline),
         )
@@ -401,7 +402,7 @@ impl Shared {
         &self,
         service: &Built,
         step: &str,
-        call: BoxFuture<'static, Result<(), crate::BoxError>>,
+        call: BoxFuture<'static, Result<(), crate::service::BoxError>>,
         deadline: Instant,
     ) -> bool {
         let result = call_caught(call.instrument(service.span.clone()), Some(deadline)).await;
@@ -448,8 +449,8 @@ fn hook(
     method: for<'a> fn(
         &'a dyn ErasedService,
         &'a ServiceContext,
-    ) -> BoxFuture<'a, Result<(), crate::BoxError>>,
-) -> BoxFuture<'static, Result<(), crate::BoxError>> {
+    ) -> BoxFuture<'a, Result<(), crate::service::BoxError>>,
+) -> BoxFuture<'static, Result<(), crate::service::BoxError>> {
     let service = Arc::clone(service);
     Box::pin(async move { method(&*service, &cx).await })
 }

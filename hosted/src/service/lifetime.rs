@@ -14,7 +14,7 @@ pub enum StopReason {
     Interrupt,
     /// SIGTERM.
     Terminate,
-    /// A service or other code called [`Lifetime::stop_application`].
+    /// A service or other code called [`ApplicationLifetime::stop_application`].
     Requested,
     /// A service failed and its policy stops the host.
     ServiceFailed {
@@ -52,14 +52,14 @@ impl fmt::Display for StopReason {
 /// stop. Cheap to clone.
 ///
 /// ```
-/// # async fn demo(lifetime: hosted::Lifetime) {
+/// # async fn demo(lifetime: hosted::ApplicationLifetime) {
 /// lifetime.started().await;              // every service has started
 /// lifetime.stop_application();           // ask the host to stop, as Ctrl+C would
 /// lifetime.stopping().await;             // the host is stopping its services
 /// # }
 /// ```
 #[derive(Clone)]
-pub struct Lifetime(Arc<Inner>);
+pub struct ApplicationLifetime(Arc<Inner>);
 
 struct Inner {
     started: CancellationToken,
@@ -71,7 +71,7 @@ struct Inner {
     shutdown_deadline: Mutex<Option<tokio::time::Instant>>,
 }
 
-impl Lifetime {
+impl ApplicationLifetime {
     pub(crate) fn new() -> Self {
         Self(Arc::new(Inner {
             started: CancellationToken::new(),
@@ -189,9 +189,9 @@ impl Lifetime {
     }
 }
 
-impl fmt::Debug for Lifetime {
+impl fmt::Debug for ApplicationLifetime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Lifetime")
+        f.debug_struct("ApplicationLifetime")
             .field("started", &self.is_started())
             .field("stopping", &self.is_stopping())
             .field("stopped", &self.is_stopped())

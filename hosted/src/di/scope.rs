@@ -11,8 +11,8 @@ use std::sync::{Mutex, PoisonError};
 use smallvec::SmallVec;
 use tokio::sync::Notify;
 
-use crate::container::{AnyValue, Disposer};
-use crate::inject::{Inject, InjectError, RunContext, RunEnd};
+use super::provider::{AnyValue, Disposer};
+use crate::di::{Inject, InjectError, RunContext, RunEnd};
 
 /// How a scope ended, handed to [`Dispose::dispose`]: a unit of work commits on success and
 /// rolls back on failure.
@@ -218,7 +218,7 @@ impl ScopeState {
 /// use hosted::{ScopeExit, ScopeFactory};
 ///
 /// # struct Database; impl Database { async fn save(&self) {} }
-/// async fn end_round(scopes: &ScopeFactory) -> Result<(), hosted::InjectError> {
+/// async fn end_round(scopes: &ScopeFactory) -> Result<(), hosted::di::InjectError> {
 ///     let scope = scopes.create_scope();
 ///     let database = scope.resolve::<Arc<Database>>().await?;
 ///     database.save().await;

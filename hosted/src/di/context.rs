@@ -1,0 +1,184 @@
+//! The [`RunContext`] one run of a hosted function draws its parameters from, and the end of
+//! that run, where its scope is closed.
+
+use std::any::{Any, TypeId};
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::container::Container;
+use super::scope::ScopeState;
+use super::{Inject, InjectError, ScopeExit};
+use crate::service::{ApplicationLifetime, ServiceInfo};
+
+/// Everything one run of a hosted function can draw its parameters from.
+#[derive(Clone)]
+pub struct RunContext {
+    /// What every run of the service shares; one reference count per run.
+    env: Arc<RunEnv>,
+    /// The run's scope; `None` where values are built for the whole host (singletons), or
+    /// where nothing the service resolves is scoped.
+    scope: Option<Arc<ScopeState>>,
+    extensions: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
+}
+
+struct RunEnv {
+    info: ServiceInfo,
+    stop: CancellationToken,
+    lifetime: ApplicationLifetime,
+    container: Arc<Container>,
+    /// Whether runs need a scope: something the service resolves is scoped, or transient
+    /// with a [`Dispose`](crate::Dispose) hook. Without, runs skip building one.
+    needs_scope: bool,
+}
+
+/// The end of one run, kept apart from its [`RunContext`] (which the body consumes) so the
+/// runner can close the run's scope once the body returns.
+#[must_use = "a run must be finished, or its scope's values are never disposed"]
+pub(crate) struct RunEnd {
+    scope: Option<Arc<ScopeState>>,
+}
+
+impl RunEnd {
+    /// Closes the run's scope once its body has returned: disposes its values in reverse
+    /// creation order, telling them how the run went.
+    pub(crate) async fn finish(self, exit: ScopeExit) {
+        if let Some(scope) = self.scope {
+            scope.close(exit).await;
+        }
+    }
+}
+
+impl std::fmt::Debug for RunEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunEnd").finish_non_exhaustive()
+    }
+}
+
+impl RunContext {
+    /// A context outside any scope, the base of a service's runs.
+    pub(crate) fn new(
+        info: ServiceInfo,
+        stop: CancellationToken,
+        lifetime: ApplicationLifetime,
+        container: Arc<Container>,
+        needs_scope: bool,
+    ) -> Self {
+        Self {
+            env: Arc::new(RunEnv {
+                info,
+                stop,
+                lifetime,
+                container,
+                needs_scope,
+            }),
+            scope: None,
+            extensions: Vec::new(),
+        }
+    }
+
+    /// A context for another run of the same service: the same service, token and lifetime, a
+    /// fresh scope, none of this run's extensions. Finish the run with the returned [`RunEnd`].
+    pub(crate) fn begin_run(&self) -> (Self, RunEnd) {
+        self.begin_run_scoped(self.env.needs_scope)
+    }
+
+    /// Whether [`begin_run`](Self::begin_run) opens a scope: without one, a hot loop (a queue's
+    /// items) may lend this context to each run instead.
+    pub(crate) fn runs_scoped(&self) -> bool {
+        self.env.needs_scope
+    }
+
+    /// As [`begin_run`](Self::begin_run), with a scope whether or not the service declared a
+    /// need for one: for scopes opened by hand, whose resolutions are not declared.
+    pub(crate) fn begin_run_scoped(&self, scoped: bool) -> (Self, RunEnd) {
+        let scope = scoped.then(Container::new_scope);
+        let cx = Self {
+            env: Arc::clone(&self.env),
+            scope: scope.clone(),
+            extensions: Vec::new(),
+        };
+        (cx, RunEnd { scope })
+    }
+
+    /// The same service's context with another stop token: a queue's items get one of their
+    /// own, which fires only when the stop gives up draining them.
+    pub(crate) fn with_stop_token(&self, stop: CancellationToken) -> Self {
+        Self::new(
+            self.env.info.clone(),
+            stop,
+            self.env.lifetime.clone(),
+            Arc::clone(&self.env.container),
+            self.env.needs_scope,
+        )
+    }
+
+    pub(crate) fn scope(&self) -> Option<&Arc<ScopeState>> {
+        self.scope.as_ref()
+    }
+
+    /// Attaches a value that parameters of this run can read with [`extension`](Self::extension):
+    /// how a timer hands its tick information or a queue its item's sequence number to their
+    /// `Inject` implementations. A second value of the same type replaces the first.
+    #[must_use]
+    pub fn with_extension<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        let type_id = TypeId::of::<T>();
+        self.extensions.retain(|(existing, _)| *existing != type_id);
+        self.extensions.push((type_id, Arc::new(value)));
+        self
+    }
+
+    /// A value attached to this run with [`with_extension`](Self::with_extension).
+    #[must_use]
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.extensions
+            .iter()
+            .find(|(type_id, _)| *type_id == TypeId::of::<T>())
+            .and_then(|(_, value)| value.downcast_ref::<T>())
+    }
+
+    /// The service this run belongs to.
+    #[must_use]
+    pub fn info(&self) -> &ServiceInfo {
+        &self.env.info
+    }
+
+    /// The service's stop token.
+    #[must_use]
+    pub fn stop_token(&self) -> &CancellationToken {
+        &self.env.stop
+    }
+
+    /// The host's lifetime.
+    #[must_use]
+    pub fn lifetime(&self) -> &ApplicationLifetime {
+        &self.env.lifetime
+    }
+
+    /// Resolves any injectable value, as a parameter of that type would receive it.
+    ///
+    /// # Errors
+    /// As [`Inject::inject`] for `T`.
+    pub fn resolve<T: Inject>(&self) -> impl Future<Output = Result<T, InjectError>> + Send + '_ {
+        // Not an `async fn`: a generic async fn holding `T` across its await makes rustc fail to
+        // prove `Send` for trait objects (rust-lang/rust#110338); returning the future as is
+        // keeps it provable.
+        T::inject(self)
+    }
+
+    pub(crate) fn container(&self) -> &Arc<Container> {
+        &self.env.container
+    }
+}
+
+impl std::fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunContext")
+            .field("service", &self.env.info.name())
+            .field("stopping", &self.env.stop.is_cancelled())
+            .field("scoped", &self.scope.is_some())
+            .field("extensions", &self.extensions.len())
+            .finish_non_exhaustive()
+    }
+}

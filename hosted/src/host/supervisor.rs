@@ -1,0 +1,150 @@
+//! Supervising a service's body under its [`FailurePolicy`], and the incidents collected for the
+//! final report.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::service::{
+    ApplicationLifetime, ErasedService, Failure, FailurePolicy, ServiceInfo, StopReason,
+    call_caught,
+};
+
+/// What went wrong with which service, collected for the final report and the exit code.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Incidents(Arc<Mutex<Vec<Incident>>>);
+
+/// One service that did not end cleanly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incident {
+    /// The service's name.
+    pub service: String,
+    /// What happened, in words.
+    pub what: String,
+}
+
+impl Incidents {
+    pub(crate) fn record(&self, service: &ServiceInfo, what: impl Into<String>) {
+        self.record_named(service.name(), what);
+    }
+
+    /// Records an incident of something that is not a service, such as a registered type.
+    pub(crate) fn record_named(&self, name: &str, what: impl Into<String>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Incident {
+                service: name.to_owned(),
+                what: what.into(),
+            });
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
+    pub(crate) fn take(&self) -> Vec<Incident> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Runs the service's body, and runs it again or stops the host when it fails, as its policy
+/// says. Returns when the body has ended for good.
+pub(crate) async fn supervise(
+    service: Arc<dyn ErasedService>,
+    info: ServiceInfo,
+    stop: CancellationToken,
+    lifetime: ApplicationLifetime,
+    incidents: Incidents,
+) {
+    let mut consecutive_failures = 0_u32;
+    for run in 1_u32.. {
+        let began = Instant::now();
+        let body = Arc::clone(&service).execute(stop.clone());
+        let outcome = call_caught(body.instrument(tracing::info_span!("run", run)), None).await;
+        let failure = match outcome {
+            Ok(()) if stop.is_cancelled() || lifetime.stop_requested_token().is_cancelled() => {
+                return;
+            }
+            Ok(()) => {
+                tracing::info!(ran_for = ?began.elapsed(), "body completed; the host keeps running");
+                return;
+            }
+            Err(failure) => failure,
+        };
+        if stop.is_cancelled() {
+            tracing::error!(run, error = %failure, "failed while stopping");
+            incidents.record(&info, format!("failed while stopping: {failure}"));
+            return;
+        }
+        match info.policy() {
+            FailurePolicy::StopHost => {
+                tracing::error!(run, error = %failure, "failed; stopping the host (policy: stop)");
+                fail_host(&info, &lifetime, &incidents, &failure);
+                return;
+            }
+            FailurePolicy::Ignore => {
+                tracing::error!(
+                    run,
+                    error = %failure,
+                    "failed; the service stays stopped and the host keeps running (policy: ignore)"
+                );
+                return;
+            }
+            FailurePolicy::Restart(restart) => {
+                if began.elapsed() >= restart.max_backoff() {
+                    consecutive_failures = 0;
+                }
+                consecutive_failures += 1;
+                if consecutive_failures > restart.max_restarts() {
+                    tracing::error!(
+                        run,
+                        error = %failure,
+                        restarts = restart.max_restarts(),
+                        "failed again after its last restart; stopping the host (policy: restart)"
+                    );
+                    fail_host(&info, &lifetime, &incidents, &failure);
+                    return;
+                }
+                let delay = restart.jittered_delay(consecutive_failures);
+                tracing::warn!(
+                    run,
+                    error = %failure,
+                    restart = consecutive_failures,
+                    of = restart.max_restarts(),
+                    ?delay,
+                    "failed; restarting after a backoff (policy: restart)"
+                );
+                if !sleep_unless_stopped(delay, &stop).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn fail_host(
+    info: &ServiceInfo,
+    lifetime: &ApplicationLifetime,
+    incidents: &Incidents,
+    failure: &Failure,
+) {
+    incidents.record(info, format!("failed: {failure}"));
+    lifetime.request_stop(StopReason::ServiceFailed {
+        service: info.name().to_owned(),
+    });
+}
+
+/// Sleeps for `delay`; returns `false` early if `stop` fires.
+async fn sleep_unless_stopped(delay: Duration, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        () = stop.cancelled() => false,
+        () = tokio::time::sleep(delay) => true,
+    }
+}

@@ -1,0 +1,90 @@
+//! What a service's code returns and how it can fail: [`BoxError`], [`IntoOutcome`] and
+//! [`Failure`], and how one call of it is run with its panics caught.
+
+use std::future::Future;
+
+use tokio::time::Instant;
+
+use crate::util::{CatchUnwind, panic_message};
+
+/// The error type the host accepts from services: anything that converts into a boxed
+/// [`std::error::Error`], which covers `anyhow::Error`, `thiserror` enums and
+/// `Box<dyn Error + Send + Sync>` through `?`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The return types a hosted function may have: `()` or `Result<(), E>` where `E` converts into
+/// [`BoxError`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a return type a hosted function can have",
+    label = "expected `()` or `Result<(), E>`",
+    note = "`E` may be any type that converts into `hosted::BoxError`: `anyhow::Error`, a `thiserror` enum, `Box<dyn Error + Send + Sync>`, ..."
+)]
+pub trait IntoOutcome {
+    /// Converts the function's return value into the host's view of it.
+    ///
+    /// # Errors
+    /// The function's own error, boxed.
+    fn into_outcome(self) -> Result<(), BoxError>;
+}
+
+impl IntoOutcome for () {
+    fn into_outcome(self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+impl<E: Into<BoxError>> IntoOutcome for Result<(), E> {
+    fn into_outcome(self) -> Result<(), BoxError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// Why a service's code failed: an error it returned or a panic.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The code returned an error.
+    #[error("{}", crate::util::error_chain(.0.as_ref()))]
+    Error(BoxError),
+    /// The code panicked.
+    #[error("panicked: {0}")]
+    Panic(String),
+    /// The code did not finish within its time budget.
+    #[error("did not finish within its time budget")]
+    TimedOut,
+}
+
+/// Runs `call` where it is, catching a panic, bounded by `deadline` when there is one; the call
+/// is dropped if the deadline passes.
+///
+/// Not spawned: the host must make progress even when every worker thread is blocked by a
+/// service's body, so its own steps never wait for a worker.
+pub(crate) async fn call_caught<T, E, F>(call: F, deadline: Option<Instant>) -> Result<T, Failure>
+where
+    E: Into<BoxError>,
+    F: Future<Output = Result<T, E>> + Send,
+{
+    let outcome = if let Some(deadline) = deadline {
+        match tokio::time::timeout_at(deadline, CatchUnwind::new(call)).await {
+            Ok(outcome) => outcome,
+            Err(_) => return Err(Failure::TimedOut),
+        }
+    } else {
+        // Pinned where it is rather than boxed: timers call this once per tick.
+        let mut call = std::pin::pin!(call);
+        std::future::poll_fn(|cx| {
+            // A call that panicked is never polled again: this future is then ready.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.as_mut().poll(cx)))
+            {
+                Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+                Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
+                Err(payload) => std::task::Poll::Ready(Err(payload)),
+            }
+        })
+        .await
+    };
+    match outcome {
+        Ok(result) => result.map_err(|error| Failure::Error(error.into())),
+        Err(payload) => Err(Failure::Panic(panic_message(payload.as_ref()))),
+    }
+}
