@@ -203,8 +203,24 @@ impl RunningHost {
     }
 
     /// Stops every service in reverse start order within the shutdown budget.
+    ///
+    /// Safe to cancel: the stop runs on a task of its own, which this future only awaits.
+    /// Dropping it (a caller's `tokio::time::timeout`, a `select!`) leaves the stop running to
+    /// its end: every `stop` and `stopped` hook, the singletons' disposal and the
+    /// [`stopped`](ApplicationLifetime::stopped) event still happen, within the shutdown budget.
+    /// Await [`ApplicationLifetime::stopped`] to know when.
     pub async fn stop(self) -> Outcome {
-        self.shared.lifetime.request_stop(StopReason::Requested);
-        self.shared.stop_all(self.started).await
+        self.shared.lifetime.record_stop(StopReason::Requested);
+        let shared = self.shared.clone();
+        let started = self.started;
+        let stop = tokio::spawn(async move { shared.stop_all(started, Vec::new()).await });
+        match stop.await {
+            Ok(outcome) => outcome,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Outcome::interrupted(
+                self.shared.lifetime.stop_reason(),
+                "the stop was cut short: the runtime shut down".to_owned(),
+            ),
+        }
     }
 }
