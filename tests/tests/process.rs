@@ -264,6 +264,17 @@ fn a_registration_mistake_exits_1_before_anything_starts() {
             ),
             "{args:?}\n{stderr}"
         );
+        for problem in [
+            "singleton `misconfigured::Cache` would keep scoped `misconfigured::Transaction` \
+             beyond its scope",
+            "registered types need each other in a circle, so none can be built first: \
+             misconfigured::",
+        ] {
+            assert!(
+                stderr.contains(problem),
+                "{args:?} lacks {problem:?}\n{stderr}"
+            );
+        }
         assert!(!stderr.contains(": started "), "{args:?}\n{stderr}");
         assert_eq!(app.stdout(), "");
     }
@@ -408,10 +419,7 @@ fn a_service_blocking_its_thread_forever_is_abandoned_and_the_process_exits_1() 
         // As documented, the services held up by it still stop, with their token already
         // cancelled, and the final line tells the offender from them.
         &["early closed"],
-        &[
-            &service("abandoned::Early"),
-            "held_up_by=abandoned::stuck",
-        ],
+        &[&service("abandoned::Early"), "held_up_by=abandoned::stuck"],
         &[
             "application stopped after failures",
             "failed=abandoned::stuck held_up=abandoned::Early",

@@ -210,6 +210,7 @@ impl ServiceDescriptor {
             false,
         );
         name.clone_into(&mut provider.owner);
+        provider.service_type = true;
         let mut descriptor = Self::new(
             Cow::Borrowed(name),
             ServiceKind::Hosted,

@@ -145,7 +145,7 @@ impl fmt::Display for Problem {
                 };
                 write!(
                     f,
-                    "{} `{}` would keep {} `{}` beyond its scope: {}; make `{}` scoped too, or open a scope with `ScopeFactory` where `{}` is needed",
+                    "{} `{}` would keep {} `{}` beyond its scope: {}; ",
                     first.lifetime,
                     first.type_name,
                     last.lifetime,
@@ -155,9 +155,24 @@ impl fmt::Display for Problem {
                         .map(|link| format!("{} ({})", link.type_name, link.lifetime))
                         .collect::<Vec<_>>()
                         .join(" -> "),
-                    first.type_name,
-                    last.type_name,
-                )
+                )?;
+                if first.service {
+                    write!(
+                        f,
+                        "a hosted service is always a singleton: give `{}` a `ScopeFactory` field and open a scope where `{}` is needed, or make the service a function whose runs take `{}` as a parameter (each run has its own scope)",
+                        first.type_name,
+                        last.type_name,
+                        chain
+                            .get(1)
+                            .map_or(last.type_name.as_str(), |link| link.type_name.as_str()),
+                    )
+                } else {
+                    write!(
+                        f,
+                        "make `{}` scoped too, or give it a `ScopeFactory` and open a scope where `{}` is needed",
+                        first.type_name, last.type_name,
+                    )
+                }
             }
             Self::DependencyCycle { path } => write!(
                 f,
@@ -189,6 +204,8 @@ pub struct CaptiveLink {
     pub type_name: String,
     /// Its lifetime.
     pub lifetime: ServiceLifetime,
+    /// Whether it is the type of a hosted service, which is always a singleton.
+    pub service: bool,
 }
 
 #[cfg(test)]
