@@ -838,7 +838,7 @@ async fn send_errors_convert_into_anyhow_with_the_question_mark() {
         tasks.enqueue(|_stop| async {}).await?;
         Ok(())
     }
-    async fn boxed(queue: &Queue<u32>) -> Result<(), BoxError> {
+    fn boxed(queue: &Queue<u32>) -> Result<(), BoxError> {
         queue.try_send(8)?;
         Ok(())
     }
@@ -863,5 +863,5 @@ async fn send_errors_convert_into_anyhow_with_the_question_mark() {
     );
     let error = enqueue_after_stop(&tasks).await.unwrap_err();
     assert!(error.to_string().contains("the queue is closed"), "{error}");
-    assert!(boxed(&queue).await.is_err());
+    assert!(boxed(&queue).is_err());
 }

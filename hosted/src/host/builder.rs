@@ -336,16 +336,7 @@ fn prepare(
     services.retain(|service| !disabled.contains(&service.name.to_string()));
     providers.retain(|provider| !disabled.contains(&provider.owner));
     for service in services.iter() {
-        let prefix = format!("services.{}", service.name.replace("::", "."));
-        for setting in service.settings.iter() {
-            if let Some(message) = setting.misfit() {
-                problems.push(Problem::Config {
-                    key: format!("{prefix}.{}", setting.key()),
-                    origin: setting.origin().clone(),
-                    message,
-                });
-            }
-        }
+        problems.extend(check_settings(service));
     }
     for service in services.iter_mut() {
         match crate::service::policy_from(&service.settings) {
@@ -358,4 +349,48 @@ fn prepare(
         }
     }
     (default_policy, sections)
+}
+
+/// A service's settings, each against its kind, then (when each fits) together against the
+/// service's cross-key checks.
+fn check_settings(service: &ServiceDescriptor) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let prefix = format!("services.{}", service.name.replace("::", "."));
+
+    for setting in service.settings.iter() {
+        if let Some(message) = setting.misfit() {
+            problems.push(Problem::Config {
+                key: format!("{prefix}.{}", setting.key()),
+                origin: setting.origin().clone(),
+                message,
+            });
+        }
+    }
+    // Combinations are judged only over values that each fit.
+    if !problems.is_empty() {
+        return problems;
+    }
+    for check in &service.checks {
+        problems.extend(check(&service.settings).into_iter().map(|conflict| {
+            Problem::ConfigConflict {
+                keys: conflict
+                    .keys
+                    .iter()
+                    .enumerate()
+                    .filter(|(position, key)| *position == 0 || service.settings.get(key).is_some())
+                    .map(|(_, key)| {
+                        let origin = service
+                            .settings
+                            .get(key)
+                            .map_or(crate::service::Origin::Default, |setting| {
+                                setting.origin().clone()
+                            });
+                        (format!("{prefix}.{key}"), origin)
+                    })
+                    .collect(),
+                message: conflict.message,
+            }
+        }));
+    }
+    problems
 }

@@ -238,6 +238,7 @@ impl ServiceDescriptor {
         });
         let queue_name = name.to_string();
         let settings = options.settings();
+        let checked = options.clone();
         // Built in the queue service's own context, whose settings carry the configuration.
         let mut provider = Provider::singleton(move |cx: RunContext| {
             let options = options.clone().configured(cx.info().settings());
@@ -262,7 +263,12 @@ impl ServiceDescriptor {
             }),
         );
         descriptor.provider = Some(provider);
-        settings.into_iter().fold(descriptor, Self::setting)
+        settings
+            .into_iter()
+            .fold(descriptor, Self::setting)
+            .check_settings(move |settings| {
+                checked.clone().configured(settings).conflicts(settings)
+            })
     }
 }
 

@@ -56,6 +56,14 @@ pub enum Problem {
         /// What is wrong and what is expected.
         message: String,
     },
+    /// Configuration values that each fit but not together, found by a service's
+    /// [`SettingsCheck`](crate::service::SettingsCheck).
+    ConfigConflict {
+        /// The keys, as dotted paths, each with where its value came from.
+        keys: Vec<(String, Origin)>,
+        /// What is wrong and what is expected.
+        message: String,
+    },
     /// [`HostBuilder::replace`](crate::host::HostBuilder::replace) names a type nothing registers.
     NothingToReplace {
         /// The type.
@@ -135,45 +143,14 @@ impl fmt::Display for Problem {
                 Origin::Default => write!(f, "`{key}`: {message}"),
                 origin => write!(f, "`{key}` ({origin}): {message}"),
             },
+            Self::ConfigConflict { keys, message } => {
+                write!(f, "{}: {message}", conflict_keys(keys))
+            }
             Self::NothingToReplace { type_name } => write!(
                 f,
                 "a replacement for `{type_name}` was given, but nothing registers `{type_name}`; use `provide` to add it"
             ),
-            Self::CaptiveDependency { chain } => {
-                let (Some(first), Some(last)) = (chain.first(), chain.last()) else {
-                    return f.write_str("a scoped value is captured by a singleton");
-                };
-                write!(
-                    f,
-                    "{} `{}` would keep {} `{}` beyond its scope: {}; ",
-                    first.lifetime,
-                    first.type_name,
-                    last.lifetime,
-                    last.type_name,
-                    chain
-                        .iter()
-                        .map(|link| format!("{} ({})", link.type_name, link.lifetime))
-                        .collect::<Vec<_>>()
-                        .join(" -> "),
-                )?;
-                if first.service {
-                    write!(
-                        f,
-                        "a hosted service is always a singleton: give `{}` a `ScopeFactory` field and open a scope where `{}` is needed, or make the service a function whose runs take `{}` as a parameter (each run has its own scope)",
-                        first.type_name,
-                        last.type_name,
-                        chain
-                            .get(1)
-                            .map_or(last.type_name.as_str(), |link| link.type_name.as_str()),
-                    )
-                } else {
-                    write!(
-                        f,
-                        "make `{}` scoped too, or give it a `ScopeFactory` and open a scope where `{}` is needed",
-                        first.type_name, last.type_name,
-                    )
-                }
-            }
+            Self::CaptiveDependency { chain } => captive(f, chain),
             Self::DependencyCycle { path } => write!(
                 f,
                 "registered types need each other in a circle, so none can be built first: {}",
@@ -195,6 +172,54 @@ fn closest<'a>(wanted: &str, known: &'a [String]) -> Option<&'a str> {
         .filter(|(distance, name)| *distance <= name.len().max(wanted.len()) / 3)
         .min()
         .map(|(_, name)| name.as_str())
+}
+
+/// The message of a [`Problem::CaptiveDependency`], with a fix that exists for its holder.
+fn captive(f: &mut fmt::Formatter<'_>, chain: &[CaptiveLink]) -> fmt::Result {
+    let (Some(first), Some(last)) = (chain.first(), chain.last()) else {
+        return f.write_str("a scoped value is captured by a singleton");
+    };
+    write!(
+        f,
+        "{} `{}` would keep {} `{}` beyond its scope: {}; ",
+        first.lifetime,
+        first.type_name,
+        last.lifetime,
+        last.type_name,
+        chain
+            .iter()
+            .map(|link| format!("{} ({})", link.type_name, link.lifetime))
+            .collect::<Vec<_>>()
+            .join(" -> "),
+    )?;
+    if first.service {
+        write!(
+            f,
+            "a hosted service is always a singleton: give `{}` a `ScopeFactory` field and open a scope where `{}` is needed, or make the service a function whose runs take `{}` as a parameter (each run has its own scope)",
+            first.type_name,
+            last.type_name,
+            chain
+                .get(1)
+                .map_or(last.type_name.as_str(), |link| link.type_name.as_str()),
+        )
+    } else {
+        write!(
+            f,
+            "make `{}` scoped too, or give it a `ScopeFactory` and open a scope where `{}` is needed",
+            first.type_name, last.type_name,
+        )
+    }
+}
+
+/// The keys of a [`Problem::ConfigConflict`], each with its source.
+fn conflict_keys(keys: &[(String, Origin)]) -> String {
+    keys.iter()
+        .map(|(key, origin)| match origin {
+            Origin::Default => format!("`{key}` (default)"),
+            origin => format!("`{key}` ({origin})"),
+        })
+        .collect::<Vec<_>>()
+        .join(" with ")
 }
 
 /// One registration in a [`Problem::CaptiveDependency`] chain.

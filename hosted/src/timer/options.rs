@@ -488,6 +488,28 @@ pub enum TimerOptionsError {
     TimeZone(String),
 }
 
+impl TimerOptionsError {
+    /// The options involved, the one to change first.
+    #[must_use]
+    pub fn keys(&self) -> Vec<&'static str> {
+        match self {
+            Self::NoSchedule => vec!["every", "delay", "cron"],
+            Self::TwoSchedules { first, second } => vec![second, first],
+            Self::Zero { key } => vec![key],
+            Self::JitterTooLong { .. } => vec!["jitter", "every"],
+            Self::Requires { key, .. } => match *key {
+                "max_concurrent" => vec![key, "overlap"],
+                "time_zone" => vec![key, "cron"],
+                "missed" => vec![key, "every"],
+                key => vec![key],
+            },
+            Self::Conflict { key, with, .. } => vec![key, with],
+            Self::Cron { .. } => vec!["cron"],
+            Self::TimeZone(_) => vec!["time_zone", "cron"],
+        }
+    }
+}
+
 const OVERLAP_WORDS: &[&str] = &["skip", "coalesce", "concurrent"];
 const MISSED_WORDS: &[&str] = &["burst", "delay", "skip"];
 
