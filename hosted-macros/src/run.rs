@@ -126,6 +126,7 @@ fn emit(model: &RunModel) -> TokenStream {
         .links
         .iter()
         .map(|link| quote_spanned!(link.span()=> extern crate #link as _;));
+    let names = model.links.iter().map(ToString::to_string);
     let configure = model
         .configure
         .as_ref()
@@ -134,7 +135,10 @@ fn emit(model: &RunModel) -> TokenStream {
         {
             #(#links)*
             #krate::__private::run_main(
-                #krate::__private::MainOptions { logging: #logging },
+                #krate::__private::MainOptions {
+                    logging: #logging,
+                    links: &[#(#names),*],
+                },
                 #configure,
             )
         }

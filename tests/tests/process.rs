@@ -292,6 +292,38 @@ fn check_validates_without_starting_anything() {
 }
 
 #[test]
+fn a_linked_crate_that_contributes_nothing_fails_check_and_is_warned_about() {
+    const MISSING: &str = "crate `anyhow` is named in `hosted::run!(link = [...])` but contributed \
+                           no service and no registered type";
+    let mut check = Process::spawn(env!("CARGO_BIN_EXE_linked_empty"), &["--check"]);
+    assert_eq!(check.wait_exit(HANG), 1, "{}", check.transcript());
+    assert!(check.stderr().contains(MISSING), "{}", check.transcript());
+    assert!(
+        !check.stderr().contains("linked_services"),
+        "{}",
+        check.transcript()
+    );
+
+    let mut list = Process::spawn(env!("CARGO_BIN_EXE_linked_empty"), &["--list"]);
+    assert_eq!(list.wait_exit(HANG), 0, "{}", list.transcript());
+    assert!(
+        list.stderr().contains(&format!("warning: {MISSING}")),
+        "{}",
+        list.transcript()
+    );
+
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_linked_empty"), &[]);
+    app.wait_for_line("greeting from a linked library crate", HANG);
+    app.signal("TERM");
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+    app.assert_log_order(&[&["WARN", MISSING], &["application started"]]);
+
+    // A crate that does contribute passes.
+    let mut linked = Process::spawn(env!("CARGO_BIN_EXE_linked"), &["--check"]);
+    assert_eq!(linked.wait_exit(HANG), 0, "{}", linked.transcript());
+}
+
+#[test]
 fn a_library_crate_linked_through_run_contributes_its_services() {
     let mut list = Process::spawn(env!("CARGO_BIN_EXE_linked"), &["--list"]);
     assert_eq!(list.wait_exit(HANG), 0, "{}", list.transcript());

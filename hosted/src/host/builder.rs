@@ -38,6 +38,7 @@ pub struct HostBuilder {
     registry: Registry,
     replacements: Vec<Provider>,
     discovered: bool,
+    linked: Vec<&'static str>,
     options: HostOptions,
     #[cfg(feature = "config")]
     configuration: Option<crate::config::Configuration>,
@@ -53,6 +54,17 @@ impl HostBuilder {
             self.discovered = true;
             self.registry.extend(Registry::discovered());
         }
+        self
+    }
+
+    /// Names library crates that must contribute registrations through [`discover`](Self::discover):
+    /// what `hosted::run!(link = [...])` declares. A crate the linker dropped after all (or
+    /// that registers nothing) is listed by [`Host::missing_crates`]; `run!()` then warns at
+    /// startup and in `--list`, and fails `--check`. Names are crate names as Rust writes them
+    /// (`linked_services` for the package `linked-services`).
+    #[must_use]
+    pub fn expect_crates(mut self, crates: impl IntoIterator<Item = &'static str>) -> Self {
+        self.linked.extend(crates);
         self
     }
 
@@ -149,7 +161,14 @@ impl HostBuilder {
         let Registry {
             mut services,
             mut providers,
+            crates,
         } = self.registry;
+        let missing_crates: Vec<&'static str> = self
+            .linked
+            .iter()
+            .copied()
+            .filter(|krate| !crates.contains(krate))
+            .collect();
         let mut options = self.options;
         let mut problems = Vec::new();
         #[cfg(feature = "config")]
@@ -233,6 +252,7 @@ impl HostBuilder {
             planned,
             listing: Listing {
                 options,
+                missing_crates,
                 #[cfg(feature = "config")]
                 sections,
                 #[cfg(feature = "config")]

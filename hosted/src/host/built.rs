@@ -23,6 +23,8 @@ pub struct Host {
 #[derive(Debug)]
 pub(super) struct Listing {
     pub(super) options: HostOptions,
+    /// Crates named with [`HostBuilder::expect_crates`] that contributed no registration.
+    pub(super) missing_crates: Vec<&'static str>,
     #[cfg(feature = "config")]
     pub(super) sections: Vec<crate::config::SectionLoader>,
     #[cfg(feature = "config")]
@@ -108,6 +110,14 @@ impl Host {
     /// The log filter configured (`host.log`) and whether logs are JSON lines.
     pub(crate) fn log_options(&self) -> (&str, bool) {
         (self.listing.options.log(), self.listing.options.log_json())
+    }
+
+    /// The crates named with [`HostBuilder::expect_crates`] (`run!(link = [...])`) that
+    /// contributed no service and no registered type: dropped by the linker, or registering
+    /// nothing.
+    #[must_use]
+    pub fn missing_crates(&self) -> &[&'static str] {
+        &self.listing.missing_crates
     }
 
     /// How many types are registered with the container.

@@ -20,6 +20,8 @@ const RUNTIME_SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 pub struct MainOptions {
     /// Install a `tracing` subscriber unless one is installed already.
     pub logging: bool,
+    /// The crates of `link = [...]`, which must contribute registrations.
+    pub links: &'static [&'static str],
 }
 
 /// What the command line asks for.
@@ -118,7 +120,12 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         println!("{}", usage(&program));
         std::process::exit(0);
     }
-    let builder = with_configuration(Host::builder().discover(), &line);
+    let builder = with_configuration(
+        Host::builder()
+            .discover()
+            .expect_crates(options.links.iter().copied()),
+        &line,
+    );
     let host = match configure(builder).build() {
         Ok(host) => host,
         Err(error) => {
@@ -127,7 +134,12 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
             std::process::exit(i32::from(error.exit_code()));
         }
     };
+    let missing = missing_crates_message(&host);
     if command == Command::Check {
+        if let Some(message) = &missing {
+            eprintln!("error: {message}");
+            std::process::exit(1);
+        }
         let services = host.services().len();
         let registrations = host.registrations();
         println!(
@@ -138,6 +150,9 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         std::process::exit(0);
     }
     if command == Command::List {
+        if let Some(message) = &missing {
+            eprintln!("warning: {message}");
+        }
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(service_table(&host).as_bytes());
         let _ = stdout.write_all(b"\n");
@@ -160,10 +175,39 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
             std::process::exit(1);
         }
     };
+    if let Some(message) = &missing {
+        tracing::warn!("{message}");
+    }
     let outcome = runtime.block_on(host.run());
     // Abandoned services and stray blocking work must not keep the process alive.
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
     std::process::exit(i32::from(outcome.exit_code()));
+}
+
+/// What to say of crates `run!(link = [...])` names that contributed nothing.
+fn missing_crates_message(host: &Host) -> Option<String> {
+    let missing = host.missing_crates();
+    if missing.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = missing.iter().map(|name| format!("`{name}`")).collect();
+    Some(format!(
+        "{} {} named in `hosted::run!(link = [...])` but contributed no service and no registered \
+         type: the linker dropped {} or {} registers nothing; check that its services are \
+         annotated and that the binary depends on it",
+        if missing.len() == 1 {
+            "crate"
+        } else {
+            "crates"
+        },
+        if missing.len() == 1 {
+            format!("{} is", names[0])
+        } else {
+            format!("{} are", names.join(", "))
+        },
+        if missing.len() == 1 { "it" } else { "them" },
+        if missing.len() == 1 { "it" } else { "each" },
+    ))
 }
 
 /// Reads the configuration the command line and the environment name, and hands it to the
