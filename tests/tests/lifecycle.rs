@@ -1194,3 +1194,81 @@ async fn dropping_the_stop_future_leaves_the_stop_running_to_its_end() {
         .expect("the stop went on without its caller");
     assert_eq!(journal.entries(), ["stop:slow", "stopped:slow"]);
 }
+
+#[tokio::test]
+async fn a_selection_keeps_only_the_named_services_and_what_they_register() {
+    let journal = Journal::default();
+    let builder = || {
+        Host::builder()
+            .add_service(Probe::service(
+                "app::billing::invoicer",
+                &journal,
+                Fault::None,
+            ))
+            .add_service(Probe::service(
+                "app::billing::reminder",
+                &journal,
+                Fault::None,
+            ))
+            .add_service(Probe::service("app::billingx", &journal, Fault::None))
+            .add_service(ServiceDescriptor::queued(
+                "app::mail::outbox",
+                hosted::queue::QueueOptions::new(4),
+                |_item: u32, _cx: RunContext| async {},
+                hosted::queue::DeadLetters::log(),
+            ))
+    };
+    let names = |host: &Host| -> Vec<String> {
+        host.services()
+            .map(|service| service.name().to_owned())
+            .collect()
+    };
+    let by_module = builder().only(["app::billing"]).build().unwrap();
+    assert_eq!(
+        names(&by_module),
+        ["app::billing::invoicer", "app::billing::reminder"],
+        "a module prefix matches whole path segments only"
+    );
+    let by_name = builder()
+        .only(["app::billing::reminder", "app::mail::outbox"])
+        .build()
+        .unwrap();
+    assert_eq!(
+        names(&by_name),
+        ["app::billing::reminder", "app::mail::outbox"]
+    );
+    let by_predicate = builder()
+        .select(|name| name.ends_with("invoicer"))
+        .build()
+        .unwrap();
+    assert_eq!(names(&by_predicate), ["app::billing::invoicer"]);
+
+    // What a dropped service registers goes with it.
+    let running = by_module.start().await.unwrap();
+    assert!(running.get::<hosted::Queue<u32>>().await.is_err());
+    assert!(running.stop().await.is_success());
+    assert_eq!(
+        journal.matching("start:"),
+        [
+            "start:app::billing::invoicer",
+            "start:app::billing::reminder"
+        ]
+    );
+
+    let error = builder()
+        .only(["app::biling"])
+        .build()
+        .expect_err("a typo must not leave nothing to run");
+    assert!(
+        error.to_string().contains(
+            "`only` keeps `app::biling`, but no service has that name or lives in that module"
+        ),
+        "{error}"
+    );
+    assert!(
+        error
+            .problems()
+            .iter()
+            .any(|problem| matches!(problem, Problem::UnknownSelection { .. }))
+    );
+}

@@ -26,6 +26,14 @@ pub enum Problem {
         /// Every service name, to suggest from.
         known: Vec<String>,
     },
+    /// [`HostBuilder::only`](crate::host::HostBuilder::only) names no service and no module of
+    /// one.
+    UnknownSelection {
+        /// The entry as given.
+        name: String,
+        /// Every service name, to suggest from.
+        known: Vec<String>,
+    },
     /// Services start after each other in a circle.
     OrderCycle {
         /// The services in the circle, the first repeated at the end.
@@ -103,6 +111,16 @@ impl fmt::Display for Problem {
                     "service `{service}` starts after `{after}`, but no service has that name"
                 )?;
                 match closest(after, known) {
+                    Some(guess) => write!(f, "; did you mean `{guess}`?"),
+                    None => Ok(()),
+                }
+            }
+            Self::UnknownSelection { name, known } => {
+                write!(
+                    f,
+                    "`only` keeps `{name}`, but no service has that name or lives in that module"
+                )?;
+                match closest(name, known) {
                     Some(guess) => write!(f, "; did you mean `{guess}`?"),
                     None => Ok(()),
                 }
