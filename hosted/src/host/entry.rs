@@ -179,8 +179,14 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         tracing::warn!("{message}");
     }
     let outcome = runtime.block_on(host.run());
-    // Abandoned services and stray blocking work must not keep the process alive.
-    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
+    // Abandoned services and stray blocking work must not keep the process alive. When the
+    // budget was overrun something may be stuck on a worker thread: waiting for it would only
+    // hold the process past the budget, so the runtime is left behind at once.
+    if outcome.overran_budget() {
+        runtime.shutdown_background();
+    } else {
+        runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
+    }
     std::process::exit(i32::from(outcome.exit_code()));
 }
 

@@ -59,6 +59,8 @@ pub(crate) struct Shared {
 pub struct Outcome {
     reason: Option<StopReason>,
     incidents: Vec<Incident>,
+    /// Whether a step overran the shutdown budget, so something may still be stuck.
+    overran: bool,
 }
 
 impl Outcome {
@@ -71,7 +73,14 @@ impl Outcome {
                 service: "hosted::host".to_owned(),
                 what,
             }],
+            overran: true,
         }
+    }
+
+    /// Whether a step overran the shutdown budget: a task may still be stuck, so the runtime
+    /// should not wait for it.
+    pub(crate) fn overran_budget(&self) -> bool {
+        self.overran
     }
 
     /// Why the host stopped, if it got as far as being asked to.
@@ -416,14 +425,21 @@ impl Shared {
         }
         self.dispose_singletons(&mut budget).await;
         self.lifetime.mark_stopped();
-        self.finish(began, reason, &held_up)
+        self.finish(began, reason, &held_up, budget.overrun_by.is_some())
     }
 
     /// The outcome, and the final line that tells the offenders from the services they held up.
-    fn finish(&self, began: Instant, reason: Option<StopReason>, held_up: &[String]) -> Outcome {
+    fn finish(
+        &self,
+        began: Instant,
+        reason: Option<StopReason>,
+        held_up: &[String],
+        overran: bool,
+    ) -> Outcome {
         let outcome = Outcome {
             reason,
             incidents: self.incidents.take(),
+            overran,
         };
         if outcome.is_success() {
             tracing::info!(elapsed = ?began.elapsed(), "application stopped");
