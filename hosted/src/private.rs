@@ -50,10 +50,6 @@ pub const fn assert_inject<T: Inject>() {}
 /// `#[hosted_service]` type implements the trait.
 pub const fn assert_hosted_service<T: crate::HostedService>() {}
 
-/// Not public API, used by generated code: checks, at the return type's span, that the function
-/// returns what a service may return.
-pub const fn assert_outcome<T: IntoOutcome>() {}
-
 /// Not public API, used by generated code: checks, at the factory's return type, that the value
 /// can be shared between threads and lives as long as the host.
 pub const fn assert_provided<T: ?Sized + Send + Sync + 'static>() {}
