@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::quote;
 use syn::{Ident, Item, ItemFn, LitStr};
 
 use crate::args::{Arg, Args, Attribute};
@@ -179,6 +179,15 @@ fn read_time_zone(arg: &Arg, cron: bool, errors: &mut Errors) -> Option<LitStr> 
         );
     }
     let zone = errors.take(values::non_empty_string("time_zone", &arg.value))?;
+    // `hosted`'s `time-zones` feature turns on this crate's: without it, the time-zone
+    // database is not compiled in.
+    if cfg!(not(feature = "time-zones")) {
+        errors.at(
+            zone.span(),
+            "`time_zone` needs the `time-zones` feature of `hosted`, without which cron schedules \
+             run in UTC: enable it in Cargo.toml, `hosted = { version = \"0.1\", features = [\"time-zones\"] }`",
+        );
+    }
     let name = zone.value();
     let plausible = name
         .chars()
@@ -355,10 +364,6 @@ fn emit(service: &ServiceArgs, timer: &Timer, function: &HostedFn, item: &ItemFn
     let service = service_fn(service, function, item);
     let private = service.private();
     let options = emit_options(&private, timer);
-    let time_zones = timer
-        .time_zone
-        .as_ref()
-        .map(|zone| quote_spanned!(zone.span()=> #private::assert_time_zones::<()>();));
     let body = service.body(&[]);
     let runner = quote! {
         const __HOSTED_OPTIONS: #private::TimerOptions = #options;
@@ -373,7 +378,7 @@ fn emit(service: &ServiceArgs, timer: &Timer, function: &HostedFn, item: &ItemFn
     let descriptor = quote! {
         #private::ServiceDescriptor::timed(#name, __HOSTED_OPTIONS, __hosted_tick)
     };
-    service.emit(&runner, &descriptor, &quote!(#time_zones))
+    service.emit(&runner, &descriptor, &TokenStream::new())
 }
 
 fn service_fn<'a>(
