@@ -154,7 +154,12 @@ fn emit(model: &RunModel) -> TokenStream {
         .links
         .iter()
         .map(|link| quote_spanned!(link.span()=> extern crate #link as _;));
-    let names = model.links.iter().map(ToString::to_string);
+    let names: Vec<String> = model.links.iter().map(ToString::to_string).collect();
+    // Libraries the binary depends on that use `hosted` but are not in `link`: the linker may
+    // have dropped them, which the host then reports.
+    let unnamed = crate::lockfile::libraries_using_hosted()
+        .into_iter()
+        .filter(|library| !names.contains(library));
     let configure = model
         .configure
         .as_ref()
@@ -166,6 +171,7 @@ fn emit(model: &RunModel) -> TokenStream {
                 #krate::__private::MainOptions {
                     logging: #logging,
                     links: &[#(#names),*],
+                    unnamed: &[#(#unnamed),*],
                 },
                 #configure,
             )

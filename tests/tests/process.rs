@@ -215,7 +215,15 @@ listing::reporter  background  7      -                      stop               
     ] {
         assert!(settings.contains(&line), "missing {line:?} in\n{stdout}");
     }
-    assert_eq!(app.stderr(), "", "`--list` should not log");
+    // Nothing is logged; the one line on stderr is the warning every binary of this package
+    // gets, since the package depends on `linked-services` and this binary never names it.
+    let stderr = app.stderr();
+    assert!(
+        stderr
+            .lines()
+            .all(|line| line.starts_with("warning: `linked_services`")),
+        "`--list` should not log:\n{stderr}"
+    );
 }
 
 #[test]
@@ -341,6 +349,32 @@ fn a_library_crate_linked_through_run_contributes_its_services() {
     assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
     let stopped = event("linked-services::greeter", "stopped");
     app.assert_log_order(&[&parts(&stopped), &["application stopped"]]);
+}
+
+#[test]
+fn a_library_the_binary_never_names_is_reported_even_beside_services_of_its_own() {
+    const SILENT: &str = "warning: `linked_services` depends on `hosted` but contributed no \
+                          service and no registered type: if it declares services, the linker \
+                          dropped them because this binary never names it; link it with \
+                          `hosted::run!(link = [linked_services])`";
+    // `graceful` has services of its own and depends on `linked-services` (through this
+    // package) without naming it.
+    for args in [&["--check"][..], &["--list"]] {
+        let mut app = Process::spawn(env!("CARGO_BIN_EXE_graceful"), args);
+        assert_eq!(app.wait_exit(HANG), 0, "{args:?}: {}", app.transcript());
+        assert!(
+            app.stderr().contains(SILENT),
+            "{args:?}: {}",
+            app.transcript()
+        );
+    }
+    let mut linked = Process::spawn(env!("CARGO_BIN_EXE_linked"), &["--check"]);
+    assert_eq!(linked.wait_exit(HANG), 0, "{}", linked.transcript());
+    assert!(
+        !linked.stderr().contains("warning"),
+        "{}",
+        linked.transcript()
+    );
 }
 
 #[test]

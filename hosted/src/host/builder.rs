@@ -39,6 +39,8 @@ pub struct HostBuilder {
     replacements: Vec<Provider>,
     discovered: bool,
     linked: Vec<&'static str>,
+    /// Libraries the binary depends on that use `hosted` but are not linked by name.
+    unnamed: Vec<&'static str>,
     selection: Selection,
     options: HostOptions,
     #[cfg(feature = "config")]
@@ -65,6 +67,13 @@ impl HostBuilder {
     /// (`linked_services` for the package `linked-services`).
     pub fn expect_crates(mut self, crates: impl IntoIterator<Item = &'static str>) -> Self {
         self.linked.extend(crates);
+        self
+    }
+
+    /// Libraries the binary depends on that use `hosted` without `link` naming them: the ones
+    /// of them that contributed nothing are reported as possibly dropped by the linker.
+    pub(crate) fn suspect_crates(mut self, crates: impl IntoIterator<Item = &'static str>) -> Self {
+        self.unnamed.extend(crates);
         self
     }
 
@@ -195,6 +204,7 @@ impl HostBuilder {
         let (mut services, mut providers) = (self.registry.services, self.registry.providers);
         let mut problems = self.selection.apply(&mut services, &mut providers);
         let missing_crates = missing(&self.linked, &self.registry.crates);
+        let silent_crates = missing(&self.unnamed, &self.registry.crates);
         let mut options = self.options;
         #[cfg(feature = "config")]
         let configuration = self
@@ -278,6 +288,7 @@ impl HostBuilder {
             listing: Listing {
                 options,
                 missing_crates,
+                silent_crates,
                 #[cfg(feature = "config")]
                 sections,
                 #[cfg(feature = "config")]

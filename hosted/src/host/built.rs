@@ -25,6 +25,8 @@ pub(super) struct Listing {
     pub(super) options: HostOptions,
     /// Crates named with [`HostBuilder::expect_crates`] that contributed no registration.
     pub(super) missing_crates: Vec<&'static str>,
+    /// Libraries using `hosted` that `link` does not name and that contributed nothing.
+    pub(super) silent_crates: Vec<&'static str>,
     #[cfg(feature = "config")]
     pub(super) sections: Vec<crate::config::SectionLoader>,
     #[cfg(feature = "config")]
@@ -118,6 +120,12 @@ impl Host {
     #[must_use]
     pub fn missing_crates(&self) -> &[&'static str] {
         &self.listing.missing_crates
+    }
+
+    /// Libraries the binary depends on that use `hosted`, are not named in `link`, and
+    /// contributed nothing: probably dropped by the linker.
+    pub(crate) fn silent_crates(&self) -> &[&'static str] {
+        &self.listing.silent_crates
     }
 
     /// How many types are registered with the container.

@@ -26,6 +26,9 @@ pub struct MainOptions {
     pub logging: bool,
     /// The crates of `link = [...]`, which must contribute registrations.
     pub links: &'static [&'static str],
+    /// The libraries the binary depends on (per `Cargo.lock`) that use `hosted` and are not in
+    /// `link`.
+    pub unnamed: &'static [&'static str],
 }
 
 /// What the command line asks for.
@@ -139,7 +142,8 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
     let builder = with_configuration(
         Host::builder()
             .discover()
-            .expect_crates(options.links.iter().copied()),
+            .expect_crates(options.links.iter().copied())
+            .suspect_crates(options.unnamed.iter().copied()),
         &line,
     );
     let host = match configure(builder).build() {
@@ -151,7 +155,11 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         }
     };
     let missing = missing_crates_message(&host);
+    let silent = silent_crates_message(&host);
     if command == Command::Check {
+        if let Some(message) = &silent {
+            eprintln!("warning: {message}");
+        }
         if let Some(message) = &missing {
             eprintln!("error: {message}");
             std::process::exit(1);
@@ -166,7 +174,7 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         std::process::exit(0);
     }
     if command == Command::List {
-        if let Some(message) = &missing {
+        for message in [&missing, &silent].into_iter().flatten() {
             eprintln!("warning: {message}");
         }
         let mut stdout = std::io::stdout().lock();
@@ -191,7 +199,7 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
             std::process::exit(1);
         }
     };
-    if let Some(message) = &missing {
+    for message in [&missing, &silent].into_iter().flatten() {
         tracing::warn!("{message}");
     }
     let outcome = runtime.block_on(host.run());
@@ -204,6 +212,35 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
     }
     std::process::exit(i32::from(outcome.exit_code()));
+}
+
+/// What to say of libraries using `hosted` that `link` does not name and that contributed
+/// nothing: the linker keeps a crate's registrations only when the binary names the crate.
+fn silent_crates_message(host: &Host) -> Option<String> {
+    let silent = host.silent_crates();
+    if silent.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = silent.iter().map(|name| format!("`{name}`")).collect();
+    Some(format!(
+        "{} {} on `hosted` but contributed no service and no registered type: if {} \
+         services, the linker dropped them because this binary never names {}; link {} with \
+         `hosted::run!(link = [{}])`",
+        names.join(", "),
+        if silent.len() == 1 {
+            "depends"
+        } else {
+            "depend"
+        },
+        if silent.len() == 1 {
+            "it declares"
+        } else {
+            "they declare"
+        },
+        if silent.len() == 1 { "it" } else { "them" },
+        if silent.len() == 1 { "it" } else { "them" },
+        silent.join(", "),
+    ))
 }
 
 /// What to say of crates `run!(link = [...])` names that contributed nothing.
