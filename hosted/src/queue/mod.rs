@@ -121,7 +121,7 @@ pub struct QueueStats {
 /// back.
 ///
 /// It is a [`std::error::Error`] whatever the item, so for any item that is `Send + Sync` (plain
-/// data, and every [`WorkItem`](crate::queue::WorkItem)) it converts with `?` into
+/// data, and every [`WorkItem`]) it converts with `?` into
 /// `anyhow::Error` or [`BoxError`](crate::BoxError), dropping the item with the error:
 ///
 /// ```
