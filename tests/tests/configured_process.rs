@@ -188,6 +188,13 @@ fn a_bad_combination_of_timer_or_queue_options_is_a_configuration_error_for_chec
             ],
         ),
         (
+            // Equal to the default limit, but named: still refused, as the attribute would.
+            &["--services.combinations.pulse.max_concurrent=4"],
+            &[
+                "`services.combinations.pulse.max_concurrent` (command-line argument --services.combinations.pulse.max_concurrent=4) with `services.combinations.pulse.overlap` (default): `max_concurrent` applies only to `overlap = \"concurrent\"`",
+            ],
+        ),
+        (
             &["--services.combinations.mail.retry_max_backoff=50ms"],
             &[
                 "`services.combinations.mail.retry_backoff` (default) with `services.combinations.mail.retry_max_backoff` (command-line argument --services.combinations.mail.retry_max_backoff=50ms): `retry_backoff` (100ms) is longer than `retry_max_backoff` (50ms)",
