@@ -178,13 +178,15 @@ async fn services_start_in_declared_order_and_stop_in_reverse() {
             "start:metrics"
         ]
     );
+    // Reverse order, in waves: `audit`, which nothing orders, stops with `web`, the first of
+    // order 0 free to stop; `cache` waits for `web`, `database` for `cache` and order 0.
     assert_eq!(
         journal.matching("stop:"),
         [
             "stop:metrics",
             "stop:web",
-            "stop:cache",
             "stop:audit",
+            "stop:cache",
             "stop:database"
         ]
     );
@@ -1270,5 +1272,166 @@ async fn a_selection_keeps_only_the_named_services_and_what_they_register() {
             .problems()
             .iter()
             .any(|problem| matches!(problem, Problem::UnknownSelection { .. }))
+    );
+}
+
+/// A service whose `stop` waits for `others` more services to enter theirs, and notes when its
+/// stop began and ended, and when its body saw its token.
+struct Rendezvous {
+    name: &'static str,
+    barrier: Option<Arc<tokio::sync::Barrier>>,
+    linger: Duration,
+    journal: Journal,
+    origin: Instant,
+}
+
+impl Rendezvous {
+    fn service(
+        name: &'static str,
+        barrier: Option<&Arc<tokio::sync::Barrier>>,
+        linger: Duration,
+        journal: &Journal,
+        origin: Instant,
+    ) -> ServiceDescriptor {
+        ServiceDescriptor::hosted(
+            name,
+            Arc::new(Self {
+                name,
+                barrier: barrier.cloned(),
+                linger,
+                journal: journal.clone(),
+                origin,
+            }),
+        )
+    }
+
+    fn note(&self, what: &str) {
+        let at = self.origin.elapsed().as_millis();
+        self.journal.note(format!("{what}:{}@{at}", self.name));
+    }
+}
+
+impl HostedService for Rendezvous {
+    async fn execute(&self, stop: CancellationToken) -> Result<(), BoxError> {
+        stop.cancelled().await;
+        self.note("token");
+        Ok(())
+    }
+
+    async fn stop(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+        self.note("stop");
+        if let Some(barrier) = &self.barrier {
+            barrier.wait().await;
+        }
+        tokio::time::sleep(self.linger).await;
+        self.note("stopped");
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn services_nothing_orders_stop_together() {
+    let journal = Journal::default();
+    let origin = Instant::now();
+    // Each `stop` waits for the other two: stopped one after another, the first would wait for
+    // the whole budget.
+    let barrier = Arc::new(tokio::sync::Barrier::new(3));
+    let mut builder = Host::builder().shutdown_timeout(Duration::from_secs(5));
+    for name in ["alpha", "bravo", "charlie"] {
+        builder = builder.add_service(Rendezvous::service(
+            name,
+            Some(&barrier),
+            Duration::from_secs(1),
+            &journal,
+            origin,
+        ));
+    }
+    let running = builder.build().unwrap().start().await.unwrap();
+    let began = Instant::now();
+    let outcome = running.stop().await;
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert_eq!(
+        began.elapsed(),
+        Duration::from_secs(1),
+        "the three stops overlap"
+    );
+    // Still begun in reverse start order.
+    assert_eq!(
+        journal.matching("stop:"),
+        ["stop:charlie@0", "stop:bravo@0", "stop:alpha@0"]
+    );
+    assert_eq!(journal.matching("token:").len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_stops_only_once_everything_after_it_has_stopped() {
+    let journal = Journal::default();
+    let origin = Instant::now();
+    let second = Duration::from_secs(1);
+    let running = Host::builder()
+        .add_service(Rendezvous::service(
+            "database", None, second, &journal, origin,
+        ))
+        .add_service(Rendezvous::service("cache", None, second, &journal, origin).after("database"))
+        .add_service(Rendezvous::service("web", None, second, &journal, origin).after("cache"))
+        // Unordered: stops together with `web`, the first to go.
+        .add_service(Rendezvous::service("audit", None, second, &journal, origin))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let outcome = running.stop().await;
+    assert!(outcome.is_success(), "{outcome:?}");
+    let mut stops = journal.matching("stop:");
+    stops.sort();
+    assert_eq!(
+        stops,
+        [
+            "stop:audit@0",
+            "stop:cache@1000",
+            "stop:database@2000",
+            "stop:web@0"
+        ]
+    );
+    // A body learns of the stop only when its turn comes.
+    let mut tokens = journal.matching("token:");
+    tokens.sort();
+    assert_eq!(
+        tokens,
+        [
+            "token:audit@0",
+            "token:cache@1000",
+            "token:database@2000",
+            "token:web@0"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn order_levels_stop_in_reverse_one_after_another() {
+    let journal = Journal::default();
+    let origin = Instant::now();
+    let second = Duration::from_secs(1);
+    let running = Host::builder()
+        .add_service(Rendezvous::service("early", None, second, &journal, origin).order(-1))
+        .add_service(Rendezvous::service("plain", None, second, &journal, origin))
+        .add_service(Rendezvous::service("other", None, second, &journal, origin))
+        .add_service(Rendezvous::service("late", None, second, &journal, origin).order(1))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let outcome = running.stop().await;
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert_eq!(
+        journal.matching("stop:"),
+        [
+            "stop:late@0",
+            "stop:plain@1000",
+            "stop:other@1000",
+            "stop:early@2000"
+        ]
     );
 }

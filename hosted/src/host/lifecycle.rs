@@ -353,35 +353,100 @@ impl Shared {
 
         // .NET 8 order: the `stopping` hooks, then `ApplicationStopping` (already fired when the
         // stop came from a signal, a failure or `stop_application`), then each `stop`.
-        for service in unstarted
+        let hooked: Vec<&Built> = unstarted
             .iter()
             .rev()
             .chain(started.iter().rev().map(|started| &started.built))
-        {
-            let cx = self.service_context(&service.info, &cancellation);
-            let call = hook(&service.service, cx, |s, cx| s.stopping(cx));
-            self.stop_step(service, "its `stopping` hook", call, &mut budget)
-                .await;
+            .collect();
+        for wave in stop_waves(&hooked) {
+            let wave: Vec<&Built> = wave.into_iter().map(|index| hooked[index]).collect();
+            self.hook_wave(
+                &wave,
+                "its `stopping` hook",
+                &cancellation,
+                &mut budget,
+                |s, cx| s.stopping(cx),
+            )
+            .await;
         }
+        drop(hooked);
         self.lifetime.mark_stopping();
 
         let mut stopped = Vec::with_capacity(started.len() + unstarted.len());
+        // Those whose `start` never ran come last in start order, so first here; they have no
+        // body or `stop` to wait for.
         stopped.extend(unstarted.into_iter().rev());
         let mut held_up = Vec::new();
+        let mut remaining: Vec<Option<Started>> = started.into_iter().rev().map(Some).collect();
+        let waves = {
+            let built: Vec<&Built> = remaining
+                .iter()
+                .flatten()
+                .map(|started| &started.built)
+                .collect();
+            stop_waves(&built)
+        };
+        for wave in waves {
+            let wave: Vec<Started> = wave
+                .into_iter()
+                .filter_map(|index| remaining[index].take())
+                .collect();
+            self.stop_wave(wave, &cancellation, &mut budget, &mut held_up, &mut stopped)
+                .await;
+        }
+        let stopped_refs: Vec<&Built> = stopped.iter().collect();
+        for wave in stop_waves(&stopped_refs) {
+            let wave: Vec<&Built> = wave.into_iter().map(|index| stopped_refs[index]).collect();
+            self.hook_wave(
+                &wave,
+                "its `stopped` hook",
+                &cancellation,
+                &mut budget,
+                |s, cx| s.stopped(cx),
+            )
+            .await;
+        }
+        drop(stopped_refs);
+        self.dispose_singletons(&mut budget).await;
+        self.lifetime.mark_stopped();
+        self.finish(began, reason, &held_up, budget.overrun_by.is_some())
+    }
+
+    /// Stops one wave of services that nothing orders among themselves: every body is told to
+    /// stop at once, then each is awaited and its `stop` called, all within the budget.
+    async fn stop_wave(
+        &self,
+        wave: Vec<Started>,
+        cancellation: &CancellationToken,
+        budget: &mut Budget,
+        held_up: &mut Vec<String>,
+        stopped: &mut Vec<Built>,
+    ) {
+        let began = Instant::now();
+        // Who overran before this wave's turn came: its members were held up by that one.
+        let late = budget.overrun_by.clone();
+        for member in &wave {
+            member.built.stop.cancel();
+        }
+        let mut ended = Vec::with_capacity(wave.len());
+        let mut members = Vec::with_capacity(wave.len());
         for Started {
             built,
             mut supervisor,
-        } in started.into_iter().rev()
+        } in wave
         {
-            let service_began = Instant::now();
-            let late = budget.overrun_by.clone();
-            built.stop.cancel();
-            let ended = tokio::time::timeout_at(budget.limit(), &mut supervisor)
-                .await
-                .is_ok();
-            if !ended {
+            // Most bodies end as soon as their token fires: those need no timer.
+            let finished = if supervisor.is_finished() {
+                let _ = (&mut supervisor).await;
+                true
+            } else {
+                tokio::time::timeout_at(budget.limit(), &mut supervisor)
+                    .await
+                    .is_ok()
+            };
+            if !finished {
                 drop(supervisor);
-                let what = match &budget.overrun_by {
+                let what = match &late {
                     None => format!(
                         "abandoned: still running when the shutdown budget of {:?} ran out",
                         self.shutdown_timeout
@@ -397,10 +462,16 @@ impl Shared {
                 self.incidents.record(&built.info, what);
                 budget.overrun(built.info.name());
             }
-            let cx = self.service_context(&built.info, &cancellation);
-            let call = hook(&built.service, cx, |s, cx| s.stop(cx));
-            let stopped_cleanly = self.stop_step(&built, "stop", call, &mut budget).await;
-            if let Some(offender) = late {
+            ended.push(finished);
+            members.push(built);
+        }
+        let refs: Vec<&Built> = members.iter().collect();
+        let cleanly = self
+            .hook_wave(&refs, "stop", cancellation, budget, |s, cx| s.stop(cx))
+            .await;
+        drop(refs);
+        for ((built, finished), stopped_cleanly) in members.into_iter().zip(ended).zip(cleanly) {
+            if let Some(offender) = &late {
                 built.span.in_scope(|| {
                     tracing::warn!(
                         held_up_by = %offender,
@@ -410,22 +481,40 @@ impl Shared {
                 });
                 held_up.push(built.info.name().to_owned());
             }
-            if ended && stopped_cleanly {
+            if finished && stopped_cleanly {
                 built.span.in_scope(|| {
-                    tracing::info!(elapsed = ?service_began.elapsed(), "stopped");
+                    tracing::info!(elapsed = ?began.elapsed(), "stopped");
                 });
             }
             stopped.push(built);
         }
-        for service in &stopped {
-            let cx = self.service_context(&service.info, &cancellation);
-            let call = hook(&service.service, cx, |s, cx| s.stopped(cx));
-            self.stop_step(service, "its `stopped` hook", call, &mut budget)
-                .await;
-        }
-        self.dispose_singletons(&mut budget).await;
-        self.lifetime.mark_stopped();
-        self.finish(began, reason, &held_up, budget.overrun_by.is_some())
+    }
+
+    /// Runs one hook of every service of a wave concurrently, each bounded by the budget, then
+    /// reports each outcome in the wave's order. Returns, per service, whether its hook finished
+    /// in time without failing.
+    async fn hook_wave(
+        &self,
+        wave: &[&Built],
+        step: &str,
+        cancellation: &CancellationToken,
+        budget: &mut Budget,
+        method: for<'a> fn(
+            &'a dyn ErasedService,
+            &'a ServiceContext,
+        ) -> BoxFuture<'a, Result<(), crate::service::BoxError>>,
+    ) -> Vec<bool> {
+        let limit = budget.limit();
+        let calls = wave.iter().map(|service| {
+            let cx = self.service_context(&service.info, cancellation);
+            let call = hook(&service.service, cx, method).instrument(service.span.clone());
+            call_caught(call, Some(limit))
+        });
+        let results = join_all(calls.collect()).await;
+        wave.iter()
+            .zip(results)
+            .map(|(service, result)| self.report_stop_step(service, step, result, budget))
+            .collect()
     }
 
     /// The outcome, and the final line that tells the offenders from the services they held up.
@@ -514,17 +603,16 @@ impl Shared {
         }
     }
 
-    /// Runs one step of a service's stop within the budget; a step that overruns it is an
+    /// Reports how one step of a service's stop went; a step that overran the budget is an
     /// incident like a failing one, whatever the phase. Returns whether the step finished in
     /// time without failing.
-    async fn stop_step(
+    fn report_stop_step(
         &self,
         service: &Built,
         step: &str,
-        call: BoxFuture<'static, Result<(), crate::service::BoxError>>,
+        result: Result<(), Failure>,
         budget: &mut Budget,
     ) -> bool {
-        let result = call_caught(call.instrument(service.span.clone()), Some(budget.limit())).await;
         let _entered = service.span.enter();
         match result {
             Ok(()) => true,
@@ -630,4 +718,86 @@ fn cancel_at(deadline: Instant, token: CancellationToken) -> AbortOnDropHandle<(
         tokio::time::sleep_until(deadline).await;
         token.cancel();
     }))
+}
+
+/// Splits services into the waves in which they stop, each a list of indexes into `services`
+/// (given in reverse start order, which each wave keeps). A service stops once every service
+/// that declared `after` it has stopped; of the services free to stop, those of the highest
+/// `order` go first, together. Nothing else orders a stop, so what nothing orders stops at once.
+fn stop_waves(services: &[&Built]) -> Vec<Vec<usize>> {
+    let position: std::collections::HashMap<&str, usize> = services
+        .iter()
+        .enumerate()
+        .map(|(index, service)| (service.info.name(), index))
+        .collect();
+    // How many services still to stop declared `after` each one.
+    let mut waiting_on = vec![0_usize; services.len()];
+    for service in services {
+        for name in service.info.after() {
+            if let Some(&index) = position.get(name) {
+                waiting_on[index] += 1;
+            }
+        }
+    }
+    // The services free to stop, by `order`.
+    let mut free: std::collections::BTreeMap<i32, Vec<usize>> = std::collections::BTreeMap::new();
+    for (index, service) in services.iter().enumerate() {
+        if waiting_on[index] == 0 {
+            free.entry(service.info.order()).or_default().push(index);
+        }
+    }
+    let mut waves = Vec::new();
+    let mut placed = 0;
+    while let Some((_, mut wave)) = free.pop_last() {
+        wave.sort_unstable();
+        for &index in &wave {
+            for name in services[index].info.after() {
+                if let Some(&awaited) = position.get(name) {
+                    waiting_on[awaited] -= 1;
+                    if waiting_on[awaited] == 0 {
+                        let order = services[awaited].info.order();
+                        free.entry(order).or_default().push(awaited);
+                    }
+                }
+            }
+        }
+        placed += wave.len();
+        waves.push(wave);
+    }
+    if placed < services.len() {
+        // A circle, which the checks before start refuse: the rest stop in reverse order.
+        let placed: std::collections::HashSet<usize> = waves.iter().flatten().copied().collect();
+        waves.push(
+            (0..services.len())
+                .filter(|index| !placed.contains(index))
+                .collect(),
+        );
+    }
+    waves
+}
+
+/// Polls every future until all are ready, and returns their outputs in order.
+async fn join_all<T>(futures: Vec<impl Future<Output = T>>) -> Vec<T> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<T>> = std::iter::repeat_with(|| None)
+        .take(futures.len())
+        .collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
