@@ -9,6 +9,7 @@ mod duration;
 mod hosted_service;
 mod injection;
 mod queued;
+mod routes;
 mod run;
 mod service_args;
 mod service_fn;
@@ -80,4 +81,11 @@ pub fn transient(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
     timed::expand(args.into(), item.into()).into()
+}
+
+/// Contributes a function's routes to the web server (the `web` feature of `hosted`). See the
+/// `hosted` crate's documentation.
+#[proc_macro_attribute]
+pub fn routes(args: TokenStream, item: TokenStream) -> TokenStream {
+    routes::expand(args.into(), item.into()).into()
 }
