@@ -246,6 +246,12 @@ async fn serve(
         std::future::pending::<()>().await;
     };
     let abort = core.sockets.abort.cancelled();
+    let overflowed = async {
+        outbox.overflowed.cancelled().await;
+        // The close frame goes out if the client reads again soon; otherwise the connection
+        // is dropped.
+        tokio::time::sleep(CLOSE_REPLY_WAIT).await;
+    };
     tokio::select! {
         () = &mut writer => {
             // The close frame is sent (or the socket failed): let the client answer it.
@@ -254,6 +260,7 @@ async fn serve(
         () = &mut reader => {}
         () = closing => {}
         () = abort => {}
+        () = overflowed => {}
     }
     core.disconnect(id);
     tracing::debug!(parent: &span, "disconnected");
@@ -272,7 +279,10 @@ async fn write(mut sink: futures_util::stream::SplitSink<WebSocket, Message>, ou
                     code,
                     reason: reason.into(),
                 };
-                let _ = sink.send(Message::Close(Some(frame))).await;
+                // A client that does not read cannot take the frame: bounded, like its reply.
+                let _ =
+                    tokio::time::timeout(CLOSE_REPLY_WAIT, sink.send(Message::Close(Some(frame))))
+                        .await;
                 return;
             }
         }

@@ -7,6 +7,7 @@ use std::sync::{Mutex, PoisonError};
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::{HubCounters, Overflow};
 
@@ -37,6 +38,9 @@ pub(crate) struct Outbox {
     overflow: Overflow,
     queued: AtomicU64,
     dropped: AtomicU64,
+    /// Fires when the overflow policy disconnects the connection: its writer may be stuck on a
+    /// client that does not read, so the connection is dropped rather than waited for.
+    pub(crate) overflowed: CancellationToken,
 }
 
 impl Outbox {
@@ -51,6 +55,7 @@ impl Outbox {
             overflow,
             queued: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            overflowed: CancellationToken::new(),
         }
     }
 
@@ -79,6 +84,7 @@ impl Outbox {
                     });
                     counters.disconnected.fetch_add(1, Ordering::Relaxed);
                     drop(state);
+                    self.overflowed.cancel();
                     self.ready.notify_one();
                     return;
                 }
