@@ -323,7 +323,8 @@ impl Server {
             .layer(axum::middleware::from_fn_with_state(
                 cx.clone(),
                 request_scope,
-            ));
+            ))
+            .layer(tower_http::trace::TraceLayer::new_for_http());
         let ready_lifetime = lifetime.clone();
         let health = Router::new()
             .route(&options.livez_path, get(|| async { "alive\n" }))
@@ -335,9 +336,9 @@ impl Server {
                     async move { readiness.report(&lifetime) }
                 }),
             );
-        let app = health
-            .merge(app)
-            .layer(tower_http::trace::TraceLayer::new_for_http());
+        // Probes are not traced: an orchestrator polls them every few seconds, and a 503 while
+        // draining is expected, not an error.
+        let app = health.merge(app);
         Ok(Self {
             options,
             app: Mutex::new(Some(app)),
