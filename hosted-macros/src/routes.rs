@@ -2,7 +2,7 @@
 //! time like a service.
 //!
 //! Parse (`crate = "path"`) → validate (a plain `fn` without parameters or generics that returns
-//! something) → emit (the item unchanged, a spanned check of the return type, and three
+//! something) → emit (the item unchanged, its call spanned at the return type, and three
 //! `inventory` items: the contribution, the server's registration, the `--list` table).
 
 use proc_macro2::TokenStream;
@@ -27,8 +27,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::new();
     let krate = parse(args, &mut errors);
     let Ok(parsed) = syn::parse2::<ItemFn>(item.clone()) else {
+        // At the item's kind (`struct`, `impl`, ...): the part that is wrong.
+        let at = syn::parse2::<syn::Item>(item.clone())
+            .ok()
+            .and_then(|parsed| item_keyword(&parsed))
+            .unwrap_or_else(proc_macro2::Span::call_site);
         errors.push(syn::Error::new(
-            proc_macro2::Span::call_site(),
+            at,
             "`#[hosted::routes]` goes on a function returning `hosted::web::Routes` or `axum::Router`",
         ));
         let error = errors.finish().unwrap_err();
@@ -45,6 +50,21 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         (Err(error), _) => with_item(&error, item),
         (Ok(()), None) => unreachable!("a missing return type is reported"),
     }
+}
+
+/// The keyword that says what kind of item it is.
+fn item_keyword(item: &syn::Item) -> Option<proc_macro2::Span> {
+    Some(match item {
+        syn::Item::Struct(item) => item.struct_token.span,
+        syn::Item::Enum(item) => item.enum_token.span,
+        syn::Item::Impl(item) => item.impl_token.span,
+        syn::Item::Trait(item) => item.trait_token.span,
+        syn::Item::Const(item) => item.const_token.span,
+        syn::Item::Static(item) => item.static_token.span,
+        syn::Item::Mod(item) => item.mod_token.span,
+        syn::Item::Type(item) => item.type_token.span,
+        _ => return None,
+    })
 }
 
 fn parse(args: TokenStream, errors: &mut Errors) -> syn::Path {
@@ -101,17 +121,16 @@ fn emit(model: &RoutesFn) -> TokenStream {
     let private = quote!(#krate::__private);
     let ident = &item.sig.ident;
     let name = ident.to_string();
-    let check = quote_spanned! {output.span()=>
-        const _: () = #private::assert_routes::<#output>();
+    // Spanned at the return type, so a function returning something else is one error there.
+    let routes = quote_spanned! {output.span()=>
+        #private::IntoRoutes::into_routes(#ident())
     };
     quote! {
         #item
 
         const _: () = {
-            #check
-
             fn __hosted_routes() -> #krate::web::Routes {
-                #private::IntoRoutes::into_routes(#ident())
+                #routes
             }
 
             #private::inventory::submit! {

@@ -119,11 +119,6 @@ impl<T: ?Sized> DisposeViaNothing<T> for &DisposeProbe<T> {
     }
 }
 
-/// Not public API, used by generated code: checks, at the return type's span, that a
-/// `#[hosted::routes]` function returns routes.
-#[cfg(feature = "web")]
-pub const fn assert_routes<T: IntoRoutes>() {}
-
 /// Not public API, used by generated code: implemented when the `time-zones` feature is on.
 #[diagnostic::on_unimplemented(
     message = "`time_zone` needs the `time-zones` feature of `hosted`",
