@@ -146,6 +146,10 @@ async fn next_of(socket: &mut Socket, kind: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step against one process"
+)]
 async fn accounts_tokens_and_clicks() {
     let game = Game::start("click-api", "1h");
 

@@ -30,7 +30,7 @@ use super::hub::{HubOptions, Overflow};
 #[non_exhaustive]
 pub struct WebOptions {
     /// The address and port the server listens on. Default `127.0.0.1:8080`; port 0 picks a free
-    /// port (the bound address is logged and readable from [`WebServer::local_addr`](super::WebServer::local_addr)).
+    /// port (the bound address is logged and injectable as [`ServerAddress`](super::ServerAddress)).
     pub bind: SocketAddr,
     /// How long, once the host is asked to stop, the server keeps accepting requests while
     /// `/readyz` answers 503, so that a load balancer removing the endpoint asynchronously sends

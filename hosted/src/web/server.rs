@@ -148,7 +148,7 @@ impl WebServer {
         self
     }
 
-    /// The hub's backplane; [`InProcess`](super::InProcess) by default.
+    /// The hub's backplane; [`InProcess`](super::hub::InProcess) by default.
     pub fn backplane(mut self, backplane: Arc<dyn Backplane>) -> Self {
         self.backplane = Some(backplane);
         self

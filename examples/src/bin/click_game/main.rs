@@ -20,6 +20,7 @@
 //! * `IHubContext<GameHub>`: `Hub<ToClient>`, injected into the round service and the
 //!   handlers.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -514,7 +515,12 @@ fn verify_password(password: &str, hash: &str) -> bool {
 fn new_token() -> String {
     let mut bytes = [0_u8; 32];
     OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    bytes
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
 }
 
 /// Registers a player. The name is claimed first, then the password checked and hashed: a
