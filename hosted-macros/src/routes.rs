@@ -10,7 +10,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
 use syn::{FnArg, ItemFn, ReturnType, Type};
 
-use crate::args::Args;
+use crate::args::{Args, Attribute};
 use crate::diagnostics::{Errors, with_item};
 use crate::values;
 
@@ -68,7 +68,15 @@ fn item_keyword(item: &syn::Item) -> Option<proc_macro2::Span> {
 }
 
 fn parse(args: TokenStream, errors: &mut Errors) -> syn::Path {
-    let mut args = Args::parse(args, KEYS, errors);
+    let mut args = Args::parse(
+        args,
+        Attribute {
+            name: "hosted::routes",
+            positional: |_| None,
+        },
+        KEYS,
+        errors,
+    );
     args.take("crate")
         .and_then(|arg| errors.take(values::crate_path(&arg.value)))
         .unwrap_or_else(|| syn::parse_quote!(::hosted))

@@ -321,3 +321,59 @@ async fn a_socket_that_ignores_the_close_does_not_hold_the_stop() {
         .expect("the stop ends within its budget");
     assert!(outcome.is_success(), "{outcome:?}");
 }
+
+/// A backplane that records what it carries, then delivers it locally: the seam a shared
+/// backplane plugs into.
+#[derive(Default)]
+struct Recording {
+    local: std::sync::OnceLock<hosted::web::hub::LocalConnections>,
+    seen: Mutex<Vec<(hosted::web::hub::Target, String)>>,
+}
+
+impl hosted::web::Backplane for Recording {
+    fn attach(&self, local: hosted::web::hub::LocalConnections) {
+        let _ = self.local.set(local);
+    }
+
+    fn publish(&self, envelope: hosted::web::hub::Envelope) {
+        self.seen.lock().unwrap().push((
+            envelope.target.clone(),
+            envelope.payload.as_str().to_owned(),
+        ));
+        if let Some(local) = self.local.get() {
+            local.deliver(&envelope);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_goes_through_the_backplane() {
+    let backplane = Arc::new(Recording::default());
+    let mut options = WebOptions::default();
+    options.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+    let running = WebServer::new()
+        .routes("hub", Routes::new().route("/hub", get(hub)))
+        .options(options)
+        .backplane(Arc::clone(&backplane) as Arc<dyn hosted::web::Backplane>)
+        .install(Host::builder())
+        .add_instance(Arc::new(Joined::default()))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let address = running.get::<ServerAddress>().await.unwrap().get().unwrap();
+    let hub: Hub<String> = Hub::new(running.get::<hosted::web::hub::HubCore>().await.unwrap());
+    let mut socket = connect(address, "user=ada", &hub).await;
+    hub.send_user("ada", &"through the backplane".to_owned())
+        .unwrap();
+    assert_eq!(next_text(&mut socket).await, "through the backplane");
+    assert_eq!(
+        *backplane.seen.lock().unwrap(),
+        [(
+            hosted::web::hub::Target::User("ada".to_owned()),
+            "\"through the backplane\"".to_owned()
+        )]
+    );
+    assert!(running.stop().await.is_success());
+}

@@ -106,3 +106,35 @@ fn list_shows_the_routes() {
     assert!(routes[1].starts_with("/slow ") && routes[1].contains("web_shutdown::api"));
     assert!(routes[2].starts_with("/hub ") && routes[2].contains("tests/src/bin/web_shutdown.rs:"));
 }
+
+#[test]
+fn a_bad_web_setting_stops_startup_with_the_key_and_exit_78() {
+    let mut app = Process::spawn(
+        env!("CARGO_BIN_EXE_web_shutdown"),
+        &["--web.bind=localhost"],
+    );
+    assert_eq!(app.wait_exit(HANG), 78, "{}", app.transcript());
+    let stderr = app.stderr();
+    assert!(stderr.contains("web.bind"), "{stderr}");
+    assert!(stderr.contains("--web.bind=localhost"), "{stderr}");
+
+    let mut app = Process::spawn(
+        env!("CARGO_BIN_EXE_web_shutdown"),
+        &["--web.readyz_path=ready"],
+    );
+    assert_eq!(app.wait_exit(HANG), 78, "{}", app.transcript());
+    assert!(
+        app.stderr().contains("`readyz_path` must start with `/`"),
+        "{}",
+        app.stderr()
+    );
+
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_web_shutdown"), &["--web.drain_delay=5"]);
+    assert_eq!(app.wait_exit(HANG), 78, "{}", app.transcript());
+    assert!(
+        app.stderr()
+            .contains("got 5 without a unit (write \"5s\" or \"5ms\")"),
+        "{}",
+        app.stderr()
+    );
+}

@@ -109,18 +109,46 @@ impl crate::config::Section for WebOptions {
 
 /// Durations written as configuration writes them everywhere else: `"5s"`, `"250ms"`.
 mod humantime_serde_compat {
+    use std::fmt;
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer};
+    use serde::Deserializer;
+    use serde::de::{Error, Visitor};
+
+    struct Humantime;
+
+    const EXPECTED: &str = "expected a duration like \"5s\" or \"250ms\"";
+
+    impl Visitor<'_> for Humantime {
+        type Value = Duration;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a duration like \"5s\" or \"250ms\"")
+        }
+
+        fn visit_str<E: Error>(self, text: &str) -> Result<Duration, E> {
+            humantime::parse_duration(text)
+                .map_err(|error| E::custom(format!("{EXPECTED}, got {text:?} ({error})")))
+        }
+
+        fn visit_u64<E: Error>(self, number: u64) -> Result<Duration, E> {
+            Err(E::custom(format!(
+                "{EXPECTED}, got {number} without a unit (write \"{number}s\" or \"{number}ms\")"
+            )))
+        }
+
+        fn visit_i64<E: Error>(self, number: i64) -> Result<Duration, E> {
+            Err(E::custom(format!("{EXPECTED}, got {number}")))
+        }
+
+        fn visit_f64<E: Error>(self, number: f64) -> Result<Duration, E> {
+            Err(E::custom(format!("{EXPECTED}, got {number}")))
+        }
+    }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(|error| {
-            serde::de::Error::custom(format!(
-                "expected a duration like \"5s\" or \"250ms\", got {text:?} ({error})"
-            ))
-        })
+        deserializer.deserialize_any(Humantime)
     }
 }
