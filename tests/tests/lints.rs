@@ -196,7 +196,6 @@ impl hosted::Dispose for Tidy {
 
 /// Routes, public, through the `crate` argument.
 #[hosted::routes(crate = "::hosted")]
-#[must_use]
 pub fn public_routes() -> hosted::web::Routes {
     hosted::web::Routes::new()
 }
