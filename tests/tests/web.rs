@@ -81,22 +81,27 @@ fn host_with(options: WebOptions) -> HostBuilder {
         .route("/fail", get(failing))
         .route("/slow", get(slow))
         .route("/echo", post(echo));
-    WebServer::new()
-        .routes("tests::web", routes)
-        .options(options)
-        .install(Host::builder())
-        .add_instance(Arc::new(Journal::default()))
-        .provide(
-            Provider::scoped(|cx: RunContext| async move {
-                let journal = cx.resolve::<Arc<Journal>>().await?;
-                Ok::<_, hosted::di::InjectError>(Arc::new(UnitOfWork {
-                    number: NEXT_UNIT.fetch_add(1, Ordering::SeqCst),
-                    journal,
-                }))
-            })
-            .disposing::<UnitOfWork>()
-            .needs(<Arc<Journal> as hosted::di::Inject>::declare),
-        )
+    with_unit_of_work(
+        WebServer::new()
+            .routes("tests::web", routes)
+            .options(options)
+            .install(Host::builder()),
+    )
+}
+
+/// The journal and the scoped unit of work.
+fn with_unit_of_work(builder: HostBuilder) -> HostBuilder {
+    builder.add_instance(Arc::new(Journal::default())).provide(
+        Provider::scoped(|cx: RunContext| async move {
+            let journal = cx.resolve::<Arc<Journal>>().await?;
+            Ok::<_, hosted::di::InjectError>(Arc::new(UnitOfWork {
+                number: NEXT_UNIT.fetch_add(1, Ordering::SeqCst),
+                journal,
+            }))
+        })
+        .disposing::<UnitOfWork>()
+        .needs(<Arc<Journal> as hosted::di::Inject>::declare),
+    )
 }
 
 async fn start(builder: HostBuilder) -> (RunningHost, String) {
@@ -246,4 +251,30 @@ async fn the_stop_turns_readiness_off_drains_then_finishes_in_flight_requests() 
     assert!(lifetime.is_stopped());
     // Closed now.
     assert!(fresh.get(format!("{base}/livez")).send().await.is_err());
+}
+
+struct NeverRegistered;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_handlers_declare_is_checked_before_anything_starts() {
+    let routes = Routes::new()
+        .route("/unit", get(same_unit_twice))
+        .needs::<Arc<UnitOfWork>>()
+        .needs::<Arc<NeverRegistered>>();
+    let host = with_unit_of_work(
+        WebServer::new()
+            .routes("tests::declared", routes)
+            .options(options())
+            .install(Host::builder()),
+    )
+    .build()
+    .unwrap();
+    let outcome = host.start().await.expect_err("startup fails");
+    let incidents = format!("{:?}", outcome.incidents());
+    assert!(
+        incidents
+            .contains("the routes `tests::declared` need `alloc::sync::Arc<web::NeverRegistered>`"),
+        "{incidents}"
+    );
+    assert!(!incidents.contains("UnitOfWork"), "{incidents}");
 }

@@ -33,8 +33,9 @@ use crate::di::{Inject, InjectError, RunContext, RunEnd, ScopeExit};
 /// }
 /// ```
 ///
-/// A value that cannot be injected answers 500 with the reason (and logs it): a handler's
-/// needs are not declared before start the way a service's are.
+/// A value that cannot be injected answers 500 with the reason (and logs it). Declare what the
+/// handlers inject with [`Routes::needs`](super::Routes::needs) to have it checked before any
+/// service starts, as a service's parameters are.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Injected<T>(pub T);
 

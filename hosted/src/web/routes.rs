@@ -4,6 +4,8 @@
 use std::fmt;
 
 use axum::Router;
+
+use crate::di::{Dependencies, Inject};
 use axum::routing::MethodRouter;
 
 /// Routes one function contributes to the web server: an axum [`Router`] that also remembers
@@ -26,6 +28,8 @@ use axum::routing::MethodRouter;
 pub struct Routes {
     pub(crate) router: Router,
     pub(crate) paths: Vec<String>,
+    /// What the handlers inject, as declared with [`needs`](Self::needs).
+    pub(crate) needs: Vec<(&'static str, fn(&mut Dependencies))>,
 }
 
 impl fmt::Debug for Routes {
@@ -59,6 +63,7 @@ impl Routes {
         let prefix = prefix.trim_end_matches('/');
         self.paths
             .extend(routes.paths.iter().map(|path| format!("{prefix}{path}")));
+        self.needs.extend(routes.needs);
         self.router = self.router.nest(prefix, routes.router);
         self
     }
@@ -67,7 +72,30 @@ impl Routes {
     pub fn merge(mut self, routes: impl Into<Self>) -> Self {
         let routes = routes.into();
         self.paths.extend(routes.paths);
+        self.needs.extend(routes.needs);
         self.router = self.router.merge(routes.router);
+        self
+    }
+
+    /// Declares that the handlers inject `T`, so the server checks it is registered before
+    /// any service starts (a handler's extractors are not visible to the host otherwise, and a
+    /// missing registration would show only as a 500 on the first request).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use axum::routing::get;
+    /// use hosted::web::{Injected, Routes};
+    ///
+    /// struct Database;
+    /// async fn list(Injected(_db): Injected<Arc<Database>>) -> &'static str { "[]" }
+    ///
+    /// let routes = Routes::new()
+    ///     .route("/items", get(list))
+    ///     .needs::<Arc<Database>>();
+    /// # drop(routes);
+    /// ```
+    pub fn needs<T: Inject>(mut self) -> Self {
+        self.needs.push((std::any::type_name::<T>(), T::declare));
         self
     }
 
@@ -88,6 +116,7 @@ impl From<Router> for Routes {
         Self {
             router,
             paths: vec!["*".to_owned()],
+            needs: Vec::new(),
         }
     }
 }

@@ -299,6 +299,10 @@ impl Server {
         let readiness = cx.resolve::<Arc<Readiness>>().await?;
         let address = cx.resolve::<Arc<ServerAddress>>().await?;
         let lifetime = cx.lifetime().clone();
+        let missing = missing_needs(&cx, &contributed);
+        if !missing.is_empty() {
+            return Err(InjectError::Custom(missing.join("; ")));
+        }
         let mut user = Router::new();
         for contribution in contributed {
             tracing::debug!(
@@ -361,6 +365,26 @@ impl Server {
             .unwrap_or(deadline)
             .max(Instant::now())
     }
+}
+
+/// What the contributions declared with [`Routes::needs`] that nothing registers.
+fn missing_needs(cx: &RunContext, contributed: &[Contributed]) -> Vec<String> {
+    let mut missing = Vec::new();
+    for contribution in contributed {
+        for (declared, declare) in &contribution.routes.needs {
+            let mut needs = crate::di::Dependencies::new(contribution.name.to_string());
+            declare(&mut needs);
+            for requirement in needs.into_requirements() {
+                if !requirement.optional && !cx.container().provides(requirement.type_id) {
+                    missing.push(format!(
+                        "the routes `{}` need `{declared}`, but nothing registers `{}`",
+                        contribution.name, requirement.type_name
+                    ));
+                }
+            }
+        }
+    }
+    missing
 }
 
 async fn not_found(method: Method, uri: Uri) -> (StatusCode, String) {

@@ -664,6 +664,9 @@ fn game() -> Routes {
         .route("/api/round", get(round))
         .route("/api/players/{name}", get(player_score))
         .route("/hub", get(hub))
+        .needs::<Arc<UnitOfWork>>()
+        .needs::<Arc<Rounds>>()
+        .needs::<Hub<ToClient>>()
 }
 
 fn main() {
