@@ -8,6 +8,9 @@ use axum::Router;
 use crate::di::{Dependencies, Inject};
 use axum::routing::MethodRouter;
 
+/// One declared need: the type's name, and how it declares its registrations.
+pub(crate) type Need = (&'static str, fn(&mut Dependencies));
+
 /// Routes one function contributes to the web server: an axum [`Router`] that also remembers
 /// its paths, so `--list` can show them. Build it like a `Router`; merge a plain `Router` with
 /// [`merge`](Self::merge) (its paths are listed as `*`, axum does not expose them).
@@ -29,7 +32,7 @@ pub struct Routes {
     pub(crate) router: Router,
     pub(crate) paths: Vec<String>,
     /// What the handlers inject, as declared with [`needs`](Self::needs).
-    pub(crate) needs: Vec<(&'static str, fn(&mut Dependencies))>,
+    pub(crate) needs: Vec<Need>,
 }
 
 impl fmt::Debug for Routes {
