@@ -8,6 +8,7 @@ mod diagnostics;
 mod duration;
 mod hosted_service;
 mod injection;
+mod lockfile;
 mod queued;
 mod routes;
 mod run;

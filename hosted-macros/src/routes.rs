@@ -151,7 +151,7 @@ fn emit(model: &RoutesFn) -> TokenStream {
             }
 
             #private::inventory::submit! {
-                #private::Registration::new(#private::register_discovered)
+                #private::Registration::new(#private::register_discovered, ::core::env!("CARGO_CRATE_NAME"))
             }
 
             #private::inventory::submit! {

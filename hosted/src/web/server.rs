@@ -161,6 +161,7 @@ impl WebServer {
         let Registry {
             services,
             providers,
+            ..
         } = registry;
         let builder = providers
             .into_iter()
