@@ -11,3 +11,8 @@ pub mod design {
 pub mod configuration {
     #![doc = include_str!("docs/configuration.md")]
 }
+
+#[cfg(feature = "web")]
+pub mod web {
+    #![doc = include_str!("docs/web.md")]
+}

@@ -31,6 +31,42 @@ pub struct MainOptions {
     pub unnamed: &'static [&'static str],
 }
 
+/// Not public API, used by generated code: a table `--list` prints after the settings,
+/// contributed by a feature (the web host's routes). Hooks with the same key print once.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ListingHook {
+    key: &'static str,
+    table: fn() -> Option<String>,
+}
+
+impl ListingHook {
+    /// Not public API, used by generated code.
+    #[must_use]
+    pub const fn new(key: &'static str, table: fn() -> Option<String>) -> Self {
+        Self { key, table }
+    }
+}
+
+inventory::collect!(ListingHook);
+
+/// The tables of the listing hooks, each key once.
+fn hooked_tables() -> String {
+    let mut seen = Vec::new();
+    let mut text = String::new();
+    for hook in inventory::iter::<ListingHook> {
+        if seen.contains(&hook.key) {
+            continue;
+        }
+        seen.push(hook.key);
+        if let Some(table) = (hook.table)() {
+            text.push('\n');
+            text.push_str(&table);
+        }
+    }
+    text
+}
+
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
@@ -181,6 +217,7 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         let _ = stdout.write_all(service_table(&host).as_bytes());
         let _ = stdout.write_all(b"\n");
         let _ = stdout.write_all(settings_table(&host).as_bytes());
+        let _ = stdout.write_all(hooked_tables().as_bytes());
         let _ = stdout.flush();
         std::process::exit(0);
     }
