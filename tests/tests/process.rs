@@ -14,7 +14,7 @@ use hosted_tests::process::{HANG, Process};
 
 /// The log's span for one service, as the subscriber prints it.
 fn service(name: &str) -> String {
-    format!("service{{name={name}}}")
+    format!("service{{service={name}}}")
 }
 
 /// The parts of the host's log line for `event` (`started`, `stopped`) of the service `name`.

@@ -215,7 +215,8 @@ impl Shared {
             needs_scope,
         } in planned
         {
-            let span = tracing::info_span!("service", name = %info.name());
+            // Not `name`: the JSON format writes the span's own name under that key as well.
+            let span = tracing::info_span!("service", service = %info.name());
             let cx = RunContext::new(
                 info.clone(),
                 stop.clone(),
