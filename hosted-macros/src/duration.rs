@@ -56,7 +56,11 @@ mod tests {
                 (Err(error), Err(refusal)) => {
                     assert!(error.starts_with(refusal), "{text:?}: {error}");
                     let expected_form = error.ends_with(EXPECTED);
-                    assert_eq!(expected_form, !error.contains("too large"), "{text:?}: {error}");
+                    assert_eq!(
+                        expected_form,
+                        !error.contains("too large"),
+                        "{text:?}: {error}"
+                    );
                 }
                 (found, expected) => panic!("{text:?}: {found:?}, expected {expected:?}"),
             }

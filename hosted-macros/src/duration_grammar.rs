@@ -55,7 +55,9 @@ impl Refusal {
             }
             Self::UnknownUnit(unit) => format!("unknown unit `{unit}` in `{text}`"),
             Self::Fraction => {
-                format!("`{text}` has a fraction; write it in a smaller unit (`1500ms`, not `1.5s`)")
+                format!(
+                    "`{text}` has a fraction; write it in a smaller unit (`1500ms`, not `1.5s`)"
+                )
             }
             Self::TooLarge => format!("`{text}` is too large a duration"),
         }
@@ -124,7 +126,10 @@ fn missing_unit(rest: &str) -> Refusal {
 
 /// `duration` in the grammar, shortest form: the largest units first, `"0s"` for zero.
 /// [`parse`] reads it back to the same value.
-#[allow(dead_code, reason = "the runtime prints durations; the macros crate does not")]
+#[allow(
+    dead_code,
+    reason = "the runtime prints durations; the macros crate does not"
+)]
 pub(crate) fn format(duration: Duration) -> String {
     if duration.is_zero() {
         return "0s".to_owned();
@@ -174,14 +179,26 @@ pub(crate) const CASES: &[(&str, Result<u64, &str>)] = &[
     ("s", Err("`s` is not a duration")),
     ("-5s", Err("`-5s` is not a duration")),
     ("+5s", Err("`+5s` is not a duration")),
-    ("1.5s", Err("`1.5s` has a fraction; write it in a smaller unit (`1500ms`, not `1.5s`)")),
-    ("5 s", Err("`5 s` has a space between a number and its unit `s`")),
+    (
+        "1.5s",
+        Err("`1.5s` has a fraction; write it in a smaller unit (`1500ms`, not `1.5s`)"),
+    ),
+    (
+        "5 s",
+        Err("`5 s` has a space between a number and its unit `s`"),
+    ),
     ("5sec", Err("unknown unit `sec` in `5sec`")),
     ("5 sec", Err("unknown unit `sec` in `5 sec`")),
     ("1 hour 2 min", Err("unknown unit `hour` in `1 hour 2 min`")),
     ("5S", Err("unknown unit `S` in `5S`")),
     ("1w", Err("unknown unit `w` in `1w`")),
     ("5s x", Err("`5s x` is not a duration")),
-    ("99999999999999999999s", Err("`99999999999999999999s` is too large a duration")),
-    ("18446744073709551615d", Err("`18446744073709551615d` is too large a duration")),
+    (
+        "99999999999999999999s",
+        Err("`99999999999999999999s` is too large a duration"),
+    ),
+    (
+        "18446744073709551615d",
+        Err("`18446744073709551615d` is too large a duration"),
+    ),
 ];

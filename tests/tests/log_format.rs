@@ -72,7 +72,11 @@ fn check_json_run(backtrace: bool) {
         .find(|line| line.to_string().contains("a spawned task panicked"))
         .expect("the spawned task's line");
     assert_eq!(spawned["level"], "ERROR", "{spawned}");
-    assert_eq!(spawned["fields"].get("backtrace").is_some(), backtrace, "{spawned}");
+    assert_eq!(
+        spawned["fields"].get("backtrace").is_some(),
+        backtrace,
+        "{spawned}"
+    );
 }
 
 #[test]
@@ -90,7 +94,11 @@ fn in_text_a_panic_is_one_line_and_says_where() {
     let app = panicking_run(&[], false);
     let stderr = app.stderr();
     assert_eq!(lines_containing(&stderr, "asked to panic"), 1, "{stderr}");
-    assert_eq!(lines_containing(&stderr, "a spawned task panicked"), 1, "{stderr}");
+    assert_eq!(
+        lines_containing(&stderr, "a spawned task panicked"),
+        1,
+        "{stderr}"
+    );
     app.assert_log_order(&[
         &[
             "ERROR hosted::host::logging: thread `",

@@ -65,6 +65,11 @@ fn sigint_stops_every_service_in_reverse_order_and_exits_0() {
     stops_gracefully_on("INT", "SIGINT", "interrupt signal");
 }
 
+#[test]
+fn sigquit_stops_every_service_in_reverse_order_and_exits_0() {
+    stops_gracefully_on("QUIT", "SIGQUIT", "quit signal");
+}
+
 /// Sends `first`, waits until the stop is under way (and stuck), then sends `second`.
 fn second_signal_exit_code(first: &str, second: &str) -> i32 {
     let mut app = Process::spawn(env!("CARGO_BIN_EXE_slow_stop"), &[]);
@@ -90,8 +95,14 @@ fn a_second_sigint_during_a_slow_stop_exits_at_once_with_130() {
 }
 
 #[test]
+fn a_second_sigquit_during_a_slow_stop_exits_at_once_with_131() {
+    assert_eq!(second_signal_exit_code("QUIT", "QUIT"), 131);
+}
+
+#[test]
 fn the_second_signal_decides_the_exit_code() {
     assert_eq!(second_signal_exit_code("TERM", "INT"), 130);
+    assert_eq!(second_signal_exit_code("INT", "QUIT"), 131);
 }
 
 #[test]
