@@ -507,3 +507,26 @@ fn a_service_can_stop_the_application_with_exit_0() {
     app.assert_no_log_line(&["received SIG"]);
     app.assert_no_log_line(&["application stopped after failures"]);
 }
+
+/// The table of arguments in `run!`'s documentation (`hosted/src/docs/run.md`), row by row.
+#[test]
+fn each_argument_exits_as_the_run_documentation_says() {
+    for (args, code) in [
+        (&["--list"][..], 0),
+        (&["--check"], 0),
+        (&["-h"], 0),
+        (&["--help"], 0),
+        (&["--check", "--host.shutdown_timeout=10s"], 0),
+        (&["--check", "--host.shutdown_timeout=10 sec"], 78),
+        (&["--check", "--hots.shutdown_timeout=10s"], 78),
+        (&["--check", "--config=/nonexistent/hosted.toml"], 78),
+        (&["--list=yes"], 78),
+        (&["stray"], 2),
+        (&["--lsit"], 2),
+        (&["--=value"], 2),
+        (&["--list", "--check"], 2),
+    ] {
+        let mut app = Process::spawn(env!("CARGO_BIN_EXE_listing"), args);
+        assert_eq!(app.wait_exit(HANG), code, "{args:?}\n{}", app.transcript());
+    }
+}

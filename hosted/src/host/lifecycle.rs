@@ -385,8 +385,10 @@ impl Shared {
         let container = Arc::clone(&self.container);
         let disposed = call_caught(
             async move {
-                container.dispose_singletons(exit).await;
-                Ok::<(), crate::service::BoxError>(())
+                container
+                    .dispose_singletons(exit)
+                    .await
+                    .map_err(crate::service::BoxError::from)
             },
             Some(deadline),
         )

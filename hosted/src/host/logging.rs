@@ -32,8 +32,16 @@ struct Dropped {
 
 /// Writes each formatted line to standard error; never fails, never panics.
 #[derive(Clone, Copy, Debug, Default)]
+#[cfg_attr(
+    not(feature = "subscriber"),
+    allow(dead_code, reason = "the writer of the subscriber")
+)]
 pub(crate) struct LogSink;
 
+#[cfg_attr(
+    not(feature = "subscriber"),
+    allow(dead_code, reason = "the writer of the subscriber")
+)]
 impl LogSink {
     /// Writes one line, dropping it (counted) when standard error refuses it; after drops, the
     /// first line that gets through is followed by a notice saying how many were lost.
@@ -262,13 +270,14 @@ fn install_panic_hook() {
             .unwrap_or("a panic with a non-string payload");
         let thread = std::thread::current();
         let thread = thread.name().unwrap_or("<unnamed>");
-        match backtrace {
-            Some(backtrace) => tracing::error!(
+        if let Some(backtrace) = backtrace {
+            tracing::error!(
                 thread,
                 backtrace,
                 "thread `{thread}` panicked: {message}{location}"
-            ),
-            None => tracing::error!(thread, "thread `{thread}` panicked: {message}{location}"),
+            );
+        } else {
+            tracing::error!(thread, "thread `{thread}` panicked: {message}{location}");
         }
     }));
 }

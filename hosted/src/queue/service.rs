@@ -512,13 +512,14 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
             let (cx, end) = base.begin_run();
             let outcome = run_attempt(&parts.handler, item, &cx, options.timeout(), &span).await;
             drop(cx);
-            end.finish(if outcome.is_ok() {
-                ScopeExit::Succeeded
-            } else {
-                ScopeExit::Failed
-            })
-            .await;
-            outcome
+            let disposed = end
+                .finish(if outcome.is_ok() {
+                    ScopeExit::Succeeded
+                } else {
+                    ScopeExit::Failed
+                })
+                .await;
+            outcome.and(disposed)
         } else {
             // Nothing scoped to resolve: the attempts share the base context.
             run_attempt(&parts.handler, item, base, options.timeout(), &span).await

@@ -327,12 +327,14 @@ async fn run_tick(
     let (cx, end) = base.begin_run();
     let entry = log.map(|log| log.started(base.info().name(), tick));
     let result = call_caught(body(cx.with_extension(tick)), None).await;
-    end.finish(if result.is_ok() {
-        ScopeExit::Succeeded
-    } else {
-        ScopeExit::Failed
-    })
-    .await;
+    let disposed = end
+        .finish(if result.is_ok() {
+            ScopeExit::Succeeded
+        } else {
+            ScopeExit::Failed
+        })
+        .await;
+    let result = result.and(disposed);
     if let (Some(log), Some(entry)) = (log, entry) {
         log.finished(entry, Instant::now(), result.is_ok());
     }
