@@ -62,10 +62,34 @@ fn run(site: &Site, policy: &str) -> (i32, Process) {
     if expected(site, policy).is_none() {
         app.wait_for_line("ready", HANG);
         app.wait_for_line(site.message, HANG);
+        if matches!(site.fault, "tick" | "dispose") {
+            // The timer goes on: a failed tick fails that tick, not the timer.
+            let span = format!("service{{service={}}}", site.service.replace('.', "::"));
+            wait_for_a_line_after(&app, site.message, &[&span, "ticked"]);
+        }
         app.signal("TERM");
     }
     let code = app.wait_exit(HANG);
     (code, app)
+}
+
+/// Waits until a log line containing every one of `parts` follows the first line containing
+/// `after`.
+fn wait_for_a_line_after(app: &Process, after: &str, parts: &[&str]) {
+    let deadline = std::time::Instant::now() + HANG;
+    loop {
+        let stderr = app.stderr();
+        let mut lines = stderr.lines().skip_while(|line| !line.contains(after));
+        if lines.any(|line| parts.iter().all(|part| line.contains(part))) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no line with {parts:?} after {after:?}\n{}",
+            app.transcript()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 #[test]

@@ -37,8 +37,9 @@ async fn body(lifetime: ApplicationLifetime, stop: CancellationToken) {
 }
 
 #[hosted::timed(every = "20ms")]
-async fn ticker() {
+async fn ticker(tick: hosted::Tick) {
     assert!(!fault("tick"), "tick panicked");
+    tracing::info!(tick = tick.number(), "ticked");
 }
 
 #[derive(Debug, Clone)]
@@ -74,8 +75,9 @@ impl Dispose for Connection {
 }
 
 #[hosted::timed(every = "20ms")]
-async fn user(connection: Arc<Connection>) {
+async fn user(connection: Arc<Connection>, tick: hosted::Tick) {
     let _ = connection;
+    tracing::info!(tick = tick.number(), "ticked");
 }
 
 #[hosted::hosted_service]
