@@ -530,3 +530,16 @@ fn each_argument_exits_as_the_run_documentation_says() {
         assert_eq!(app.wait_exit(HANG), code, "{args:?}\n{}", app.transcript());
     }
 }
+
+#[test]
+fn run_inside_a_tokio_runtime_is_a_clean_error_with_exit_70() {
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_inside_runtime"), &[]);
+    assert_eq!(app.wait_exit(HANG), 70, "{}", app.transcript());
+    let stderr = app.stderr();
+    assert!(
+        stderr.starts_with("error: `hosted::run!()` starts its own tokio runtime"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("remove `#[tokio::main]`"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
