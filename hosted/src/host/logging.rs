@@ -54,7 +54,7 @@ impl LogSink {
                     if dropped.unreported == 0 {
                         return;
                     }
-                    let notice = notice(&dropped);
+                    let notice = notice(&dropped, JSON.load(Ordering::Relaxed));
                     dropped.unreported = 0;
                     notice
                 };
@@ -95,8 +95,8 @@ impl tracing_subscriber::fmt::MakeWriter<'_> for LogSink {
     }
 }
 
-/// The notice for lines dropped, in the log's format.
-fn notice(dropped: &Dropped) -> String {
+/// The notice for lines dropped, in the log's format (JSON when `json`).
+fn notice(dropped: &Dropped, json: bool) -> String {
     let count = dropped.unreported;
     let message = format!(
         "{count} log line{} could not be written to standard error and {} dropped (last error: {})",
@@ -106,7 +106,7 @@ fn notice(dropped: &Dropped) -> String {
     );
     let time = humantime::format_rfc3339_micros(std::time::SystemTime::now());
     let target = module_path!();
-    if JSON.load(Ordering::Relaxed) {
+    if json {
         format!(
             "{{\"timestamp\":\"{time}\",\"level\":\"WARN\",\"fields\":{{\"message\":{},\"dropped\":{count}}},\"target\":\"{target}\"}}\n",
             json_string(&message),
@@ -145,7 +145,7 @@ pub(crate) fn report_dropped_lines() -> u64 {
         if dropped.unreported == 0 {
             return dropped.total;
         }
-        let notice = notice(&dropped);
+        let notice = notice(&dropped, JSON.load(Ordering::Relaxed));
         dropped.unreported = 0;
         (notice, dropped.total)
     };
@@ -301,13 +301,23 @@ mod tests {
             total: 5,
             error: Some("Broken pipe (os error 32)".to_owned()),
         };
-        let text = notice(&dropped);
+        let text = notice(&dropped, false);
         assert!(
             text.ends_with(
                 "  WARN hosted::host::logging: 3 log lines could not be written to standard \
                  error and were dropped (last error: Broken pipe (os error 32)) dropped=3\n"
             ),
             "{text}"
+        );
+        let json = notice(&dropped, true);
+        assert!(
+            json.starts_with("{\"timestamp\":\"")
+                && json.ends_with(
+                    "\",\"level\":\"WARN\",\"fields\":{\"message\":\"3 log lines could not be \
+                 written to standard error and were dropped (last error: Broken pipe (os error \
+                 32))\",\"dropped\":3},\"target\":\"hosted::host::logging\"}\n"
+                ),
+            "{json}"
         );
     }
 }

@@ -49,7 +49,9 @@ pub enum Failure {
     /// The code returned an error.
     #[error("{}", crate::util::error_chain(.0.as_ref()))]
     Error(BoxError),
-    /// The code panicked.
+    /// The code panicked: the panic's message, followed by where it happened
+    /// (` (at src/file.rs:10:5)`, and a backtrace when `RUST_BACKTRACE` asks for one) when the
+    /// panic hook of `run!()` is installed.
     #[error("panicked: {0}")]
     Panic(String),
     /// The code did not finish within its time budget.
