@@ -9,6 +9,7 @@ mod duration;
 mod duration_grammar;
 mod hosted_service;
 mod injection;
+mod lockfile;
 mod queued;
 mod run;
 mod service_args;

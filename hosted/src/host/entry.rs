@@ -24,6 +24,11 @@ const RUNTIME_SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 pub struct MainOptions {
     /// Install a `tracing` subscriber unless one is installed already.
     pub logging: bool,
+    /// The crates of `link = [...]`, which must contribute registrations.
+    pub links: &'static [&'static str],
+    /// The libraries the binary depends on (per `Cargo.lock`) that use `hosted` and are not in
+    /// `link`.
+    pub unnamed: &'static [&'static str],
 }
 
 /// What the command line asks for.
@@ -102,10 +107,8 @@ fn usage(program: &str) -> String {
     )
 }
 
-/// Not public API, used by generated code: the body of `hosted::run!()`.
-#[doc(hidden)]
-pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> HostBuilder) -> ! {
-    logging::protect_standard_streams();
+/// Exits with [`EXIT_INSIDE_RUNTIME`] when called inside a tokio runtime.
+fn refuse_inside_a_runtime() {
     if tokio::runtime::Handle::try_current().is_ok() {
         // tokio would panic with "Cannot start a runtime from within a runtime" (exit 101).
         print(
@@ -118,6 +121,13 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         );
         std::process::exit(EXIT_INSIDE_RUNTIME);
     }
+}
+
+/// Not public API, used by generated code: the body of `hosted::run!()`.
+#[doc(hidden)]
+pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> HostBuilder) -> ! {
+    logging::protect_standard_streams();
+    refuse_inside_a_runtime();
     let mut args = std::env::args_os();
     let program = args.next().map_or_else(
         || "app".to_owned(),
@@ -138,7 +148,13 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         print(Stream::Out, &format!("{}\n", usage(&program)));
         std::process::exit(0);
     }
-    let builder = with_configuration(Host::builder().discover(), &line);
+    let builder = with_configuration(
+        Host::builder()
+            .discover()
+            .expect_crates(options.links.iter().copied())
+            .suspect_crates(options.unnamed.iter().copied()),
+        &line,
+    );
     let host = match configure(builder).build() {
         Ok(host) => host,
         Err(error) => {
@@ -147,7 +163,16 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
             std::process::exit(i32::from(error.exit_code()));
         }
     };
+    let missing = missing_crates_message(&host);
+    let silent = silent_crates_message(&host);
     if command == Command::Check {
+        if let Some(message) = &silent {
+            print(Stream::Err, &format!("warning: {message}\n"));
+        }
+        if let Some(message) = &missing {
+            print(Stream::Err, &format!("error: {message}\n"));
+            std::process::exit(1);
+        }
         let services = host.services().len();
         let registrations = host.registrations();
         print(
@@ -161,6 +186,9 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         std::process::exit(0);
     }
     if command == Command::List {
+        for message in [&missing, &silent].into_iter().flatten() {
+            print(Stream::Err, &format!("warning: {message}\n"));
+        }
         print(
             Stream::Out,
             &format!("{}\n{}", service_table(&host), settings_table(&host)),
@@ -182,11 +210,75 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
             std::process::exit(1);
         }
     };
+    for message in [&missing, &silent].into_iter().flatten() {
+        tracing::warn!("{message}");
+    }
     let outcome = runtime.block_on(host.run());
-    // Abandoned services and stray blocking work must not keep the process alive.
-    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
+    // Abandoned services and stray blocking work must not keep the process alive. When the
+    // budget was overrun something may be stuck on a worker thread: waiting for it would only
+    // hold the process past the budget, so the runtime is left behind at once.
+    if outcome.overran_budget() {
+        runtime.shutdown_background();
+    } else {
+        runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
+    }
     logging::report_dropped_lines();
     std::process::exit(i32::from(outcome.exit_code()));
+}
+
+/// What to say of libraries using `hosted` that `link` does not name and that contributed
+/// nothing: the linker keeps a crate's registrations only when the binary names the crate.
+fn silent_crates_message(host: &Host) -> Option<String> {
+    let silent = host.silent_crates();
+    if silent.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = silent.iter().map(|name| format!("`{name}`")).collect();
+    Some(format!(
+        "{} {} on `hosted` but contributed no service and no registered type: if {} \
+         services, the linker dropped them because this binary never names {}; link {} with \
+         `hosted::run!(link = [{}])`",
+        names.join(", "),
+        if silent.len() == 1 {
+            "depends"
+        } else {
+            "depend"
+        },
+        if silent.len() == 1 {
+            "it declares"
+        } else {
+            "they declare"
+        },
+        if silent.len() == 1 { "it" } else { "them" },
+        if silent.len() == 1 { "it" } else { "them" },
+        silent.join(", "),
+    ))
+}
+
+/// What to say of crates `run!(link = [...])` names that contributed nothing.
+fn missing_crates_message(host: &Host) -> Option<String> {
+    let missing = host.missing_crates();
+    if missing.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = missing.iter().map(|name| format!("`{name}`")).collect();
+    Some(format!(
+        "{} {} named in `hosted::run!(link = [...])` but contributed no service and no registered \
+         type: the linker dropped {} or {} registers nothing; check that its services are \
+         annotated and that the binary depends on it",
+        if missing.len() == 1 {
+            "crate"
+        } else {
+            "crates"
+        },
+        if missing.len() == 1 {
+            format!("{} is", names[0])
+        } else {
+            format!("{} are", names.join(", "))
+        },
+        if missing.len() == 1 { "it" } else { "them" },
+        if missing.len() == 1 { "it" } else { "each" },
+    ))
 }
 
 /// Reads the configuration the command line and the environment name, and hands it to the

@@ -30,7 +30,7 @@ pub(crate) struct Planned {
 }
 
 /// A service that has been built, with what the host needs to drive it.
-struct Built {
+pub(crate) struct Built {
     info: ServiceInfo,
     stop: CancellationToken,
     service: Arc<dyn ErasedService>,
@@ -59,9 +59,30 @@ pub(crate) struct Shared {
 pub struct Outcome {
     reason: Option<StopReason>,
     incidents: Vec<Incident>,
+    /// Whether a step overran the shutdown budget, so something may still be stuck.
+    overran: bool,
 }
 
 impl Outcome {
+    /// The outcome of a stop that could not finish: its task was cancelled by the runtime
+    /// shutting down, or panicked.
+    pub(crate) fn interrupted(reason: Option<StopReason>, what: String) -> Self {
+        Self {
+            reason,
+            incidents: vec![Incident {
+                service: "hosted::host".to_owned(),
+                what,
+            }],
+            overran: true,
+        }
+    }
+
+    /// Whether a step overran the shutdown budget: a task may still be stuck, so the runtime
+    /// should not wait for it.
+    pub(crate) fn overran_budget(&self) -> bool {
+        self.overran
+    }
+
     /// Why the host stopped, if it got as far as being asked to.
     #[must_use]
     pub fn reason(&self) -> Option<&StopReason> {
@@ -99,44 +120,62 @@ impl Shared {
 
     /// Starts every service in order. On failure, or when a stop is requested during startup,
     /// stops what was started and returns the outcome.
+    ///
+    /// A stop requested before startup begins starts nothing and runs no hook at all, as in .NET.
+    /// Once a service's `starting` hook has run, it gets its `stopping` and `stopped` hooks too,
+    /// whether or not it got as far as `start`.
     pub(crate) async fn start_all(&self, planned: Vec<Planned>) -> Result<Vec<Started>, Outcome> {
         let began = Instant::now();
+        if self.lifetime.stop_requested_token().is_cancelled() {
+            tracing::info!("a stop was requested before startup: nothing starts");
+            return Err(self.stop_all(Vec::new(), Vec::new()).await);
+        }
         if planned.is_empty() {
             tracing::warn!(
                 "no services are registered: if they live in a library crate, link it with \
                  `hosted::run!(link = [that_crate])`, or register services on the host builder"
             );
         }
-        let deadline = self.startup_timeout.map(|budget| began + budget);
+        let deadline = self
+            .startup_timeout
+            .map(|budget| saturating_after(began, budget));
         let cancellation = self.lifetime.stop_requested_token().child_token();
         let _startup_timer = deadline.map(|deadline| cancel_at(deadline, cancellation.clone()));
 
         if !self.build_singletons(deadline).await {
-            return Err(self.stop_all(Vec::new()).await);
+            return Err(self.stop_all(Vec::new(), Vec::new()).await);
         }
         let Ok(built) = self.build_all(planned, deadline).await else {
-            return Err(self.stop_all(Vec::new()).await);
+            return Err(self.stop_all(Vec::new(), Vec::new()).await);
         };
-        for service in &built {
-            let cx = self.service_context(&service.info, &cancellation);
-            let call = hook(&service.service, cx, |s, cx| s.starting(cx));
-            if !self
-                .start_step(service, "its `starting` hook", call, deadline)
-                .await
-            {
-                return Err(self.stop_all(Vec::new()).await);
-            }
-        }
-        let mut started = Vec::with_capacity(built.len());
+        let mut hooked: Vec<Built> = Vec::with_capacity(built.len());
         for service in built {
             if self.lifetime.stop_requested_token().is_cancelled() {
-                return Err(self.abort_startup(started).await);
+                return Err(self.stop_all(Vec::new(), hooked).await);
+            }
+            let cx = self.service_context(&service.info, &cancellation);
+            let call = hook(&service.service, cx, |s, cx| s.starting(cx));
+            let ok = self
+                .start_step(&service, "its `starting` hook", call, deadline)
+                .await;
+            hooked.push(service);
+            if !ok {
+                return Err(self.stop_all(Vec::new(), hooked).await);
+            }
+        }
+        let mut started = Vec::with_capacity(hooked.len());
+        let mut waiting = hooked.into_iter();
+        while let Some(service) = waiting.next() {
+            if self.lifetime.stop_requested_token().is_cancelled() {
+                let rest = std::iter::once(service).chain(waiting).collect();
+                return Err(self.abort_startup(started, rest).await);
             }
             let service_began = Instant::now();
             let cx = self.service_context(&service.info, &cancellation);
             let call = hook(&service.service, cx, |s, cx| s.start(cx));
             if !self.start_step(&service, "start", call, deadline).await {
-                return Err(self.abort_startup(started).await);
+                let rest = std::iter::once(service).chain(waiting).collect();
+                return Err(self.abort_startup(started, rest).await);
             }
             let supervisor = AbortOnDropHandle::new(tokio::spawn(
                 supervise(
@@ -163,11 +202,11 @@ impl Shared {
                 .start_step(&service.built, "its `started` hook", call, deadline)
                 .await
             {
-                return Err(self.abort_startup(started).await);
+                return Err(self.abort_startup(started, Vec::new()).await);
             }
         }
         if self.lifetime.stop_requested_token().is_cancelled() {
-            return Err(self.abort_startup(started).await);
+            return Err(self.abort_startup(started, Vec::new()).await);
         }
         tracing::info!(
             services = started.len(),
@@ -282,19 +321,25 @@ impl Shared {
         }
     }
 
-    async fn abort_startup(&self, started: Vec<Started>) -> Outcome {
+    async fn abort_startup(&self, started: Vec<Started>, unstarted: Vec<Built>) -> Outcome {
         if !started.is_empty() {
             tracing::info!(
                 services = started.len(),
                 "stopping the services already started"
             );
         }
-        self.stop_all(started).await
+        self.stop_all(started, unstarted).await
     }
 
-    /// Stops every started service in reverse order within the shutdown budget.
-    pub(crate) async fn stop_all(&self, started: Vec<Started>) -> Outcome {
-        self.lifetime.mark_stopping();
+    /// Stops every started service in reverse order within the shutdown budget. `unstarted` are
+    /// the services after them in start order whose `starting` hook ran but whose `start` did
+    /// not: they get their `stopping` and `stopped` hooks, nothing else.
+    ///
+    /// Every service gets every step, as .NET calls every `StopAsync`: once a step overruns the
+    /// budget, the steps still due run with a cancelled token within one short grace
+    /// ([`SHUTDOWN_GRACE`]) they all share, so a stubborn service costs the others their time, not
+    /// their stop, and the process never outlives the budget by more than the grace.
+    pub(crate) async fn stop_all(&self, started: Vec<Started>, unstarted: Vec<Built>) -> Outcome {
         let reason = self.lifetime.stop_reason();
         if let Some(reason) = &reason {
             tracing::info!(%reason, "application is shutting down");
@@ -302,73 +347,136 @@ impl Shared {
             tracing::info!("application is shutting down");
         }
         let began = Instant::now();
-        let deadline = began + self.shutdown_timeout;
-        self.lifetime.set_shutdown_deadline(deadline);
+        let mut budget = Budget::new(began, self.shutdown_timeout);
+        self.lifetime.set_shutdown_deadline(budget.deadline);
         let cancellation = CancellationToken::new();
-        let _budget_timer = cancel_at(deadline, cancellation.clone());
+        let _budget_timer = cancel_at(budget.deadline, cancellation.clone());
 
-        for service in started.iter().rev() {
-            let cx = self.service_context(&service.built.info, &cancellation);
-            let call = hook(&service.built.service, cx, |s, cx| s.stopping(cx));
-            self.stop_step(&service.built, "its `stopping` hook", call, deadline)
+        // .NET 8 order: the `stopping` hooks, then `ApplicationStopping` (already fired when the
+        // stop came from a signal, a failure or `stop_application`), then each `stop`.
+        for service in unstarted
+            .iter()
+            .rev()
+            .chain(started.iter().rev().map(|started| &started.built))
+        {
+            let cx = self.service_context(&service.info, &cancellation);
+            let call = hook(&service.service, cx, |s, cx| s.stopping(cx));
+            self.stop_step(service, "its `stopping` hook", call, &mut budget)
                 .await;
         }
-        let mut stopped = Vec::with_capacity(started.len());
-        let mut remaining = started;
-        while let Some(Started {
+        self.lifetime.mark_stopping();
+
+        let mut stopped = Vec::with_capacity(started.len() + unstarted.len());
+        stopped.extend(unstarted.into_iter().rev());
+        let mut held_up = Vec::new();
+        for Started {
             built,
             mut supervisor,
-        }) = remaining.pop()
+        } in started.into_iter().rev()
         {
             let service_began = Instant::now();
+            let late = budget.overrun_by.clone();
             built.stop.cancel();
-            if tokio::time::timeout_at(deadline, &mut supervisor)
+            let ended = tokio::time::timeout_at(budget.limit(), &mut supervisor)
                 .await
-                .is_err()
-            {
-                remaining.push(Started { built, supervisor });
-                self.abandon(remaining);
-                break;
+                .is_ok();
+            if !ended {
+                drop(supervisor);
+                let what = match &budget.overrun_by {
+                    None => format!(
+                        "abandoned: still running when the shutdown budget of {:?} ran out",
+                        self.shutdown_timeout
+                    ),
+                    Some(offender) => format!(
+                        "abandoned: held up by `{offender}`, its turn to stop came after the \
+                         shutdown budget of {:?} ran out and it was still running {SHUTDOWN_GRACE:?} \
+                         later",
+                        self.shutdown_timeout
+                    ),
+                };
+                built.span.in_scope(|| tracing::error!("{what}"));
+                self.incidents.record(&built.info, what);
+                budget.overrun(built.info.name());
             }
             let cx = self.service_context(&built.info, &cancellation);
             let call = hook(&built.service, cx, |s, cx| s.stop(cx));
-            if !self.stop_step(&built, "stop", call, deadline).await {
-                remaining.push(Started { built, supervisor });
-                self.abandon(remaining);
-                break;
+            let stopped_cleanly = self.stop_step(&built, "stop", call, &mut budget).await;
+            if let Some(offender) = late {
+                built.span.in_scope(|| {
+                    tracing::warn!(
+                        held_up_by = %offender,
+                        "its turn to stop came after the shutdown budget ran out: stopped with a \
+                         cancelled token"
+                    );
+                });
+                held_up.push(built.info.name().to_owned());
             }
-            built.span.in_scope(|| {
-                tracing::info!(elapsed = ?service_began.elapsed(), "stopped");
-            });
+            if ended && stopped_cleanly {
+                built.span.in_scope(|| {
+                    tracing::info!(elapsed = ?service_began.elapsed(), "stopped");
+                });
+            }
             stopped.push(built);
         }
         for service in &stopped {
             let cx = self.service_context(&service.info, &cancellation);
             let call = hook(&service.service, cx, |s, cx| s.stopped(cx));
-            self.stop_step(service, "its `stopped` hook", call, deadline)
+            self.stop_step(service, "its `stopped` hook", call, &mut budget)
                 .await;
         }
-        self.dispose_singletons(deadline).await;
+        self.dispose_singletons(&mut budget).await;
         self.lifetime.mark_stopped();
+        self.finish(began, reason, &held_up, budget.overrun_by.is_some())
+    }
+
+    /// The outcome, and the final line that tells the offenders from the services they held up.
+    fn finish(
+        &self,
+        began: Instant,
+        reason: Option<StopReason>,
+        held_up: &[String],
+        overran: bool,
+    ) -> Outcome {
         let outcome = Outcome {
             reason,
             incidents: self.incidents.take(),
+            overran,
         };
         if outcome.is_success() {
             tracing::info!(elapsed = ?began.elapsed(), "application stopped");
         } else {
-            tracing::error!(
-                elapsed = ?began.elapsed(),
-                failed = %outcome.incidents.iter().map(|incident| incident.service.as_str()).collect::<Vec<_>>().join(", "),
-                "application stopped after failures"
-            );
+            let failed = outcome
+                .incidents
+                .iter()
+                .map(|incident| incident.service.as_str())
+                .filter(|service| !held_up.iter().any(|held| held == service));
+            let mut names: Vec<&str> = Vec::new();
+            for name in failed {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            if held_up.is_empty() {
+                tracing::error!(
+                    elapsed = ?began.elapsed(),
+                    failed = %names.join(", "),
+                    "application stopped after failures"
+                );
+            } else {
+                tracing::error!(
+                    elapsed = ?began.elapsed(),
+                    failed = %names.join(", "),
+                    held_up = %held_up.join(", "),
+                    "application stopped after failures"
+                );
+            }
         }
         outcome
     }
 
     /// Disposes the singletons once every service has stopped, within what is left of the
     /// budget; they learn whether the host ends cleanly.
-    async fn dispose_singletons(&self, deadline: Instant) {
+    async fn dispose_singletons(&self, budget: &mut Budget) {
         if !self.container.has_disposables() {
             return;
         }
@@ -390,58 +498,119 @@ impl Shared {
                     .await
                     .map_err(crate::service::BoxError::from)
             },
-            Some(deadline),
+            Some(budget.limit()),
         )
         .await;
-        if let Err(failure) = disposed {
-            tracing::error!(error = %failure, "disposing the singletons failed");
-            self.incidents
-                .record_named("singletons", format!("disposal failed: {failure}"));
+        match disposed {
+            Ok(()) => {}
+            Err(Failure::TimedOut) => {
+                let what = budget.overran("disposal");
+                tracing::error!("{what}");
+                self.incidents.record_named("singletons", what);
+                budget.overrun("singletons");
+            }
+            Err(failure) => {
+                tracing::error!(error = %failure, "disposing the singletons failed");
+                self.incidents
+                    .record_named("singletons", format!("disposal failed: {failure}"));
+            }
         }
     }
 
-    /// Runs one step of a service's stop. Returns `false` only when the budget ran out.
+    /// Runs one step of a service's stop within the budget; a step that overruns it is an
+    /// incident like a failing one, whatever the phase. Returns whether the step finished in
+    /// time without failing.
     async fn stop_step(
         &self,
         service: &Built,
         step: &str,
         call: BoxFuture<'static, Result<(), crate::service::BoxError>>,
-        deadline: Instant,
+        budget: &mut Budget,
     ) -> bool {
-        let result = call_caught(call.instrument(service.span.clone()), Some(deadline)).await;
+        let result = call_caught(call.instrument(service.span.clone()), Some(budget.limit())).await;
         let _entered = service.span.enter();
         match result {
             Ok(()) => true,
-            Err(Failure::TimedOut) => false,
+            Err(Failure::TimedOut) => {
+                let what = budget.overran(step);
+                tracing::error!("{what}");
+                self.incidents.record(&service.info, what);
+                budget.overrun(service.info.name());
+                false
+            }
             Err(failure) => {
                 tracing::error!(error = %failure, "{step} failed");
                 self.incidents
                     .record(&service.info, format!("{step} failed: {failure}"));
-                true
+                false
             }
         }
     }
+}
 
-    /// Gives up on services still running when the shutdown budget ends: their tokens fire,
-    /// their tasks are aborted, and each is named in the log and the outcome. The last of
-    /// `remaining` is the service the host was waiting for; the others never got their turn.
-    fn abandon(&self, remaining: Vec<Started>) {
-        let budget = self.shutdown_timeout;
-        for (position, Started { built, supervisor }) in remaining.into_iter().rev().enumerate() {
-            built.stop.cancel();
-            drop(supervisor);
-            let what = if position == 0 {
-                format!("abandoned: still running when the shutdown budget of {budget:?} ran out")
-            } else {
-                format!(
-                    "abandoned: the shutdown budget of {budget:?} ran out before its turn to stop \
-                     (its stop token fired; `stop` was not called)"
-                )
-            };
-            built.span.in_scope(|| tracing::error!("{what}"));
-            self.incidents.record(&built.info, what);
+/// How long the steps still due once the shutdown budget has run out get, all together: each
+/// runs with a cancelled token, so a well-behaved one returns at once.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(100);
+
+/// The shutdown budget, and who overran it first.
+struct Budget {
+    span: Duration,
+    deadline: Instant,
+    late: Instant,
+    overrun_by: Option<String>,
+}
+
+impl Budget {
+    fn new(began: Instant, span: Duration) -> Self {
+        let deadline = saturating_after(began, span);
+        Self {
+            span,
+            deadline,
+            late: saturating_after(deadline, SHUTDOWN_GRACE),
+            overrun_by: None,
         }
     }
+
+    /// Until when the next step may run.
+    fn limit(&self) -> Instant {
+        if self.overrun_by.is_some() {
+            self.late
+        } else {
+            self.deadline
+        }
+    }
+
+    /// Records that `name` overran; the first one is the offender.
+    fn overrun(&mut self, name: &str) {
+        if self.overrun_by.is_none() {
+            self.overrun_by = Some(name.to_owned());
+        }
+    }
+
+    /// What to say of a step that did not finish in time.
+    fn overran(&self, step: &str) -> String {
+        match &self.overrun_by {
+            None => format!(
+                "{step} did not finish within the shutdown budget of {:?}",
+                self.span
+            ),
+            Some(offender) => format!(
+                "{step} did not finish: held up by `{offender}`, it ran after the shutdown budget \
+                 of {:?} and was still running {SHUTDOWN_GRACE:?} later",
+                self.span
+            ),
+        }
+    }
+}
+
+/// `began + span`, or a point decades away when that does not fit: `Duration::MAX` means no
+/// limit.
+pub(crate) fn saturating_after(began: Instant, span: Duration) -> Instant {
+    const FAR: Duration = Duration::from_hours(24 * 365 * 30);
+    began
+        .checked_add(span)
+        .or_else(|| began.checked_add(FAR))
+        .unwrap_or(began)
 }
 
 /// Calls one of a service's methods on an owned copy of the service and context, so the call
