@@ -34,8 +34,13 @@ pub(crate) fn constructor(duration: Duration) -> proc_macro2::TokenStream {
     } else {
         ("from_nanos", nanos)
     };
+    let Ok(value) = u64::try_from(value) else {
+        // Past 64 bits of the unit (centuries of nanoseconds): seconds and nanoseconds.
+        let seconds = proc_macro2::Literal::u64_unsuffixed(duration.as_secs());
+        let nanos = proc_macro2::Literal::u32_unsuffixed(duration.subsec_nanos());
+        return quote::quote!(::core::time::Duration::new(#seconds, #nanos));
+    };
     let method = proc_macro2::Ident::new(method, proc_macro2::Span::call_site());
-    let value = u64::try_from(value).unwrap_or(u64::MAX);
     let value = proc_macro2::Literal::u64_unsuffixed(value);
     quote::quote!(::core::time::Duration::#method(#value))
 }
@@ -51,7 +56,7 @@ mod tests {
         for (text, expected) in duration_grammar::CASES {
             match (parse(text), expected) {
                 (Ok(duration), Ok(nanos)) => {
-                    assert_eq!(duration, Duration::from_nanos(*nanos), "{text:?}");
+                    assert_eq!(duration.as_nanos(), *nanos, "{text:?}");
                 }
                 (Err(error), Err(refusal)) => {
                     assert!(error.starts_with(refusal), "{text:?}: {error}");
@@ -84,6 +89,10 @@ mod tests {
         assert_eq!(
             constructor(Duration::from_millis(250)).to_string(),
             ":: core :: time :: Duration :: from_millis (250)"
+        );
+        assert_eq!(
+            constructor(Duration::new(u64::MAX, 1)).to_string(),
+            ":: core :: time :: Duration :: new (18446744073709551615 , 1)"
         );
     }
 }

@@ -39,7 +39,7 @@ pub(crate) enum Refusal {
     UnknownUnit(String),
     /// A decimal point (`"1.5s"`).
     Fraction,
-    /// More than `Duration` holds.
+    /// A number past `u64::MAX`, or a total past `Duration::MAX`.
     TooLarge,
 }
 
@@ -77,7 +77,8 @@ pub(crate) fn parse(text: &str) -> Result<Duration, Refusal> {
     if rest.is_empty() {
         return Err(Refusal::Empty);
     }
-    let mut total = Duration::ZERO;
+    // In nanoseconds: a part like `5000000000000000h` is more than 64 bits of them.
+    let mut total: u128 = 0;
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !c.is_ascii_digit())
@@ -97,14 +98,14 @@ pub(crate) fn parse(text: &str) -> Result<Duration, Refusal> {
             None if unit.starts_with(['.', ',']) => return Err(Refusal::Fraction),
             None => return Err(Refusal::UnknownUnit(unit.to_owned())),
         };
-        let part = number
-            .checked_mul(nanos)
-            .map(Duration::from_nanos)
+        total = total
+            .checked_add(u128::from(number) * u128::from(nanos))
             .ok_or(Refusal::TooLarge)?;
-        total = total.checked_add(part).ok_or(Refusal::TooLarge)?;
         rest = rest[unit_length..].trim_start();
     }
-    Ok(total)
+    let seconds = u64::try_from(total / 1_000_000_000).map_err(|_| Refusal::TooLarge)?;
+    let nanos = u32::try_from(total % 1_000_000_000).map_err(|_| Refusal::TooLarge)?;
+    Ok(Duration::new(seconds, nanos))
 }
 
 /// A number with nothing glued to it: `"5"`, or `"5 s"` / `"5 seconds"` where a word follows
@@ -158,7 +159,7 @@ pub(crate) fn format(duration: Duration) -> String {
 /// refusal. Not a copy of the parser's logic: written out by hand.
 #[cfg(test)]
 #[allow(dead_code, reason = "each crate's tests use the table")]
-pub(crate) const CASES: &[(&str, Result<u64, &str>)] = &[
+pub(crate) const CASES: &[(&str, Result<u128, &str>)] = &[
     ("0s", Ok(0)),
     ("7ns", Ok(7)),
     ("3us", Ok(3_000)),
@@ -173,6 +174,19 @@ pub(crate) const CASES: &[(&str, Result<u64, &str>)] = &[
     ("  5s  ", Ok(5_000_000_000)),
     ("1d2h3m4s5ms6us7ns", Ok(93_784_005_006_007)),
     ("30s1m", Ok(90_000_000_000)),
+    ("213503d", Ok(18_446_659_200_000_000_000)),
+    (
+        "5000000000000000h",
+        Ok(18_000_000_000_000_000_000_000_000_000),
+    ),
+    (
+        "18446744073709551615s",
+        Ok(18_446_744_073_709_551_615_000_000_000),
+    ),
+    (
+        "18446744073709551615s 1s",
+        Err("`18446744073709551615s 1s` is too large a duration"),
+    ),
     ("", Err("empty duration")),
     ("   ", Err("empty duration")),
     ("5", Err("`5` has a number without a unit")),

@@ -90,7 +90,7 @@ fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Comman
 fn usage(program: &str) -> String {
     format!(
         "Usage: {program} [--list | --check | --help] [--config=PATH] [--environment=NAME] [--KEY=VALUE ...]\n\n\
-         Runs the hosted services linked into this binary until SIGINT or SIGTERM (Ctrl+C).\n\n\
+         Runs the hosted services linked into this binary until SIGINT, SIGTERM or SIGQUIT (Ctrl+C).\n\n\
          Options:\n  \
          --list              print every service (name, kind, order, after, failure policy,\n                      \
          source) and every setting (value and origin), then exit\n  \
