@@ -16,7 +16,7 @@ fn the_demo_runs_and_stops_cleanly_on_ctrl_c() {
         &["connected attempt=3"],
         &["received SIGINT"],
         &["application is shutting down", "reason=interrupt signal"],
-        &["service{name=demo::heartbeat}", ": stopped "],
+        &["service{service=demo::heartbeat}", ": stopped "],
         &["counter closed"],
         &["application stopped"],
     ]);

@@ -139,7 +139,7 @@ fn e_mails_are_retried_until_the_server_is_up_then_delivered() {
     );
     sender.assert_log_order(&[
         &[
-            "service{name=EmailSender}",
+            "service{service=EmailSender}",
             "item{seq=1 attempt=1}",
             "couldn't send an e-mail from ada@example.com",
         ],

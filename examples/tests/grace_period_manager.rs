@@ -103,7 +103,7 @@ fn orders_past_their_grace_period_are_marked_and_announced() {
     manager.assert_log_order(&[
         &["application started"],
         &[
-            "service{name=GracePeriodManager}",
+            "service{service=GracePeriodManager}",
             "tick{number=1}",
             "orders=[1, 2, 3]",
             "publishing OrderReady",

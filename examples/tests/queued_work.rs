@@ -31,7 +31,7 @@ fn typing_w_enqueues_work_that_completes_or_is_cancelled_at_the_stop() {
         &["Queued Background Task 1 is starting."],
         &["received SIGINT"],
         &[
-            "service{name=QueuedHostedService}",
+            "service{service=QueuedHostedService}",
             "stopping: no longer accepting items",
         ],
         &["Queued Background Task 1 is complete."],

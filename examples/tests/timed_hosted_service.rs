@@ -17,7 +17,7 @@ fn the_timed_service_counts_its_executions_and_stops_cleanly() {
     // every service has started.
     service.assert_log_order(&[
         &[
-            "service{name=TimedHostedService}",
+            "service{service=TimedHostedService}",
             "tick{number=1}",
             "Count: 1",
         ],
@@ -26,7 +26,7 @@ fn the_timed_service_counts_its_executions_and_stops_cleanly() {
         &["tick{number=4}", "Count: 4"],
         &["tick{number=5}", "Count: 5"],
         &["received SIGTERM"],
-        &["service{name=TimedHostedService}", ": stopped "],
+        &["service{service=TimedHostedService}", ": stopped "],
         &["application stopped"],
     ]);
     assert!(service.log_line(&["application started"]).is_some());

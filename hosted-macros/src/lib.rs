@@ -6,6 +6,7 @@ mod construct;
 mod cron;
 mod diagnostics;
 mod duration;
+mod duration_grammar;
 mod hosted_service;
 mod injection;
 mod lockfile;

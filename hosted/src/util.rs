@@ -1,6 +1,7 @@
 //! Small helpers shared by the runtime's modules.
 
 use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::error::Error;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -11,8 +12,51 @@ use std::task::{Context, Poll};
 /// A boxed, sendable future.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A future whose panics are caught and returned, like `std::panic::catch_unwind` for one
-/// `poll` at a time.
+thread_local! {
+    /// How many of the host's own panic catches are running on this thread.
+    static CATCHING: Cell<u32> = const { Cell::new(0) };
+    /// Where the panic being caught happened, as the panic hook of `run!()` recorded it.
+    static CAUGHT_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// `std::panic::catch_unwind` for the host's own catches, returning the panic's message.
+///
+/// The host reports every panic it catches in one log line of its own, so the panic hook that
+/// `run!()` installs stays quiet while a catch runs (see [`panic_is_caught`]) and hands over
+/// where the panic happened instead, which this adds to the message.
+pub(crate) fn catch_panic<R>(call: impl FnOnce() -> R) -> Result<R, String> {
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            CATCHING.with(|depth| depth.set(depth.get().saturating_sub(1)));
+        }
+    }
+    CATCHING.with(|depth| depth.set(depth.get() + 1));
+    let leave = Leave;
+    let caught = std::panic::catch_unwind(AssertUnwindSafe(call));
+    drop(leave);
+    caught.map_err(|payload| {
+        let mut message = panic_message(payload.as_ref());
+        if let Some(place) = CAUGHT_AT.with(RefCell::take) {
+            message.push_str(&place);
+        }
+        message
+    })
+}
+
+/// Whether a panic on this thread now is inside one of the host's catches, which reports it.
+pub(crate) fn panic_is_caught() -> bool {
+    CATCHING.with(Cell::get) > 0
+}
+
+/// Records where the panic being caught on this thread happened (` (at file:line:column)`, and
+/// a backtrace when one was captured), for [`catch_panic`] to add to its message.
+pub(crate) fn record_caught_panic(place: String) {
+    CAUGHT_AT.with(|caught| *caught.borrow_mut() = Some(place));
+}
+
+/// A future whose panics are caught and returned as their message, like
+/// [`catch_panic`] for one `poll` at a time.
 pub(crate) struct CatchUnwind<'a, T> {
     inner: BoxFuture<'a, T>,
 }
@@ -26,12 +70,12 @@ impl<'a, T> CatchUnwind<'a, T> {
 }
 
 impl<T> Future for CatchUnwind<'_, T> {
-    type Output = Result<T, Box<dyn Any + Send>>;
+    type Output = Result<T, String>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // A future that panicked is never polled again: it is dropped with this wrapper.
         let inner = &mut self.inner;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+        match catch_panic(|| inner.as_mut().poll(cx)) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
             Err(payload) => Poll::Ready(Err(payload)),
@@ -65,7 +109,7 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The message a panic carried, as far as it can be told.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(message) = payload.downcast_ref::<&'static str>() {
         (*message).to_owned()
     } else if let Some(message) = payload.downcast_ref::<String>() {
@@ -121,18 +165,17 @@ mod tests {
             panic!("late panic");
         })
         .await;
-        assert_eq!(panic_message(caught.unwrap_err().as_ref()), "late panic");
+        assert_eq!(caught.unwrap_err(), "late panic");
         assert_eq!(CatchUnwind::new(async { 7 }).await.unwrap(), 7);
     }
 
     #[test]
     fn panic_payloads_are_read() {
-        let payload = std::panic::catch_unwind(|| panic!("boom {}", 1)).unwrap_err();
-        assert_eq!(panic_message(payload.as_ref()), "boom 1");
-        let payload = std::panic::catch_unwind(|| std::panic::panic_any(7_u8)).unwrap_err();
+        assert_eq!(catch_panic(|| panic!("boom {}", 1)).unwrap_err(), "boom 1");
         assert_eq!(
-            panic_message(payload.as_ref()),
+            catch_panic(|| std::panic::panic_any(7_u8)).unwrap_err(),
             "a panic with a non-string payload"
         );
+        assert!(!panic_is_caught());
     }
 }

@@ -97,7 +97,7 @@ pub mod process {
         /// When the program cannot be started.
         #[must_use]
         pub fn start(command: Command) -> Self {
-            Self::start_with(command, Stdio::null())
+            Self::start_with(command, Stdio::null(), None)
         }
 
         /// Starts `command` with its stdout and stderr captured and its standard input open for
@@ -107,7 +107,18 @@ pub mod process {
         /// When the program cannot be started.
         #[must_use]
         pub fn start_with_stdin(command: Command) -> Self {
-            Self::start_with(command, Stdio::piped())
+            Self::start_with(command, Stdio::piped(), None)
+        }
+
+        /// Starts `command` with its standard input open for [`write_line`](Self::write_line), its
+        /// stdout captured, and its standard error sent to `stderr` (`/dev/full`, a pipe the test
+        /// reads and closes, ...) instead of being captured.
+        ///
+        /// # Panics
+        /// When the program cannot be started.
+        #[must_use]
+        pub fn start_with_stderr(command: Command, stderr: Stdio) -> Self {
+            Self::start_with(command, Stdio::piped(), Some(stderr))
         }
 
         /// Writes `line` and a newline to the process's standard input.
@@ -128,7 +139,7 @@ pub mod process {
                 });
         }
 
-        fn start_with(mut command: Command, stdin: Stdio) -> Self {
+        fn start_with(mut command: Command, stdin: Stdio, stderr: Option<Stdio>) -> Self {
             let program = command.get_program().to_owned();
             let name = Path::new(&program)
                 .file_name()
@@ -138,7 +149,7 @@ pub mod process {
             let mut child = command
                 .stdin(stdin)
                 .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
+                .stderr(stderr.unwrap_or_else(Stdio::piped))
                 .spawn()
                 .unwrap_or_else(|error| panic!("cannot start {}: {error}", program.display()));
             let output = Arc::new(Output::default());

@@ -14,7 +14,7 @@ use hosted_tests::process::{HANG, Process};
 
 /// The log's span for one service, as the subscriber prints it.
 fn service(name: &str) -> String {
-    format!("service{{name={name}}}")
+    format!("service{{service={name}}}")
 }
 
 /// The parts of the host's log line for `event` (`started`, `stopped`) of the service `name`.
@@ -65,6 +65,11 @@ fn sigint_stops_every_service_in_reverse_order_and_exits_0() {
     stops_gracefully_on("INT", "SIGINT", "interrupt signal");
 }
 
+#[test]
+fn sigquit_stops_every_service_in_reverse_order_and_exits_0() {
+    stops_gracefully_on("QUIT", "SIGQUIT", "quit signal");
+}
+
 /// Sends `first`, waits until the stop is under way (and stuck), then sends `second`.
 fn second_signal_exit_code(first: &str, second: &str) -> i32 {
     let mut app = Process::spawn(env!("CARGO_BIN_EXE_slow_stop"), &[]);
@@ -90,8 +95,14 @@ fn a_second_sigint_during_a_slow_stop_exits_at_once_with_130() {
 }
 
 #[test]
+fn a_second_sigquit_during_a_slow_stop_exits_at_once_with_131() {
+    assert_eq!(second_signal_exit_code("QUIT", "QUIT"), 131);
+}
+
+#[test]
 fn the_second_signal_decides_the_exit_code() {
     assert_eq!(second_signal_exit_code("TERM", "INT"), 130);
+    assert_eq!(second_signal_exit_code("INT", "QUIT"), 131);
 }
 
 #[test]
@@ -572,6 +583,29 @@ fn a_service_can_stop_the_application_with_exit_0() {
     ]);
     app.assert_no_log_line(&["received SIG"]);
     app.assert_no_log_line(&["application stopped after failures"]);
+}
+
+/// The table of arguments in `run!`'s documentation (`hosted/src/docs/run.md`), row by row.
+#[test]
+fn each_argument_exits_as_the_run_documentation_says() {
+    for (args, code) in [
+        (&["--list"][..], 0),
+        (&["--check"], 0),
+        (&["-h"], 0),
+        (&["--help"], 0),
+        (&["--check", "--host.shutdown_timeout=10s"], 0),
+        (&["--check", "--host.shutdown_timeout=10 sec"], 78),
+        (&["--check", "--hots.shutdown_timeout=10s"], 78),
+        (&["--check", "--config=/nonexistent/hosted.toml"], 78),
+        (&["--list=yes"], 78),
+        (&["stray"], 2),
+        (&["--lsit"], 2),
+        (&["--=value"], 2),
+        (&["--list", "--check"], 2),
+    ] {
+        let mut app = Process::spawn(env!("CARGO_BIN_EXE_listing"), args);
+        assert_eq!(app.wait_exit(HANG), code, "{args:?}\n{}", app.transcript());
+    }
 }
 
 #[test]

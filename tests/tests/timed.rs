@@ -206,6 +206,41 @@ async fn overlap_concurrent_coalesces_past_the_limit() {
     assert!(host.stop().await.is_success());
 }
 
+#[tokio::test(start_paused = true)]
+async fn run_for_one_millisecond_runs_the_tick_due_at_0() {
+    let mut host = start(working(TimerOptions::every(secs(5)), Duration::ZERO)).await;
+    host.run_for(Duration::from_millis(1)).await;
+    assert_eq!(numbers(&host.ticks(NAME)), [1]);
+    host.run_for(Duration::from_millis(4_998)).await;
+    assert_eq!(
+        numbers(&host.ticks(NAME)),
+        [1],
+        "the tick due at 5 s is not due yet"
+    );
+    host.run_for(Duration::from_millis(1)).await;
+    assert_eq!(
+        numbers(&host.ticks(NAME)),
+        [1],
+        "due exactly at the end: the next call"
+    );
+    host.run_for(Duration::from_millis(1)).await;
+    assert_eq!(numbers(&host.ticks(NAME)), [1, 2]);
+    assert_eq!(started_ms(&host, &host.ticks(NAME)), [0, 5_000]);
+    assert!(host.stop().await.is_success());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_jump_after_run_for_wakes_the_timers_where_the_host_time_stands() {
+    let options = TimerOptions::every(secs(5)).with_missed(Missed::Skip);
+    let mut host = start(working(options, Duration::ZERO)).await;
+    host.run_for(Duration::from_millis(100)).await;
+    host.jump(Duration::from_millis(16_900)).await;
+    host.run_for(Duration::from_millis(1)).await;
+    assert_eq!(host.elapsed(), Duration::from_millis(17_001));
+    assert_eq!(started_ms(&host, &host.ticks(NAME)), [0, 17_000]);
+    assert!(host.stop().await.is_success());
+}
+
 /// Runs the timer to tick 1 at 0 s, then sleeps through 16 s at once, as a suspended process:
 /// ticks 2, 3 and 4 (due at 5, 10 and 15 s) are missed.
 async fn woken_late(missed: Missed) -> (TestHost, Vec<TickRecord>) {
@@ -224,7 +259,7 @@ async fn missed_burst_runs_every_missed_tick() {
     assert_eq!(numbers(&ticks), [1, 2, 3, 4, 5, 6]);
     assert_eq!(
         started_ms(&host, &ticks),
-        [0, 16_999, 16_999, 16_999, 20_000, 25_000]
+        [0, 17_000, 17_000, 17_000, 20_000, 25_000]
     );
     assert!(host.stop().await.is_success());
 }
@@ -234,7 +269,7 @@ async fn missed_skip_runs_once_and_keeps_the_schedule() {
     let (host, ticks) = woken_late(Missed::Skip).await;
     assert_eq!(numbers(&ticks), [1, 4, 5, 6]);
     assert_eq!(missed(&ticks), [0, 2, 0, 0]);
-    assert_eq!(started_ms(&host, &ticks), [0, 16_999, 20_000, 25_000]);
+    assert_eq!(started_ms(&host, &ticks), [0, 17_000, 20_000, 25_000]);
     assert!(host.stop().await.is_success());
 }
 
@@ -243,7 +278,7 @@ async fn missed_delay_runs_once_and_moves_the_schedule() {
     let (host, ticks) = woken_late(Missed::Delay).await;
     assert_eq!(numbers(&ticks), [1, 4, 5]);
     assert_eq!(missed(&ticks), [0, 2, 0]);
-    assert_eq!(started_ms(&host, &ticks), [0, 16_999, 21_999]);
+    assert_eq!(started_ms(&host, &ticks), [0, 17_000, 22_000]);
     assert!(host.stop().await.is_success());
 }
 
@@ -316,6 +351,40 @@ async fn cron_ticks_fire_at_the_next_fire_times_on_the_virtual_wall_clock() {
     assert!(ticks.iter().all(|record| record.tick.lateness().is_zero()));
     assert_eq!(started_ms(&host, &ticks), [14_500, 29_500, 44_500, 59_500]);
     assert!(host.stop().await.is_success());
+}
+
+/// On the system clock, not a virtual one: each tick's `scheduled_at` is the fire time itself,
+/// to the nanosecond. The first one once read a microsecond early (`…:55.999999`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_ticks_on_the_system_clock_are_scheduled_at_whole_seconds() {
+    let log = Arc::new(TickLog::default());
+    let service = working(TimerOptions::cron("* * * * * *"), Duration::ZERO);
+    let host = Host::builder()
+        .add_service(service)
+        .add_instance(Arc::clone(&log))
+        .build()
+        .expect("a valid host");
+    let running = host.start().await.expect("the host starts");
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    while log.of(NAME).len() < 3 && std::time::Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(running.stop().await.is_success());
+    let ticks = log.of(NAME);
+    assert!(ticks.len() >= 3, "{} ticks in 30 s", ticks.len());
+    for record in &ticks {
+        let since_epoch = record
+            .tick
+            .scheduled_at()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        assert_eq!(
+            since_epoch.subsec_nanos(),
+            0,
+            "tick {} scheduled at {since_epoch:?}",
+            record.tick.number()
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -302,16 +302,23 @@ impl Container {
 
     /// Disposes the singletons (and transients built outside any scope) in reverse build order;
     /// called once every service has stopped.
-    pub(crate) async fn dispose_singletons(&self, exit: ScopeExit) {
+    pub(crate) async fn dispose_singletons(
+        &self,
+        exit: ScopeExit,
+    ) -> Result<(), crate::service::Failure> {
         let built = std::mem::take(
             &mut *self
                 .disposables
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
+        let mut panics = Vec::new();
         for disposer in built.into_iter().rev() {
-            disposer(exit).await;
+            if let Err(message) = crate::util::CatchUnwind::new(disposer(exit)).await {
+                panics.push(message);
+            }
         }
+        super::scope::disposal_result(&panics)
     }
 
     pub(crate) fn has_disposables(&self) -> bool {

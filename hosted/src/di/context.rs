@@ -42,10 +42,11 @@ pub(crate) struct RunEnd {
 
 impl RunEnd {
     /// Closes the run's scope once its body has returned: disposes its values in reverse
-    /// creation order, telling them how the run went.
-    pub(crate) async fn finish(self, exit: ScopeExit) {
-        if let Some(scope) = self.scope {
-            scope.close(exit).await;
+    /// creation order, telling them how the run went. A `dispose` that panicked fails the run.
+    pub(crate) async fn finish(self, exit: ScopeExit) -> Result<(), crate::service::Failure> {
+        match self.scope {
+            Some(scope) => scope.close(exit).await,
+            None => Ok(()),
         }
     }
 }

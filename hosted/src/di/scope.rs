@@ -13,6 +13,20 @@ use tokio::sync::Notify;
 
 use super::provider::{AnyValue, Disposer};
 use crate::di::{Inject, InjectError, RunContext, RunEnd};
+use crate::service::Failure;
+use crate::util::CatchUnwind;
+
+/// The outcome of disposing several values, from the panics of those that panicked.
+pub(crate) fn disposal_result(panics: &[String]) -> Result<(), Failure> {
+    if panics.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Panic(format!(
+            "`Dispose::dispose` panicked: {}",
+            panics.join("; ")
+        )))
+    }
+}
 
 /// How a scope ended, handed to [`Dispose::dispose`]: a unit of work commits on success and
 /// rolls back on failure.
@@ -192,21 +206,26 @@ impl ScopeState {
         self.built.notified()
     }
 
-    /// Disposes the values in reverse creation order, then releases them in that order.
-    pub(crate) async fn close(&self, exit: ScopeExit) {
+    /// Disposes the values in reverse creation order, then releases them in that order. A
+    /// `dispose` that panics does not keep the others from running; the panics are returned.
+    pub(crate) async fn close(&self, exit: ScopeExit) -> Result<(), Failure> {
         let mut created = {
             let mut values = self.lock();
             values.closed = true;
             std::mem::take(&mut values.created)
         };
+        let mut panics = Vec::new();
         for created in created.iter_mut().rev() {
-            if let Some(disposer) = created.disposer.take() {
-                disposer(exit).await;
+            if let Some(disposer) = created.disposer.take()
+                && let Err(message) = CatchUnwind::new(disposer(exit)).await
+            {
+                panics.push(message);
             }
         }
         while let Some(created) = created.pop() {
             drop(created);
         }
+        disposal_result(&panics)
     }
 }
 
@@ -276,8 +295,10 @@ impl Scope {
 
     /// Ends the scope: disposes its values in reverse creation order, telling them how it went.
     pub async fn end(mut self, exit: ScopeExit) {
-        if let Some(end) = self.end.take() {
-            end.finish(exit).await;
+        if let Some(end) = self.end.take()
+            && let Err(failure) = end.finish(exit).await
+        {
+            tracing::error!(error = %failure, "disposing a scope failed");
         }
     }
 }
@@ -290,7 +311,11 @@ impl Drop for Scope {
                 "a scope was dropped without `Scope::end`; disposing it as failed"
             );
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(end.finish(ScopeExit::Failed));
+                runtime.spawn(async move {
+                    if let Err(failure) = end.finish(ScopeExit::Failed).await {
+                        tracing::error!(error = %failure, "disposing a scope failed");
+                    }
+                });
             }
         }
     }

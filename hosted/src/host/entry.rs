@@ -3,9 +3,9 @@
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::time::Duration;
 
+use crate::host::logging::{self, Stream, print};
 use crate::host::{Host, HostBuilder};
 
 /// Exit code for a command line the binary does not understand.
@@ -126,7 +126,7 @@ fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Comman
 fn usage(program: &str) -> String {
     format!(
         "Usage: {program} [--list | --check | --help] [--config=PATH] [--environment=NAME] [--KEY=VALUE ...]\n\n\
-         Runs the hosted services linked into this binary until SIGINT or SIGTERM (Ctrl+C).\n\n\
+         Runs the hosted services linked into this binary until SIGINT, SIGTERM or SIGQUIT (Ctrl+C).\n\n\
          Options:\n  \
          --list              print every service (name, kind, order, after, failure policy,\n                      \
          source) and every setting (value and origin), then exit\n  \
@@ -143,21 +143,27 @@ fn usage(program: &str) -> String {
     )
 }
 
-/// Not public API, used by generated code: the body of `hosted::run!()`.
-#[doc(hidden)]
-pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> HostBuilder) -> ! {
+/// Exits with [`EXIT_INSIDE_RUNTIME`] when called inside a tokio runtime.
+fn refuse_inside_a_runtime() {
     if tokio::runtime::Handle::try_current().is_ok() {
         // tokio would panic with "Cannot start a runtime from within a runtime" (exit 101).
-        let _ = writeln!(
-            std::io::stderr(),
+        print(
+            Stream::Err,
             "error: `hosted::run!()` starts its own tokio runtime, but it was called inside one \
              (is `main` annotated with `#[tokio::main]`?)\n  \
              - remove `#[tokio::main]` and call `hosted::run!()` from a plain `fn main()`, or\n  \
              - inside your own runtime, run the host yourself: \
-             `hosted::Host::builder().discover().build()?.run().await`"
+             `hosted::Host::builder().discover().build()?.run().await`\n",
         );
         std::process::exit(EXIT_INSIDE_RUNTIME);
     }
+}
+
+/// Not public API, used by generated code: the body of `hosted::run!()`.
+#[doc(hidden)]
+pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> HostBuilder) -> ! {
+    logging::protect_standard_streams();
+    refuse_inside_a_runtime();
     let mut args = std::env::args_os();
     let program = args.next().map_or_else(
         || "app".to_owned(),
@@ -166,13 +172,16 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
     let mut line = match parse_command_line(args) {
         Ok(line) => line,
         Err(message) => {
-            eprintln!("error: {message}\n\n{}", usage(&program));
+            print(
+                Stream::Err,
+                &format!("error: {message}\n\n{}\n", usage(&program)),
+            );
             std::process::exit(EXIT_USAGE);
         }
     };
     let command = line.command.take().unwrap_or(Command::Run);
     if command == Command::Help {
-        println!("{}", usage(&program));
+        print(Stream::Out, &format!("{}\n", usage(&program)));
         std::process::exit(0);
     }
     let builder = with_configuration(
@@ -186,7 +195,7 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         Ok(host) => host,
         Err(error) => {
             // Printed rather than logged: it must show even with logging off or filtered.
-            eprintln!("error: {error}");
+            print(Stream::Err, &format!("error: {error}\n"));
             std::process::exit(i32::from(error.exit_code()));
         }
     };
@@ -194,36 +203,42 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
     let silent = silent_crates_message(&host);
     if command == Command::Check {
         if let Some(message) = &silent {
-            eprintln!("warning: {message}");
+            print(Stream::Err, &format!("warning: {message}\n"));
         }
         if let Some(message) = &missing {
-            eprintln!("error: {message}");
+            print(Stream::Err, &format!("error: {message}\n"));
             std::process::exit(1);
         }
         let services = host.services().len();
         let registrations = host.registrations();
-        println!(
-            "ok: {services} service{} and {registrations} registered type{} checked; nothing missing, captured or circular",
-            if services == 1 { "" } else { "s" },
-            if registrations == 1 { "" } else { "s" },
+        print(
+            Stream::Out,
+            &format!(
+                "ok: {services} service{} and {registrations} registered type{} checked; nothing missing, captured or circular\n",
+                if services == 1 { "" } else { "s" },
+                if registrations == 1 { "" } else { "s" },
+            ),
         );
         std::process::exit(0);
     }
     if command == Command::List {
         for message in [&missing, &silent].into_iter().flatten() {
-            eprintln!("warning: {message}");
+            print(Stream::Err, &format!("warning: {message}\n"));
         }
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(service_table(&host).as_bytes());
-        let _ = stdout.write_all(b"\n");
-        let _ = stdout.write_all(settings_table(&host).as_bytes());
-        let _ = stdout.write_all(hooked_tables().as_bytes());
-        let _ = stdout.flush();
+        print(
+            Stream::Out,
+            &format!(
+                "{}\n{}{}",
+                service_table(&host),
+                settings_table(&host),
+                hooked_tables()
+            ),
+        );
         std::process::exit(0);
     }
     if options.logging {
         let (filter, json) = host.log_options();
-        install_subscriber(filter, json);
+        logging::install_subscriber(filter, json);
     }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = host.worker_threads() {
@@ -248,6 +263,7 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
     } else {
         runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
     }
+    logging::report_dropped_lines();
     std::process::exit(i32::from(outcome.exit_code()));
 }
 
@@ -325,7 +341,7 @@ fn with_configuration(builder: HostBuilder, line: &CommandLine) -> HostBuilder {
         sources = match sources.argument(setting) {
             Ok(sources) => sources,
             Err(message) => {
-                eprintln!("error: {message}");
+                print(Stream::Err, &format!("error: {message}\n"));
                 std::process::exit(EXIT_USAGE);
             }
         };
@@ -333,7 +349,7 @@ fn with_configuration(builder: HostBuilder, line: &CommandLine) -> HostBuilder {
     match sources.load() {
         Ok(configuration) => builder.configuration(configuration),
         Err(error) => {
-            eprintln!("error: {error}");
+            print(Stream::Err, &format!("error: {error}\n"));
             std::process::exit(i32::from(super::EXIT_CONFIG));
         }
     }
@@ -342,43 +358,14 @@ fn with_configuration(builder: HostBuilder, line: &CommandLine) -> HostBuilder {
 #[cfg(not(feature = "config"))]
 fn with_configuration(builder: HostBuilder, line: &CommandLine) -> HostBuilder {
     if line.config_file.is_some() || line.environment.is_some() || !line.settings.is_empty() {
-        eprintln!("error: this binary was built without the `config` feature of `hosted`");
+        print(
+            Stream::Err,
+            "error: this binary was built without the `config` feature of `hosted`\n",
+        );
         std::process::exit(EXIT_USAGE);
     }
     builder
 }
-
-/// Installs a formatter writing to stderr, filtered by `RUST_LOG` when set, else by
-/// `configured` (`host.log`), unless a subscriber is installed already.
-#[cfg(feature = "subscriber")]
-fn install_subscriber(configured: &str, json: bool) {
-    use tracing_subscriber::EnvFilter;
-    let (source, wanted) = match std::env::var("RUST_LOG") {
-        Ok(value) if !value.is_empty() => ("RUST_LOG", value),
-        _ => ("host.log", configured.to_owned()),
-    };
-    let (filter, bad_filter) = match EnvFilter::try_new(&wanted) {
-        Ok(filter) => (filter, None),
-        Err(error) => (EnvFilter::new("info"), Some((wanted, error))),
-    };
-    // Colours only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let installed = if json {
-        builder.json().try_init().is_ok()
-    } else {
-        builder.with_ansi(ansi).try_init().is_ok()
-    };
-    if let (true, Some((value, error))) = (installed, bad_filter) {
-        tracing::warn!(%error, "ignoring {source}={value:?}; logging at `info`");
-    }
-}
-
-#[cfg(not(feature = "subscriber"))]
-fn install_subscriber(_configured: &str, _json: bool) {}
 
 /// The settings part of `--list`: every setting's effective value and origin.
 fn settings_table(host: &Host) -> String {

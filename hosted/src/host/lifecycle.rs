@@ -254,7 +254,8 @@ impl Shared {
             needs_scope,
         } in planned
         {
-            let span = tracing::info_span!("service", name = %info.name());
+            // Not `name`: the JSON format writes the span's own name under that key as well.
+            let span = tracing::info_span!("service", service = %info.name());
             let cx = RunContext::new(
                 info.clone(),
                 stop.clone(),
@@ -581,8 +582,10 @@ impl Shared {
         let container = Arc::clone(&self.container);
         let disposed = call_caught(
             async move {
-                container.dispose_singletons(exit).await;
-                Ok::<(), crate::service::BoxError>(())
+                container
+                    .dispose_singletons(exit)
+                    .await
+                    .map_err(crate::service::BoxError::from)
             },
             Some(budget.limit()),
         )

@@ -8,15 +8,17 @@
 //! | `ordering.rs` | the start order from `order` and `after` |
 //! | `lifecycle.rs` | start, stop and their budgets, the lifecycle hooks, the application lifetime events |
 //! | `supervisor.rs` | a service's body under its failure policy |
-//! | `signals.rs` | SIGINT, SIGTERM and the second signal |
+//! | `signals.rs` | SIGINT, SIGTERM, SIGQUIT and the second signal |
 //! | `options.rs` | the host's own settings |
 //! | `entry.rs` | the `main` that `run!()` expands to: command line, logging, runtime |
+//! | `logging.rs` | the subscriber `run!()` installs, a writer that survives a broken stderr, the panic hook |
 
 mod builder;
 mod built;
 pub(crate) mod entry;
 mod error;
 mod lifecycle;
+mod logging;
 mod options;
 mod ordering;
 mod signals;
@@ -29,5 +31,5 @@ pub use self::entry::{EXIT_INSIDE_RUNTIME, EXIT_USAGE};
 pub use self::error::{BuildError, EXIT_CONFIG};
 pub use self::lifecycle::{Outcome, SHUTDOWN_GRACE};
 pub use self::options::DEFAULT_SHUTDOWN_TIMEOUT;
-pub use self::signals::{EXIT_SECOND_INTERRUPT, EXIT_SECOND_TERMINATE};
+pub use self::signals::{EXIT_SECOND_INTERRUPT, EXIT_SECOND_QUIT, EXIT_SECOND_TERMINATE};
 pub use self::supervisor::Incident;

@@ -1,5 +1,8 @@
-//! Signals: the first SIGINT or SIGTERM (Ctrl+C on Windows) asks the host to stop gracefully;
-//! a second one while it stops ends the process at once.
+//! Signals: the first SIGINT, SIGTERM or SIGQUIT (Ctrl+C on Windows) asks the host to stop
+//! gracefully; a second one while it stops ends the process at once.
+//!
+//! SIGQUIT (Ctrl+\\) is handled like SIGTERM, as .NET's console lifetime does: its default action
+//! (a core dump, no stop) would skip every service's stop.
 
 use tokio_util::task::AbortOnDropHandle;
 
@@ -9,6 +12,8 @@ use crate::service::{ApplicationLifetime, StopReason};
 pub const EXIT_SECOND_INTERRUPT: i32 = 130;
 /// Exit code after a second SIGTERM: 128 + 15.
 pub const EXIT_SECOND_TERMINATE: i32 = 143;
+/// Exit code after a second SIGQUIT: 128 + 3.
+pub const EXIT_SECOND_QUIT: i32 = 131;
 
 /// Listens for signals until the returned handle is dropped.
 ///
@@ -36,6 +41,7 @@ pub(crate) fn watch_signals(lifetime: ApplicationLifetime) -> AbortOnDropHandle<
                 "received {} during shutdown; exiting at once",
                 second.name()
             );
+            super::logging::report_dropped_lines();
             std::process::exit(second.exit_code());
         }
     }))
@@ -46,6 +52,8 @@ enum Signal {
     Interrupt,
     #[cfg_attr(windows, allow(dead_code, reason = "SIGTERM exists on Unix only"))]
     Terminate,
+    #[cfg_attr(windows, allow(dead_code, reason = "SIGQUIT exists on Unix only"))]
+    Quit,
 }
 
 impl Signal {
@@ -53,6 +61,7 @@ impl Signal {
         match self {
             Self::Interrupt => "SIGINT",
             Self::Terminate => "SIGTERM",
+            Self::Quit => "SIGQUIT",
         }
     }
 
@@ -60,6 +69,7 @@ impl Signal {
         match self {
             Self::Interrupt => StopReason::Interrupt,
             Self::Terminate => StopReason::Terminate,
+            Self::Quit => StopReason::Quit,
         }
     }
 
@@ -67,6 +77,7 @@ impl Signal {
         match self {
             Self::Interrupt => EXIT_SECOND_INTERRUPT,
             Self::Terminate => EXIT_SECOND_TERMINATE,
+            Self::Quit => EXIT_SECOND_QUIT,
         }
     }
 }
@@ -75,6 +86,7 @@ impl Signal {
 struct Signals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
 }
 
 #[cfg(unix)]
@@ -84,12 +96,14 @@ impl Signals {
         match (
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
+            signal(SignalKind::quit()),
         ) {
-            (Ok(interrupt), Ok(terminate)) => Some(Self {
+            (Ok(interrupt), Ok(terminate), Ok(quit)) => Some(Self {
                 interrupt,
                 terminate,
+                quit,
             }),
-            (Err(error), _) | (_, Err(error)) => {
+            (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
                 tracing::warn!(%error, "cannot listen for signals; stop the host another way");
                 None
             }
@@ -100,6 +114,7 @@ impl Signals {
         tokio::select! {
             received = self.interrupt.recv() => received.map(|()| Signal::Interrupt),
             received = self.terminate.recv() => received.map(|()| Signal::Terminate),
+            received = self.quit.recv() => received.map(|()| Signal::Quit),
         }
     }
 }

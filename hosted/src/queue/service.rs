@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -24,7 +23,7 @@ use crate::service::Failure;
 use crate::service::FailurePolicy;
 use crate::service::call_caught;
 use crate::service::{BoxError, HostedService, IntoOutcome, ServiceContext, ServiceKind};
-use crate::util::{BoxFuture, panic_message};
+use crate::util::{BoxFuture, catch_panic};
 
 /// What a queued service does with each item: implemented by every
 /// `Fn(T, RunContext) -> impl Future<Output = ()>` (or `Result<(), E>`), as
@@ -530,13 +529,14 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
             let (cx, end) = base.begin_run();
             let outcome = run_attempt(&parts.handler, item, &cx, options.timeout(), &span).await;
             drop(cx);
-            end.finish(if outcome.is_ok() {
-                ScopeExit::Succeeded
-            } else {
-                ScopeExit::Failed
-            })
-            .await;
-            outcome
+            let disposed = end
+                .finish(if outcome.is_ok() {
+                    ScopeExit::Succeeded
+                } else {
+                    ScopeExit::Failed
+                })
+                .await;
+            outcome.and(disposed)
         } else {
             // Nothing scoped to resolve: the attempts share the base context.
             run_attempt(&parts.handler, item, base, options.timeout(), &span).await
@@ -678,12 +678,10 @@ async fn run_attempt<T, H: QueueHandler<T>>(
     std::future::poll_fn(move |task| {
         let _entered = span.map(tracing::Span::enter);
         // A future that panicked is never polled again.
-        match std::panic::catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(task))) {
+        match catch_panic(|| handling.as_mut().poll(task)) {
             Ok(Poll::Ready(result)) => return Poll::Ready(result.map_err(Failure::Error)),
             Ok(Poll::Pending) => {}
-            Err(payload) => {
-                return Poll::Ready(Err(Failure::Panic(panic_message(payload.as_ref()))));
-            }
+            Err(message) => return Poll::Ready(Err(Failure::Panic(message))),
         }
         match deadline.as_mut().as_pin_mut().map(|sleep| sleep.poll(task)) {
             Some(Poll::Ready(())) => Poll::Ready(Err(Failure::TimedOut)),

@@ -29,12 +29,13 @@ impl HostedService for FnService {
     async fn execute(&self, _stop: CancellationToken) -> Result<(), BoxError> {
         let (cx, end) = self.cx.begin_run();
         let result = (self.body)(cx).await;
-        end.finish(if result.is_ok() {
-            ScopeExit::Succeeded
-        } else {
-            ScopeExit::Failed
-        })
-        .await;
-        result
+        let disposed = end
+            .finish(if result.is_ok() {
+                ScopeExit::Succeeded
+            } else {
+                ScopeExit::Failed
+            })
+            .await;
+        result.and(disposed.map_err(BoxError::from))
     }
 }

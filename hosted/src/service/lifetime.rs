@@ -14,6 +14,8 @@ pub enum StopReason {
     Interrupt,
     /// SIGTERM.
     Terminate,
+    /// SIGQUIT (Ctrl+\\ in a terminal), handled like SIGTERM.
+    Quit,
     /// A service or other code called [`ApplicationLifetime::stop_application`].
     Requested,
     /// A service failed and its policy stops the host.
@@ -41,6 +43,7 @@ impl fmt::Display for StopReason {
         match self {
             Self::Interrupt => f.write_str("interrupt signal"),
             Self::Terminate => f.write_str("terminate signal"),
+            Self::Quit => f.write_str("quit signal"),
             Self::Requested => f.write_str("stop requested"),
             Self::ServiceFailed { service } => write!(f, "service `{service}` failed"),
             Self::StartFailed { service } => write!(f, "service `{service}` failed to start"),

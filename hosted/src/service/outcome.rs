@@ -5,7 +5,7 @@ use std::future::Future;
 
 use tokio::time::Instant;
 
-use crate::util::{CatchUnwind, panic_message};
+use crate::util::{CatchUnwind, catch_panic};
 
 /// The error type the host accepts from services: anything that converts into a boxed
 /// [`std::error::Error`], which covers `anyhow::Error`, `thiserror` enums and
@@ -49,7 +49,9 @@ pub enum Failure {
     /// The code returned an error.
     #[error("{}", crate::util::error_chain(.0.as_ref()))]
     Error(BoxError),
-    /// The code panicked.
+    /// The code panicked: the panic's message, followed by where it happened
+    /// (` (at src/file.rs:10:5)`, and a backtrace when `RUST_BACKTRACE` asks for one) when the
+    /// panic hook of `run!()` is installed.
     #[error("panicked: {0}")]
     Panic(String),
     /// The code did not finish within its time budget.
@@ -86,8 +88,7 @@ where
         let mut call = std::pin::pin!(call);
         std::future::poll_fn(|cx| {
             // A call that panicked is never polled again: this future is then ready.
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.as_mut().poll(cx)))
-            {
+            match catch_panic(|| call.as_mut().poll(cx)) {
                 Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
                 Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
                 Err(payload) => std::task::Poll::Ready(Err(payload)),
@@ -97,6 +98,6 @@ where
     };
     match outcome {
         Ok(result) => result.map_err(|error| Failure::Error(error.into())),
-        Err(payload) => Err(Failure::Panic(panic_message(payload.as_ref()))),
+        Err(message) => Err(Failure::Panic(message)),
     }
 }

@@ -6,10 +6,14 @@
 //! kinds and defaults on its [`ServiceDescriptor`](crate::registry::ServiceDescriptor); the configuration
 //! layer checks and overrides them without knowing the attribute.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+// The attributes' grammar, compiled into this crate too: one definition for both sides.
+#[path = "../../../hosted-macros/src/duration_grammar.rs"]
+mod duration_grammar;
 
 /// The value of a setting.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,26 +42,12 @@ impl fmt::Display for SettingValue {
 
 /// A duration the way the attributes write it: `1m30s`, `250ms`.
 pub(crate) fn format_duration(duration: Duration) -> String {
-    if duration.is_zero() {
-        return "0s".to_owned();
-    }
-    let mut text = String::new();
-    let mut nanos = duration.as_nanos();
-    for (unit, size) in [
-        ("d", 86_400_000_000_000_u128),
-        ("h", 3_600_000_000_000),
-        ("m", 60_000_000_000),
-        ("s", 1_000_000_000),
-        ("ms", 1_000_000),
-        ("us", 1_000),
-        ("ns", 1),
-    ] {
-        if nanos >= size {
-            let _ = write!(text, "{}{unit}", nanos / size);
-            nanos %= size;
-        }
-    }
-    text
+    duration_grammar::format(duration)
+}
+
+/// Reads a duration in the grammar the attributes use (see the configuration guide).
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    duration_grammar::parse(text).map_err(|refusal| refusal.describe(text))
 }
 
 /// Checks a text setting; the error says what is expected.
@@ -128,8 +118,7 @@ impl SettingKind {
     pub fn parse(&self, text: &str) -> Result<SettingValue, String> {
         let text = text.trim();
         match self {
-            Self::Duration { .. } => humantime::parse_duration(text)
-                .map_err(|_| format!("`{text}` is not a duration"))
+            Self::Duration { .. } => parse_duration(text)
                 .and_then(|duration| self.check(SettingValue::Duration(duration))),
             Self::Integer { .. } => text
                 .parse::<i64>()
@@ -392,6 +381,28 @@ mod tests {
             kind.expected(),
             "a duration of at least 1ms, like \"250ms\", \"5s\" or \"1m30s\""
         );
+    }
+
+    /// One side of the table both crates test against (the other is in
+    /// `hosted-macros/src/duration.rs`).
+    #[test]
+    fn the_shared_table_of_cases_holds_in_configuration() {
+        let kind = SettingKind::Duration {
+            min: Duration::ZERO,
+        };
+        for (text, expected) in duration_grammar::CASES {
+            match (kind.parse(text), expected) {
+                (Ok(SettingValue::Duration(duration)), Ok(nanos)) => {
+                    assert_eq!(duration.as_nanos(), *nanos, "{text:?}");
+                }
+                (Err(error), Err(refusal)) => {
+                    // Configuration trims the value first, so the text quoted is the trimmed one.
+                    let refusal = refusal.replace(text, text.trim());
+                    assert_eq!(error, refusal, "{text:?}");
+                }
+                (found, expected) => panic!("{text:?}: {found:?}, expected {expected:?}"),
+            }
+        }
     }
 
     #[test]

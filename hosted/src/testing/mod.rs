@@ -55,9 +55,12 @@ pub use crate::timer::{TickLog, TickRecord, VirtualWallClock};
 
 use crate::host::{HostBuilder, Outcome, RunningHost};
 
-/// The resolution of tokio's timers: [`TestHost::run_for`] ends this much before its end, so
-/// what is due exactly at the end has not started.
+/// The resolution of tokio's timers: [`TestHost::run_for`] sleeps until this much before its end,
+/// so what is due exactly at the end has not started.
 const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
+
+/// How many times [`settle`] lets every ready task run.
+const SETTLE_ROUNDS: usize = 64;
 
 /// A host running on tokio's paused clock, for tests.
 #[derive(Debug)]
@@ -118,7 +121,13 @@ impl TestHost {
     pub async fn run_for(&mut self, duration: Duration) {
         self.elapsed += duration;
         let end = self.started + self.elapsed;
-        tokio::time::sleep_until(end.checked_sub(TIMER_RESOLUTION).unwrap_or(end)).await;
+        let short = end.checked_sub(TIMER_RESOLUTION).unwrap_or(end);
+        if short > Instant::now() {
+            tokio::time::sleep_until(short).await;
+        }
+        // What is due now (at 0 for `run_for(1ms)`, or woken with this sleep) runs before the
+        // call returns.
+        settle().await;
     }
 
     /// Moves the clock forward by `duration` at once, as a suspended process sees it on waking:
@@ -128,7 +137,11 @@ impl TestHost {
     #[cfg(feature = "test-util")]
     pub async fn jump(&mut self, duration: Duration) {
         self.elapsed += duration;
-        tokio::time::advance(duration).await;
+        // From where the host's time stands, not from where `run_for` left tokio's clock (a
+        // millisecond short of it).
+        let target = self.started + self.elapsed;
+        tokio::time::advance(target.saturating_duration_since(Instant::now())).await;
+        settle().await;
     }
 
     /// The virtual time the host has run for.
@@ -172,6 +185,14 @@ impl TestHost {
     /// running ones are awaited within the shutdown budget (on virtual time too).
     pub async fn stop(self) -> Outcome {
         self.running.stop().await
+    }
+}
+
+/// Lets every task that can run now run, without moving the clock: on the paused clock's one
+/// thread, each yield lets every ready task (and every timer due now) have its turn.
+async fn settle() {
+    for _ in 0..SETTLE_ROUNDS {
+        tokio::task::yield_now().await;
     }
 }
 

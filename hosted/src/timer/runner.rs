@@ -147,10 +147,16 @@ impl TimerService {
 
     fn tick(&self, due: Due, offset: Duration, started: Instant, wall: &mut WallAnchor) -> Tick {
         let scheduled = due.at + offset;
+        // A cron fire time is a wall time already; converting it to tokio's clock and back would
+        // add the error of two clock readings (the first tick once read a microsecond early).
+        let scheduled_at = due.wall.map_or_else(
+            || wall.wall_at(&self.clock, scheduled),
+            |fire| fire + offset,
+        );
         Tick {
             number: due.number,
             scheduled,
-            scheduled_at: wall.wall_at(&self.clock, scheduled),
+            scheduled_at,
             started,
             missed: due.missed,
         }
@@ -321,12 +327,14 @@ async fn run_tick(
     let (cx, end) = base.begin_run();
     let entry = log.map(|log| log.started(base.info().name(), tick));
     let result = call_caught(body(cx.with_extension(tick)), None).await;
-    end.finish(if result.is_ok() {
-        ScopeExit::Succeeded
-    } else {
-        ScopeExit::Failed
-    })
-    .await;
+    let disposed = end
+        .finish(if result.is_ok() {
+            ScopeExit::Succeeded
+        } else {
+            ScopeExit::Failed
+        })
+        .await;
+    let result = result.and(disposed);
     if let (Some(log), Some(entry)) = (log, entry) {
         log.finished(entry, Instant::now(), result.is_ok());
     }
@@ -347,6 +355,8 @@ struct Due {
     number: u64,
     /// When it was due, before jitter.
     at: Instant,
+    /// For a cron schedule, the fire time on the wall clock, before jitter.
+    wall: Option<SystemTime>,
     missed: u64,
 }
 
@@ -489,12 +499,14 @@ impl<'a> Cursor<'a> {
                 Due {
                     number: first + ran,
                     at,
+                    wall: None,
                     missed: ran + coalesced,
                 }
             }
             CursorKind::Delay { due, .. } => Due {
                 number: first,
                 at: *due,
+                wall: None,
                 missed: coalesced,
             },
             CursorKind::Cron {
@@ -522,6 +534,7 @@ impl<'a> Cursor<'a> {
                 Due {
                     number: first + ran,
                     at: instant,
+                    wall: Some(wall),
                     missed: ran + coalesced,
                 }
             }

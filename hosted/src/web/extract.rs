@@ -121,9 +121,11 @@ pub(crate) fn request_context(parts: &Parts) -> Result<RunContext, Rejection> {
 struct EndOnDrop(Option<RunEnd>);
 
 impl EndOnDrop {
-    async fn finish(mut self, exit: ScopeExit) {
-        if let Some(end) = self.0.take() {
-            end.finish(exit).await;
+    /// Ends the run; an `Err` when a scoped value's `dispose` panicked.
+    async fn finish(mut self, exit: ScopeExit) -> Result<(), crate::service::Failure> {
+        match self.0.take() {
+            Some(end) => end.finish(exit).await,
+            None => Ok(()),
         }
     }
 }
@@ -133,7 +135,11 @@ impl Drop for EndOnDrop {
         if let Some(end) = self.0.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            runtime.spawn(end.finish(ScopeExit::Failed));
+            runtime.spawn(async move {
+                if let Err(failure) = end.finish(ScopeExit::Failed).await {
+                    tracing::error!(error = %failure, "closing the scope of a dropped request failed");
+                }
+            });
         }
     }
 }
@@ -158,6 +164,16 @@ pub(crate) async fn request_scope(
     request.extensions_mut().insert(RequestRun(cx));
     let end = EndOnDrop(Some(end));
     let response = next.run(request).await;
-    end.finish(exit_of(response.status())).await;
-    response
+    match end.finish(exit_of(response.status())).await {
+        Ok(()) => response,
+        // What the handler did may not have been committed: the client must not read success.
+        Err(failure) => {
+            tracing::error!(error = %failure, "closing the request's scope failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the request's scope could not be closed\n",
+            )
+                .into_response()
+        }
+    }
 }

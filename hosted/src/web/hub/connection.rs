@@ -18,7 +18,7 @@ use super::outbox::{Close, Next, Outbox};
 use super::{ConnectionId, GOING_AWAY, HubCore};
 use crate::di::{Inject, InjectError, RunContext, ScopeExit};
 use crate::service::{BoxError, IntoOutcome};
-use crate::util::{BoxFuture, CatchUnwind, error_chain, panic_message};
+use crate::util::{BoxFuture, CatchUnwind, error_chain};
 use crate::web::extract::{Rejection, request_context};
 
 /// How long a closed connection waits for the client's close frame in reply.
@@ -320,11 +320,13 @@ async fn read(
                 tracing::warn!(connection = %id, error = %error_chain(&**error), "a client message failed");
                 ScopeExit::Failed
             }
-            Err(payload) => {
-                tracing::error!(connection = %id, panic = %panic_message(&**payload), "a client message handler panicked");
+            Err(panic) => {
+                tracing::error!(connection = %id, %panic, "a client message handler panicked");
                 ScopeExit::Failed
             }
         };
-        end.finish(exit).await;
+        if let Err(failure) = end.finish(exit).await {
+            tracing::error!(connection = %id, error = %failure, "closing a client message's scope failed");
+        }
     }
 }
