@@ -71,9 +71,9 @@ async fn sigterm_drains_finishes_requests_closes_sockets_then_stops_the_rest() {
         &["draining"],
         &["no longer accepting connections"],
         &["slow request finished"],
-        &["service{name=hosted::web}", "stopped"],
+        &["service{service=hosted::web}", "stopped"],
         &["worker stopping"],
-        &["service{name=web_shutdown::worker}", "stopped"],
+        &["service{service=web_shutdown::worker}", "stopped"],
         &["application stopped"],
     ]);
     app.assert_no_log_line(&["ERROR"]);
