@@ -232,3 +232,19 @@ fn lines_dropped_while_the_reader_was_gone_are_reported_once_it_is_back() {
         "reported once:\n{rest}"
     );
 }
+
+#[test]
+fn a_reader_that_stops_reading_does_not_wedge_the_host() {
+    // The reader stays connected and never reads: once the pipe is full, every write to it
+    // would block.
+    let (stalled, writer) = std::io::pipe().expect("a pipe");
+    let mut command = Process::command(NOISY);
+    command.env("NOISY_FLOOD", "1");
+    let mut app = Process::start_with_stderr(command, Stdio::from(writer));
+    app.wait_for_line("ready", HANG);
+    // Far more than a pipe holds (64 KiB) has been logged by now.
+    std::thread::sleep(SOME_CHATTER);
+    app.signal("TERM");
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+    drop(stalled);
+}

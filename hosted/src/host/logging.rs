@@ -8,11 +8,86 @@
 //! a supervisor, the host itself — and the process no longer stops on SIGTERM, or exits with 101.
 //! [`LogSink`] never fails a write: a line that cannot be written is dropped and counted, and the
 //! count is reported once, on the first line that can be written after them.
+//!
+//! Nor does it ever block the code that logs: lines go through a bounded queue to a thread of
+//! their own that writes them, so a reader that stays connected but stops reading (a stalled
+//! pipe, a log shipper that hangs) fills the queue, not the host's threads; lines that find the
+//! queue full are dropped and counted the same way. At exit the queue is flushed for at most
+//! [`FLUSH_TIMEOUT`].
 
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How many lines may wait for standard error before new ones are dropped.
+const QUEUE_LINES: usize = 4096;
+/// How long the end of the process waits for the lines still queued.
+pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// What the writer thread is handed.
+enum Queued {
+    Line(Vec<u8>),
+    /// Answered once every line queued before it is written.
+    Flush(SyncSender<()>),
+}
+
+/// The queue to the writer thread; `None` when the thread could not be started, and lines are
+/// then written where they are logged.
+static QUEUE: OnceLock<Option<SyncSender<Queued>>> = OnceLock::new();
+
+fn queue() -> Option<&'static SyncSender<Queued>> {
+    QUEUE
+        .get_or_init(|| {
+            let (sender, lines) = mpsc::sync_channel(QUEUE_LINES);
+            std::thread::Builder::new()
+                .name("hosted-log".to_owned())
+                .spawn(move || {
+                    for queued in lines {
+                        match queued {
+                            Queued::Line(line) => LogSink::write_line(&line),
+                            Queued::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                })
+                .ok()
+                .map(|_| sender)
+        })
+        .as_ref()
+}
+
+/// Counts a line lost before it reached standard error.
+fn count_dropped(error: &str) {
+    let mut dropped = DROPPED.lock().unwrap_or_else(PoisonError::into_inner);
+    dropped.unreported += 1;
+    dropped.total += 1;
+    dropped.error = Some(error.to_owned());
+}
+
+/// Waits, at most `timeout`, until every line queued so far is written (or dropped).
+pub(crate) fn flush(timeout: Duration) {
+    let Some(queue) = queue() else {
+        return;
+    };
+    let deadline = Instant::now() + timeout;
+    let (done, written) = mpsc::sync_channel(1);
+    let mut flush = Queued::Flush(done);
+    loop {
+        match queue.try_send(flush) {
+            Ok(()) => break,
+            Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                flush = back;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(_) => return,
+        }
+    }
+    let _ = written.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+}
 
 /// Lines dropped since the last report, and the last error.
 static DROPPED: Mutex<Dropped> = Mutex::new(Dropped {
@@ -77,7 +152,16 @@ impl LogSink {
 
 impl io::Write for LogSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Self::write_line(buf);
+        match queue() {
+            Some(queue) => match queue.try_send(Queued::Line(buf.to_vec())) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => count_dropped(&format!(
+                    "standard error is not being read: {QUEUE_LINES} lines are waiting"
+                )),
+                Err(TrySendError::Disconnected(_)) => Self::write_line(buf),
+            },
+            None => Self::write_line(buf),
+        }
         Ok(buf.len())
     }
 
@@ -137,9 +221,11 @@ fn json_string(text: &str) -> String {
     quoted
 }
 
-/// Tries once more to report lines dropped and not yet reported, as the process ends; returns
-/// how many were dropped in all.
+/// Writes what is still queued (for at most [`FLUSH_TIMEOUT`]), then tries once more to report
+/// lines dropped and not yet reported, as the process ends; returns how many were dropped in all.
 pub(crate) fn report_dropped_lines() -> u64 {
+    let began = Instant::now();
+    flush(FLUSH_TIMEOUT);
     let pending = {
         let mut dropped = DROPPED.lock().unwrap_or_else(PoisonError::into_inner);
         if dropped.unreported == 0 {
@@ -149,7 +235,10 @@ pub(crate) fn report_dropped_lines() -> u64 {
         dropped.unreported = 0;
         (notice, dropped.total)
     };
-    let _ = io::stderr().lock().write_all(pending.0.as_bytes());
+    // Through the queue too: a stalled standard error must not hold the exit.
+    let mut sink = LogSink;
+    let _ = sink.write(pending.0.as_bytes());
+    flush(FLUSH_TIMEOUT.saturating_sub(began.elapsed()));
     pending.1
 }
 

@@ -3,7 +3,8 @@
 //! `panic` (the `control` service panics; its policy stops the host), `spawn-panic` (a task it
 //! spawned panics, which no service catches), `stop` (a stop request from inside). With
 //! `NOISY_LINGER` set, `lingerer` takes a minute to stop and says `lingering` on stdout first, so
-//! a second signal meets a stop under way.
+//! a second signal meets a stop under way. With `NOISY_FLOOD` set, `flood` logs kilobyte lines
+//! as fast as it can, filling a pipe nobody reads within milliseconds.
 
 use std::io::{BufRead as _, Write as _};
 
@@ -60,4 +61,17 @@ async fn lingerer(stop: CancellationToken) {
 
 fn main() {
     hosted::run!(|host| host.shutdown_timeout(std::time::Duration::from_mins(2)));
+}
+
+#[hosted::hosted_service]
+async fn flood(stop: CancellationToken) {
+    if std::env::var_os("NOISY_FLOOD").is_none() {
+        stop.cancelled().await;
+        return;
+    }
+    let line = "x".repeat(1024);
+    while !stop.is_cancelled() {
+        tracing::info!(%line, "flood");
+        tokio::task::yield_now().await;
+    }
 }
