@@ -14,6 +14,9 @@ use syn::{Expr, Ident, Token};
 
 use crate::diagnostics::Errors;
 
+/// Keys that may be written alone, for `key = true`.
+const FLAGS: &[&str] = &["durable"];
+
 /// One `key = value` argument, kept as written.
 pub(crate) struct Arg {
     pub(crate) key: Ident,
@@ -24,6 +27,17 @@ impl Parse for Arg {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         // `crate` is a keyword but a valid key here, as in serde's `crate = "..."`.
         let key = Ident::parse_any(input)?;
+        if FLAGS.contains(&key.to_string().as_str()) && !input.peek(Token![=]) {
+            // A flag written alone means `flag = true`.
+            let value = syn::LitBool::new(true, key.span());
+            return Ok(Self {
+                key,
+                value: Expr::Lit(syn::ExprLit {
+                    attrs: Vec::new(),
+                    lit: syn::Lit::Bool(value),
+                }),
+            });
+        }
         if !input.peek(Token![=]) {
             return Err(syn::Error::new(
                 key.span(),

@@ -15,7 +15,8 @@ const FLOW: &[(&str, u8)] = &[
     ("host", 5),
     ("timer", 6),
     ("queue", 6),
-    ("testing", 7),
+    ("durable", 7),
+    ("testing", 8),
 ];
 
 fn rank(concept: &str) -> Option<u8> {
