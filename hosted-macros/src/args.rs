@@ -15,7 +15,7 @@ use syn::{Expr, Ident, Token};
 use crate::diagnostics::Errors;
 
 /// Keys that may be written alone, for `key = true`.
-const FLAGS: &[&str] = &["durable"];
+const FLAGS: &[&str] = &["durable", "once_per_cluster"];
 
 /// One `key = value` argument, kept as written.
 pub(crate) struct Arg {

@@ -60,6 +60,39 @@ pub fn durable_queued<T: DurableItem, H: QueueHandler<T>>(
     crate::durable::durable_queued(name, options, handler)
 }
 
+/// Not public API, used by generated code: [`cluster_timed`](crate::durable::cluster_timed).
+#[cfg(feature = "postgres")]
+#[must_use]
+pub fn cluster_timed<F, Fut>(
+    name: &'static str,
+    options: TimerOptions,
+    backfill: Option<std::time::Duration>,
+    body: F,
+) -> ServiceDescriptor
+where
+    F: Fn(RunContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output: IntoOutcome> + Send + 'static,
+{
+    crate::durable::cluster_timed(name, options, backfill, body)
+}
+
+/// Not public API, used by generated code: without the `postgres` feature, a timer of this
+/// replica (never reached: [`assert_durable`] fails the build first).
+#[cfg(not(feature = "postgres"))]
+#[must_use]
+pub fn cluster_timed<F, Fut>(
+    name: &'static str,
+    options: TimerOptions,
+    _backfill: Option<std::time::Duration>,
+    body: F,
+) -> ServiceDescriptor
+where
+    F: Fn(RunContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output: IntoOutcome> + Send + 'static,
+{
+    ServiceDescriptor::timed(name, options, body)
+}
+
 /// Not public API, used by generated code: without the `postgres` feature, a queue in memory
 /// (never reached: [`assert_durable`] fails the build first).
 #[cfg(not(feature = "postgres"))]

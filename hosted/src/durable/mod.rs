@@ -6,6 +6,7 @@
 //! attempt fenced on its claim, releasing, and the maintenance an elected replica runs. The
 //! PostgreSQL implementation is [`PgBackend`]; the conformance tests run against the seam.
 
+mod cluster_timer;
 mod config;
 mod job;
 pub(crate) mod postgres;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use crate::util::BoxFuture;
 
+pub use self::cluster_timer::cluster_timed;
 pub use self::config::{DatabaseUrl, DurableConfig, Migrate};
 pub use self::job::{Job, JobTransaction};
 pub use self::postgres::PgBackend;

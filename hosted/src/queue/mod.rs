@@ -73,6 +73,10 @@ pub(crate) trait Forward<T>: Send + Sync {
     /// Stores one item.
     fn send(&self, item: T) -> BoxFuture<'_, Result<(), SendError<T>>>;
     /// The store itself, for the code that knows what it is.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        expect(dead_code, reason = "only the durable queues forward their items")
+    )]
     fn as_any(&self) -> &(dyn Any + Send + Sync);
 }
 

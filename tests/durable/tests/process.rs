@@ -26,6 +26,17 @@ struct Worker {
 
 impl Worker {
     fn spawn(config: &DurableConfig, url: &str, work_ms: u64, random: bool) -> Self {
+        Self::spawn_with(config, url, work_ms, random, &[])
+    }
+
+    /// As `spawn`, with more environment variables.
+    fn spawn_with(
+        config: &DurableConfig,
+        url: &str,
+        work_ms: u64,
+        random: bool,
+        env: &[(&str, String)],
+    ) -> Self {
         let log = std::env::temp_dir().join(format!(
             "hosted-durable-worker-{}-{}.log",
             std::process::id(),
@@ -47,6 +58,7 @@ impl Worker {
             .env("WORK_RANDOM", if random { "1" } else { "0" })
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(env.iter().map(|(key, value)| (*key, value.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)
@@ -99,6 +111,13 @@ async fn prepared(config: &DurableConfig) -> PgBackend {
     .execute(backend.pool())
     .await
     .expect("the effects table");
+    query::<Postgres>(AssertSqlSafe(format!(
+        "CREATE TABLE \"{}\".tick_runs (number bigint NOT NULL, pid int NOT NULL)",
+        config.schema
+    )))
+    .execute(backend.pool())
+    .await
+    .expect("the tick_runs table");
     backend
 }
 
@@ -459,6 +478,105 @@ async fn a_server_restart_mid_run_loses_nothing_and_completes_nothing_twice() {
         assert!(worker.is_running(), "the host survives: {}", worker.log());
     }
     assert_settled_exactly_once(&backend, &config.schema, jobs).await;
+    for worker in workers {
+        let (status, log) = worker.terminate().await;
+        assert!(status.success(), "{log}");
+    }
+}
+
+/// `libfaketime`, to run a replica whose wall clock is off; installed with `apt-get` when
+/// missing and running as root. `None` outside CI when it cannot be had.
+fn faketime() -> Option<PathBuf> {
+    let find = || {
+        [
+            "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+            "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+            "/usr/lib/faketime/libfaketime.so.1",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file())
+    };
+    if let Some(found) = find() {
+        return Some(found);
+    }
+    let _ = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("[ \"$(id -u)\" = 0 ] && flock /tmp/hosted-apt.lock sh -c 'apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfaketime'")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let found = find();
+    assert!(
+        found.is_some() || !hosted_pg_harness::in_ci(),
+        "libfaketime is needed to skew a replica's clock, and could not be installed"
+    );
+    if found.is_none() {
+        eprintln!("skipping the skewed replica: libfaketime is not installed");
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_run_each_tick_of_a_once_per_cluster_schedule_exactly_once() {
+    let Some(config) = config("ticks") else {
+        return;
+    };
+    let backend = prepared(&config).await;
+    let url = config.url.expose().to_owned();
+    let record = ("RECORD_TICKS", "1".to_owned());
+    let mut workers = vec![
+        Worker::spawn_with(&config, &url, 10, false, std::slice::from_ref(&record)),
+        Worker::spawn_with(&config, &url, 10, false, std::slice::from_ref(&record)),
+    ];
+    // The third replica's wall clock runs 5 s ahead (or, without libfaketime, it is not skewed).
+    let skewed = faketime().map(|library| {
+        vec![
+            record.clone(),
+            ("LD_PRELOAD", library.display().to_string()),
+            ("FAKETIME", "+5s".to_owned()),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_owned()),
+        ]
+    });
+    workers.push(Worker::spawn_with(
+        &config,
+        &url,
+        10,
+        false,
+        skewed.as_deref().unwrap_or(std::slice::from_ref(&record)),
+    ));
+    let runs = format!("SELECT count(*) FROM \"{}\".tick_runs", config.schema);
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            scalar(&backend, runs.clone()).await >= 70
+        })
+        .await,
+        "{}",
+        workers[0].log()
+    );
+    let rows: Vec<(i64, i32)> = query::<Postgres>(AssertSqlSafe(format!(
+        "SELECT number, pid FROM \"{}\".tick_runs ORDER BY number",
+        config.schema
+    )))
+    .fetch_all(backend.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| (row.get(0), row.get(1)))
+    .collect();
+    for pair in rows.windows(2) {
+        assert_ne!(pair[0].0, pair[1].0, "tick {} ran twice", pair[0].0);
+        assert_eq!(
+            pair[0].0 + 1,
+            pair[1].0,
+            "a tick was lost after {}",
+            pair[0].0
+        );
+    }
+    // 60 consecutive ticks, all there and each once, whichever replica ran it.
+    let window = &rows[5..65];
+    assert_eq!(window.len(), 60);
+    assert_eq!(window[59].0 - window[0].0, 59);
     for worker in workers {
         let (status, log) = worker.terminate().await;
         assert!(status.success(), "{log}");

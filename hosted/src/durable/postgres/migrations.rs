@@ -34,9 +34,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE {schema}.ticks (
         schedule text NOT NULL,
-        due timestamptz NOT NULL,
+        due_us bigint NOT NULL,
         run_by text NOT NULL,
-        PRIMARY KEY (schedule, due)
+        run_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (schedule, due_us)
     );
     ",
 ];

@@ -783,6 +783,67 @@ impl Backend for PgBackend {
 }
 
 impl PgBackend {
+    /// The database's clock, in microseconds since the Unix epoch: the one clock every replica
+    /// of a once-per-cluster schedule agrees on.
+    pub(crate) async fn clock_us(&self) -> Result<i64, DurableError> {
+        query::<Postgres>("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|error| self.error(&error))
+    }
+
+    /// Claims one tick of a schedule for this replica; `false` when another replica has it.
+    pub(crate) async fn claim_tick(
+        &self,
+        schedule: &str,
+        due_us: i64,
+    ) -> Result<bool, DurableError> {
+        let s = quoted(&self.schema);
+        let done = query::<Postgres>(AssertSqlSafe(format!(
+            "INSERT INTO {s}.ticks (schedule, due_us, run_by) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING"
+        )))
+        .bind(schedule)
+        .bind(due_us)
+        .bind(&self.worker)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| self.error(&error))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The latest tick of a schedule any replica claimed, if any.
+    pub(crate) async fn last_tick(&self, schedule: &str) -> Result<Option<i64>, DurableError> {
+        let s = quoted(&self.schema);
+        query::<Postgres>(AssertSqlSafe(format!(
+            "SELECT max(due_us) FROM {s}.ticks WHERE schedule = $1"
+        )))
+        .bind(schedule)
+        .fetch_one(&self.pool)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|error| self.error(&error))
+    }
+
+    /// Forgets a schedule's ticks older than `before_us`.
+    pub(crate) async fn prune_ticks(
+        &self,
+        schedule: &str,
+        before_us: i64,
+    ) -> Result<(), DurableError> {
+        let s = quoted(&self.schema);
+        query::<Postgres>(AssertSqlSafe(format!(
+            "DELETE FROM {s}.ticks WHERE schedule = $1 AND due_us < $2"
+        )))
+        .bind(schedule)
+        .bind(before_us)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| self.error(&error))?;
+        Ok(())
+    }
+
     /// Wakes this process's workers of `queue` and every other replica's, as an enqueue does.
     ///
     /// # Errors

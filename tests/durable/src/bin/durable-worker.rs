@@ -1,7 +1,8 @@
 //! A worker process for the process-level durable tests: one durable queue whose handler waits
 //! `WORK_MS` (a random part of it, with `WORK_RANDOM=1`), then records its effect in
 //! `<schema>.effects` through the job's transaction, so each completed job has exactly one row.
-//! The store comes from `HOSTED_DURABLE__*`, like any deployment's.
+//! With `RECORD_TICKS=1` a once-per-cluster timer records each tick it runs in
+//! `<schema>.tick_runs`. The store comes from `HOSTED_DURABLE__*`, like any deployment's.
 
 use std::time::Duration;
 
@@ -60,6 +61,27 @@ async fn work(
     .bind(i32::try_from(std::process::id())?)
     .execute(&mut *connection)
     .await?;
+    Ok(())
+}
+
+/// With `RECORD_TICKS=1`, records each tick it runs in `<schema>.tick_runs`.
+#[hosted::timed(every = "100ms", once_per_cluster, name = "ticker")]
+async fn ticker(
+    tick: hosted::Tick,
+    config: Config<DurableConfig>,
+    queue: hosted::Queue<Work>,
+) -> anyhow::Result<()> {
+    if std::env::var("RECORD_TICKS").is_ok_and(|on| on == "1") {
+        let backend = queue.durable_backend().expect("a durable queue");
+        query::<Postgres>(AssertSqlSafe(format!(
+            "INSERT INTO \"{}\".tick_runs (number, pid) VALUES ($1, $2)",
+            config.schema
+        )))
+        .bind(i64::try_from(tick.number())?)
+        .bind(i32::try_from(std::process::id())?)
+        .execute(backend.pool())
+        .await?;
+    }
     Ok(())
 }
 
