@@ -11,3 +11,8 @@ pub mod design {
 pub mod configuration {
     #![doc = include_str!("docs/configuration.md")]
 }
+
+#[cfg(feature = "postgres")]
+pub mod durable {
+    #![doc = include_str!("docs/durable.md")]
+}

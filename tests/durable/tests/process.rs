@@ -582,3 +582,36 @@ async fn three_replicas_run_each_tick_of_a_once_per_cluster_schedule_exactly_onc
         assert!(status.success(), "{log}");
     }
 }
+
+#[test]
+fn a_url_that_is_not_postgres_stops_the_start_with_its_key_and_source() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_durable-worker"))
+        .env("HOSTED_DURABLE__URL", "mysql://app:hunter2@db/app")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the worker runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(78), "{text}");
+    assert!(text.contains("durable.url"), "{text}");
+    assert!(text.contains("HOSTED_DURABLE__URL"), "{text}");
+    assert!(text.contains("expected a PostgreSQL URL"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn list_masks_the_database_url() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_durable-worker"))
+        .arg("--list")
+        .env("HOSTED_DURABLE__URL", "postgres://app:hunter2@db/app")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the worker runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("durable.url"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
