@@ -9,7 +9,7 @@ use quote::{ToTokens as _, quote, quote_spanned};
 use syn::spanned::Spanned as _;
 use syn::{Generics, Ident, Item, ItemFn, ItemStruct};
 
-use crate::args::Args;
+use crate::args::{Args, Attribute};
 use crate::construct::StructFields;
 use crate::diagnostics::{Errors, with_item};
 use crate::service_args::{self, ServiceArgs};
@@ -17,6 +17,12 @@ use crate::service_fn::ServiceFn;
 use crate::signature::{self, HostedFn};
 
 const ATTRIBUTE: &str = "hosted_service";
+
+/// How the arguments read in messages; a lone string was probably the name.
+const ARGUMENTS: Attribute = Attribute {
+    name: ATTRIBUTE,
+    positional: |literal| matches!(literal, syn::Lit::Str(_)).then_some("name"),
+};
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let parsed: Item = match syn::parse2(item.clone()) {
@@ -69,9 +75,11 @@ struct FnModel {
 
 fn expand_fn(args: TokenStream, item: &ItemFn) -> TokenStream {
     let mut errors = Errors::new();
-    let mut parsed = Args::parse(args, service_args::KEYS, &mut errors);
+    let mut parsed = Args::parse(args, ARGUMENTS, service_args::KEYS, &mut errors);
     let service_args = ServiceArgs::take(&mut parsed, &mut errors);
+    service_args.refuse_after_self(&item.sig.ident, &mut errors);
     let function = signature::check(&item.sig, ATTRIBUTE, &mut errors);
+    signature::refuse_tick(&function, ATTRIBUTE, &mut errors);
     let model = FnModel {
         args: service_args,
         function,
@@ -141,8 +149,9 @@ struct StructModel {
 
 fn expand_struct(args: TokenStream, mut item: ItemStruct) -> TokenStream {
     let mut errors = Errors::new();
-    let mut parsed = Args::parse(args, service_args::KEYS, &mut errors);
+    let mut parsed = Args::parse(args, ARGUMENTS, service_args::KEYS, &mut errors);
     let service_args = ServiceArgs::take(&mut parsed, &mut errors);
+    service_args.refuse_after_self(&item.ident, &mut errors);
     if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
         let generics = if item.generics.params.is_empty() {
             item.generics.where_clause.to_token_stream()

@@ -1,5 +1,5 @@
-//! The generated code that injects parameters and fields: one assertion per type, spanned at
-//! the user's type, and one `Inject` call per value. Shared by every attribute.
+//! The generated code that injects parameters and fields: one `Inject` call per value, spanned
+//! at the user's type. Shared by every attribute.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -7,13 +7,6 @@ use syn::spanned::Spanned as _;
 use syn::{Ident, Type};
 
 use crate::signature::Param;
-
-/// Checks, at `ty`, that it is injectable. Emitted first in every body that injects `ty`: rustc
-/// reports a failed bound once per span and body, and prints identical errors once, so a type
-/// that cannot be injected is reported once, at the user's type, with the same text everywhere.
-pub(crate) fn assert_inject(private: &TokenStream, ty: &Type) -> TokenStream {
-    quote_spanned!(ty.span()=> #private::assert_inject::<#ty>();)
-}
 
 /// The expression injecting one value of type `ty` from the context `cx`, naming `label` on
 /// failure; `?` returns the error from the enclosing function.
@@ -23,10 +16,11 @@ pub(crate) fn inject_value(
     ty: &Type,
     label: &str,
 ) -> TokenStream {
-    let assertion = assert_inject(private, ty);
+    // Named through the user's type and spanned at it: a type that is not injectable is
+    // reported there, with `Inject`'s message, and rustc prints the identical error of the
+    // declaration below once.
     quote_spanned! {ty.span()=>
         {
-            #assertion
             <#ty as #private::Inject>::inject(#cx)
                 .await
                 .map_err(|error| #private::parameter_error(#label, error))?
@@ -58,7 +52,9 @@ pub(crate) fn declare_values<'a>(
     values: impl IntoIterator<Item = (&'a Type, &'a str)> + 'a,
 ) -> impl Iterator<Item = TokenStream> + 'a {
     values.into_iter().map(move |(ty, label)| {
-        let assertion = assert_inject(private, ty);
-        quote_spanned!(ty.span()=> #assertion #private::declare::<#ty>(__hosted_needs, #label);)
+        quote_spanned! {ty.span()=>
+            #private::name_parameter(__hosted_needs, #label);
+            <#ty as #private::Inject>::declare(__hosted_needs);
+        }
     })
 }

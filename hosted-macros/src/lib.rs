@@ -23,14 +23,20 @@ use proc_macro::TokenStream;
 /// implements `HostedService`. See the `hosted` crate's documentation.
 #[proc_macro_attribute]
 pub fn hosted_service(args: TokenStream, item: TokenStream) -> TokenStream {
-    hosted_service::expand(args.into(), item.into()).into()
+    diagnostics::one_role("hosted_service", item.into(), |item| {
+        hosted_service::expand(args.into(), item)
+    })
+    .into()
 }
 
 /// Registers a queued service: an `async fn` whose first parameter is the item, run for each
 /// item of a bounded queue. See the `hosted` crate's documentation.
 #[proc_macro_attribute]
 pub fn queued(args: TokenStream, item: TokenStream) -> TokenStream {
-    queued::expand(args.into(), item.into()).into()
+    diagnostics::one_role("queued", item.into(), |item| {
+        queued::expand(args.into(), item)
+    })
+    .into()
 }
 
 /// The whole `main` of a hosted application. See the `hosted` crate's documentation.
@@ -43,11 +49,13 @@ pub fn run(input: TokenStream) -> TokenStream {
 /// documentation.
 #[proc_macro_attribute]
 pub fn singleton(args: TokenStream, item: TokenStream) -> TokenStream {
-    service_lifetime::expand(
-        service_lifetime::ServiceLifetime::Singleton,
-        args.into(),
-        item.into(),
-    )
+    diagnostics::one_role("singleton", item.into(), |item| {
+        service_lifetime::expand(
+            service_lifetime::ServiceLifetime::Singleton,
+            args.into(),
+            item,
+        )
+    })
     .into()
 }
 
@@ -55,11 +63,9 @@ pub fn singleton(args: TokenStream, item: TokenStream) -> TokenStream {
 /// crate's documentation.
 #[proc_macro_attribute]
 pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
-    service_lifetime::expand(
-        service_lifetime::ServiceLifetime::Scoped,
-        args.into(),
-        item.into(),
-    )
+    diagnostics::one_role("scoped", item.into(), |item| {
+        service_lifetime::expand(service_lifetime::ServiceLifetime::Scoped, args.into(), item)
+    })
     .into()
 }
 
@@ -67,11 +73,13 @@ pub fn scoped(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `hosted` crate's documentation.
 #[proc_macro_attribute]
 pub fn transient(args: TokenStream, item: TokenStream) -> TokenStream {
-    service_lifetime::expand(
-        service_lifetime::ServiceLifetime::Transient,
-        args.into(),
-        item.into(),
-    )
+    diagnostics::one_role("transient", item.into(), |item| {
+        service_lifetime::expand(
+            service_lifetime::ServiceLifetime::Transient,
+            args.into(),
+            item,
+        )
+    })
     .into()
 }
 
@@ -79,5 +87,8 @@ pub fn transient(args: TokenStream, item: TokenStream) -> TokenStream {
 /// documentation.
 #[proc_macro_attribute]
 pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
-    timed::expand(args.into(), item.into()).into()
+    diagnostics::one_role("timed", item.into(), |item| {
+        timed::expand(args.into(), item)
+    })
+    .into()
 }

@@ -11,7 +11,7 @@ use quote::{ToTokens as _, quote, quote_spanned};
 use syn::spanned::Spanned as _;
 use syn::{Expr, FnArg, Item, ItemFn, LitStr, Pat, Type};
 
-use crate::args::{Arg, Args};
+use crate::args::{Arg, Args, Attribute};
 use crate::diagnostics::{Errors, with_item};
 use crate::duration;
 use crate::service_args::{self, ServiceArgs};
@@ -21,8 +21,14 @@ use crate::values;
 
 const ATTRIBUTE: &str = "queued";
 
+/// How the arguments read in messages; a lone integer was probably the capacity.
+const ARGUMENTS: Attribute = Attribute {
+    name: ATTRIBUTE,
+    positional: |literal| matches!(literal, syn::Lit::Int(_)).then_some("capacity"),
+};
+
 /// The keys `#[queued]` reads besides the shared service keys.
-const QUEUE_KEYS: &[&str] = &[
+pub(crate) const QUEUE_KEYS: &[&str] = &[
     "capacity",
     "full_mode",
     "workers",
@@ -132,13 +138,15 @@ fn validate(args: TokenStream, function: &ItemFn, errors: &mut Errors) -> Model 
         .chain(QUEUE_KEYS)
         .copied()
         .collect();
-    let mut parsed = Args::parse(args, &valid, errors);
+    let mut parsed = Args::parse(args, ARGUMENTS, &valid, errors);
     let service = ServiceArgs::take(&mut parsed, errors);
     let queue = take_queue_args(&mut parsed, errors);
 
     let mut rest = function.sig.clone();
     let item = take_item(&mut rest, errors);
     let hosted = signature::check(&rest, ATTRIBUTE, errors);
+    service.refuse_after_self(&function.sig.ident, errors);
+    signature::refuse_tick(&hosted, ATTRIBUTE, errors);
     if let Some(item) = &item {
         for param in &hosted.params {
             if same_type(&param.ty, item) {
@@ -204,8 +212,52 @@ fn take_item(sig: &mut syn::Signature, errors: &mut Errors) -> Option<Type> {
             );
             None
         }
+        ty if host_provided(ty).is_some() => {
+            let provided = host_provided(ty).unwrap_or_default();
+            let later_item = sig.inputs.iter().find_map(|input| match input {
+                FnArg::Typed(typed) if host_provided(&typed.ty).is_none() => Some(typed),
+                _ => None,
+            });
+            match later_item {
+                Some(item) => errors.spanned(
+                    item,
+                    format!(
+                        "the queue's item must be the first parameter: move `{}: {}` before `{label}: {provided}`",
+                        item.pat.to_token_stream(),
+                        values::as_written(&item.ty),
+                    ),
+                ),
+                None => errors.spanned(
+                    &first.ty,
+                    format!(
+                        "`{provided}` is given by the host, so it cannot be the queue's item: a \
+                         `#[queued]` function takes its item first, `async fn {}(item: Email, {label}: {provided})`",
+                        sig.ident
+                    ),
+                ),
+            }
+            None
+        }
         ty => Some(ty.clone()),
     }
+}
+
+/// The name of a type the host injects into every run, when `ty` is one: as a queue's item it
+/// is a parameter in the wrong place.
+fn host_provided(ty: &Type) -> Option<String> {
+    const PROVIDED: &[&str] = &[
+        "CancellationToken",
+        "ApplicationLifetime",
+        "ServiceInfo",
+        "ScopeFactory",
+        "Tick",
+    ];
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    (last.arguments.is_none() && PROVIDED.contains(&last.ident.to_string().as_str()))
+        .then(|| last.ident.to_string())
 }
 
 /// Whether two types are written alike.

@@ -7,11 +7,11 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens as _, quote, quote_spanned};
 use syn::{Expr, Ident};
 
-use crate::args::Args;
+use crate::args::{Args, Attribute};
 use crate::diagnostics::Errors;
 use crate::values;
 
-const KEYS: &[&str] = &["link", "configure", "logging", "crate"];
+pub(crate) const KEYS: &[&str] = &["link", "configure", "logging", "crate"];
 
 struct RunModel {
     links: Vec<Ident>,
@@ -46,10 +46,18 @@ fn parse(input: TokenStream, errors: &mut Errors) -> RunModel {
     }
     if !starts_with_key(&input) {
         // The short form: `hosted::run!(|host| host...)`.
-        model.configure = errors.take(syn::parse2::<Expr>(input));
+        model.configure = errors.take(syn::parse::Parser::parse2(one_closure, input));
         return model;
     }
-    let mut args = Args::parse(input, KEYS, errors);
+    let mut args = Args::parse(
+        input,
+        Attribute {
+            name: "hosted::run!",
+            positional: |_| None,
+        },
+        KEYS,
+        errors,
+    );
     if let Some(arg) = args.take("link") {
         model.links = link_list(&arg.value, errors);
     }
@@ -65,6 +73,26 @@ fn parse(input: TokenStream, errors: &mut Errors) -> RunModel {
         model.krate = path;
     }
     model
+}
+
+/// The short form's one expression, with messages that say what the macro takes.
+fn one_closure(input: syn::parse::ParseStream<'_>) -> syn::Result<Expr> {
+    let expected = "expected `name = value` arguments (`link`, `configure`, `logging`, `crate`) \
+                    or one closure that adjusts the builder, `hosted::run!(|host| host...)`";
+    let expression: Expr = input
+        .parse()
+        .map_err(|error| syn::Error::new(error.span(), expected))?;
+    if input.peek(syn::Token![,]) && !input.peek2(syn::parse::End) {
+        return Err(input.error(
+            "`hosted::run!()` takes one closure: to adjust the builder twice, chain the calls in \
+             it, `|host| host.first(...).second(...)`",
+        ));
+    }
+    input.parse::<Option<syn::Token![,]>>()?;
+    if !input.is_empty() {
+        return Err(input.error(expected));
+    }
+    Ok(expression)
 }
 
 /// Whether the input is `key = ...` rather than a closure or other expression.

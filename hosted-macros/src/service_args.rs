@@ -57,6 +57,26 @@ pub(crate) enum Policy {
 }
 
 impl ServiceArgs {
+    /// Reports `after` naming the item itself, which could never start.
+    pub(crate) fn refuse_after_self(&self, ident: &Ident, errors: &mut Errors) {
+        for after in &self.after {
+            if let After::Item(path) = after {
+                let segments: Vec<_> = path.segments.iter().map(|segment| &segment.ident).collect();
+                let itself = match segments.as_slice() {
+                    [only] => *only == ident,
+                    [first, only] => *first == "self" && *only == ident,
+                    _ => false,
+                };
+                if itself {
+                    errors.spanned(
+                        path,
+                        format!("`{ident}` cannot start after itself; name another service, or remove `after`"),
+                    );
+                }
+            }
+        }
+    }
+
     /// Takes the shared keys out of `args`.
     pub(crate) fn take(args: &mut Args, errors: &mut Errors) -> Self {
         let name = args

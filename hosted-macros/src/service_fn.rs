@@ -79,12 +79,11 @@ impl ServiceFn<'_> {
         let call = quote!(#ident(#(#leading,)* #(#locals),*).await);
         let outcome = match &self.function.output {
             None => quote!(#private::IntoOutcome::into_outcome(#call)),
-            // Bound first, so a return type that is not an outcome is reported once, at the
-            // user's return type, rather than again at the attribute.
+            // Named through the user's return type and spanned at it: a type that is not an
+            // outcome is reported once, there, rather than again at the attribute.
             Some(ty) => {
                 let conversion = quote_spanned! {ty.span()=>
-                    #private::assert_outcome::<#ty>();
-                    #private::IntoOutcome::into_outcome(__hosted_returned)
+                    <#ty as #private::IntoOutcome>::into_outcome(__hosted_returned)
                 };
                 quote! {
                     let __hosted_returned = #call;

@@ -9,7 +9,7 @@ use quote::{ToTokens as _, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned as _;
 use syn::{GenericArgument, Ident, Item, ItemFn, ItemStruct, PathArguments, Type};
 
-use crate::args::Args;
+use crate::args::{Args, Attribute};
 use crate::construct::StructFields;
 use crate::diagnostics::{Errors, with_item};
 use crate::injection::{declare_values, inject_params};
@@ -43,7 +43,7 @@ impl ServiceLifetime {
     }
 }
 
-const KEYS: &[&str] = &["as", "crate"];
+pub(crate) const KEYS: &[&str] = &["as", "crate"];
 
 /// The checked arguments.
 struct LifetimeArgs {
@@ -55,7 +55,15 @@ struct LifetimeArgs {
 
 impl LifetimeArgs {
     fn parse(lifetime: ServiceLifetime, tokens: TokenStream, errors: &mut Errors) -> Self {
-        let mut args = Args::parse(tokens, KEYS, errors);
+        let mut args = Args::parse(
+            tokens,
+            Attribute {
+                name: lifetime.attribute(),
+                positional: |_| None,
+            },
+            KEYS,
+            errors,
+        );
         let register_as = args
             .take("as")
             .and_then(|arg| errors.take(values::type_value("as", &arg.value)));

@@ -139,3 +139,26 @@ fn unsupported_type(ty: &Type) -> Option<(&Type, &'static str)> {
         _ => None,
     }
 }
+
+/// Reports a `Tick` parameter outside a timer: only a tick has one to give, so it would fail at
+/// every run instead of at build time.
+pub(crate) fn refuse_tick(function: &HostedFn, attribute: &str, errors: &mut Errors) {
+    for param in &function.params {
+        let Type::Path(path) = &param.ty else {
+            continue;
+        };
+        let Some(last) = path.path.segments.last() else {
+            continue;
+        };
+        if last.ident == "Tick" && last.arguments.is_none() {
+            errors.spanned(
+                &param.ty,
+                format!(
+                    "`Tick` is given only to `#[timed]` functions, one per tick; a `#[{attribute}]` \
+                     function has none: remove `{}`, or make the function `#[timed(every = \"...\")]`",
+                    param.label
+                ),
+            );
+        }
+    }
+}

@@ -10,7 +10,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::{Ident, Item, ItemFn, LitStr};
 
-use crate::args::{Arg, Args};
+use crate::args::{Arg, Args, Attribute};
 use crate::diagnostics::{Errors, with_item};
 use crate::service_args::{self, ServiceArgs};
 use crate::service_fn::ServiceFn;
@@ -19,7 +19,17 @@ use crate::{cron, duration, values};
 
 const ATTRIBUTE: &str = "timed";
 
-const TIMER_KEYS: &[&str] = &[
+/// How the arguments read in messages; a lone string was probably the schedule.
+const ARGUMENTS: Attribute = Attribute {
+    name: ATTRIBUTE,
+    positional: |literal| match literal {
+        syn::Lit::Str(text) if text.value().trim().contains(' ') => Some("cron"),
+        syn::Lit::Str(_) => Some("every"),
+        _ => None,
+    },
+};
+
+pub(crate) const TIMER_KEYS: &[&str] = &[
     "every",
     "delay",
     "cron",
@@ -76,7 +86,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     // Whether the arguments read at all: a misspelled `every` should not also be reported as
     // a missing schedule.
     let mut argument_errors = Errors::new();
-    let mut parsed = Args::parse(args, &keys, &mut argument_errors);
+    let mut parsed = Args::parse(args, ARGUMENTS, &keys, &mut argument_errors);
     let arguments_read = match argument_errors.finish() {
         Ok(()) => true,
         Err(error) => {
@@ -90,6 +100,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         check_cluster(cluster, &timer, &mut errors);
     }
     let service = ServiceArgs::take(&mut parsed, &mut errors);
+    service.refuse_after_self(&function.sig.ident, &mut errors);
     let hosted_fn = signature::check(&function.sig, ATTRIBUTE, &mut errors);
     match errors.finish() {
         Ok(()) => emit(&service, &timer, cluster.as_ref(), &hosted_fn, &function),
@@ -174,6 +185,15 @@ fn read_time_zone(arg: &Arg, cron: bool, errors: &mut Errors) -> Option<LitStr> 
         );
     }
     let zone = errors.take(values::non_empty_string("time_zone", &arg.value))?;
+    // `hosted`'s `time-zones` feature turns on this crate's: without it, the time-zone
+    // database is not compiled in.
+    if cfg!(not(feature = "time-zones")) {
+        errors.at(
+            zone.span(),
+            "`time_zone` needs the `time-zones` feature of `hosted`, without which cron schedules \
+             run in UTC: enable it in Cargo.toml, `hosted = { version = \"0.1\", features = [\"time-zones\"] }`",
+        );
+    }
     let name = zone.value();
     let plausible = name
         .chars()
@@ -422,10 +442,6 @@ fn emit(
     let service = service_fn(service, function, item);
     let private = service.private();
     let options = emit_options(&private, timer);
-    let time_zones = timer
-        .time_zone
-        .as_ref()
-        .map(|zone| quote_spanned!(zone.span()=> #private::assert_time_zones::<()>();));
     let body = service.body(&[]);
     let runner = quote! {
         const __HOSTED_OPTIONS: #private::TimerOptions = #options;
@@ -437,7 +453,7 @@ fn emit(
         }
     };
     let name = service.name();
-    let mut checks = quote!(#time_zones);
+    let mut checks = TokenStream::new();
     let descriptor = if let Some(cluster) = cluster {
         let key = cluster.key;
         checks.extend(quote_spanned!(key=> #private::assert_durable::<()>();));

@@ -56,7 +56,7 @@ pub(crate) fn i32(key: &str, value: &Expr) -> syn::Result<i32> {
         )
     };
     let Some(Lit::Int(int)) = literal(inner) else {
-        return Err(expected());
+        return Err(quoted_number(key, inner).unwrap_or_else(expected));
     };
     let magnitude: i64 = int.base10_parse().map_err(|_| expected())?;
     let signed = if negative { -magnitude } else { magnitude };
@@ -81,9 +81,25 @@ pub(crate) fn u32(key: &str, value: &Expr) -> syn::Result<u32> {
         )
     };
     let Some(Lit::Int(int)) = literal(value) else {
-        return Err(expected());
+        return Err(quoted_number(key, value).unwrap_or_else(expected));
     };
     int.base10_parse().map_err(|_| expected())
+}
+
+/// The error for a number written as a string, `capacity = "100"`, which reads as a mistake of
+/// quotes rather than of value.
+fn quoted_number(key: &str, value: &Expr) -> Option<syn::Error> {
+    let Some(Lit::Str(text)) = literal(value) else {
+        return None;
+    };
+    let number = text.value();
+    let number = number.trim();
+    number.parse::<i64>().ok().map(|_| {
+        syn::Error::new(
+            text.span(),
+            format!("`{key}` takes a number, not a string: drop the quotes, `{key} = {number}`"),
+        )
+    })
 }
 
 /// A boolean literal.
@@ -100,9 +116,18 @@ pub(crate) fn bool(key: &str, value: &Expr) -> syn::Result<bool> {
 /// A duration literal such as `"5s"`, with the literal kept for later checks.
 pub(crate) fn duration(key: &str, value: &Expr) -> syn::Result<(Duration, LitStr)> {
     let Some(Lit::Str(text)) = literal(value) else {
+        let example = match literal(value) {
+            Some(Lit::Int(int)) => format!("\"{}s\"", int.base10_digits()),
+            _ => "\"5s\"".to_owned(),
+        };
+        let unit = if matches!(literal(value), Some(Lit::Int(_))) {
+            "; a number alone has no unit"
+        } else {
+            ""
+        };
         return Err(syn::Error::new(
             value.span(),
-            format!("expected a duration string for `{key}`, like `{key} = \"5s\"`"),
+            format!("expected a duration string for `{key}`, like `{key} = {example}`{unit}"),
         ));
     };
     duration::parse(&text.value())
@@ -172,4 +197,20 @@ pub(crate) fn type_value(key: &str, value: &Expr) -> syn::Result<syn::Type> {
             format!("expected a type for `{key}`, like `{key} = dyn Mailer`"),
         )
     })
+}
+
+/// Tokens as a person writes them: `hosted::Tick`, `Vec<u8>`, not `hosted :: Tick`.
+pub(crate) fn as_written(tokens: &impl quote::ToTokens) -> String {
+    let spaced = tokens.to_token_stream().to_string();
+    [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" < ", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("& ", "&"),
+    ]
+    .iter()
+    .fold(spaced, |text, (from, to)| text.replace(from, to))
 }

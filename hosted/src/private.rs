@@ -120,10 +120,9 @@ pub trait ServiceKey {
     const NAME: &'static str;
 }
 
-/// Not public API, used by generated code: declares one parameter's needs under its name.
-pub fn declare<T: Inject>(needs: &mut Dependencies, parameter: &'static str) {
+/// Not public API, used by generated code: names the parameter whose needs are declared next.
+pub fn name_parameter(needs: &mut Dependencies, parameter: &'static str) {
     needs.at(parameter);
-    T::declare(needs);
 }
 
 /// Not public API, used by generated code: names the parameter whose injection failed.
@@ -135,17 +134,9 @@ pub fn parameter_error(parameter: &'static str, source: InjectError) -> InjectEr
     }
 }
 
-/// Not public API, used by generated code: checks, at the parameter's span, that it is
-/// injectable.
-pub const fn assert_inject<T: Inject>() {}
-
 /// Not public API, used by generated code: checks, at the item's span, that a
 /// `#[hosted_service]` type implements the trait.
 pub const fn assert_hosted_service<T: crate::HostedService>() {}
-
-/// Not public API, used by generated code: checks, at the return type's span, that the function
-/// returns what a service may return.
-pub const fn assert_outcome<T: IntoOutcome>() {}
 
 /// Not public API, used by generated code: checks, at the factory's return type, that the value
 /// can be shared between threads and lives as long as the host.
@@ -209,18 +200,3 @@ impl<T: ?Sized> DisposeViaNothing<T> for &DisposeProbe<T> {
         None
     }
 }
-
-/// Not public API, used by generated code: implemented when the `time-zones` feature is on.
-#[diagnostic::on_unimplemented(
-    message = "`time_zone` needs the `time-zones` feature of `hosted`",
-    label = "cron schedules run in UTC without it",
-    note = "enable it in Cargo.toml: `hosted = {{ version = \"0.1\", features = [\"time-zones\"] }}`"
-)]
-pub trait TimeZones {}
-
-#[cfg(feature = "time-zones")]
-impl TimeZones for () {}
-
-/// Not public API, used by generated code: checks, at the `time_zone` literal, that time zones
-/// are compiled in.
-pub const fn assert_time_zones<T: TimeZones>() {}

@@ -496,3 +496,16 @@ fn a_service_can_stop_the_application_with_exit_0() {
     app.assert_no_log_line(&["received SIG"]);
     app.assert_no_log_line(&["application stopped after failures"]);
 }
+
+#[test]
+fn run_inside_a_tokio_runtime_is_a_clean_error_with_exit_70() {
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_inside_runtime"), &[]);
+    assert_eq!(app.wait_exit(HANG), 70, "{}", app.transcript());
+    let stderr = app.stderr();
+    assert!(
+        stderr.starts_with("error: `hosted::run!()` starts its own tokio runtime"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("remove `#[tokio::main]`"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -11,6 +11,10 @@ use crate::host::{Host, HostBuilder};
 /// Exit code for a command line the binary does not understand.
 pub const EXIT_USAGE: i32 = 2;
 
+/// The exit code of `hosted::run!()` called inside a tokio runtime: `EX_SOFTWARE` from
+/// `sysexits.h`, a mistake in the program rather than in how it was run.
+pub const EXIT_INSIDE_RUNTIME: i32 = 70;
+
 /// How long the runtime waits for stray blocking work once the host has stopped.
 const RUNTIME_SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
@@ -101,6 +105,18 @@ fn usage(program: &str) -> String {
 /// Not public API, used by generated code: the body of `hosted::run!()`.
 #[doc(hidden)]
 pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> HostBuilder) -> ! {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // tokio would panic with "Cannot start a runtime from within a runtime" (exit 101).
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: `hosted::run!()` starts its own tokio runtime, but it was called inside one \
+             (is `main` annotated with `#[tokio::main]`?)\n  \
+             - remove `#[tokio::main]` and call `hosted::run!()` from a plain `fn main()`, or\n  \
+             - inside your own runtime, run the host yourself: \
+             `hosted::Host::builder().discover().build()?.run().await`"
+        );
+        std::process::exit(EXIT_INSIDE_RUNTIME);
+    }
     let mut args = std::env::args_os();
     let program = args.next().map_or_else(
         || "app".to_owned(),

@@ -25,7 +25,7 @@ mod validation;
 
 pub use self::builder::HostBuilder;
 pub use self::built::{Host, RunningHost, SettingLine};
-pub use self::entry::EXIT_USAGE;
+pub use self::entry::{EXIT_INSIDE_RUNTIME, EXIT_USAGE};
 pub use self::error::{BuildError, EXIT_CONFIG};
 pub use self::lifecycle::Outcome;
 pub use self::options::DEFAULT_SHUTDOWN_TIMEOUT;

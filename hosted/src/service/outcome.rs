@@ -33,6 +33,9 @@ impl IntoOutcome for () {
     }
 }
 
+// `do_not_recommend`: an error type that is not one is reported as the return type that is not
+// an outcome, with this trait's message, rather than as a missing `std::error::Error` impl.
+#[diagnostic::do_not_recommend]
 impl<E: Into<BoxError>> IntoOutcome for Result<(), E> {
     fn into_outcome(self) -> Result<(), BoxError> {
         self.map_err(Into::into)

@@ -1,0 +1,6 @@
+#[hosted::hosted_service]
+async fn poll(tick: hosted::Tick) {
+    let _ = tick;
+}
+
+fn main() {}

@@ -1,0 +1,5 @@
+#[hosted::singleton]
+#[hosted::scoped]
+struct Cache;
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[hosted::queued(100)]
+async fn send(email: String) {
+    let _ = email;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[hosted::queued]
+async fn send(stop: hosted::CancellationToken) {
+    let _ = stop;
+}
+
+fn main() {}

@@ -1,0 +1,3 @@
+fn main() {
+    hosted::run!(|host| host, |host| host);
+}

@@ -1,0 +1,4 @@
+#[hosted::timed(every = 7)]
+async fn poll() {}
+
+fn main() {}

@@ -1,0 +1,5 @@
+#[hosted::timed(every = "5s")]
+#[hosted::timed(every = "1m")]
+async fn poll() {}
+
+fn main() {}
