@@ -26,6 +26,7 @@ use crate::config::Section;
 /// sweep_interval = "5s"       # how often the elected replica rescues expired leases
 /// retention = "1d"            # how long completed jobs are kept
 /// connect_timeout = "5s"      # how long to wait for a connection
+/// listen = true               # wake idle workers by LISTEN/NOTIFY (false: poll only)
 /// ```
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +57,9 @@ pub struct DurableConfig {
     /// How long to wait for a connection.
     #[serde(default = "defaults::connect_timeout", deserialize_with = "duration")]
     pub connect_timeout: Duration,
+    /// Whether idle workers are woken by `LISTEN`/`NOTIFY`; with `false` they only poll.
+    #[serde(default = "defaults::listen")]
+    pub listen: bool,
     /// The host's one store, connected by the first durable queue that starts.
     #[serde(skip)]
     pub(crate) backend: tokio::sync::OnceCell<Arc<PgBackend>>,
@@ -84,6 +88,9 @@ mod defaults {
     }
     pub(super) fn connect_timeout() -> Duration {
         Duration::from_secs(5)
+    }
+    pub(super) fn listen() -> bool {
+        true
     }
 }
 
@@ -115,6 +122,7 @@ impl DurableConfig {
             sweep_interval: defaults::sweep_interval(),
             retention: defaults::retention(),
             connect_timeout: defaults::connect_timeout(),
+            listen: true,
             backend: tokio::sync::OnceCell::new(),
         })
     }

@@ -293,13 +293,16 @@ where
         let mut tally = Tally::default();
         let mut running: JoinSet<Outcome> = JoinSet::new();
         let workers = self.options.workers();
+        let permits = Arc::new(tokio::sync::Semaphore::new(workers));
         let mut backoff = Duration::from_millis(100);
         let mut unreachable = false;
         loop {
             if stop.is_cancelled() {
                 break;
             }
-            let free = workers.saturating_sub(running.len());
+            // Up to as many jobs again as there are workers are claimed ahead, waiting for a
+            // worker under their lease, so the workers never wait for the next claim.
+            let free = (2 * workers).saturating_sub(running.len());
             let mut idle = true;
             if free > 0 {
                 match self
@@ -324,7 +327,11 @@ where
                                     base.clone(),
                                     claimed,
                                     self.options.clone(),
-                                    Arc::clone(&held),
+                                    Waiting {
+                                        held: Arc::clone(&held),
+                                        permits: Arc::clone(&permits),
+                                        stop: stop.clone(),
+                                    },
                                 )
                                 .in_current_span(),
                             );
@@ -344,7 +351,7 @@ where
                     }
                 }
             }
-            let full = running.len() >= workers;
+            let full = running.len() >= 2 * workers;
             tokio::select! {
                 () = stop.cancelled() => break,
                 Some(joined) = running.join_next(), if !running.is_empty() => {
@@ -459,6 +466,14 @@ impl<T, H> DurableService<T, H> {
     }
 }
 
+/// What a claimed job waits on before it runs: a worker, unless the stop comes first; and the
+/// leases held, which it leaves when settled.
+struct Waiting {
+    held: Held,
+    permits: Arc<tokio::sync::Semaphore>,
+    stop: CancellationToken,
+}
+
 /// One attempt at one job, settled in the store.
 async fn run_job<T, H>(
     handler: Arc<H>,
@@ -466,13 +481,29 @@ async fn run_job<T, H>(
     base: RunContext,
     claimed: super::Claimed,
     options: QueueOptions,
-    held: Held,
+    waiting: Waiting,
 ) -> Outcome
 where
     T: DeserializeOwned + Send + 'static,
     H: QueueHandler<T>,
 {
+    let Waiting {
+        held,
+        permits,
+        stop,
+    } = waiting;
     let lease = claimed.lease;
+    // A job claimed ahead waits for a worker; if the stop comes first, it goes back at once.
+    let permit = tokio::select! {
+        biased;
+        permit = permits.acquire_owned() => permit.ok(),
+        () = stop.cancelled() => None,
+    };
+    if permit.is_none() {
+        let outcome = settle(None, || backend.release(&lease)).await;
+        lock(&held).remove(&lease.id);
+        return outcome;
+    }
     let span = tracing::info_span!("job", id = lease.id, attempt = lease.attempt);
     let outcome = async {
         let item: T = match serde_json::from_str(&claimed.payload) {

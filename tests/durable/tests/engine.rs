@@ -368,3 +368,29 @@ async fn an_unreachable_database_is_reported_with_the_password_masked() {
     assert!(shown.contains("app:***@127.0.0.1"), "{shown}");
     assert!(!shown.contains("hunter2"), "{shown}");
 }
+
+#[tokio::test]
+async fn with_listen_off_an_idle_worker_waits_for_its_poll() {
+    let Some(mut config) = config("poll_only") else {
+        return;
+    };
+    config.listen = false;
+    let (a, b) = (backend(&config).await, backend(&config).await);
+    let started = tokio::time::Instant::now();
+    let waiting = tokio::spawn({
+        let b = Arc::clone(&b);
+        async move { b.wait_for_work("q", Duration::from_millis(400)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    a.enqueue("q", "1", 1).await.unwrap();
+    waiting.await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "not woken by the notification: it polls"
+    );
+    assert_eq!(
+        b.claim("q", 1).await.unwrap().len(),
+        1,
+        "the poll finds the job"
+    );
+}

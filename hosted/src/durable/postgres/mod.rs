@@ -224,7 +224,11 @@ impl PgBackend {
             Migrate::Manual => check_version(&pool, &schema, &url).await?,
         }
         let wakers = Arc::new(Wakers::default());
-        let listener = tokio::spawn(listen(pool.clone(), channel(&schema), Arc::clone(&wakers)));
+        let listener = if config.listen {
+            tokio::spawn(listen(pool.clone(), channel(&schema), Arc::clone(&wakers)))
+        } else {
+            tokio::spawn(async {})
+        };
         Ok(Self {
             sql: Sql::new(&schema),
             worker: worker_id(),

@@ -1,7 +1,7 @@
 //! A worker process for the process-level durable tests: one durable queue whose handler waits
 //! `WORK_MS` (a random part of it, with `WORK_RANDOM=1`), then records its effect in
 //! `<schema>.effects` through the job's transaction, so each completed job has exactly one row.
-//! With `RECORD_TICKS=1` a once-per-cluster timer records each tick it runs in
+//! With `NOOP=1` the handler does nothing (for the benchmark). With `RECORD_TICKS=1` a once-per-cluster timer records each tick it runs in
 //! `<schema>.tick_runs`. The store comes from `HOSTED_DURABLE__*`, like any deployment's.
 
 use std::time::Duration;
@@ -46,6 +46,9 @@ async fn work(
     config: Config<DurableConfig>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
+    if std::env::var("NOOP").is_ok_and(|on| on == "1") {
+        return Ok(());
+    }
     tokio::select! {
         () = tokio::time::sleep(work_time()) => {}
         () = stop.cancelled() => anyhow::bail!("cancelled by the stop"),
