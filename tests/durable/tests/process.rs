@@ -615,3 +615,21 @@ fn list_masks_the_database_url() {
     assert!(text.contains("durable.url"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+#[test]
+fn check_reports_a_bad_url_with_exit_78() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_durable-worker"))
+        .arg("--check")
+        .env("HOSTED_DURABLE__URL", "postgres://app:hunter2@db:notaport/app")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the worker runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(78), "{text}");
+    assert!(text.contains("durable.url"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
