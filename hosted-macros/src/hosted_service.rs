@@ -210,7 +210,7 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
             }
 
             #private::inventory::submit! {
-                #private::Registration::new(__hosted_register)
+                #private::Registration::new(__hosted_register, ::core::env!("CARGO_CRATE_NAME"))
             }
         };
     }

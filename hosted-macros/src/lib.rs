@@ -8,7 +8,9 @@ mod diagnostics;
 mod duration;
 mod hosted_service;
 mod injection;
+mod lockfile;
 mod queued;
+mod routes;
 mod run;
 mod service_args;
 mod service_fn;
@@ -91,4 +93,11 @@ pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
         timed::expand(args.into(), item)
     })
     .into()
+}
+
+/// Contributes a function's routes to the web server (the `web` feature of `hosted`). See the
+/// `hosted` crate's documentation.
+#[proc_macro_attribute]
+pub fn routes(args: TokenStream, item: TokenStream) -> TokenStream {
+    routes::expand(args.into(), item.into()).into()
 }

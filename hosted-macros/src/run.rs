@@ -154,6 +154,12 @@ fn emit(model: &RunModel) -> TokenStream {
         .links
         .iter()
         .map(|link| quote_spanned!(link.span()=> extern crate #link as _;));
+    let names: Vec<String> = model.links.iter().map(ToString::to_string).collect();
+    // Libraries the binary depends on that use `hosted` but are not in `link`: the linker may
+    // have dropped them, which the host then reports.
+    let unnamed = crate::lockfile::libraries_using_hosted()
+        .into_iter()
+        .filter(|library| !names.contains(library));
     let configure = model
         .configure
         .as_ref()
@@ -162,7 +168,11 @@ fn emit(model: &RunModel) -> TokenStream {
         {
             #(#links)*
             #krate::__private::run_main(
-                #krate::__private::MainOptions { logging: #logging },
+                #krate::__private::MainOptions {
+                    logging: #logging,
+                    links: &[#(#names),*],
+                    unnamed: &[#(#unnamed),*],
+                },
                 #configure,
             )
         }

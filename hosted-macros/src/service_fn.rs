@@ -149,7 +149,7 @@ impl ServiceFn<'_> {
                 }
 
                 #private::inventory::submit! {
-                    #private::Registration::new(__hosted_register)
+                    #private::Registration::new(__hosted_register, ::core::env!("CARGO_CRATE_NAME"))
                 }
             };
         }

@@ -360,7 +360,7 @@ fn emit_registration(
         }
 
         #private::inventory::submit! {
-            #private::Registration::new(__hosted_register)
+            #private::Registration::new(__hosted_register, ::core::env!("CARGO_CRATE_NAME"))
         }
     }
 }

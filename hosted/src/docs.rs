@@ -16,3 +16,8 @@ pub mod configuration {
 pub mod durable {
     #![doc = include_str!("docs/durable.md")]
 }
+
+#[cfg(feature = "web")]
+pub mod web {
+    #![doc = include_str!("docs/web.md")]
+}

@@ -21,6 +21,8 @@ pub mod registry;
 pub mod service;
 pub mod testing;
 pub mod timer;
+#[cfg(feature = "web")]
+pub mod web;
 
 mod util;
 
@@ -32,6 +34,9 @@ pub mod __private;
 pub use hosted_macros::hosted_service;
 #[doc = include_str!("docs/queued.md")]
 pub use hosted_macros::queued;
+#[cfg(feature = "web")]
+#[doc = include_str!("docs/routes.md")]
+pub use hosted_macros::routes;
 #[doc = include_str!("docs/run.md")]
 pub use hosted_macros::run;
 #[doc = include_str!("docs/service_lifetimes.md")]

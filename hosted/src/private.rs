@@ -5,12 +5,14 @@ pub use inventory;
 pub use crate::di::construct::Construct;
 pub use crate::di::provider::{Built, Disposer, GeneratedFactory};
 pub use crate::di::{Dependencies, Inject, InjectError, Provider, RunContext, ServiceLifetime};
-pub use crate::host::entry::{MainOptions, run_main};
+pub use crate::host::entry::{ListingHook, MainOptions, run_main};
 pub use crate::queue::generated::{assert_queue_item, hook_dead_letters, log_dead_letters};
 pub use crate::queue::{DeadLetters, FullMode, QueueHandler, QueueOptions};
 pub use crate::registry::{Registration, Registry, ServiceDescriptor};
 pub use crate::service::{BoxError, FailurePolicy, IntoOutcome, RestartPolicy};
 pub use crate::timer::{Missed, Overlap, TimerOptions};
+#[cfg(feature = "web")]
+pub use crate::web::{IntoRoutes, RouteContribution, listing as web_listing, register_discovered};
 
 /// Not public API, used by generated code: implemented when the `postgres` feature is on.
 #[diagnostic::on_unimplemented(

@@ -168,3 +168,69 @@ fn logs_can_be_json_lines() {
     app.signal("TERM");
     assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
 }
+
+#[test]
+fn a_bad_combination_of_timer_or_queue_options_is_a_configuration_error_for_check_and_start() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &[
+                "--services.combinations.pulse.every=100ms",
+                "--services.combinations.pulse.jitter=200ms",
+            ],
+            &[
+                "`services.combinations.pulse.jitter` (command-line argument --services.combinations.pulse.jitter=200ms) with `services.combinations.pulse.every` (command-line argument --services.combinations.pulse.every=100ms): `jitter` (200ms) must be shorter than the period `every` (100ms)",
+            ],
+        ),
+        (
+            &["--services.combinations.pulse.max_concurrent=2"],
+            &[
+                "`services.combinations.pulse.max_concurrent` (command-line argument --services.combinations.pulse.max_concurrent=2) with `services.combinations.pulse.overlap` (default): `max_concurrent` applies only to `overlap = \"concurrent\"`",
+            ],
+        ),
+        (
+            // Equal to the default limit, but named: still refused, as the attribute would.
+            &["--services.combinations.pulse.max_concurrent=4"],
+            &[
+                "`services.combinations.pulse.max_concurrent` (command-line argument --services.combinations.pulse.max_concurrent=4) with `services.combinations.pulse.overlap` (default): `max_concurrent` applies only to `overlap = \"concurrent\"`",
+            ],
+        ),
+        (
+            &["--services.combinations.mail.retry_max_backoff=50ms"],
+            &[
+                "`services.combinations.mail.retry_backoff` (default) with `services.combinations.mail.retry_max_backoff` (command-line argument --services.combinations.mail.retry_max_backoff=50ms): `retry_backoff` (100ms) is longer than `retry_max_backoff` (50ms)",
+            ],
+        ),
+        (
+            &["--services.combinations.audit.retry_backoff=1s"],
+            &[
+                "`services.combinations.audit.retry_backoff` (command-line argument --services.combinations.audit.retry_backoff=1s) with `services.combinations.audit.retries` (default): `retry_backoff` applies only to retried items",
+            ],
+        ),
+    ];
+    for (settings, expected) in cases {
+        for mode in [&[][..], &["--check"]] {
+            let args: Vec<&str> = mode.iter().chain(settings.iter()).copied().collect();
+            let mut app = Process::spawn(env!("CARGO_BIN_EXE_combinations"), &args);
+            assert_eq!(app.wait_exit(HANG), 78, "{args:?}: {}", app.transcript());
+            let stderr = app.stderr();
+            for line in *expected {
+                assert!(
+                    stderr.contains(line),
+                    "{args:?}: missing {line:?} in\n{stderr}"
+                );
+            }
+            app.assert_no_log_line(&["started"]);
+        }
+    }
+    // The same options, combined well, pass the check.
+    let mut app = Process::spawn(
+        env!("CARGO_BIN_EXE_combinations"),
+        &[
+            "--check",
+            "--services.combinations.pulse.every=300ms",
+            "--services.combinations.pulse.jitter=200ms",
+            "--services.combinations.mail.retry_max_backoff=5s",
+        ],
+    );
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+}

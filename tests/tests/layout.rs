@@ -15,6 +15,7 @@ const FLOW: &[(&str, u8)] = &[
     ("host", 5),
     ("timer", 6),
     ("queue", 6),
+    ("web", 6),
     ("durable", 7),
     ("testing", 8),
 ];

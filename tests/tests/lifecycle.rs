@@ -178,13 +178,15 @@ async fn services_start_in_declared_order_and_stop_in_reverse() {
             "start:metrics"
         ]
     );
+    // Reverse order, in waves: `audit`, which nothing orders, stops with `web`, the first of
+    // order 0 free to stop; `cache` waits for `web`, `database` for `cache` and order 0.
     assert_eq!(
         journal.matching("stop:"),
         [
             "stop:metrics",
             "stop:web",
-            "stop:cache",
             "stop:audit",
+            "stop:cache",
             "stop:database"
         ]
     );
@@ -428,7 +430,7 @@ async fn any_service_can_request_the_stop() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_shutdown_budget_abandons_what_is_still_running_and_names_it() {
+async fn a_stubborn_service_costs_the_others_their_time_not_their_stop() {
     let journal = Journal::default();
     let running = Host::builder()
         .shutdown_timeout(Duration::from_secs(3))
@@ -444,18 +446,82 @@ async fn the_shutdown_budget_abandons_what_is_still_running_and_names_it() {
     assert_eq!(
         began.elapsed(),
         Duration::from_secs(3),
-        "the budget bounds the whole stop"
+        "the well-behaved service stops at once with its token already cancelled"
     );
     assert_eq!(outcome.exit_code(), 1);
-    // The stuck service used the whole budget, so the one due to stop after it is abandoned too.
-    assert_eq!(incident_services(&outcome), ["stubborn", "patient"]);
+    // Only the offender is an incident: the service it held up still got its whole stop.
+    assert_eq!(incident_services(&outcome), ["stubborn"]);
     assert!(
         outcome.incidents()[0]
             .what
-            .contains("shutdown budget of 3s"),
+            .contains("still running when the shutdown budget of 3s ran out"),
         "{outcome:?}"
     );
-    assert!(journal.matching("stop:").is_empty());
+    assert_eq!(journal.matching("stop:"), ["stop:stubborn", "stop:patient"]);
+    assert_eq!(
+        journal.matching("stopped:"),
+        ["stopped:stubborn", "stopped:patient"]
+    );
+    assert_eq!(journal.matching("token:"), ["token:patient"]);
+}
+
+/// A service whose body needs `linger` after its token fires before it ends.
+struct Slow {
+    linger: Duration,
+    journal: Journal,
+}
+
+impl HostedService for Slow {
+    async fn execute(&self, stop: CancellationToken) -> Result<(), BoxError> {
+        stop.cancelled().await;
+        tokio::time::sleep(self.linger).await;
+        Ok(())
+    }
+
+    async fn stop(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+        self.journal.note("stop:slow");
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_the_budget_every_step_still_due_shares_one_short_grace() {
+    let journal = Journal::default();
+    let slow = |linger| {
+        Arc::new(Slow {
+            linger,
+            journal: journal.clone(),
+        })
+    };
+    let running = Host::builder()
+        .shutdown_timeout(Duration::from_secs(1))
+        .add_service(ServiceDescriptor::hosted("too-slow", slow(Duration::from_secs(1))).order(1))
+        .add_service(ServiceDescriptor::hosted("quick", slow(Duration::from_millis(10))).order(2))
+        .add_service(Probe::service("stubborn", &journal, Fault::IgnoresStop).order(3))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let began = Instant::now();
+    let outcome = running.stop().await;
+    assert_eq!(
+        began.elapsed(),
+        Duration::from_secs(1) + hosted::host::SHUTDOWN_GRACE,
+        "the grace bounds everything after the budget together"
+    );
+    // `quick` needed 10 ms of the grace and stopped; `too-slow` needed more than was left.
+    assert_eq!(incident_services(&outcome), ["stubborn", "too-slow"]);
+    assert!(
+        outcome.incidents()[1]
+            .what
+            .contains("held up by `stubborn`"),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        journal.matching("stop:"),
+        ["stop:stubborn", "stop:slow", "stop:slow"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -914,4 +980,458 @@ async fn a_removed_service_does_not_run() {
     .await;
     assert!(outcome.is_success());
     assert_eq!(journal.matching("start:"), ["start:kept"]);
+}
+
+#[tokio::test]
+async fn a_stop_requested_before_start_runs_no_hook_at_all() {
+    let journal = Journal::default();
+    let host = Host::builder()
+        .add_service(Probe::service("a", &journal, Fault::None))
+        .build()
+        .unwrap();
+    host.lifetime().stop_application();
+    let lifetime = host.lifetime().clone();
+    let outcome = host.start().await.expect_err("nothing starts");
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert!(journal.entries().is_empty(), "{:?}", journal.entries());
+    assert!(lifetime.is_stopping() && lifetime.is_stopped());
+}
+
+#[tokio::test]
+async fn a_service_whose_starting_hook_ran_gets_its_stopping_and_stopped_hooks() {
+    struct QuitsWhileStarting;
+    impl HostedService for QuitsWhileStarting {
+        async fn starting(&self, cx: &ServiceContext) -> Result<(), BoxError> {
+            cx.lifetime().stop_application();
+            Ok(())
+        }
+    }
+    let journal = Journal::default();
+    let outcome = Host::builder()
+        .add_service(Probe::service("first", &journal, Fault::None).order(1))
+        .add_service(ServiceDescriptor::hosted("quitter", Arc::new(QuitsWhileStarting)).order(2))
+        .add_service(Probe::service("never", &journal, Fault::None).order(3))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .expect_err("startup is abandoned");
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert_eq!(
+        journal.entries(),
+        ["starting:first", "stopping:first", "stopped:first"],
+        "no `start`, and nothing for the service whose `starting` never ran"
+    );
+}
+
+#[tokio::test]
+async fn the_stopping_event_fires_as_soon_as_a_stop_is_requested() {
+    /// Requests the stop from `start`, then waits for the stopping event: in .NET that returns
+    /// at once, since `StopApplication` fires `ApplicationStopping`.
+    struct WaitsForStopping;
+    impl HostedService for WaitsForStopping {
+        async fn start(&self, cx: &ServiceContext) -> Result<(), BoxError> {
+            cx.lifetime().stop_application();
+            cx.lifetime().stopping().await;
+            Ok(())
+        }
+    }
+    let started = tokio::time::timeout(
+        Duration::from_secs(10),
+        Host::builder()
+            .add_service(ServiceDescriptor::hosted(
+                "waits",
+                Arc::new(WaitsForStopping),
+            ))
+            .build()
+            .unwrap()
+            .start(),
+    )
+    .await
+    .expect("`start` waiting for the stopping event does not deadlock the host");
+    assert!(started.expect_err("stopped during startup").is_success());
+}
+
+#[tokio::test]
+async fn a_failure_fires_the_stopping_event_before_the_host_stops_anything() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let running = Host::builder()
+        .add_service(failing("fails", 1, &runs))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    running.wait().await;
+    assert!(running.lifetime().is_stopping());
+    assert!(!running.lifetime().is_stopped());
+    assert_eq!(running.stop().await.exit_code(), 1);
+}
+
+#[tokio::test]
+async fn a_direct_stop_runs_the_stopping_hooks_before_the_stopping_event_as_dotnet_does() {
+    struct Watches(Journal);
+    impl HostedService for Watches {
+        async fn stopping(&self, cx: &ServiceContext) -> Result<(), BoxError> {
+            self.0.note(format!(
+                "stopping hook, event fired: {}",
+                cx.lifetime().is_stopping()
+            ));
+            Ok(())
+        }
+        async fn stop(&self, cx: &ServiceContext) -> Result<(), BoxError> {
+            self.0.note(format!(
+                "stop, event fired: {}",
+                cx.lifetime().is_stopping()
+            ));
+            Ok(())
+        }
+    }
+    let journal = Journal::default();
+    let outcome = start_and_stop(Host::builder().add_service(ServiceDescriptor::hosted(
+        "watches",
+        Arc::new(Watches(journal.clone())),
+    )))
+    .await;
+    assert!(outcome.is_success());
+    assert_eq!(
+        journal.entries(),
+        [
+            "stopping hook, event fired: false",
+            "stop, event fired: true"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stopped_hook_that_overruns_the_budget_is_an_incident_like_any_phase() {
+    struct SlowStopped;
+    impl HostedService for SlowStopped {
+        async fn stopped(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+            tokio::time::sleep(Duration::from_mins(1)).await;
+            Ok(())
+        }
+    }
+    let began = Instant::now();
+    let outcome = start_and_stop(
+        Host::builder()
+            .shutdown_timeout(Duration::from_secs(2))
+            .add_service(ServiceDescriptor::hosted(
+                "slow-stopped",
+                Arc::new(SlowStopped),
+            )),
+    )
+    .await;
+    assert_eq!(began.elapsed(), Duration::from_secs(2));
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(incident_services(&outcome), ["slow-stopped"]);
+    assert!(
+        outcome.incidents()[0]
+            .what
+            .contains("its `stopped` hook did not finish within the shutdown budget of 2s"),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn unlimited_budgets_are_duration_max_and_do_not_panic() {
+    let journal = Journal::default();
+    let outcome = start_and_stop(
+        Host::builder()
+            .startup_timeout(Duration::MAX)
+            .shutdown_timeout(Duration::MAX)
+            .add_service(Probe::service("a", &journal, Fault::None)),
+    )
+    .await;
+    assert!(outcome.is_success(), "{outcome:?}");
+
+    // Over 500 billion years: beyond what an `Instant` can reach, as `Duration::MAX` is.
+    let configuration = hosted::config::ConfigSources::new()
+        .argument("--host.shutdown_timeout=5000000000000000h")
+        .unwrap()
+        .argument("--host.startup_timeout=5000000000000000h")
+        .unwrap()
+        .load()
+        .expect("a valid configuration");
+    let host = Host::builder()
+        .configuration(configuration)
+        .add_service(Probe::service("b", &journal, Fault::None))
+        .build()
+        .expect("a huge budget is a valid one");
+    let outcome = host.start().await.unwrap().stop().await;
+    assert!(outcome.is_success(), "{outcome:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_stop_future_leaves_the_stop_running_to_its_end() {
+    struct SlowStop(Journal);
+    impl HostedService for SlowStop {
+        async fn stop(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            self.0.note("stop:slow");
+            Ok(())
+        }
+        async fn stopped(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+            self.0.note("stopped:slow");
+            Ok(())
+        }
+    }
+    let journal = Journal::default();
+    let running = Host::builder()
+        .add_service(ServiceDescriptor::hosted(
+            "slow",
+            Arc::new(SlowStop(journal.clone())),
+        ))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let lifetime = running.lifetime().clone();
+    let cut = tokio::time::timeout(Duration::from_millis(10), running.stop()).await;
+    assert!(cut.is_err(), "the caller gave up first");
+    assert!(!lifetime.is_stopped());
+    tokio::time::timeout(Duration::from_secs(5), lifetime.stopped())
+        .await
+        .expect("the stop went on without its caller");
+    assert_eq!(journal.entries(), ["stop:slow", "stopped:slow"]);
+}
+
+#[tokio::test]
+async fn a_selection_keeps_only_the_named_services_and_what_they_register() {
+    let journal = Journal::default();
+    let builder = || {
+        Host::builder()
+            .add_service(Probe::service(
+                "app::billing::invoicer",
+                &journal,
+                Fault::None,
+            ))
+            .add_service(Probe::service(
+                "app::billing::reminder",
+                &journal,
+                Fault::None,
+            ))
+            .add_service(Probe::service("app::billingx", &journal, Fault::None))
+            .add_service(ServiceDescriptor::queued(
+                "app::mail::outbox",
+                hosted::queue::QueueOptions::new(4),
+                |_item: u32, _cx: RunContext| async {},
+                hosted::queue::DeadLetters::log(),
+            ))
+    };
+    let names = |host: &Host| -> Vec<String> {
+        host.services()
+            .map(|service| service.name().to_owned())
+            .collect()
+    };
+    let by_module = builder().only(["app::billing"]).build().unwrap();
+    assert_eq!(
+        names(&by_module),
+        ["app::billing::invoicer", "app::billing::reminder"],
+        "a module prefix matches whole path segments only"
+    );
+    let by_name = builder()
+        .only(["app::billing::reminder", "app::mail::outbox"])
+        .build()
+        .unwrap();
+    assert_eq!(
+        names(&by_name),
+        ["app::billing::reminder", "app::mail::outbox"]
+    );
+    let by_predicate = builder()
+        .select(|name| name.ends_with("invoicer"))
+        .build()
+        .unwrap();
+    assert_eq!(names(&by_predicate), ["app::billing::invoicer"]);
+
+    // What a dropped service registers goes with it.
+    let running = by_module.start().await.unwrap();
+    assert!(running.get::<hosted::Queue<u32>>().await.is_err());
+    assert!(running.stop().await.is_success());
+    assert_eq!(
+        journal.matching("start:"),
+        [
+            "start:app::billing::invoicer",
+            "start:app::billing::reminder"
+        ]
+    );
+
+    let error = builder()
+        .only(["app::biling"])
+        .build()
+        .expect_err("a typo must not leave nothing to run");
+    assert!(
+        error.to_string().contains(
+            "`only` keeps `app::biling`, but no service has that name or lives in that module"
+        ),
+        "{error}"
+    );
+    assert!(
+        error
+            .problems()
+            .iter()
+            .any(|problem| matches!(problem, Problem::UnknownSelection { .. }))
+    );
+}
+
+/// A service whose `stop` waits for `others` more services to enter theirs, and notes when its
+/// stop began and ended, and when its body saw its token.
+struct Rendezvous {
+    name: &'static str,
+    barrier: Option<Arc<tokio::sync::Barrier>>,
+    linger: Duration,
+    journal: Journal,
+    origin: Instant,
+}
+
+impl Rendezvous {
+    fn service(
+        name: &'static str,
+        barrier: Option<&Arc<tokio::sync::Barrier>>,
+        linger: Duration,
+        journal: &Journal,
+        origin: Instant,
+    ) -> ServiceDescriptor {
+        ServiceDescriptor::hosted(
+            name,
+            Arc::new(Self {
+                name,
+                barrier: barrier.cloned(),
+                linger,
+                journal: journal.clone(),
+                origin,
+            }),
+        )
+    }
+
+    fn note(&self, what: &str) {
+        let at = self.origin.elapsed().as_millis();
+        self.journal.note(format!("{what}:{}@{at}", self.name));
+    }
+}
+
+impl HostedService for Rendezvous {
+    async fn execute(&self, stop: CancellationToken) -> Result<(), BoxError> {
+        stop.cancelled().await;
+        self.note("token");
+        Ok(())
+    }
+
+    async fn stop(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
+        self.note("stop");
+        if let Some(barrier) = &self.barrier {
+            barrier.wait().await;
+        }
+        tokio::time::sleep(self.linger).await;
+        self.note("stopped");
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn services_nothing_orders_stop_together() {
+    let journal = Journal::default();
+    let origin = Instant::now();
+    // Each `stop` waits for the other two: stopped one after another, the first would wait for
+    // the whole budget.
+    let barrier = Arc::new(tokio::sync::Barrier::new(3));
+    let mut builder = Host::builder().shutdown_timeout(Duration::from_secs(5));
+    for name in ["alpha", "bravo", "charlie"] {
+        builder = builder.add_service(Rendezvous::service(
+            name,
+            Some(&barrier),
+            Duration::from_secs(1),
+            &journal,
+            origin,
+        ));
+    }
+    let running = builder.build().unwrap().start().await.unwrap();
+    let began = Instant::now();
+    let outcome = running.stop().await;
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert_eq!(
+        began.elapsed(),
+        Duration::from_secs(1),
+        "the three stops overlap"
+    );
+    // Still begun in reverse start order.
+    assert_eq!(
+        journal.matching("stop:"),
+        ["stop:charlie@0", "stop:bravo@0", "stop:alpha@0"]
+    );
+    assert_eq!(journal.matching("token:").len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_stops_only_once_everything_after_it_has_stopped() {
+    let journal = Journal::default();
+    let origin = Instant::now();
+    let second = Duration::from_secs(1);
+    let running = Host::builder()
+        .add_service(Rendezvous::service(
+            "database", None, second, &journal, origin,
+        ))
+        .add_service(Rendezvous::service("cache", None, second, &journal, origin).after("database"))
+        .add_service(Rendezvous::service("web", None, second, &journal, origin).after("cache"))
+        // Unordered: stops together with `web`, the first to go.
+        .add_service(Rendezvous::service("audit", None, second, &journal, origin))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let outcome = running.stop().await;
+    assert!(outcome.is_success(), "{outcome:?}");
+    let mut stops = journal.matching("stop:");
+    stops.sort();
+    assert_eq!(
+        stops,
+        [
+            "stop:audit@0",
+            "stop:cache@1000",
+            "stop:database@2000",
+            "stop:web@0"
+        ]
+    );
+    // A body learns of the stop only when its turn comes.
+    let mut tokens = journal.matching("token:");
+    tokens.sort();
+    assert_eq!(
+        tokens,
+        [
+            "token:audit@0",
+            "token:cache@1000",
+            "token:database@2000",
+            "token:web@0"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn order_levels_stop_in_reverse_one_after_another() {
+    let journal = Journal::default();
+    let origin = Instant::now();
+    let second = Duration::from_secs(1);
+    let running = Host::builder()
+        .add_service(Rendezvous::service("early", None, second, &journal, origin).order(-1))
+        .add_service(Rendezvous::service("plain", None, second, &journal, origin))
+        .add_service(Rendezvous::service("other", None, second, &journal, origin))
+        .add_service(Rendezvous::service("late", None, second, &journal, origin).order(1))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let outcome = running.stop().await;
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert_eq!(
+        journal.matching("stop:"),
+        [
+            "stop:late@0",
+            "stop:plain@1000",
+            "stop:other@1000",
+            "stop:early@2000"
+        ]
+    );
 }

@@ -1,6 +1,7 @@
 //! Service-lifetime mistakes the host refuses before anything starts, all reported at once: scoped
 //! values captured by singletons (directly, through a transient, or by a `#[hosted_service]`
-//! type), a factory needing what nobody registers, and registrations in a circle.
+//! type), a factory needing what nobody registers, and registrations in a circle — which hides
+//! none of the others.
 
 use std::sync::Arc;
 
@@ -37,6 +38,18 @@ struct Exporter {
 impl HostedService for Exporter {}
 
 struct Missing;
+
+/// Two singletons that need each other, unrelated to the captive values: the circle must hide
+/// none of them.
+#[hosted::singleton]
+struct Ping {
+    _pong: Arc<Pong>,
+}
+
+#[hosted::singleton]
+struct Pong {
+    _ping: Arc<Ping>,
+}
 
 #[hosted::singleton]
 fn needs_missing(_missing: Arc<Missing>) -> u32 {
@@ -91,7 +104,7 @@ fn lifespan_mistakes_are_reported_with_their_chains() {
         text.contains(
             "singleton `lifespan_validation::Reporter` would keep scoped `lifespan_validation::Transaction` beyond its scope: \
              lifespan_validation::Reporter (singleton) -> lifespan_validation::Query (transient) -> lifespan_validation::Transaction (scoped); \
-             make `lifespan_validation::Reporter` scoped too, or open a scope with `ScopeFactory` where `lifespan_validation::Transaction` is needed"
+             make `lifespan_validation::Reporter` scoped too, or give it a `ScopeFactory` and open a scope where `lifespan_validation::Transaction` is needed"
         ),
         "{text}"
     );
@@ -99,8 +112,36 @@ fn lifespan_mistakes_are_reported_with_their_chains() {
         text.contains("`lifespan_validation::needs_missing` needs `lifespan_validation::Missing` (for `_missing`), but nothing registers it"),
         "{text}"
     );
+    // A hosted service cannot be made scoped: the hint says what can be done instead.
     assert!(
-        text.starts_with("the host cannot start: 4 problems found"),
+        text.contains(
+            "singleton `lifespan_validation::Exporter` would keep scoped `lifespan_validation::Transaction` beyond its scope: \
+             lifespan_validation::Exporter (singleton) -> lifespan_validation::Transaction (scoped); \
+             a hosted service is always a singleton: give `lifespan_validation::Exporter` a `ScopeFactory` field and open a scope where `lifespan_validation::Transaction` is needed, \
+             or make the service a function whose runs take `lifespan_validation::Transaction` as a parameter (each run has its own scope)"
+        ),
+        "{text}"
+    );
+    let circles: Vec<&Vec<String>> = error
+        .problems()
+        .iter()
+        .filter_map(|problem| match problem {
+            Problem::DependencyCycle { path } => Some(path),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(circles.len(), 1, "{text}");
+    assert!(
+        circles[0]
+            .iter()
+            .any(|name| name == "lifespan_validation::Ping")
+            && circles[0]
+                .iter()
+                .any(|name| name == "lifespan_validation::Pong"),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("the host cannot start: 5 problems found"),
         "{text}"
     );
 }

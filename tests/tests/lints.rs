@@ -194,17 +194,29 @@ impl hosted::Dispose for Tidy {
     }
 }
 
+/// Routes, public, through the `crate` argument.
+#[hosted::routes(crate = "::hosted")]
+pub fn public_routes() -> hosted::web::Routes {
+    hosted::web::Routes::new()
+}
+
+#[hosted::routes]
+fn private_router() -> axum::Router {
+    axum::Router::new()
+}
+
 #[test]
 fn the_expansions_compile_under_strict_lints() {
     let host = hosted::Host::builder()
         .discover()
         .build()
         .expect("a valid host");
-    assert_eq!(host.services().count(), 8);
+    assert_eq!(host.services().count(), 9, "eight and the web server");
     assert_eq!(
         host.registrations(),
-        9,
-        "Unit, Tuple, OnlyDefaults, Catalogue, Session, dyn Describe, Tidy and the two queues"
+        12,
+        "Unit, Tuple, OnlyDefaults, Catalogue, Session, dyn Describe, Tidy, the two queues, and \
+         the web server's hub, readiness checks and address"
     );
     let _ = OnlyDefaults {
         count: std::sync::Mutex::new(0),

@@ -215,7 +215,15 @@ listing::reporter  background  7      -                      stop               
     ] {
         assert!(settings.contains(&line), "missing {line:?} in\n{stdout}");
     }
-    assert_eq!(app.stderr(), "", "`--list` should not log");
+    // Nothing is logged; the one line on stderr is the warning every binary of this package
+    // gets, since the package depends on `linked-services` and this binary never names it.
+    let stderr = app.stderr();
+    assert!(
+        stderr
+            .lines()
+            .all(|line| line.starts_with("warning: `linked_services`")),
+        "`--list` should not log:\n{stderr}"
+    );
 }
 
 #[test]
@@ -264,6 +272,17 @@ fn a_registration_mistake_exits_1_before_anything_starts() {
             ),
             "{args:?}\n{stderr}"
         );
+        for problem in [
+            "singleton `misconfigured::Cache` would keep scoped `misconfigured::Transaction` \
+             beyond its scope",
+            "registered types need each other in a circle, so none can be built first: \
+             misconfigured::",
+        ] {
+            assert!(
+                stderr.contains(problem),
+                "{args:?} lacks {problem:?}\n{stderr}"
+            );
+        }
         assert!(!stderr.contains(": started "), "{args:?}\n{stderr}");
         assert_eq!(app.stdout(), "");
     }
@@ -278,6 +297,40 @@ fn check_validates_without_starting_anything() {
         "ok: 3 services and 1 registered type checked; nothing missing, captured or circular\n"
     );
     assert!(!app.stderr().contains("started"), "{}", app.transcript());
+}
+
+#[test]
+fn a_linked_crate_that_contributes_nothing_fails_check_and_is_warned_about() {
+    const MISSING: &str = "crate `anyhow` is named in `hosted::run!(link = [...])` but contributed \
+                           no service and no registered type";
+    let mut check = Process::spawn(env!("CARGO_BIN_EXE_linked_empty"), &["--check"]);
+    assert_eq!(check.wait_exit(HANG), 1, "{}", check.transcript());
+    assert!(check.stderr().contains(MISSING), "{}", check.transcript());
+    assert!(
+        !check.stderr().contains("linked_services"),
+        "{}",
+        check.transcript()
+    );
+
+    let mut list = Process::spawn(env!("CARGO_BIN_EXE_linked_empty"), &["--list"]);
+    assert_eq!(list.wait_exit(HANG), 0, "{}", list.transcript());
+    assert!(
+        list.stderr().contains(&format!("warning: {MISSING}")),
+        "{}",
+        list.transcript()
+    );
+
+    let mut app = Process::spawn(env!("CARGO_BIN_EXE_linked_empty"), &[]);
+    // Not the greeting, which a body logs while the host may still be starting: a signal then
+    // would end the start before `application started`.
+    app.wait_for_line("application started", HANG);
+    app.signal("TERM");
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+    app.assert_log_order(&[&["WARN", MISSING], &["application started"]]);
+
+    // A crate that does contribute passes.
+    let mut linked = Process::spawn(env!("CARGO_BIN_EXE_linked"), &["--check"]);
+    assert_eq!(linked.wait_exit(HANG), 0, "{}", linked.transcript());
 }
 
 #[test]
@@ -298,6 +351,32 @@ fn a_library_crate_linked_through_run_contributes_its_services() {
     assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
     let stopped = event("linked-services::greeter", "stopped");
     app.assert_log_order(&[&parts(&stopped), &["application stopped"]]);
+}
+
+#[test]
+fn a_library_the_binary_never_names_is_reported_even_beside_services_of_its_own() {
+    const SILENT: &str = "warning: `linked_services` depends on `hosted` but contributed no \
+                          service and no registered type: if it declares services, the linker \
+                          dropped them because this binary never names it; link it with \
+                          `hosted::run!(link = [linked_services])`";
+    // `graceful` has services of its own and depends on `linked-services` (through this
+    // package) without naming it.
+    for args in [&["--check"][..], &["--list"]] {
+        let mut app = Process::spawn(env!("CARGO_BIN_EXE_graceful"), args);
+        assert_eq!(app.wait_exit(HANG), 0, "{args:?}: {}", app.transcript());
+        assert!(
+            app.stderr().contains(SILENT),
+            "{args:?}: {}",
+            app.transcript()
+        );
+    }
+    let mut linked = Process::spawn(env!("CARGO_BIN_EXE_linked"), &["--check"]);
+    assert_eq!(linked.wait_exit(HANG), 0, "{}", linked.transcript());
+    assert!(
+        !linked.stderr().contains("warning"),
+        "{}",
+        linked.transcript()
+    );
 }
 
 #[test]
@@ -405,15 +484,13 @@ fn a_service_blocking_its_thread_forever_is_abandoned_and_the_process_exits_1() 
             &stuck,
             "abandoned: still running when the shutdown budget of 1s ran out",
         ],
-        // As documented, the services not yet stopped when the budget ran out are abandoned
-        // with it: their tokens fire, but `stop` is not called.
-        &[
-            &service("abandoned::Early"),
-            "abandoned: the shutdown budget of 1s ran out before its turn to stop",
-        ],
+        // As documented, the services held up by it still stop, with their token already
+        // cancelled, and the final line tells the offender from them.
+        &["early closed"],
+        &[&service("abandoned::Early"), "held_up_by=abandoned::stuck"],
         &[
             "application stopped after failures",
-            "abandoned::stuck, abandoned::Early",
+            "failed=abandoned::stuck held_up=abandoned::Early",
         ],
     ]);
 }

@@ -827,3 +827,41 @@ async fn a_dead_letter_that_fails_while_draining_is_a_failure_of_the_stop() {
         "{incident:?}"
     );
 }
+
+#[tokio::test]
+async fn send_errors_convert_into_anyhow_with_the_question_mark() {
+    async fn send_after_stop(queue: &Queue<u32>) -> anyhow::Result<()> {
+        queue.send(7).await?;
+        Ok(())
+    }
+    async fn enqueue_after_stop(tasks: &WorkQueue) -> anyhow::Result<()> {
+        tasks.enqueue(|_stop| async {}).await?;
+        Ok(())
+    }
+    fn boxed(queue: &Queue<u32>) -> Result<(), BoxError> {
+        queue.try_send(8)?;
+        Ok(())
+    }
+    let gate = Arc::new(Semaphore::new(10));
+    let host = Host::builder()
+        .add_service(gated(QueueOptions::new(1), &gate, &Seen::default()))
+        .add_service(ServiceDescriptor::work_queue("tasks", QueueOptions::new(1)))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let queue = host.get::<Queue<u32>>().await.unwrap();
+    let tasks = host.get::<WorkQueue>().await.unwrap();
+    assert!(host.stop().await.is_success());
+    let error = send_after_stop(&queue).await.unwrap_err();
+    assert!(error.to_string().contains("the queue is closed"), "{error}");
+    assert!(
+        error
+            .downcast_ref::<SendError<u32>>()
+            .is_some_and(SendError::is_closed)
+    );
+    let error = enqueue_after_stop(&tasks).await.unwrap_err();
+    assert!(error.to_string().contains("the queue is closed"), "{error}");
+    assert!(boxed(&queue).is_err());
+}

@@ -542,16 +542,19 @@ async fn a_configured_combination_the_attribute_would_refuse_stops_startup() {
         .toml("test.toml", "[services.timer]\njitter = \"10s\"\n")
         .load()
         .expect("readable configuration");
-    let builder = Host::builder()
+    // Refused as the host is built, like a bad value: the keys with their sources, exit 78.
+    let error = Host::builder()
         .add_service(working(TimerOptions::every(secs(5)), Duration::ZERO))
-        .configuration(configuration);
-    let outcome = TestHost::start(builder).await.expect_err("startup fails");
+        .configuration(configuration)
+        .build()
+        .expect_err("the combination is refused before anything starts");
+    assert_eq!(error.exit_code(), hosted::host::EXIT_CONFIG);
     assert!(
-        outcome.incidents()[0]
-            .what
-            .contains("`jitter` (10s) must be shorter than the period `every` (5s)"),
-        "{:?}",
-        outcome.incidents()
+        error.to_string().contains(
+            "`services.timer.jitter` (test.toml:2) with `services.timer.every` (default): \
+             `jitter` (10s) must be shorter than the period `every` (5s)"
+        ),
+        "{error}"
     );
 }
 

@@ -41,6 +41,11 @@ use crate::registry::Problem;
 ///     let _ = (&mail.relay, mail.port, mail.password.expose());
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a configuration section",
+    label = "`Config<{Self}>` needs `{Self}: hosted::Section`",
+    note = "implement `hosted::Section` for `{Self}` with the key it is read from, as in `impl Section for {Self} {{ const KEY: &'static str = \"limits\"; }}`, and derive `serde::Deserialize` for it"
+)]
 pub trait Section: DeserializeOwned + Send + Sync + 'static {
     /// Where the section is in the configuration, as a dotted path (`"mail"`, `"mail.relay"`).
     const KEY: &'static str;

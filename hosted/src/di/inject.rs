@@ -24,8 +24,13 @@ use crate::service::{ApplicationLifetime, ServiceInfo};
 /// |---|---|
 /// | [`CancellationToken`] | the service's stop token: fires when the host stops this service |
 /// | [`ApplicationLifetime`] | the host's lifetime events and stop request |
-/// | [`ServiceInfo`] | the service's own name, kind, order and policy |
-/// | `Arc<T>` | the instance of a registered type `T`, such as a `#[hosted_service]` type |
+/// | [`ServiceInfo`] | the service's own name, kind, order, policy and settings |
+/// | `Arc<T>` | the instance of a registered type `T` (a `#[hosted_service]` type, a `#[singleton]`, `#[scoped]` or `#[transient]` value, or one added on the builder), per its [`ServiceLifetime`](super::ServiceLifetime) |
+/// | `Option<T>` of any of these | `None` when nothing registers what `T` needs, instead of a startup error |
+/// | [`ScopeFactory`](super::ScopeFactory) | opens scopes by hand, for scoped values outside a run's own scope |
+/// | [`Config<T>`](crate::Config) | the typed configuration section `T`, checked before start (feature `config`) |
+/// | [`Queue<T>`](crate::Queue) | the handle of the `#[queued]` service whose items are `T`, to send to it |
+/// | [`Tick`](crate::Tick) | in a `#[timed]` service, the tick being run: when it was due, when it started, how many it stands for |
 ///
 /// Implement it for your own types to make them injectable; the attribute macros need no
 /// change. `declare` tells the host, before anything starts, which registrations the value
@@ -46,8 +51,8 @@ use crate::service::{ApplicationLifetime, ServiceInfo};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be injected into a hosted service",
     label = "not injectable",
-    note = "a parameter or field can be `CancellationToken`, `ApplicationLifetime`, `ServiceInfo`, `ScopeFactory`, `Arc<T>` of a registered `T`, `Option<T>` of these, or any type implementing `hosted::di::Inject`",
-    note = "to receive a registered `{Self}`, take `Arc<{Self}>`; on a `#[hosted_service]` struct, `#[hosted(default)]` builds a field with `Default` instead"
+    note = "a parameter or field can be `CancellationToken`, `ApplicationLifetime`, `ServiceInfo`, `ScopeFactory`, `Arc<T>` of a registered `T`, `Config<T>` of a section, `Queue<T>` of a `#[queued]` service, `Tick` in a `#[timed]` service, `Option<T>` of these, or any type implementing `hosted::di::Inject`",
+    note = "to receive a registered `{Self}`, take `Arc<{Self}>`; on a struct annotated with `#[hosted_service]`, `#[singleton]`, `#[scoped]` or `#[transient]`, `#[hosted(default)]` builds a field with `Default` instead"
 )]
 pub trait Inject: Sized + Send + 'static {
     /// Records what this value needs from the container; called once per consumer before any

@@ -180,6 +180,8 @@ pub struct Provider {
     pub(crate) extract: Extract,
     /// Whether values have a [`Dispose`] hook: a transient one then needs its run's scope.
     pub(crate) disposable: bool,
+    /// Whether this is a hosted service's own type, which is always a singleton.
+    pub(crate) service_type: bool,
 }
 
 pub(crate) enum ProvidedValue {
@@ -308,6 +310,7 @@ impl Provider {
             value,
             extract: |_, _| {},
             disposable: false,
+            service_type: false,
         }
     }
 

@@ -38,6 +38,10 @@ pub struct HostBuilder {
     registry: Registry,
     replacements: Vec<Provider>,
     discovered: bool,
+    linked: Vec<&'static str>,
+    /// Libraries the binary depends on that use `hosted` but are not linked by name.
+    unnamed: Vec<&'static str>,
+    selection: Selection,
     options: HostOptions,
     #[cfg(feature = "config")]
     configuration: Option<crate::config::Configuration>,
@@ -53,6 +57,23 @@ impl HostBuilder {
             self.discovered = true;
             self.registry.extend(Registry::discovered());
         }
+        self
+    }
+
+    /// Names library crates that must contribute registrations through [`discover`](Self::discover):
+    /// what `hosted::run!(link = [...])` declares. A crate the linker dropped after all (or
+    /// that registers nothing) is listed by [`Host::missing_crates`]; `run!()` then warns at
+    /// startup and in `--list`, and fails `--check`. Names are crate names as Rust writes them
+    /// (`linked_services` for the package `linked-services`).
+    pub fn expect_crates(mut self, crates: impl IntoIterator<Item = &'static str>) -> Self {
+        self.linked.extend(crates);
+        self
+    }
+
+    /// Libraries the binary depends on that use `hosted` without `link` naming them: the ones
+    /// of them that contributed nothing are reported as possibly dropped by the linker.
+    pub(crate) fn suspect_crates(mut self, crates: impl IntoIterator<Item = &'static str>) -> Self {
+        self.unnamed.extend(crates);
         self
     }
 
@@ -81,6 +102,40 @@ impl HostBuilder {
     /// so a typo cannot leave the real registration in place.
     pub fn replace(mut self, provider: Provider) -> Self {
         self.replacements.push(provider);
+        self
+    }
+
+    /// Keeps only the services named here (and the types they register), dropping every other
+    /// service: a test of one binary can run one scenario although the binary registers many.
+    /// Each entry is a service's full name (`app::billing::invoicer`) or a module prefix of it
+    /// (`app::billing` keeps every service in that module). An entry that matches no service is
+    /// a build problem, so a typo cannot leave a test running nothing. Applied when the host is
+    /// built, so it may come before or after [`discover`](Self::discover); calling it again
+    /// narrows the selection further.
+    ///
+    /// ```
+    /// use hosted::Host;
+    /// use hosted::di::RunContext;
+    /// use hosted::registry::ServiceDescriptor;
+    ///
+    /// let host = Host::builder()
+    ///     .add_service(ServiceDescriptor::background("app::billing::invoicer", |_: RunContext| async {}))
+    ///     .add_service(ServiceDescriptor::background("app::mail::sender", |_: RunContext| async {}))
+    ///     .only(["app::billing"])
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(host.services().map(|service| service.name()).collect::<Vec<_>>(), ["app::billing::invoicer"]);
+    /// ```
+    pub fn only<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        self.selection.named.push(names);
+        self
+    }
+
+    /// Keeps only the services whose name `keep` accepts (and the types they register), as
+    /// [`only`](Self::only) does for a list of names.
+    pub fn select(mut self, keep: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        self.selection.predicates.push(Arc::new(keep));
         self
     }
 
@@ -146,12 +201,11 @@ impl HostBuilder {
     /// Every problem found, together: duplicate names, unknown or circular `after`, types needed
     /// but not registered, registered twice, or needing each other in a circle.
     pub fn build(self) -> Result<Host, BuildError> {
-        let Registry {
-            mut services,
-            mut providers,
-        } = self.registry;
+        let (mut services, mut providers) = (self.registry.services, self.registry.providers);
+        let mut problems = self.selection.apply(&mut services, &mut providers);
+        let missing_crates = missing(&self.linked, &self.registry.crates);
+        let silent_crates = missing(&self.unnamed, &self.registry.crates);
         let mut options = self.options;
-        let mut problems = Vec::new();
         #[cfg(feature = "config")]
         let configuration = self
             .configuration
@@ -233,6 +287,8 @@ impl HostBuilder {
             planned,
             listing: Listing {
                 options,
+                missing_crates,
+                silent_crates,
                 #[cfg(feature = "config")]
                 sections,
                 #[cfg(feature = "config")]
@@ -336,16 +392,7 @@ fn prepare(
     services.retain(|service| !disabled.contains(&service.name.to_string()));
     providers.retain(|provider| !disabled.contains(&provider.owner));
     for service in services.iter() {
-        let prefix = format!("services.{}", service.name.replace("::", "."));
-        for setting in service.settings.iter() {
-            if let Some(message) = setting.misfit() {
-                problems.push(Problem::Config {
-                    key: format!("{prefix}.{}", setting.key()),
-                    origin: setting.origin().clone(),
-                    message,
-                });
-            }
-        }
+        problems.extend(check_settings(service));
     }
     for service in services.iter_mut() {
         match crate::service::policy_from(&service.settings) {
@@ -358,4 +405,123 @@ fn prepare(
         }
     }
     (default_policy, sections)
+}
+
+/// A service's settings, each against its kind, then (when each fits) together against the
+/// service's cross-key checks.
+fn check_settings(service: &ServiceDescriptor) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let prefix = format!("services.{}", service.name.replace("::", "."));
+
+    for setting in service.settings.iter() {
+        if let Some(message) = setting.misfit() {
+            problems.push(Problem::Config {
+                key: format!("{prefix}.{}", setting.key()),
+                origin: setting.origin().clone(),
+                message,
+            });
+        }
+    }
+    // Combinations are judged only over values that each fit.
+    if !problems.is_empty() {
+        return problems;
+    }
+    for check in &service.checks {
+        problems.extend(check(&service.settings).into_iter().map(|conflict| {
+            Problem::ConfigConflict {
+                keys: conflict
+                    .keys
+                    .iter()
+                    .enumerate()
+                    .filter(|(position, key)| *position == 0 || service.settings.get(key).is_some())
+                    .map(|(_, key)| {
+                        let origin = service
+                            .settings
+                            .get(key)
+                            .map_or(crate::service::Origin::Default, |setting| {
+                                setting.origin().clone()
+                            });
+                        (format!("{prefix}.{key}"), origin)
+                    })
+                    .collect(),
+                message: conflict.message,
+            }
+        }));
+    }
+    problems
+}
+
+/// A predicate of [`HostBuilder::select`] over service names.
+type Keep = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The services [`HostBuilder::only`] and [`HostBuilder::select`] keep.
+#[derive(Default)]
+struct Selection {
+    named: Vec<Vec<String>>,
+    predicates: Vec<Keep>,
+}
+
+impl std::fmt::Debug for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Selection")
+            .field("named", &self.named)
+            .field("predicates", &self.predicates.len())
+            .finish()
+    }
+}
+
+impl Selection {
+    /// Drops the services not selected, with the types they register; an `only` entry that
+    /// matches nothing is a problem.
+    fn apply(
+        &self,
+        services: &mut Vec<ServiceDescriptor>,
+        providers: &mut Vec<Provider>,
+    ) -> Vec<Problem> {
+        if self.named.is_empty() && self.predicates.is_empty() {
+            return Vec::new();
+        }
+        let matches = |entry: &str, name: &str| {
+            name == entry
+                || name
+                    .strip_prefix(entry)
+                    .is_some_and(|rest| rest.starts_with("::"))
+        };
+        let known: Vec<String> = services
+            .iter()
+            .map(|service| service.name.to_string())
+            .collect();
+        let problems = self
+            .named
+            .iter()
+            .flatten()
+            .filter(|entry| !known.iter().any(|name| matches(entry, name)))
+            .map(|entry| Problem::UnknownSelection {
+                name: entry.clone(),
+                known: known.clone(),
+            })
+            .collect();
+        let kept = |name: &str| {
+            self.named
+                .iter()
+                .all(|names| names.iter().any(|entry| matches(entry, name)))
+                && self.predicates.iter().all(|keep| keep(name))
+        };
+        let dropped: Vec<String> = known.into_iter().filter(|name| !kept(name)).collect();
+        services.retain(|service| !dropped.iter().any(|name| *name == service.name));
+        providers.retain(|provider| !dropped.contains(&provider.owner));
+        problems
+    }
+}
+
+/// The crates of `linked` that contributed nothing.
+fn missing(
+    linked: &[&'static str],
+    contributed: &std::collections::BTreeSet<&'static str>,
+) -> Vec<&'static str> {
+    linked
+        .iter()
+        .copied()
+        .filter(|krate| !contributed.contains(krate))
+        .collect()
 }

@@ -23,6 +23,10 @@ pub struct Host {
 #[derive(Debug)]
 pub(super) struct Listing {
     pub(super) options: HostOptions,
+    /// Crates named with [`HostBuilder::expect_crates`] that contributed no registration.
+    pub(super) missing_crates: Vec<&'static str>,
+    /// Libraries using `hosted` that `link` does not name and that contributed nothing.
+    pub(super) silent_crates: Vec<&'static str>,
     #[cfg(feature = "config")]
     pub(super) sections: Vec<crate::config::SectionLoader>,
     #[cfg(feature = "config")]
@@ -108,6 +112,20 @@ impl Host {
     /// The log filter configured (`host.log`) and whether logs are JSON lines.
     pub(crate) fn log_options(&self) -> (&str, bool) {
         (self.listing.options.log(), self.listing.options.log_json())
+    }
+
+    /// The crates named with [`HostBuilder::expect_crates`] (`run!(link = [...])`) that
+    /// contributed no service and no registered type: dropped by the linker, or registering
+    /// nothing.
+    #[must_use]
+    pub fn missing_crates(&self) -> &[&'static str] {
+        &self.listing.missing_crates
+    }
+
+    /// Libraries the binary depends on that use `hosted`, are not named in `link`, and
+    /// contributed nothing: probably dropped by the linker.
+    pub(crate) fn silent_crates(&self) -> &[&'static str] {
+        &self.listing.silent_crates
     }
 
     /// How many types are registered with the container.
@@ -203,8 +221,24 @@ impl RunningHost {
     }
 
     /// Stops every service in reverse start order within the shutdown budget.
+    ///
+    /// Safe to cancel: the stop runs on a task of its own, which this future only awaits.
+    /// Dropping it (a caller's `tokio::time::timeout`, a `select!`) leaves the stop running to
+    /// its end: every `stop` and `stopped` hook, the singletons' disposal and the
+    /// [`stopped`](ApplicationLifetime::stopped) event still happen, within the shutdown budget.
+    /// Await [`ApplicationLifetime::stopped`] to know when.
     pub async fn stop(self) -> Outcome {
-        self.shared.lifetime.request_stop(StopReason::Requested);
-        self.shared.stop_all(self.started).await
+        self.shared.lifetime.record_stop(StopReason::Requested);
+        let shared = self.shared.clone();
+        let started = self.started;
+        let stop = tokio::spawn(async move { shared.stop_all(started, Vec::new()).await });
+        match stop.await {
+            Ok(outcome) => outcome,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Outcome::interrupted(
+                self.shared.lifetime.stop_reason(),
+                "the stop was cut short: the runtime shut down".to_owned(),
+            ),
+        }
     }
 }

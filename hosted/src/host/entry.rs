@@ -24,6 +24,47 @@ const RUNTIME_SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 pub struct MainOptions {
     /// Install a `tracing` subscriber unless one is installed already.
     pub logging: bool,
+    /// The crates of `link = [...]`, which must contribute registrations.
+    pub links: &'static [&'static str],
+    /// The libraries the binary depends on (per `Cargo.lock`) that use `hosted` and are not in
+    /// `link`.
+    pub unnamed: &'static [&'static str],
+}
+
+/// Not public API, used by generated code: a table `--list` prints after the settings,
+/// contributed by a feature (the web host's routes). Hooks with the same key print once.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ListingHook {
+    key: &'static str,
+    table: fn() -> Option<String>,
+}
+
+impl ListingHook {
+    /// Not public API, used by generated code.
+    #[must_use]
+    pub const fn new(key: &'static str, table: fn() -> Option<String>) -> Self {
+        Self { key, table }
+    }
+}
+
+inventory::collect!(ListingHook);
+
+/// The tables of the listing hooks, each key once.
+fn hooked_tables() -> String {
+    let mut seen = Vec::new();
+    let mut text = String::new();
+    for hook in inventory::iter::<ListingHook> {
+        if seen.contains(&hook.key) {
+            continue;
+        }
+        seen.push(hook.key);
+        if let Some(table) = (hook.table)() {
+            text.push('\n');
+            text.push_str(&table);
+        }
+    }
+    text
 }
 
 /// What the command line asks for.
@@ -134,7 +175,13 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         println!("{}", usage(&program));
         std::process::exit(0);
     }
-    let builder = with_configuration(Host::builder().discover(), &line);
+    let builder = with_configuration(
+        Host::builder()
+            .discover()
+            .expect_crates(options.links.iter().copied())
+            .suspect_crates(options.unnamed.iter().copied()),
+        &line,
+    );
     let host = match configure(builder).build() {
         Ok(host) => host,
         Err(error) => {
@@ -143,7 +190,16 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
             std::process::exit(i32::from(error.exit_code()));
         }
     };
+    let missing = missing_crates_message(&host);
+    let silent = silent_crates_message(&host);
     if command == Command::Check {
+        if let Some(message) = &silent {
+            eprintln!("warning: {message}");
+        }
+        if let Some(message) = &missing {
+            eprintln!("error: {message}");
+            std::process::exit(1);
+        }
         let services = host.services().len();
         let registrations = host.registrations();
         println!(
@@ -154,10 +210,14 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         std::process::exit(0);
     }
     if command == Command::List {
+        for message in [&missing, &silent].into_iter().flatten() {
+            eprintln!("warning: {message}");
+        }
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(service_table(&host).as_bytes());
         let _ = stdout.write_all(b"\n");
         let _ = stdout.write_all(settings_table(&host).as_bytes());
+        let _ = stdout.write_all(hooked_tables().as_bytes());
         let _ = stdout.flush();
         std::process::exit(0);
     }
@@ -176,10 +236,74 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
             std::process::exit(1);
         }
     };
+    for message in [&missing, &silent].into_iter().flatten() {
+        tracing::warn!("{message}");
+    }
     let outcome = runtime.block_on(host.run());
-    // Abandoned services and stray blocking work must not keep the process alive.
-    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
+    // Abandoned services and stray blocking work must not keep the process alive. When the
+    // budget was overrun something may be stuck on a worker thread: waiting for it would only
+    // hold the process past the budget, so the runtime is left behind at once.
+    if outcome.overran_budget() {
+        runtime.shutdown_background();
+    } else {
+        runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
+    }
     std::process::exit(i32::from(outcome.exit_code()));
+}
+
+/// What to say of libraries using `hosted` that `link` does not name and that contributed
+/// nothing: the linker keeps a crate's registrations only when the binary names the crate.
+fn silent_crates_message(host: &Host) -> Option<String> {
+    let silent = host.silent_crates();
+    if silent.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = silent.iter().map(|name| format!("`{name}`")).collect();
+    Some(format!(
+        "{} {} on `hosted` but contributed no service and no registered type: if {} \
+         services, the linker dropped them because this binary never names {}; link {} with \
+         `hosted::run!(link = [{}])`",
+        names.join(", "),
+        if silent.len() == 1 {
+            "depends"
+        } else {
+            "depend"
+        },
+        if silent.len() == 1 {
+            "it declares"
+        } else {
+            "they declare"
+        },
+        if silent.len() == 1 { "it" } else { "them" },
+        if silent.len() == 1 { "it" } else { "them" },
+        silent.join(", "),
+    ))
+}
+
+/// What to say of crates `run!(link = [...])` names that contributed nothing.
+fn missing_crates_message(host: &Host) -> Option<String> {
+    let missing = host.missing_crates();
+    if missing.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = missing.iter().map(|name| format!("`{name}`")).collect();
+    Some(format!(
+        "{} {} named in `hosted::run!(link = [...])` but contributed no service and no registered \
+         type: the linker dropped {} or {} registers nothing; check that its services are \
+         annotated and that the binary depends on it",
+        if missing.len() == 1 {
+            "crate"
+        } else {
+            "crates"
+        },
+        if missing.len() == 1 {
+            format!("{} is", names[0])
+        } else {
+            format!("{} are", names.join(", "))
+        },
+        if missing.len() == 1 { "it" } else { "them" },
+        if missing.len() == 1 { "it" } else { "each" },
+    ))
 }
 
 /// Reads the configuration the command line and the environment name, and hands it to the

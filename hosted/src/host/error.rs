@@ -29,11 +29,12 @@ impl BuildError {
     /// 1 otherwise.
     #[must_use]
     pub fn exit_code(&self) -> u8 {
-        if self
-            .problems
-            .iter()
-            .any(|problem| matches!(problem, Problem::Config { .. }))
-        {
+        if self.problems.iter().any(|problem| {
+            matches!(
+                problem,
+                Problem::Config { .. } | Problem::ConfigConflict { .. }
+            )
+        }) {
             EXIT_CONFIG
         } else {
             1

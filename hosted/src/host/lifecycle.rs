@@ -30,7 +30,7 @@ pub(crate) struct Planned {
 }
 
 /// A service that has been built, with what the host needs to drive it.
-struct Built {
+pub(crate) struct Built {
     info: ServiceInfo,
     stop: CancellationToken,
     service: Arc<dyn ErasedService>,
@@ -59,9 +59,30 @@ pub(crate) struct Shared {
 pub struct Outcome {
     reason: Option<StopReason>,
     incidents: Vec<Incident>,
+    /// Whether a step overran the shutdown budget, so something may still be stuck.
+    overran: bool,
 }
 
 impl Outcome {
+    /// The outcome of a stop that could not finish: its task was cancelled by the runtime
+    /// shutting down, or panicked.
+    pub(crate) fn interrupted(reason: Option<StopReason>, what: String) -> Self {
+        Self {
+            reason,
+            incidents: vec![Incident {
+                service: "hosted::host".to_owned(),
+                what,
+            }],
+            overran: true,
+        }
+    }
+
+    /// Whether a step overran the shutdown budget: a task may still be stuck, so the runtime
+    /// should not wait for it.
+    pub(crate) fn overran_budget(&self) -> bool {
+        self.overran
+    }
+
     /// Why the host stopped, if it got as far as being asked to.
     #[must_use]
     pub fn reason(&self) -> Option<&StopReason> {
@@ -99,44 +120,62 @@ impl Shared {
 
     /// Starts every service in order. On failure, or when a stop is requested during startup,
     /// stops what was started and returns the outcome.
+    ///
+    /// A stop requested before startup begins starts nothing and runs no hook at all, as in .NET.
+    /// Once a service's `starting` hook has run, it gets its `stopping` and `stopped` hooks too,
+    /// whether or not it got as far as `start`.
     pub(crate) async fn start_all(&self, planned: Vec<Planned>) -> Result<Vec<Started>, Outcome> {
         let began = Instant::now();
+        if self.lifetime.stop_requested_token().is_cancelled() {
+            tracing::info!("a stop was requested before startup: nothing starts");
+            return Err(self.stop_all(Vec::new(), Vec::new()).await);
+        }
         if planned.is_empty() {
             tracing::warn!(
                 "no services are registered: if they live in a library crate, link it with \
                  `hosted::run!(link = [that_crate])`, or register services on the host builder"
             );
         }
-        let deadline = self.startup_timeout.map(|budget| began + budget);
+        let deadline = self
+            .startup_timeout
+            .map(|budget| saturating_after(began, budget));
         let cancellation = self.lifetime.stop_requested_token().child_token();
         let _startup_timer = deadline.map(|deadline| cancel_at(deadline, cancellation.clone()));
 
         if !self.build_singletons(deadline).await {
-            return Err(self.stop_all(Vec::new()).await);
+            return Err(self.stop_all(Vec::new(), Vec::new()).await);
         }
         let Ok(built) = self.build_all(planned, deadline).await else {
-            return Err(self.stop_all(Vec::new()).await);
+            return Err(self.stop_all(Vec::new(), Vec::new()).await);
         };
-        for service in &built {
-            let cx = self.service_context(&service.info, &cancellation);
-            let call = hook(&service.service, cx, |s, cx| s.starting(cx));
-            if !self
-                .start_step(service, "its `starting` hook", call, deadline)
-                .await
-            {
-                return Err(self.stop_all(Vec::new()).await);
-            }
-        }
-        let mut started = Vec::with_capacity(built.len());
+        let mut hooked: Vec<Built> = Vec::with_capacity(built.len());
         for service in built {
             if self.lifetime.stop_requested_token().is_cancelled() {
-                return Err(self.abort_startup(started).await);
+                return Err(self.stop_all(Vec::new(), hooked).await);
+            }
+            let cx = self.service_context(&service.info, &cancellation);
+            let call = hook(&service.service, cx, |s, cx| s.starting(cx));
+            let ok = self
+                .start_step(&service, "its `starting` hook", call, deadline)
+                .await;
+            hooked.push(service);
+            if !ok {
+                return Err(self.stop_all(Vec::new(), hooked).await);
+            }
+        }
+        let mut started = Vec::with_capacity(hooked.len());
+        let mut waiting = hooked.into_iter();
+        while let Some(service) = waiting.next() {
+            if self.lifetime.stop_requested_token().is_cancelled() {
+                let rest = std::iter::once(service).chain(waiting).collect();
+                return Err(self.abort_startup(started, rest).await);
             }
             let service_began = Instant::now();
             let cx = self.service_context(&service.info, &cancellation);
             let call = hook(&service.service, cx, |s, cx| s.start(cx));
             if !self.start_step(&service, "start", call, deadline).await {
-                return Err(self.abort_startup(started).await);
+                let rest = std::iter::once(service).chain(waiting).collect();
+                return Err(self.abort_startup(started, rest).await);
             }
             let supervisor = AbortOnDropHandle::new(tokio::spawn(
                 supervise(
@@ -163,11 +202,11 @@ impl Shared {
                 .start_step(&service.built, "its `started` hook", call, deadline)
                 .await
             {
-                return Err(self.abort_startup(started).await);
+                return Err(self.abort_startup(started, Vec::new()).await);
             }
         }
         if self.lifetime.stop_requested_token().is_cancelled() {
-            return Err(self.abort_startup(started).await);
+            return Err(self.abort_startup(started, Vec::new()).await);
         }
         tracing::info!(
             services = started.len(),
@@ -281,19 +320,25 @@ impl Shared {
         }
     }
 
-    async fn abort_startup(&self, started: Vec<Started>) -> Outcome {
+    async fn abort_startup(&self, started: Vec<Started>, unstarted: Vec<Built>) -> Outcome {
         if !started.is_empty() {
             tracing::info!(
                 services = started.len(),
                 "stopping the services already started"
             );
         }
-        self.stop_all(started).await
+        self.stop_all(started, unstarted).await
     }
 
-    /// Stops every started service in reverse order within the shutdown budget.
-    pub(crate) async fn stop_all(&self, started: Vec<Started>) -> Outcome {
-        self.lifetime.mark_stopping();
+    /// Stops every started service in reverse order within the shutdown budget. `unstarted` are
+    /// the services after them in start order whose `starting` hook ran but whose `start` did
+    /// not: they get their `stopping` and `stopped` hooks, nothing else.
+    ///
+    /// Every service gets every step, as .NET calls every `StopAsync`: once a step overruns the
+    /// budget, the steps still due run with a cancelled token within one short grace
+    /// ([`SHUTDOWN_GRACE`]) they all share, so a stubborn service costs the others their time, not
+    /// their stop, and the process never outlives the budget by more than the grace.
+    pub(crate) async fn stop_all(&self, started: Vec<Started>, unstarted: Vec<Built>) -> Outcome {
         let reason = self.lifetime.stop_reason();
         if let Some(reason) = &reason {
             tracing::info!(%reason, "application is shutting down");
@@ -301,73 +346,225 @@ impl Shared {
             tracing::info!("application is shutting down");
         }
         let began = Instant::now();
-        let deadline = began + self.shutdown_timeout;
-        self.lifetime.set_shutdown_deadline(deadline);
+        let mut budget = Budget::new(began, self.shutdown_timeout);
+        self.lifetime.set_shutdown_deadline(budget.deadline);
         let cancellation = CancellationToken::new();
-        let _budget_timer = cancel_at(deadline, cancellation.clone());
+        let _budget_timer = cancel_at(budget.deadline, cancellation.clone());
 
-        for service in started.iter().rev() {
-            let cx = self.service_context(&service.built.info, &cancellation);
-            let call = hook(&service.built.service, cx, |s, cx| s.stopping(cx));
-            self.stop_step(&service.built, "its `stopping` hook", call, deadline)
+        // .NET 8 order: the `stopping` hooks, then `ApplicationStopping` (already fired when the
+        // stop came from a signal, a failure or `stop_application`), then each `stop`.
+        let hooked: Vec<&Built> = unstarted
+            .iter()
+            .rev()
+            .chain(started.iter().rev().map(|started| &started.built))
+            .collect();
+        for wave in stop_waves(&hooked) {
+            let wave: Vec<&Built> = wave.into_iter().map(|index| hooked[index]).collect();
+            self.hook_wave(
+                &wave,
+                "its `stopping` hook",
+                &cancellation,
+                &mut budget,
+                |s, cx| s.stopping(cx),
+            )
+            .await;
+        }
+        drop(hooked);
+        self.lifetime.mark_stopping();
+
+        let mut stopped = Vec::with_capacity(started.len() + unstarted.len());
+        // Those whose `start` never ran come last in start order, so first here; they have no
+        // body or `stop` to wait for.
+        stopped.extend(unstarted.into_iter().rev());
+        let mut held_up = Vec::new();
+        let mut remaining: Vec<Option<Started>> = started.into_iter().rev().map(Some).collect();
+        let waves = {
+            let built: Vec<&Built> = remaining
+                .iter()
+                .flatten()
+                .map(|started| &started.built)
+                .collect();
+            stop_waves(&built)
+        };
+        for wave in waves {
+            let wave: Vec<Started> = wave
+                .into_iter()
+                .filter_map(|index| remaining[index].take())
+                .collect();
+            self.stop_wave(wave, &cancellation, &mut budget, &mut held_up, &mut stopped)
                 .await;
         }
-        let mut stopped = Vec::with_capacity(started.len());
-        let mut remaining = started;
-        while let Some(Started {
+        let stopped_refs: Vec<&Built> = stopped.iter().collect();
+        for wave in stop_waves(&stopped_refs) {
+            let wave: Vec<&Built> = wave.into_iter().map(|index| stopped_refs[index]).collect();
+            self.hook_wave(
+                &wave,
+                "its `stopped` hook",
+                &cancellation,
+                &mut budget,
+                |s, cx| s.stopped(cx),
+            )
+            .await;
+        }
+        drop(stopped_refs);
+        self.dispose_singletons(&mut budget).await;
+        self.lifetime.mark_stopped();
+        self.finish(began, reason, &held_up, budget.overrun_by.is_some())
+    }
+
+    /// Stops one wave of services that nothing orders among themselves: every body is told to
+    /// stop at once, then each is awaited and its `stop` called, all within the budget.
+    async fn stop_wave(
+        &self,
+        wave: Vec<Started>,
+        cancellation: &CancellationToken,
+        budget: &mut Budget,
+        held_up: &mut Vec<String>,
+        stopped: &mut Vec<Built>,
+    ) {
+        let began = Instant::now();
+        // Who overran before this wave's turn came: its members were held up by that one.
+        let late = budget.overrun_by.clone();
+        for member in &wave {
+            member.built.stop.cancel();
+        }
+        let mut ended = Vec::with_capacity(wave.len());
+        let mut members = Vec::with_capacity(wave.len());
+        for Started {
             built,
             mut supervisor,
-        }) = remaining.pop()
+        } in wave
         {
-            let service_began = Instant::now();
-            built.stop.cancel();
-            if tokio::time::timeout_at(deadline, &mut supervisor)
-                .await
-                .is_err()
-            {
-                remaining.push(Started { built, supervisor });
-                self.abandon(remaining);
-                break;
+            // Most bodies end as soon as their token fires: those need no timer.
+            let finished = if supervisor.is_finished() {
+                let _ = (&mut supervisor).await;
+                true
+            } else {
+                tokio::time::timeout_at(budget.limit(), &mut supervisor)
+                    .await
+                    .is_ok()
+            };
+            if !finished {
+                drop(supervisor);
+                let what = match &late {
+                    None => format!(
+                        "abandoned: still running when the shutdown budget of {:?} ran out",
+                        self.shutdown_timeout
+                    ),
+                    Some(offender) => format!(
+                        "abandoned: held up by `{offender}`, its turn to stop came after the \
+                         shutdown budget of {:?} ran out and it was still running {SHUTDOWN_GRACE:?} \
+                         later",
+                        self.shutdown_timeout
+                    ),
+                };
+                built.span.in_scope(|| tracing::error!("{what}"));
+                self.incidents.record(&built.info, what);
+                budget.overrun(built.info.name());
             }
-            let cx = self.service_context(&built.info, &cancellation);
-            let call = hook(&built.service, cx, |s, cx| s.stop(cx));
-            if !self.stop_step(&built, "stop", call, deadline).await {
-                remaining.push(Started { built, supervisor });
-                self.abandon(remaining);
-                break;
+            ended.push(finished);
+            members.push(built);
+        }
+        let refs: Vec<&Built> = members.iter().collect();
+        let cleanly = self
+            .hook_wave(&refs, "stop", cancellation, budget, |s, cx| s.stop(cx))
+            .await;
+        drop(refs);
+        for ((built, finished), stopped_cleanly) in members.into_iter().zip(ended).zip(cleanly) {
+            if let Some(offender) = &late {
+                built.span.in_scope(|| {
+                    tracing::warn!(
+                        held_up_by = %offender,
+                        "its turn to stop came after the shutdown budget ran out: stopped with a \
+                         cancelled token"
+                    );
+                });
+                held_up.push(built.info.name().to_owned());
             }
-            built.span.in_scope(|| {
-                tracing::info!(elapsed = ?service_began.elapsed(), "stopped");
-            });
+            if finished && stopped_cleanly {
+                built.span.in_scope(|| {
+                    tracing::info!(elapsed = ?began.elapsed(), "stopped");
+                });
+            }
             stopped.push(built);
         }
-        for service in &stopped {
-            let cx = self.service_context(&service.info, &cancellation);
-            let call = hook(&service.service, cx, |s, cx| s.stopped(cx));
-            self.stop_step(service, "its `stopped` hook", call, deadline)
-                .await;
-        }
-        self.dispose_singletons(deadline).await;
-        self.lifetime.mark_stopped();
+    }
+
+    /// Runs one hook of every service of a wave concurrently, each bounded by the budget, then
+    /// reports each outcome in the wave's order. Returns, per service, whether its hook finished
+    /// in time without failing.
+    async fn hook_wave(
+        &self,
+        wave: &[&Built],
+        step: &str,
+        cancellation: &CancellationToken,
+        budget: &mut Budget,
+        method: for<'a> fn(
+            &'a dyn ErasedService,
+            &'a ServiceContext,
+        ) -> BoxFuture<'a, Result<(), crate::service::BoxError>>,
+    ) -> Vec<bool> {
+        let limit = budget.limit();
+        let calls = wave.iter().map(|service| {
+            let cx = self.service_context(&service.info, cancellation);
+            let call = hook(&service.service, cx, method).instrument(service.span.clone());
+            call_caught(call, Some(limit))
+        });
+        let results = join_all(calls.collect()).await;
+        wave.iter()
+            .zip(results)
+            .map(|(service, result)| self.report_stop_step(service, step, result, budget))
+            .collect()
+    }
+
+    /// The outcome, and the final line that tells the offenders from the services they held up.
+    fn finish(
+        &self,
+        began: Instant,
+        reason: Option<StopReason>,
+        held_up: &[String],
+        overran: bool,
+    ) -> Outcome {
         let outcome = Outcome {
             reason,
             incidents: self.incidents.take(),
+            overran,
         };
         if outcome.is_success() {
             tracing::info!(elapsed = ?began.elapsed(), "application stopped");
         } else {
-            tracing::error!(
-                elapsed = ?began.elapsed(),
-                failed = %outcome.incidents.iter().map(|incident| incident.service.as_str()).collect::<Vec<_>>().join(", "),
-                "application stopped after failures"
-            );
+            let failed = outcome
+                .incidents
+                .iter()
+                .map(|incident| incident.service.as_str())
+                .filter(|service| !held_up.iter().any(|held| held == service));
+            let mut names: Vec<&str> = Vec::new();
+            for name in failed {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            if held_up.is_empty() {
+                tracing::error!(
+                    elapsed = ?began.elapsed(),
+                    failed = %names.join(", "),
+                    "application stopped after failures"
+                );
+            } else {
+                tracing::error!(
+                    elapsed = ?began.elapsed(),
+                    failed = %names.join(", "),
+                    held_up = %held_up.join(", "),
+                    "application stopped after failures"
+                );
+            }
         }
         outcome
     }
 
     /// Disposes the singletons once every service has stopped, within what is left of the
     /// budget; they learn whether the host ends cleanly.
-    async fn dispose_singletons(&self, deadline: Instant) {
+    async fn dispose_singletons(&self, budget: &mut Budget) {
         if !self.container.has_disposables() {
             return;
         }
@@ -387,58 +584,118 @@ impl Shared {
                 container.dispose_singletons(exit).await;
                 Ok::<(), crate::service::BoxError>(())
             },
-            Some(deadline),
+            Some(budget.limit()),
         )
         .await;
-        if let Err(failure) = disposed {
-            tracing::error!(error = %failure, "disposing the singletons failed");
-            self.incidents
-                .record_named("singletons", format!("disposal failed: {failure}"));
-        }
-    }
-
-    /// Runs one step of a service's stop. Returns `false` only when the budget ran out.
-    async fn stop_step(
-        &self,
-        service: &Built,
-        step: &str,
-        call: BoxFuture<'static, Result<(), crate::service::BoxError>>,
-        deadline: Instant,
-    ) -> bool {
-        let result = call_caught(call.instrument(service.span.clone()), Some(deadline)).await;
-        let _entered = service.span.enter();
-        match result {
-            Ok(()) => true,
-            Err(Failure::TimedOut) => false,
+        match disposed {
+            Ok(()) => {}
+            Err(Failure::TimedOut) => {
+                let what = budget.overran("disposal");
+                tracing::error!("{what}");
+                self.incidents.record_named("singletons", what);
+                budget.overrun("singletons");
+            }
             Err(failure) => {
-                tracing::error!(error = %failure, "{step} failed");
+                tracing::error!(error = %failure, "disposing the singletons failed");
                 self.incidents
-                    .record(&service.info, format!("{step} failed: {failure}"));
-                true
+                    .record_named("singletons", format!("disposal failed: {failure}"));
             }
         }
     }
 
-    /// Gives up on services still running when the shutdown budget ends: their tokens fire,
-    /// their tasks are aborted, and each is named in the log and the outcome. The last of
-    /// `remaining` is the service the host was waiting for; the others never got their turn.
-    fn abandon(&self, remaining: Vec<Started>) {
-        let budget = self.shutdown_timeout;
-        for (position, Started { built, supervisor }) in remaining.into_iter().rev().enumerate() {
-            built.stop.cancel();
-            drop(supervisor);
-            let what = if position == 0 {
-                format!("abandoned: still running when the shutdown budget of {budget:?} ran out")
-            } else {
-                format!(
-                    "abandoned: the shutdown budget of {budget:?} ran out before its turn to stop \
-                     (its stop token fired; `stop` was not called)"
-                )
-            };
-            built.span.in_scope(|| tracing::error!("{what}"));
-            self.incidents.record(&built.info, what);
+    /// Reports how one step of a service's stop went; a step that overran the budget is an
+    /// incident like a failing one, whatever the phase. Returns whether the step finished in
+    /// time without failing.
+    fn report_stop_step(
+        &self,
+        service: &Built,
+        step: &str,
+        result: Result<(), Failure>,
+        budget: &mut Budget,
+    ) -> bool {
+        let _entered = service.span.enter();
+        match result {
+            Ok(()) => true,
+            Err(Failure::TimedOut) => {
+                let what = budget.overran(step);
+                tracing::error!("{what}");
+                self.incidents.record(&service.info, what);
+                budget.overrun(service.info.name());
+                false
+            }
+            Err(failure) => {
+                tracing::error!(error = %failure, "{step} failed");
+                self.incidents
+                    .record(&service.info, format!("{step} failed: {failure}"));
+                false
+            }
         }
     }
+}
+
+/// How long the steps still due once the shutdown budget has run out get, all together: each
+/// runs with a cancelled token, so a well-behaved one returns at once.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(100);
+
+/// The shutdown budget, and who overran it first.
+struct Budget {
+    span: Duration,
+    deadline: Instant,
+    late: Instant,
+    overrun_by: Option<String>,
+}
+
+impl Budget {
+    fn new(began: Instant, span: Duration) -> Self {
+        let deadline = saturating_after(began, span);
+        Self {
+            span,
+            deadline,
+            late: saturating_after(deadline, SHUTDOWN_GRACE),
+            overrun_by: None,
+        }
+    }
+
+    /// Until when the next step may run.
+    fn limit(&self) -> Instant {
+        if self.overrun_by.is_some() {
+            self.late
+        } else {
+            self.deadline
+        }
+    }
+
+    /// Records that `name` overran; the first one is the offender.
+    fn overrun(&mut self, name: &str) {
+        if self.overrun_by.is_none() {
+            self.overrun_by = Some(name.to_owned());
+        }
+    }
+
+    /// What to say of a step that did not finish in time.
+    fn overran(&self, step: &str) -> String {
+        match &self.overrun_by {
+            None => format!(
+                "{step} did not finish within the shutdown budget of {:?}",
+                self.span
+            ),
+            Some(offender) => format!(
+                "{step} did not finish: held up by `{offender}`, it ran after the shutdown budget \
+                 of {:?} and was still running {SHUTDOWN_GRACE:?} later",
+                self.span
+            ),
+        }
+    }
+}
+
+/// `began + span`, or a point decades away when that does not fit: `Duration::MAX` means no
+/// limit.
+pub(crate) fn saturating_after(began: Instant, span: Duration) -> Instant {
+    const FAR: Duration = Duration::from_hours(24 * 365 * 30);
+    began
+        .checked_add(span)
+        .or_else(|| began.checked_add(FAR))
+        .unwrap_or(began)
 }
 
 /// Calls one of a service's methods on an owned copy of the service and context, so the call
@@ -461,4 +718,86 @@ fn cancel_at(deadline: Instant, token: CancellationToken) -> AbortOnDropHandle<(
         tokio::time::sleep_until(deadline).await;
         token.cancel();
     }))
+}
+
+/// Splits services into the waves in which they stop, each a list of indexes into `services`
+/// (given in reverse start order, which each wave keeps). A service stops once every service
+/// that declared `after` it has stopped; of the services free to stop, those of the highest
+/// `order` go first, together. Nothing else orders a stop, so what nothing orders stops at once.
+fn stop_waves(services: &[&Built]) -> Vec<Vec<usize>> {
+    let position: std::collections::HashMap<&str, usize> = services
+        .iter()
+        .enumerate()
+        .map(|(index, service)| (service.info.name(), index))
+        .collect();
+    // How many services still to stop declared `after` each one.
+    let mut waiting_on = vec![0_usize; services.len()];
+    for service in services {
+        for name in service.info.after() {
+            if let Some(&index) = position.get(name) {
+                waiting_on[index] += 1;
+            }
+        }
+    }
+    // The services free to stop, by `order`.
+    let mut free: std::collections::BTreeMap<i32, Vec<usize>> = std::collections::BTreeMap::new();
+    for (index, service) in services.iter().enumerate() {
+        if waiting_on[index] == 0 {
+            free.entry(service.info.order()).or_default().push(index);
+        }
+    }
+    let mut waves = Vec::new();
+    let mut placed = 0;
+    while let Some((_, mut wave)) = free.pop_last() {
+        wave.sort_unstable();
+        for &index in &wave {
+            for name in services[index].info.after() {
+                if let Some(&awaited) = position.get(name) {
+                    waiting_on[awaited] -= 1;
+                    if waiting_on[awaited] == 0 {
+                        let order = services[awaited].info.order();
+                        free.entry(order).or_default().push(awaited);
+                    }
+                }
+            }
+        }
+        placed += wave.len();
+        waves.push(wave);
+    }
+    if placed < services.len() {
+        // A circle, which the checks before start refuse: the rest stop in reverse order.
+        let placed: std::collections::HashSet<usize> = waves.iter().flatten().copied().collect();
+        waves.push(
+            (0..services.len())
+                .filter(|index| !placed.contains(index))
+                .collect(),
+        );
+    }
+    waves
+}
+
+/// Polls every future until all are ready, and returns their outputs in order.
+async fn join_all<T>(futures: Vec<impl Future<Output = T>>) -> Vec<T> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<T>> = std::iter::repeat_with(|| None)
+        .take(futures.len())
+        .collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }

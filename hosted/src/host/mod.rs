@@ -27,7 +27,7 @@ pub use self::builder::HostBuilder;
 pub use self::built::{Host, RunningHost, SettingLine};
 pub use self::entry::{EXIT_INSIDE_RUNTIME, EXIT_USAGE};
 pub use self::error::{BuildError, EXIT_CONFIG};
-pub use self::lifecycle::Outcome;
+pub use self::lifecycle::{Outcome, SHUTDOWN_GRACE};
 pub use self::options::DEFAULT_SHUTDOWN_TIMEOUT;
 pub use self::signals::{EXIT_SECOND_INTERRUPT, EXIT_SECOND_TERMINATE};
 pub use self::supervisor::Incident;

@@ -6,7 +6,9 @@ use std::time::Duration;
 use crate::service::{FailurePolicy, declare_policy, policy_from};
 use crate::service::{Origin, Setting, SettingKind, SettingValue, Settings};
 
-/// The shutdown budget when none is configured: 5 seconds, as in .NET.
+/// The shutdown budget when none is configured: 5 seconds, the value the .NET Generic Host
+/// documents for `HostOptions.ShutdownTimeout` before .NET 7 and that our specification keeps.
+/// .NET 7 and later default to 30 seconds; set `host.shutdown_timeout = "30s"` to match them.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The log formats `host.log_format` accepts.

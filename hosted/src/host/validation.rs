@@ -76,16 +76,17 @@ pub(crate) fn check_dependencies(
                 .collect()
         })
         .collect();
-    if let Some(cycle) = find_cycle(&edges) {
+    // A circle never hides a captive value: both checks run over the whole graph, and every
+    // independent circle is reported.
+    for cycle in find_cycles(&edges) {
         problems.push(Problem::DependencyCycle {
             path: cycle
                 .into_iter()
                 .map(|position| providers[position].type_name.to_owned())
                 .collect(),
         });
-    } else {
-        problems.extend(captive_dependencies(providers, &edges));
     }
+    problems.extend(captive_dependencies(providers, &edges));
     problems
 }
 
@@ -185,7 +186,7 @@ fn duplicate_registrations(providers: &[Provider]) -> Vec<Problem> {
 }
 
 /// Singletons that would hold a scoped value beyond its scope, directly or through transients.
-/// Needs an acyclic graph.
+/// Terminates on a graph with circles too (they are reported on their own).
 fn captive_dependencies(providers: &[Provider], edges: &[Vec<usize>]) -> Vec<Problem> {
     let mut paths = ScopedPaths {
         providers,
@@ -204,6 +205,7 @@ fn captive_dependencies(providers: &[Provider], edges: &[Vec<usize>]) -> Vec<Pro
                     .map(|link| CaptiveLink {
                         type_name: providers[link].type_name.to_owned(),
                         lifetime: providers[link].lifetime,
+                        service: providers[link].service_type,
                     })
                     .collect();
                 problems.push(Problem::CaptiveDependency { chain });
@@ -225,6 +227,9 @@ impl ScopedPaths<'_> {
         if let Some(known) = self.known.get(&position) {
             return known.clone();
         }
+        // Provisional answer while this registration is being explored, so a circle of
+        // transients ends the search instead of recursing forever.
+        self.known.insert(position, None);
         let path = match self.providers[position].lifetime {
             ServiceLifetime::Scoped => Some(vec![position]),
             ServiceLifetime::Singleton => None,
@@ -240,63 +245,81 @@ impl ScopedPaths<'_> {
     }
 }
 
-/// A cycle in a directed graph, as node indices with the first repeated last.
-fn find_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
+/// The circles of a directed graph, as node indices with the first repeated last: one for each
+/// back edge whose circle shares no node with a circle already found, so two unrelated circles
+/// are both reported and one tangle is reported once.
+fn find_cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
         Open,
         Done,
     }
-    fn visit(
-        node: usize,
-        edges: &[Vec<usize>],
-        marks: &mut [Mark],
-        stack: &mut Vec<usize>,
-    ) -> Option<Vec<usize>> {
-        marks[node] = Mark::Open;
-        stack.push(node);
-        for &next in &edges[node] {
-            match marks[next] {
-                Mark::Open => {
-                    let start = stack.iter().position(|&n| n == next).unwrap_or(0);
-                    let mut cycle = stack[start..].to_vec();
-                    cycle.push(next);
-                    return Some(cycle);
-                }
-                Mark::New => {
-                    if let Some(cycle) = visit(next, edges, marks, stack) {
-                        return Some(cycle);
-                    }
-                }
-                Mark::Done => {}
-            }
-        }
-        stack.pop();
-        marks[node] = Mark::Done;
-        None
+    struct Search<'a> {
+        edges: &'a [Vec<usize>],
+        marks: Vec<Mark>,
+        stack: Vec<usize>,
+        in_cycle: Vec<bool>,
+        cycles: Vec<Vec<usize>>,
     }
-    let mut marks = vec![Mark::New; edges.len()];
-    (0..edges.len()).find_map(|node| {
-        if marks[node] == Mark::New {
-            visit(node, edges, &mut marks, &mut Vec::new())
-        } else {
-            None
+    impl Search<'_> {
+        fn visit(&mut self, node: usize) {
+            self.marks[node] = Mark::Open;
+            self.stack.push(node);
+            for &next in &self.edges[node] {
+                match self.marks[next] {
+                    Mark::Open => {
+                        let start = self.stack.iter().position(|&n| n == next).unwrap_or(0);
+                        let cycle = &self.stack[start..];
+                        if cycle.iter().all(|&n| !self.in_cycle[n]) {
+                            for &n in cycle {
+                                self.in_cycle[n] = true;
+                            }
+                            let mut cycle = cycle.to_vec();
+                            cycle.push(next);
+                            self.cycles.push(cycle);
+                        }
+                    }
+                    Mark::New => self.visit(next),
+                    Mark::Done => {}
+                }
+            }
+            self.stack.pop();
+            self.marks[node] = Mark::Done;
         }
-    })
+    }
+    let mut search = Search {
+        edges,
+        marks: vec![Mark::New; edges.len()],
+        stack: Vec::new(),
+        in_cycle: vec![false; edges.len()],
+        cycles: Vec::new(),
+    };
+    for node in 0..edges.len() {
+        if search.marks[node] == Mark::New {
+            search.visit(node);
+        }
+    }
+    search.cycles
 }
 
 #[cfg(test)]
 mod tests {
-    use super::find_cycle;
+    use super::find_cycles;
 
     #[test]
     fn cycles_are_found_with_their_path() {
-        assert_eq!(find_cycle(&[vec![1], vec![2], vec![]]), None);
+        assert!(find_cycles(&[vec![1], vec![2], vec![]]).is_empty());
+        assert_eq!(find_cycles(&[vec![1], vec![2], vec![1]]), [vec![1, 2, 1]]);
+        assert_eq!(find_cycles(&[vec![0]]), [vec![0, 0]]);
+    }
+
+    #[test]
+    fn unrelated_cycles_are_all_found_and_one_tangle_once() {
         assert_eq!(
-            find_cycle(&[vec![1], vec![2], vec![1]]),
-            Some(vec![1, 2, 1])
+            find_cycles(&[vec![1], vec![0], vec![3], vec![2]]),
+            [vec![0, 1, 0], vec![2, 3, 2]]
         );
-        assert_eq!(find_cycle(&[vec![0]]), Some(vec![0, 0]));
+        assert_eq!(find_cycles(&[vec![1, 2], vec![0], vec![0]]).len(), 1);
     }
 }

@@ -137,6 +137,17 @@ pub struct QueueStats {
 
 /// Why an item was not accepted; the item is inside, [`into_item`](Self::into_item) hands it
 /// back.
+///
+/// It is a [`std::error::Error`] whatever the item, so for any item that is `Send + Sync` (plain
+/// data, and every [`WorkItem`]) it converts with `?` into
+/// `anyhow::Error` or [`BoxError`](crate::BoxError), dropping the item with the error:
+///
+/// ```
+/// async fn notify(outbox: hosted::Queue<String>) -> anyhow::Result<()> {
+///     outbox.send("hello".to_owned()).await?;
+///     Ok(())
+/// }
+/// ```
 #[non_exhaustive]
 pub enum SendError<T> {
     /// The queue is full ([`Queue::try_send`], or [`FullMode::Reject`]).

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::service::{Setting, SettingKind, SettingValue, Settings};
+use crate::service::format_duration;
+use crate::service::{Origin, Setting, SettingKind, SettingValue, Settings, SettingsConflict};
 
 /// The words of `full_mode`, in [`FullMode`]'s order.
 const FULL_MODES: &[&str] = &[
@@ -314,6 +315,46 @@ impl QueueOptions {
             self.timeout = (!timeout.is_zero()).then_some(timeout);
         }
         self
+    }
+
+    /// The combinations of these (effective) options the queue refuses, as the `#[queued]`
+    /// attribute refuses them at compile time: a backoff longer than its ceiling, a zero
+    /// ceiling, and backoff keys configured for a queue that never retries.
+    pub(crate) fn conflicts(&self, settings: &Settings) -> Vec<SettingsConflict> {
+        let mut found = Vec::new();
+        let configured = |key: &str| {
+            settings
+                .get(key)
+                .is_some_and(|setting| !matches!(setting.origin(), Origin::Default))
+        };
+        if self.retries == 0 {
+            for key in ["retry_backoff", "retry_max_backoff"] {
+                if configured(key) {
+                    found.push(SettingsConflict::new(
+                        [key, "retries"],
+                        format!("`{key}` applies only to retried items; set `retries` too"),
+                    ));
+                }
+            }
+            return found;
+        }
+        if self.retry_max_backoff.is_zero() {
+            found.push(SettingsConflict::new(
+                ["retry_max_backoff", "retries"],
+                "`retry_max_backoff` must be greater than zero when items are retried",
+            ));
+        } else if self.retry_backoff > self.retry_max_backoff {
+            found.push(SettingsConflict::new(
+                ["retry_backoff", "retry_max_backoff"],
+                format!(
+                    "`retry_backoff` ({}) is longer than `retry_max_backoff` ({}); lower it or \
+                     raise `retry_max_backoff`",
+                    format_duration(self.retry_backoff),
+                    format_duration(self.retry_max_backoff),
+                ),
+            ));
+        }
+        found
     }
 
     /// The delay before retry `retry` (1-based): `retry_backoff × 2^(retry-1)`, at most

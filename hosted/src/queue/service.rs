@@ -238,6 +238,7 @@ impl ServiceDescriptor {
         });
         let queue_name = name.to_string();
         let settings = options.settings();
+        let checked = options.clone();
         // Built in the queue service's own context, whose settings carry the configuration.
         let mut provider = Provider::singleton(move |cx: RunContext| {
             let options = options.clone().configured(cx.info().settings());
@@ -262,7 +263,12 @@ impl ServiceDescriptor {
             }),
         );
         descriptor.provider = Some(provider);
-        settings.into_iter().fold(descriptor, Self::setting)
+        settings
+            .into_iter()
+            .fold(descriptor, Self::setting)
+            .check_settings(move |settings| {
+                checked.clone().configured(settings).conflicts(settings)
+            })
     }
 }
 
@@ -339,26 +345,37 @@ impl<T: Send + 'static, H: QueueHandler<T>> HostedService for QueueService<T, H>
     async fn stop(&self, _cx: &ServiceContext) -> Result<(), BoxError> {
         close_for_good(&self.queue, "the service was not running to drain them");
         let stats = self.queue.stats();
-        if stats.left_undone > 0 || stats.dead_lettered > 0 {
-            tracing::warn!(
-                processed = stats.processed,
-                failed = stats.failed,
-                retried = stats.retried,
-                dead_lettered = stats.dead_lettered,
-                dropped = stats.dropped,
-                left_undone = stats.left_undone,
-                "queue stopped"
-            );
+        // The whole equation, so the line can be reconciled alone:
+        // accepted = processed + dead_lettered + dropped + left_undone; handed_back were never
+        // accepted. `unaccounted` is what does not add up, and is 0 unless there is a bug.
+        let settled = stats
+            .processed
+            .saturating_add(stats.dead_lettered)
+            .saturating_add(stats.dropped)
+            .saturating_add(stats.left_undone);
+        let unaccounted = i128::from(stats.accepted) - i128::from(settled);
+        macro_rules! stopped_line {
+            ($level:ident) => {
+                tracing::$level!(
+                    accepted = stats.accepted,
+                    processed = stats.processed,
+                    dead_lettered = stats.dead_lettered,
+                    dropped = stats.dropped,
+                    left_undone = stats.left_undone,
+                    handed_back = stats.handed_back,
+                    failed = stats.failed,
+                    retried = stats.retried,
+                    unaccounted,
+                    "queue stopped"
+                )
+            };
+        }
+        if unaccounted != 0 {
+            stopped_line!(error);
+        } else if stats.left_undone > 0 || stats.dead_lettered > 0 {
+            stopped_line!(warn);
         } else {
-            tracing::info!(
-                processed = stats.processed,
-                failed = stats.failed,
-                retried = stats.retried,
-                dead_lettered = stats.dead_lettered,
-                dropped = stats.dropped,
-                left_undone = stats.left_undone,
-                "queue stopped"
-            );
+            stopped_line!(info);
         }
         Ok(())
     }

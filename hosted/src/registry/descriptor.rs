@@ -13,7 +13,7 @@ use crate::di::{
 };
 use crate::service::{
     BoxError, ErasedService, FailurePolicy, HostedService, IntoOutcome, ServiceKind, Setting,
-    Settings, SourceLocation,
+    Settings, SettingsCheck, SettingsConflict, SourceLocation,
 };
 use crate::util::BoxFuture;
 
@@ -60,6 +60,9 @@ pub struct ServiceDescriptor {
     pub(crate) make: MakeService,
     pub(crate) provider: Option<Provider>,
     pub(crate) settings: Settings,
+    /// Rules over several settings together, run on the effective settings as the host is
+    /// built.
+    pub(crate) checks: Vec<SettingsCheck>,
 }
 
 impl ServiceDescriptor {
@@ -115,6 +118,7 @@ impl ServiceDescriptor {
             make,
             provider: None,
             settings: Settings::default(),
+            checks: Vec::new(),
         }
     }
 
@@ -145,6 +149,39 @@ impl ServiceDescriptor {
     #[must_use]
     pub fn setting(mut self, setting: Setting) -> Self {
         self.settings.declare(setting);
+        self
+    }
+
+    /// Adds a rule over several of this service's settings together, run on their effective
+    /// values (configuration applied) while the host is built: what it returns is reported by
+    /// `--check` and at startup as a configuration problem, with each key's source, and the
+    /// process exits with 78. `#[timed]` and `#[queued]` declare their cross-key rules this way.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hosted::di::RunContext;
+    /// use hosted::registry::ServiceDescriptor;
+    /// use hosted::service::{Setting, SettingKind, SettingValue, SettingsConflict};
+    ///
+    /// let poller = ServiceDescriptor::background("poller", |_: RunContext| async {})
+    ///     .setting(Setting::new("low", SettingKind::Integer { min: 0, max: 100 }, SettingValue::Integer(10)))
+    ///     .setting(Setting::new("high", SettingKind::Integer { min: 0, max: 100 }, SettingValue::Integer(90)))
+    ///     .check_settings(|settings| {
+    ///         let (low, high) = (settings.integer("low"), settings.integer("high"));
+    ///         if low > high {
+    ///             vec![SettingsConflict::new(["low", "high"], "`low` must not exceed `high`")]
+    ///         } else {
+    ///             Vec::new()
+    ///         }
+    ///     });
+    /// # drop(poller);
+    /// ```
+    #[must_use]
+    pub fn check_settings(
+        mut self,
+        check: impl Fn(&Settings) -> Vec<SettingsConflict> + Send + Sync + 'static,
+    ) -> Self {
+        self.checks.push(Arc::new(check));
         self
     }
 
@@ -210,6 +247,7 @@ impl ServiceDescriptor {
             false,
         );
         name.clone_into(&mut provider.owner);
+        provider.service_type = true;
         let mut descriptor = Self::new(
             Cow::Borrowed(name),
             ServiceKind::Hosted,

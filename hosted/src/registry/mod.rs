@@ -14,6 +14,8 @@ pub(crate) use self::descriptor::MakeService;
 pub use self::descriptor::ServiceDescriptor;
 pub use self::problem::{CaptiveLink, Problem};
 
+use std::collections::BTreeSet;
+
 use crate::di::Provider;
 
 /// One item submitted by an attribute macro. Not public API, used by generated code.
@@ -21,14 +23,16 @@ use crate::di::Provider;
 #[derive(Debug)]
 pub struct Registration {
     register: fn(&mut Registry),
+    /// The crate the attribute was written in (`CARGO_CRATE_NAME`).
+    krate: &'static str,
 }
 
 impl Registration {
     /// Not public API, used by generated code.
     #[doc(hidden)]
     #[must_use]
-    pub const fn new(register: fn(&mut Registry)) -> Self {
-        Self { register }
+    pub const fn new(register: fn(&mut Registry), krate: &'static str) -> Self {
+        Self { register, krate }
     }
 }
 
@@ -39,6 +43,9 @@ inventory::collect!(Registration);
 pub struct Registry {
     pub(crate) services: Vec<ServiceDescriptor>,
     pub(crate) providers: Vec<Provider>,
+    /// The crates whose attributes contributed at least one registration, as the linker kept
+    /// them.
+    pub(crate) crates: BTreeSet<&'static str>,
 }
 
 impl Registry {
@@ -46,7 +53,11 @@ impl Registry {
     pub(crate) fn discovered() -> Self {
         let mut registry = Self::default();
         for registration in inventory::iter::<Registration> {
+            let before = registry.services.len() + registry.providers.len();
             (registration.register)(&mut registry);
+            if registry.services.len() + registry.providers.len() > before {
+                registry.crates.insert(registration.krate);
+            }
         }
         registry
     }
@@ -68,5 +79,6 @@ impl Registry {
     pub(crate) fn extend(&mut self, other: Self) {
         self.services.extend(other.services);
         self.providers.extend(other.providers);
+        self.crates.extend(other.crates);
     }
 }

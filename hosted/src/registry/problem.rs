@@ -26,6 +26,14 @@ pub enum Problem {
         /// Every service name, to suggest from.
         known: Vec<String>,
     },
+    /// [`HostBuilder::only`](crate::host::HostBuilder::only) names no service and no module of
+    /// one.
+    UnknownSelection {
+        /// The entry as given.
+        name: String,
+        /// Every service name, to suggest from.
+        known: Vec<String>,
+    },
     /// Services start after each other in a circle.
     OrderCycle {
         /// The services in the circle, the first repeated at the end.
@@ -53,6 +61,14 @@ pub enum Problem {
         key: String,
         /// Where the value came from.
         origin: Origin,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+    /// Configuration values that each fit but not together, found by a service's
+    /// [`SettingsCheck`](crate::service::SettingsCheck).
+    ConfigConflict {
+        /// The keys, as dotted paths, each with where its value came from.
+        keys: Vec<(String, Origin)>,
         /// What is wrong and what is expected.
         message: String,
     },
@@ -99,6 +115,16 @@ impl fmt::Display for Problem {
                     None => Ok(()),
                 }
             }
+            Self::UnknownSelection { name, known } => {
+                write!(
+                    f,
+                    "`only` keeps `{name}`, but no service has that name or lives in that module"
+                )?;
+                match closest(name, known) {
+                    Some(guess) => write!(f, "; did you mean `{guess}`?"),
+                    None => Ok(()),
+                }
+            }
             Self::OrderCycle { path } => write!(
                 f,
                 "services start after each other in a circle: {}",
@@ -135,30 +161,14 @@ impl fmt::Display for Problem {
                 Origin::Default => write!(f, "`{key}`: {message}"),
                 origin => write!(f, "`{key}` ({origin}): {message}"),
             },
+            Self::ConfigConflict { keys, message } => {
+                write!(f, "{}: {message}", conflict_keys(keys))
+            }
             Self::NothingToReplace { type_name } => write!(
                 f,
                 "a replacement for `{type_name}` was given, but nothing registers `{type_name}`; use `provide` to add it"
             ),
-            Self::CaptiveDependency { chain } => {
-                let (Some(first), Some(last)) = (chain.first(), chain.last()) else {
-                    return f.write_str("a scoped value is captured by a singleton");
-                };
-                write!(
-                    f,
-                    "{} `{}` would keep {} `{}` beyond its scope: {}; make `{}` scoped too, or open a scope with `ScopeFactory` where `{}` is needed",
-                    first.lifetime,
-                    first.type_name,
-                    last.lifetime,
-                    last.type_name,
-                    chain
-                        .iter()
-                        .map(|link| format!("{} ({})", link.type_name, link.lifetime))
-                        .collect::<Vec<_>>()
-                        .join(" -> "),
-                    first.type_name,
-                    last.type_name,
-                )
-            }
+            Self::CaptiveDependency { chain } => captive(f, chain),
             Self::DependencyCycle { path } => write!(
                 f,
                 "registered types need each other in a circle, so none can be built first: {}",
@@ -182,6 +192,54 @@ fn closest<'a>(wanted: &str, known: &'a [String]) -> Option<&'a str> {
         .map(|(_, name)| name.as_str())
 }
 
+/// The message of a [`Problem::CaptiveDependency`], with a fix that exists for its holder.
+fn captive(f: &mut fmt::Formatter<'_>, chain: &[CaptiveLink]) -> fmt::Result {
+    let (Some(first), Some(last)) = (chain.first(), chain.last()) else {
+        return f.write_str("a scoped value is captured by a singleton");
+    };
+    write!(
+        f,
+        "{} `{}` would keep {} `{}` beyond its scope: {}; ",
+        first.lifetime,
+        first.type_name,
+        last.lifetime,
+        last.type_name,
+        chain
+            .iter()
+            .map(|link| format!("{} ({})", link.type_name, link.lifetime))
+            .collect::<Vec<_>>()
+            .join(" -> "),
+    )?;
+    if first.service {
+        write!(
+            f,
+            "a hosted service is always a singleton: give `{}` a `ScopeFactory` field and open a scope where `{}` is needed, or make the service a function whose runs take `{}` as a parameter (each run has its own scope)",
+            first.type_name,
+            last.type_name,
+            chain
+                .get(1)
+                .map_or(last.type_name.as_str(), |link| link.type_name.as_str()),
+        )
+    } else {
+        write!(
+            f,
+            "make `{}` scoped too, or give it a `ScopeFactory` and open a scope where `{}` is needed",
+            first.type_name, last.type_name,
+        )
+    }
+}
+
+/// The keys of a [`Problem::ConfigConflict`], each with its source.
+fn conflict_keys(keys: &[(String, Origin)]) -> String {
+    keys.iter()
+        .map(|(key, origin)| match origin {
+            Origin::Default => format!("`{key}` (default)"),
+            origin => format!("`{key}` ({origin})"),
+        })
+        .collect::<Vec<_>>()
+        .join(" with ")
+}
+
 /// One registration in a [`Problem::CaptiveDependency`] chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CaptiveLink {
@@ -189,6 +247,8 @@ pub struct CaptiveLink {
     pub type_name: String,
     /// Its lifetime.
     pub lifetime: ServiceLifetime,
+    /// Whether it is the type of a hosted service, which is always a singleton.
+    pub service: bool,
 }
 
 #[cfg(test)]

@@ -89,7 +89,10 @@ impl ApplicationLifetime {
         self.0.started.cancelled().await;
     }
 
-    /// Completes when the host begins to stop its services (`ApplicationStopping`).
+    /// Completes as soon as the host is asked to stop (`ApplicationStopping`): a signal,
+    /// [`stop_application`](Self::stop_application), a failure whose policy stops the host, or
+    /// [`RunningHost::stop`](crate::host::RunningHost::stop) (there after the services'
+    /// `stopping` hooks, as .NET's `StopAsync` does).
     pub async fn stopping(&self) {
         self.0.stopping.cancelled().await;
     }
@@ -105,7 +108,7 @@ impl ApplicationLifetime {
         self.0.started.is_cancelled()
     }
 
-    /// Whether the host has begun stopping.
+    /// Whether the host has been asked to stop.
     #[must_use]
     pub fn is_stopping(&self) -> bool {
         self.0.stopping.is_cancelled()
@@ -117,7 +120,7 @@ impl ApplicationLifetime {
         self.0.stopped.is_cancelled()
     }
 
-    /// A token that fires when the host begins stopping, for APIs that take a
+    /// A token that fires when the host is asked to stop, for APIs that take a
     /// [`CancellationToken`].
     #[must_use]
     pub fn stopping_token(&self) -> CancellationToken {
@@ -130,9 +133,17 @@ impl ApplicationLifetime {
         self.request_stop(StopReason::Requested);
     }
 
-    /// Records why the host stops and wakes the host. A later reason does not replace an earlier
-    /// one, except that a failure replaces a non-failure so the exit code tells the truth.
+    /// Records why the host stops, wakes the host and fires the stopping event, as .NET's
+    /// `StopApplication` fires `ApplicationStopping` at once. A later reason does not replace an
+    /// earlier one, except that a failure replaces a non-failure so the exit code tells the truth.
     pub(crate) fn request_stop(&self, reason: StopReason) {
+        self.record_stop(reason);
+        self.0.stopping.cancel();
+    }
+
+    /// Records why the host stops and wakes the host, without firing the stopping event yet:
+    /// [`RunningHost::stop`](crate::host::RunningHost::stop) runs the `stopping` hooks first.
+    pub(crate) fn record_stop(&self, reason: StopReason) {
         {
             let mut current = self.0.reason.lock().unwrap_or_else(PoisonError::into_inner);
             let replace = match &*current {

@@ -68,9 +68,18 @@ where
     F: Future<Output = Result<T, E>> + Send,
 {
     let outcome = if let Some(deadline) = deadline {
-        match tokio::time::timeout_at(deadline, CatchUnwind::new(call)).await {
-            Ok(outcome) => outcome,
-            Err(_) => return Err(Failure::TimedOut),
+        let mut call = CatchUnwind::new(call);
+        // A call done at its first poll (most lifecycle hooks are no-ops) needs no timer.
+        let first = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::pin::Pin::new(&mut call).poll(cx))
+        })
+        .await;
+        match first {
+            std::task::Poll::Ready(outcome) => outcome,
+            std::task::Poll::Pending => match tokio::time::timeout_at(deadline, call).await {
+                Ok(outcome) => outcome,
+                Err(_) => return Err(Failure::TimedOut),
+            },
         }
     } else {
         // Pinned where it is rather than boxed: timers call this once per tick.

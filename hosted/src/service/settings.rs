@@ -8,6 +8,7 @@
 
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The value of a setting.
@@ -414,5 +415,34 @@ mod tests {
             Ok(SettingValue::Bool(false))
         );
         assert!(SettingKind::Bool.check(SettingValue::Integer(1)).is_err());
+    }
+}
+
+/// A rule over several of a service's settings together, which no one setting's
+/// [`SettingKind`] can express (`jitter` shorter than `every`, `max_concurrent` only with
+/// `overlap = "concurrent"`): given the effective settings, configuration applied, it returns
+/// what does not fit. The host runs it while it is built, so `--check` and startup report a bad
+/// combination like a bad value: with the keys, their sources, and exit code 78.
+pub type SettingsCheck = Arc<dyn Fn(&Settings) -> Vec<SettingsConflict> + Send + Sync>;
+
+/// A combination of settings that does not fit, found by a [`SettingsCheck`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingsConflict {
+    /// The keys involved, relative to the service (`every`, `jitter`), the one to change first.
+    pub keys: Vec<String>,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl SettingsConflict {
+    /// A conflict between `keys`, explained by `message`.
+    pub fn new<K: Into<String>>(
+        keys: impl IntoIterator<Item = K>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            keys: keys.into_iter().map(Into::into).collect(),
+            message: message.into(),
+        }
     }
 }

@@ -30,7 +30,7 @@ use crate::registry::BodyFn;
 use crate::registry::{MakeService, ServiceDescriptor};
 use crate::service::ErasedService;
 use crate::service::FailurePolicy;
-use crate::service::{BoxError, IntoOutcome, ServiceKind};
+use crate::service::{BoxError, IntoOutcome, ServiceKind, SettingsConflict};
 use crate::util::BoxFuture;
 
 impl ServiceDescriptor {
@@ -40,8 +40,10 @@ impl ServiceDescriptor {
     /// A failed tick is logged with its number and the timer keeps going: the failure policy of
     /// a timer is [`FailurePolicy::Ignore`] unless [`on_failure`](Self::on_failure) says
     /// otherwise (see [`#[timed]`](crate::timed) for what `stop` and `restart` mean for a
-    /// timer). The options are checked when the host builds the service; a mistake there stops
-    /// startup with the service named. A [`TimerOverrides`] registered on the host replaces them.
+    /// timer). The options are checked, configuration applied, when the host is built: a
+    /// combination that cannot run (`jitter` not shorter than `every`, `max_concurrent` without
+    /// `overlap = "concurrent"`, …) is a configuration problem that `--check` and startup report
+    /// with the keys and their sources (exit 78). A [`TimerOverrides`] registered on the host replaces them.
     ///
     /// ```
     /// use std::time::Duration;
@@ -71,6 +73,7 @@ impl ServiceDescriptor {
             Box::pin(async move { run.await.into_outcome() })
         });
         let settings = options.settings();
+        let checked = options.clone();
         let make: MakeService = Arc::new(move |cx: RunContext| {
             let body = Arc::clone(&body);
             let options = options.clone();
@@ -86,7 +89,13 @@ impl ServiceDescriptor {
                 Ok(Arc::new(timer) as Arc<dyn ErasedService>)
             })
         });
-        let mut descriptor = Self::new(name.into(), ServiceKind::Timed, make);
+        let mut descriptor =
+            Self::new(name.into(), ServiceKind::Timed, make).check_settings(move |settings| {
+                match checked.configured(settings).plan() {
+                    Ok(_) => Vec::new(),
+                    Err(error) => vec![SettingsConflict::new(error.keys(), error.to_string())],
+                }
+            });
         descriptor.policy = Some(FailurePolicy::Ignore);
         for setting in settings {
             descriptor = descriptor.setting(setting);

@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::service::{Setting, SettingKind, SettingValue, Settings};
+use crate::service::{Origin, Setting, SettingKind, SettingValue, Settings};
 use crate::timer::schedule::CronSchedule;
 
 /// What happens to a tick that comes due while the previous one is still running.
@@ -294,20 +294,28 @@ impl TimerOptions {
         if let Some(jitter) = settings.duration("jitter") {
             options.jitter = (!jitter.is_zero()).then_some(jitter);
         }
+        // A policy counts as given when it differs from the default or configuration names it,
+        // so a configured value equal to the default is checked against the schedule too.
+        let configured = |key: &str| {
+            settings
+                .get(key)
+                .is_some_and(|setting| !matches!(setting.origin(), Origin::Default))
+        };
         if let Some(overlap) = settings.text("overlap").and_then(|word| word.parse().ok())
-            && overlap != self.overlap.unwrap_or_default()
+            && (overlap != self.overlap.unwrap_or_default() || configured("overlap"))
         {
             options.overlap = Some(overlap);
         }
         if let Some(limit) = settings
             .integer("max_concurrent")
             .and_then(|limit| u32::try_from(limit).ok())
-            && limit != self.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT)
+            && (limit != self.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT)
+                || configured("max_concurrent"))
         {
             options.max_concurrent = Some(limit);
         }
         if let Some(missed) = settings.text("missed").and_then(|word| word.parse().ok())
-            && missed != self.missed.unwrap_or_default()
+            && (missed != self.missed.unwrap_or_default() || configured("missed"))
         {
             options.missed = Some(missed);
         }
@@ -486,6 +494,28 @@ pub enum TimerOptionsError {
     /// The time zone is not known, or time zones are not compiled in.
     #[error("{0}")]
     TimeZone(String),
+}
+
+impl TimerOptionsError {
+    /// The options involved, the one to change first.
+    #[must_use]
+    pub fn keys(&self) -> Vec<&'static str> {
+        match self {
+            Self::NoSchedule => vec!["every", "delay", "cron"],
+            Self::TwoSchedules { first, second } => vec![second, first],
+            Self::Zero { key } => vec![key],
+            Self::JitterTooLong { .. } => vec!["jitter", "every"],
+            Self::Requires { key, .. } => match *key {
+                "max_concurrent" => vec![key, "overlap"],
+                "time_zone" => vec![key, "cron"],
+                "missed" => vec![key, "every"],
+                key => vec![key],
+            },
+            Self::Conflict { key, with, .. } => vec![key, with],
+            Self::Cron { .. } => vec!["cron"],
+            Self::TimeZone(_) => vec!["time_zone", "cron"],
+        }
+    }
 }
 
 const OVERLAP_WORDS: &[&str] = &["skip", "coalesce", "concurrent"];

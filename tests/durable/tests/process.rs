@@ -620,7 +620,10 @@ fn list_masks_the_database_url() {
 fn check_reports_a_bad_url_with_exit_78() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_durable-worker"))
         .arg("--check")
-        .env("HOSTED_DURABLE__URL", "postgres://app:hunter2@db:notaport/app")
+        .env(
+            "HOSTED_DURABLE__URL",
+            "postgres://app:hunter2@db:notaport/app",
+        )
         .env("NO_COLOR", "1")
         .output()
         .expect("the worker runs");

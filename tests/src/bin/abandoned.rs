@@ -1,5 +1,6 @@
 //! A service that blocks its worker thread forever and never looks at its stop token, under a
-//! one-second shutdown budget: the host must abandon it and the process must still exit.
+//! one-second shutdown budget: the host must abandon it, still stop the others, and the process
+//! must still exit.
 //! `early` starts before it and `late` after it, so each stops on a different side of it.
 
 use std::time::Duration;

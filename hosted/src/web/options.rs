@@ -1,0 +1,154 @@
+//! The `web` configuration section: where the server listens and how it treats requests and
+//! its stop.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::hub::{HubOptions, Overflow};
+
+/// The web host's settings, read from the `web` section of the configuration
+/// (`hosted.toml`, `HOSTED_WEB__BIND`, `--web.bind=...`), or given in code with
+/// [`WebServer::options`](super::WebServer::options) for a host built without configuration.
+///
+/// ```toml
+/// [web]
+/// bind = "0.0.0.0:8080"       # address and port
+/// drain_delay = "5s"          # after SIGTERM: /readyz says 503 this long before the listener closes
+/// request_timeout = "30s"     # a request still running after this gets 408
+/// body_limit = 1048576        # bytes; a larger body gets 413
+/// livez_path = "/livez"
+/// readyz_path = "/readyz"
+///
+/// [web.hub]
+/// buffer = 64                 # messages waiting per WebSocket connection
+/// overflow = "drop_oldest"    # or "disconnect"
+/// ```
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WebOptions {
+    /// The address and port the server listens on. Default `127.0.0.1:8080`; port 0 picks a free
+    /// port (the bound address is logged and injectable as [`ServerAddress`](super::ServerAddress)).
+    pub bind: SocketAddr,
+    /// How long, once the host is asked to stop, the server keeps accepting requests while
+    /// `/readyz` answers 503, so that a load balancer removing the endpoint asynchronously sends
+    /// no request to a closed port. Default 0 s. Taken from the shutdown budget.
+    #[serde(with = "humantime_serde_compat")]
+    pub drain_delay: Duration,
+    /// The time a request may take; after it the request is answered 408 Request Timeout.
+    /// Default 30 s. WebSocket connections are not subject to it once upgraded.
+    #[serde(with = "humantime_serde_compat")]
+    pub request_timeout: Duration,
+    /// The largest request body accepted, in bytes; a larger one is answered 413. Default 1 MiB.
+    pub body_limit: usize,
+    /// The liveness path: 200 as long as the process and its runtime answer. Default `/livez`.
+    pub livez_path: String,
+    /// The readiness path: 200 once every service has started and while none is stopping and
+    /// every registered readiness check passes, 503 otherwise. Default `/readyz`.
+    pub readyz_path: String,
+    /// The WebSocket hub's settings.
+    pub hub: HubOptions,
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            drain_delay: Duration::ZERO,
+            request_timeout: Duration::from_secs(30),
+            body_limit: 1024 * 1024,
+            livez_path: "/livez".to_owned(),
+            readyz_path: "/readyz".to_owned(),
+            hub: HubOptions::default(),
+        }
+    }
+}
+
+impl WebOptions {
+    /// Checks what serde cannot: paths that start with `/`, a positive timeout, a usable hub
+    /// buffer.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        for (key, path) in [
+            ("livez_path", &self.livez_path),
+            ("readyz_path", &self.readyz_path),
+        ] {
+            if !path.starts_with('/') {
+                return Err(format!("`{key}` must start with `/`, got {path:?}"));
+            }
+        }
+        if self.livez_path == self.readyz_path {
+            return Err("`livez_path` and `readyz_path` must differ".to_owned());
+        }
+        if self.request_timeout.is_zero() {
+            return Err("`request_timeout` must be longer than zero, like \"30s\"".to_owned());
+        }
+        if self.hub.buffer == 0 {
+            return Err("`hub.buffer` must be at least 1".to_owned());
+        }
+        if let Overflow::Disconnect { code } = self.hub.overflow()
+            && !(1000..5000).contains(&code)
+        {
+            return Err(format!(
+                "`hub.close_code` must be a WebSocket close code (1000-4999), got {code}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "config")]
+impl crate::config::Section for WebOptions {
+    const KEY: &'static str = "web";
+
+    fn validate(&self) -> Result<(), String> {
+        self.check()
+    }
+}
+
+/// Durations written as configuration writes them everywhere else: `"5s"`, `"250ms"`.
+mod humantime_serde_compat {
+    use std::fmt;
+    use std::time::Duration;
+
+    use serde::Deserializer;
+    use serde::de::{Error, Visitor};
+
+    struct Humantime;
+
+    const EXPECTED: &str = "expected a duration like \"5s\" or \"250ms\"";
+
+    impl Visitor<'_> for Humantime {
+        type Value = Duration;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a duration like \"5s\" or \"250ms\"")
+        }
+
+        fn visit_str<E: Error>(self, text: &str) -> Result<Duration, E> {
+            humantime::parse_duration(text)
+                .map_err(|error| E::custom(format!("{EXPECTED}, got {text:?} ({error})")))
+        }
+
+        fn visit_u64<E: Error>(self, number: u64) -> Result<Duration, E> {
+            Err(E::custom(format!(
+                "{EXPECTED}, got {number} without a unit (write \"{number}s\" or \"{number}ms\")"
+            )))
+        }
+
+        fn visit_i64<E: Error>(self, number: i64) -> Result<Duration, E> {
+            Err(E::custom(format!("{EXPECTED}, got {number}")))
+        }
+
+        fn visit_f64<E: Error>(self, number: f64) -> Result<Duration, E> {
+            Err(E::custom(format!("{EXPECTED}, got {number}")))
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
+        deserializer.deserialize_any(Humantime)
+    }
+}

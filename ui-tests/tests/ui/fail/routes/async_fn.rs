@@ -1,0 +1,8 @@
+use hosted::web::Routes;
+
+#[hosted::routes]
+async fn api() -> Routes {
+    Routes::new()
+}
+
+fn main() {}

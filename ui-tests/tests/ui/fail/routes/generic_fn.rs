@@ -1,0 +1,8 @@
+use hosted::web::Routes;
+
+#[hosted::routes]
+fn api<T>() -> Routes {
+    Routes::new()
+}
+
+fn main() {}

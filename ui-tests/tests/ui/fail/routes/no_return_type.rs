@@ -1,0 +1,4 @@
+#[hosted::routes]
+fn api() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[hosted::routes]
+struct Api;
+
+fn main() {}

@@ -1,0 +1,8 @@
+use hosted::web::Routes;
+
+#[hosted::routes(prefix = "/api")]
+fn api() -> Routes {
+    Routes::new()
+}
+
+fn main() {}

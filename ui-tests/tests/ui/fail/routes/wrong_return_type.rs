@@ -1,0 +1,6 @@
+#[hosted::routes]
+fn api() -> String {
+    String::new()
+}
+
+fn main() {}
