@@ -25,7 +25,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::di::{Dependencies, Inject, InjectError, RunContext};
-use crate::service::BoxError;
 use crate::util::BoxFuture;
 
 pub use self::options::{FullMode, QueueOptions};
@@ -158,7 +157,7 @@ pub enum SendError<T> {
     TimedOut(T),
     /// A durable queue's store did not take the item (unreachable, or the item did not
     /// serialise); the error says why.
-    Unavailable(T, BoxError),
+    Unavailable(T, crate::service::BoxError),
 }
 
 impl<T> SendError<T> {
