@@ -211,7 +211,8 @@ impl ClusterTimer {
         Ok(())
     }
 
-    /// With `backfill`, the ticks missed while no replica ran, within the window.
+    /// With `backfill`, the ticks missed while no replica ran, within the window, and those
+    /// that come due while back-filling; returns where the schedule goes on from.
     async fn backfill(&self, clock: DbClock) -> Result<i64, DurableError> {
         let now = clock.now();
         let Some(window) = self.backfill else {
@@ -224,13 +225,23 @@ impl ClusterTimer {
         };
         let mut cursor = last.max(window_start);
         let mut ran = 0_u64;
-        while let Some(due) = self.slots.next_after(cursor) {
-            if due > now {
+        let mut clock = clock;
+        loop {
+            let now = clock.now();
+            let mut caught_up = true;
+            while let Some(due) = self.slots.next_after(cursor) {
+                if due > now {
+                    break;
+                }
+                self.tick(due, clock).await?;
+                ran += 1;
+                cursor = due;
+                caught_up = false;
+            }
+            if caught_up {
                 break;
             }
-            self.tick(due, clock).await?;
-            ran += 1;
-            cursor = due;
+            clock = self.clock().await?;
         }
         if ran > 0 {
             tracing::info!(
@@ -238,7 +249,7 @@ impl ClusterTimer {
                 "back-filled the ticks missed while no replica ran"
             );
         }
-        Ok(now)
+        Ok(cursor.max(now))
     }
 }
 
