@@ -13,6 +13,9 @@ use syn::{Expr, Ident, Token};
 
 use crate::diagnostics::Errors;
 
+/// Keys that may be written alone, for `key = true`.
+const FLAGS: &[&str] = &["durable", "once_per_cluster"];
+
 /// The attribute whose arguments are read, for messages: its name, its keys, and what a lone
 /// literal most likely meant.
 #[derive(Clone, Copy)]
@@ -74,6 +77,17 @@ impl Arg {
                 ),
             )
         })?;
+        if FLAGS.contains(&key.to_string().as_str()) && !input.peek(Token![=]) {
+            // A flag written alone means `flag = true`.
+            let value = syn::LitBool::new(true, key.span());
+            return Ok(Self {
+                key,
+                value: Expr::Lit(syn::ExprLit {
+                    attrs: Vec::new(),
+                    lit: syn::Lit::Bool(value),
+                }),
+            });
+        }
         if !input.peek(Token![=]) {
             return Err(syn::Error::new(
                 key.span(),

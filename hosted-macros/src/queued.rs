@@ -37,6 +37,7 @@ pub(crate) const QUEUE_KEYS: &[&str] = &[
     "retry_max_backoff",
     "timeout",
     "dead_letter",
+    "durable",
 ];
 
 const FULL_MODES: &[&str] = &[
@@ -118,6 +119,8 @@ struct QueueArgs {
     retry_max_backoff: Option<Duration>,
     timeout: Option<Duration>,
     dead_letter: DeadLetter,
+    /// `durable`: the items are kept in the `[durable]` store; the key's span.
+    durable: Option<Span>,
 }
 
 enum DeadLetter {
@@ -263,6 +266,34 @@ fn same_type(a: &Type, b: &Type) -> bool {
 }
 
 fn take_queue_args(args: &mut Args, errors: &mut Errors) -> QueueArgs {
+    let durable = args.take("durable").and_then(|arg| {
+        let on = errors.take(values::bool("durable", &arg.value))?;
+        on.then(|| arg.key.span())
+    });
+    if durable.is_some() {
+        for (key, why) in [
+            (
+                "capacity",
+                "a durable queue has no capacity: its items wait in the database",
+            ),
+            (
+                "full_mode",
+                "a durable queue is never full: its items wait in the database",
+            ),
+            (
+                "dead_letter",
+                "a durable queue keeps its dead letters in the database, with the last error: \
+                 list, retry or discard them through `Queue::durable_backend`",
+            ),
+        ] {
+            if let Some(arg) = args.take(key) {
+                errors.at(
+                    arg.key.span(),
+                    format!("`{key}` does not apply with `durable`: {why}"),
+                );
+            }
+        }
+    }
     let capacity = args
         .take("capacity")
         .and_then(|arg| {
@@ -314,6 +345,7 @@ fn take_queue_args(args: &mut Args, errors: &mut Errors) -> QueueArgs {
         retry_max_backoff,
         timeout: timeout.map(|(value, _)| value),
         dead_letter,
+        durable,
     }
 }
 
@@ -487,10 +519,17 @@ fn emit(model: &Model, item_fn: &ItemFn) -> TokenStream {
     let service = service_fn(model, item_fn);
     let private = service.private();
     let options = emit_options(&private, &model.queue);
-    let dead_letters = emit_dead_letters(&private, model, item);
-    let item_check = quote_spanned! {item.span()=>
+    let mut item_check = quote_spanned! {item.span()=>
         #private::assert_queue_item::<#item>();
     };
+    if let Some(durable) = model.queue.durable {
+        item_check.extend(quote_spanned! {durable=>
+            #private::assert_durable::<()>();
+        });
+        item_check.extend(quote_spanned! {item.span()=>
+            #private::assert_durable_item::<#item>();
+        });
+    }
     let body = service.body(&[quote!(__hosted_item)]);
     let runner = quote! {
         async fn __hosted_handle(
@@ -516,8 +555,15 @@ fn emit(model: &Model, item_fn: &ItemFn) -> TokenStream {
         }
     };
     let name = service.name();
-    let descriptor = quote! {
-        #private::ServiceDescriptor::queued(#name, #options, __HostedHandler, #dead_letters)
+    let descriptor = if model.queue.durable.is_some() {
+        quote! {
+            #private::durable_queued::<#item, __HostedHandler>(#name, #options, __HostedHandler)
+        }
+    } else {
+        let dead_letters = emit_dead_letters(&private, model, item);
+        quote! {
+            #private::ServiceDescriptor::queued(#name, #options, __HostedHandler, #dead_letters)
+        }
     };
     service.emit(&runner, &descriptor, &item_check)
 }

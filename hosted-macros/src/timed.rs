@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::{Ident, Item, ItemFn, LitStr};
 
 use crate::args::{Arg, Args, Attribute};
@@ -39,6 +39,8 @@ pub(crate) const TIMER_KEYS: &[&str] = &[
     "overlap",
     "max_concurrent",
     "missed",
+    "once_per_cluster",
+    "backfill",
 ];
 const OVERLAPS: &[&str] = &["skip", "coalesce", "concurrent"];
 const MISSED: &[&str] = &["burst", "delay", "skip"];
@@ -92,12 +94,16 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             false
         }
     };
+    let cluster = take_cluster(&mut parsed, &mut errors);
     let timer = validate(&mut parsed, arguments_read, &mut errors);
+    if let Some(cluster) = &cluster {
+        check_cluster(cluster, &timer, &mut errors);
+    }
     let service = ServiceArgs::take(&mut parsed, &mut errors);
     service.refuse_after_self(&function.sig.ident, &mut errors);
     let hosted_fn = signature::check(&function.sig, ATTRIBUTE, &mut errors);
     match errors.finish() {
-        Ok(()) => emit(&service, &timer, &hosted_fn, &function),
+        Ok(()) => emit(&service, &timer, cluster.as_ref(), &hosted_fn, &function),
         Err(error) if hosted_fn.is_method => with_item(&error, &function),
         Err(error) => {
             let mut tokens = with_item(&error, &function);
@@ -360,7 +366,79 @@ fn variant(word: &str) -> String {
         .unwrap_or_default()
 }
 
-fn emit(service: &ServiceArgs, timer: &Timer, function: &HostedFn, item: &ItemFn) -> TokenStream {
+/// `once_per_cluster` and its `backfill` window.
+struct Cluster {
+    /// The `once_per_cluster` key.
+    key: Span,
+    backfill: Option<Duration>,
+}
+
+fn take_cluster(args: &mut Args, errors: &mut Errors) -> Option<Cluster> {
+    let on = args.take("once_per_cluster").and_then(|arg| {
+        let on = errors.take(values::bool("once_per_cluster", &arg.value))?;
+        on.then(|| arg.key.span())
+    });
+    let backfill = args.take("backfill");
+    let Some(key) = on else {
+        if let Some(arg) = backfill {
+            errors.at(
+                arg.key.span(),
+                "`backfill` applies only to a once-per-cluster timer; add `once_per_cluster`",
+            );
+        }
+        return None;
+    };
+    let backfill = backfill
+        .and_then(|arg| errors.take(values::duration("backfill", &arg.value)))
+        .and_then(|(window, literal)| {
+            if window.is_zero() {
+                errors.at(
+                    literal.span(),
+                    "`backfill` must be greater than zero; leave it out to skip missed ticks",
+                );
+                return None;
+            }
+            Some(window)
+        });
+    Some(Cluster { key, backfill })
+}
+
+/// What a once-per-cluster timer cannot combine with, reported at `once_per_cluster`.
+fn check_cluster(cluster: &Cluster, timer: &Timer, errors: &mut Errors) {
+    if matches!(timer.schedule, Schedule::Delay(_)) {
+        errors.at(
+            cluster.key,
+            "`once_per_cluster` needs an `every` or `cron` schedule: a fixed `delay` follows \
+             one replica's runs, not the cluster's clock",
+        );
+    }
+    for (given, key) in [
+        (timer.initial_delay.is_some(), "initial_delay"),
+        (timer.jitter.is_some(), "jitter"),
+        (timer.overlap.is_some(), "overlap"),
+        (timer.max_concurrent.is_some(), "max_concurrent"),
+        (timer.missed.is_some(), "missed"),
+    ] {
+        if given {
+            errors.at(
+                cluster.key,
+                format!(
+                    "`once_per_cluster` does not take `{key}`: its ticks are the schedule's \
+                     occurrences on the database's clock, run one at a time; missed ticks are \
+                     skipped, or run with `backfill = \"10m\"`"
+                ),
+            );
+        }
+    }
+}
+
+fn emit(
+    service: &ServiceArgs,
+    timer: &Timer,
+    cluster: Option<&Cluster>,
+    function: &HostedFn,
+    item: &ItemFn,
+) -> TokenStream {
     let service = service_fn(service, function, item);
     let private = service.private();
     let options = emit_options(&private, timer);
@@ -375,10 +453,26 @@ fn emit(service: &ServiceArgs, timer: &Timer, function: &HostedFn, item: &ItemFn
         }
     };
     let name = service.name();
-    let descriptor = quote! {
-        #private::ServiceDescriptor::timed(#name, __HOSTED_OPTIONS, __hosted_tick)
+    let mut checks = TokenStream::new();
+    let descriptor = if let Some(cluster) = cluster {
+        let key = cluster.key;
+        checks.extend(quote_spanned!(key=> #private::assert_durable::<()>();));
+        let backfill = cluster.backfill.map_or_else(
+            || quote!(::core::option::Option::None),
+            |window| {
+                let window = duration::constructor(window);
+                quote!(::core::option::Option::Some(#window))
+            },
+        );
+        quote! {
+            #private::cluster_timed(#name, __HOSTED_OPTIONS, #backfill, __hosted_tick)
+        }
+    } else {
+        quote! {
+            #private::ServiceDescriptor::timed(#name, __HOSTED_OPTIONS, __hosted_tick)
+        }
     };
-    service.emit(&runner, &descriptor, &TokenStream::new())
+    service.emit(&runner, &descriptor, &checks)
 }
 
 fn service_fn<'a>(

@@ -12,6 +12,11 @@ pub mod configuration {
     #![doc = include_str!("docs/configuration.md")]
 }
 
+#[cfg(feature = "postgres")]
+pub mod durable {
+    #![doc = include_str!("docs/durable.md")]
+}
+
 #[cfg(feature = "web")]
 pub mod web {
     #![doc = include_str!("docs/web.md")]

@@ -13,6 +13,8 @@ pub mod docs;
 #[cfg(feature = "config")]
 pub mod config;
 pub mod di;
+#[cfg(feature = "postgres")]
+pub mod durable;
 pub mod host;
 pub mod queue;
 pub mod registry;

@@ -14,6 +14,99 @@ pub use crate::timer::{Missed, Overlap, TimerOptions};
 #[cfg(feature = "web")]
 pub use crate::web::{IntoRoutes, RouteContribution, listing as web_listing, register_discovered};
 
+/// Not public API, used by generated code: implemented when the `postgres` feature is on.
+#[diagnostic::on_unimplemented(
+    message = "`durable` needs the `postgres` feature of `hosted`",
+    label = "durable queues keep their items in PostgreSQL",
+    note = "enable it in Cargo.toml: `hosted = {{ version = \"0.1\", features = [\"postgres\"] }}`"
+)]
+pub trait DurableFeature {}
+
+#[cfg(feature = "postgres")]
+impl DurableFeature for () {}
+
+/// Not public API, used by generated code: checks, at the `durable` key, that durable queues are
+/// compiled in.
+pub const fn assert_durable<T: DurableFeature>() {}
+
+/// Not public API, used by generated code: what a durable queue's item must be.
+#[cfg(feature = "postgres")]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a durable queue's item: it must implement `serde::Serialize` and `serde::de::DeserializeOwned`",
+    label = "the durable queue's item type",
+    note = "a durable queue stores each item in PostgreSQL as JSON: derive `serde::Serialize` and `serde::Deserialize` (without borrowed fields)"
+)]
+pub trait DurableItem: serde::Serialize + serde::de::DeserializeOwned + Send + 'static {}
+
+#[cfg(feature = "postgres")]
+#[diagnostic::do_not_recommend]
+impl<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static> DurableItem for T {}
+
+/// Not public API, used by generated code: checks, at the item's type, that it can be stored.
+#[cfg(feature = "postgres")]
+pub const fn assert_durable_item<T: DurableItem>() {}
+
+/// Not public API, used by generated code: without the `postgres` feature the `durable` key is
+/// reported by [`assert_durable`] alone.
+#[cfg(not(feature = "postgres"))]
+pub const fn assert_durable_item<T>() {}
+
+/// Not public API, used by generated code: [`durable_queued`](crate::durable::durable_queued).
+#[cfg(feature = "postgres")]
+#[must_use]
+pub fn durable_queued<T: DurableItem, H: QueueHandler<T>>(
+    name: &'static str,
+    options: QueueOptions,
+    handler: H,
+) -> ServiceDescriptor {
+    crate::durable::durable_queued(name, options, handler)
+}
+
+/// Not public API, used by generated code: [`cluster_timed`](crate::durable::cluster_timed).
+#[cfg(feature = "postgres")]
+#[must_use]
+pub fn cluster_timed<F, Fut>(
+    name: &'static str,
+    options: TimerOptions,
+    backfill: Option<std::time::Duration>,
+    body: F,
+) -> ServiceDescriptor
+where
+    F: Fn(RunContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output: IntoOutcome> + Send + 'static,
+{
+    crate::durable::cluster_timed(name, options, backfill, body)
+}
+
+/// Not public API, used by generated code: without the `postgres` feature, a timer of this
+/// replica (never reached: [`assert_durable`] fails the build first).
+#[cfg(not(feature = "postgres"))]
+#[must_use]
+pub fn cluster_timed<F, Fut>(
+    name: &'static str,
+    options: TimerOptions,
+    _backfill: Option<std::time::Duration>,
+    body: F,
+) -> ServiceDescriptor
+where
+    F: Fn(RunContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output: IntoOutcome> + Send + 'static,
+{
+    ServiceDescriptor::timed(name, options, body)
+}
+
+/// Not public API, used by generated code: without the `postgres` feature, a queue in memory
+/// (never reached: [`assert_durable`] fails the build first).
+#[cfg(not(feature = "postgres"))]
+#[must_use]
+pub fn durable_queued<T: Send + 'static, H: QueueHandler<T>>(
+    name: &'static str,
+    options: QueueOptions,
+    handler: H,
+) -> ServiceDescriptor {
+    ServiceDescriptor::queued(name, options, handler, DeadLetters::log_without_item())
+}
+
 /// Not public API, used by generated code: a boxed future.
 pub type BoxFuture<T> = crate::util::BoxFuture<'static, T>;
 

@@ -16,7 +16,8 @@ const FLOW: &[(&str, u8)] = &[
     ("timer", 6),
     ("queue", 6),
     ("web", 6),
-    ("testing", 7),
+    ("durable", 7),
+    ("testing", 8),
 ];
 
 fn rank(concept: &str) -> Option<u8> {

@@ -13,6 +13,7 @@ mod options;
 mod service;
 mod work;
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::di::{Dependencies, Inject, InjectError, RunContext};
+use crate::util::BoxFuture;
 
 pub use self::options::{FullMode, QueueOptions};
 pub use self::service::{DeadLetter, DeadLetters, QueueHandler};
@@ -60,6 +62,21 @@ pub(crate) struct Shared<T> {
     chan: Chan<T>,
     counters: Counters,
     drops: Mutex<DropReport>,
+    /// Where the items go instead of the channel, for a queue kept outside the process.
+    forward: Option<Arc<dyn Forward<T>>>,
+}
+
+/// Where the items of a queue kept outside the process go (a durable store): a send returns once
+/// the store holds the item.
+pub(crate) trait Forward<T>: Send + Sync {
+    /// Stores one item.
+    fn send(&self, item: T) -> BoxFuture<'_, Result<(), SendError<T>>>;
+    /// The store itself, for the code that knows what it is.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        expect(dead_code, reason = "only the durable queues forward their items")
+    )]
+    fn as_any(&self) -> &(dyn Any + Send + Sync);
 }
 
 /// Per-outcome counters, updated with relaxed atomics by the workers.
@@ -138,20 +155,29 @@ pub enum SendError<T> {
     Closed(T),
     /// The queue stayed full for the whole wait of [`Queue::send_timeout`].
     TimedOut(T),
+    /// A durable queue's store did not take the item (unreachable, or the item did not
+    /// serialise); the error says why.
+    Unavailable(T, crate::service::BoxError),
 }
 
 impl<T> SendError<T> {
     /// The item that was not accepted.
     pub fn into_item(self) -> T {
         match self {
-            Self::Full(item) | Self::Closed(item) | Self::TimedOut(item) => item,
+            Self::Full(item)
+            | Self::Closed(item)
+            | Self::TimedOut(item)
+            | Self::Unavailable(item, _) => item,
         }
     }
 
     /// A reference to the item that was not accepted.
     pub fn item(&self) -> &T {
         match self {
-            Self::Full(item) | Self::Closed(item) | Self::TimedOut(item) => item,
+            Self::Full(item)
+            | Self::Closed(item)
+            | Self::TimedOut(item)
+            | Self::Unavailable(item, _) => item,
         }
     }
 
@@ -167,12 +193,19 @@ impl<T> fmt::Debug for SendError<T> {
             Self::Full(_) => "Full(..)",
             Self::Closed(_) => "Closed(..)",
             Self::TimedOut(_) => "TimedOut(..)",
+            Self::Unavailable(_, _) => "Unavailable(..)",
         })
     }
 }
 
 impl<T> fmt::Display for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Self::Unavailable(_, error) = self {
+            return write!(
+                f,
+                "the durable store did not take the item: {error}; the item was handed back"
+            );
+        }
         f.write_str(match self {
             Self::Full(_) => "the queue is full; the item was handed back",
             Self::Closed(_) => {
@@ -181,6 +214,7 @@ impl<T> fmt::Display for SendError<T> {
             Self::TimedOut(_) => {
                 "the queue stayed full for the whole timeout; the item was handed back"
             }
+            Self::Unavailable(_, _) => unreachable!("written above"),
         })
     }
 }
@@ -216,8 +250,26 @@ impl<T: Send + 'static> Queue<T> {
                 chan,
                 counters: Counters::default(),
                 drops: Mutex::new(DropReport::default()),
+                forward: None,
             }),
         }
+    }
+
+    /// A queue whose items go to `forward` (a durable store) instead of a channel.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        expect(dead_code, reason = "only the durable queues forward their items")
+    )]
+    pub(crate) fn forwarding(
+        name: impl Into<String>,
+        options: QueueOptions,
+        forward: Arc<dyn Forward<T>>,
+    ) -> Self {
+        let mut queue = Self::new(name, options);
+        if let Some(shared) = Arc::get_mut(&mut queue.shared) {
+            shared.forward = Some(forward);
+        }
+        queue
     }
 }
 
@@ -233,6 +285,12 @@ impl<T> Queue<T> {
     /// [`SendError::Closed`] once the queue has stopped accepting items (the host is stopping),
     /// [`SendError::Full`] under [`FullMode::Reject`]; the item is inside.
     pub async fn send(&self, item: T) -> Result<(), SendError<T>> {
+        if let Some(forward) = &self.shared.forward {
+            return forward
+                .send(item)
+                .await
+                .map_err(|error| self.handed_back(error));
+        }
         if self.shared.chan.full_mode() != FullMode::Wait {
             return self.try_send(item);
         }
@@ -250,6 +308,13 @@ impl<T> Queue<T> {
     /// dropped instead), [`SendError::Closed`] once it has stopped accepting items; the item is
     /// inside.
     pub fn try_send(&self, item: T) -> Result<(), SendError<T>> {
+        if self.shared.forward.is_some() {
+            return Err(self.handed_back(SendError::Unavailable(
+                item,
+                "a durable queue cannot store an item without waiting for its database: use `send`"
+                    .into(),
+            )));
+        }
         match self.shared.chan.offer(item) {
             Offer::Accepted { dropped: None } => Ok(()),
             Offer::Accepted {
@@ -271,6 +336,11 @@ impl<T> Queue<T> {
     /// stopped accepting items, [`SendError::Full`] under [`FullMode::Reject`]; the item is
     /// inside.
     pub async fn send_timeout(&self, item: T, timeout: Duration) -> Result<(), SendError<T>> {
+        if self.shared.forward.is_some() {
+            // The item moves into the store's future; past the timeout it cannot come back, so
+            // the store bounds its own wait (its connection timeout) instead.
+            return self.send(item).await;
+        }
         if self.shared.chan.full_mode() != FullMode::Wait {
             return self.try_send(item);
         }
@@ -350,6 +420,15 @@ impl<T> Queue<T> {
 
     pub(crate) fn shared(&self) -> &Shared<T> {
         &self.shared
+    }
+
+    /// The store a durable queue's items go to.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        expect(dead_code, reason = "only the durable queues forward their items")
+    )]
+    pub(crate) fn forward(&self) -> Option<&Arc<dyn Forward<T>>> {
+        self.shared.forward.as_ref()
     }
 
     fn handed_back(&self, error: SendError<T>) -> SendError<T> {
