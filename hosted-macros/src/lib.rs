@@ -7,6 +7,7 @@ mod cron;
 mod diagnostics;
 mod duration;
 mod duration_grammar;
+mod edit_distance;
 mod hosted_service;
 mod injection;
 mod lockfile;
