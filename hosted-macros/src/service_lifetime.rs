@@ -12,7 +12,7 @@ use syn::{GenericArgument, Ident, Item, ItemFn, ItemStruct, PathArguments, Type}
 use crate::args::{Args, Attribute};
 use crate::construct::StructFields;
 use crate::diagnostics::{Errors, with_item};
-use crate::injection::{declare_values, inject_params};
+use crate::injection::{declare_values, inject_params, inject_params_stepwise};
 use crate::signature::{self, HostedFn};
 use crate::values;
 
@@ -283,7 +283,26 @@ fn emit_factory_fn(model: &FactoryModel, private: &TokenStream) -> (TokenStream,
     let provided_assertion = assert_provided(private, value_type, registered);
     let cx_binding = binding_if(!model.function.params.is_empty(), "__hosted_cx");
     let built_type = quote!(::core::result::Result<#private::Built, #private::BoxError>);
-    if model.is_async || !model.function.params.is_empty() {
+    if !model.is_async && !model.function.params.is_empty() {
+        let build = quote!({
+            let __hosted_value: #value_type = #returned;
+            #shared
+        });
+        let body = inject_params_stepwise(private, &model.function.params, &build);
+        let factory_fn = quote! {
+            fn __hosted_factory(
+                __hosted_cx: &#private::RunContext,
+            ) -> ::core::result::Result<#private::Step, #private::BoxError> {
+                #provided_assertion
+                #body
+            }
+        };
+        return (
+            factory_fn,
+            quote!(#private::GeneratedFactory::Stepwise(__hosted_factory)),
+        );
+    }
+    if model.is_async {
         let factory_fn = quote! {
             fn __hosted_factory(
                 #cx_binding: #private::RunContext,

@@ -3,7 +3,7 @@
 pub use inventory;
 
 pub use crate::di::construct::Construct;
-pub use crate::di::provider::{Built, Disposer, GeneratedFactory};
+pub use crate::di::provider::{Built, Disposer, GeneratedFactory, Step};
 pub use crate::di::{Dependencies, Inject, InjectError, Provider, RunContext, ServiceLifetime};
 pub use crate::host::entry::{ListingHook, MainOptions, run_main};
 pub use crate::queue::generated::{assert_queue_item, hook_dead_letters, log_dead_letters};

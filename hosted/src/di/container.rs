@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-use super::provider::{AnyValue, Built, Disposer, Extract, Factory, ProvidedValue, extract};
+use super::provider::{AnyValue, Built, Disposer, Extract, Factory, ProvidedValue, Step, extract};
 use super::scope::{Claim, ScopeState};
 use super::{InjectError, Provider, RunContext, ScopeExit, ServiceLifetime};
 use crate::service::{ApplicationLifetime, ServiceInfo, ServiceKind};
@@ -56,6 +56,54 @@ struct Entry {
     scoped_slot: usize,
     /// The context singletons are built in: their owning service's, or the host's.
     home: (ServiceInfo, CancellationToken),
+}
+
+impl Entry {
+    /// This scoped registration's value in `cx`'s scope if it is built, or built now when its
+    /// factory need not await.
+    fn scoped_now(&self, cx: &RunContext) -> Option<Result<AnyValue, InjectError>> {
+        let scope = cx.scope()?;
+        let slot = self.scoped_slot;
+        if !matches!(self.factory, Some(Factory::Sync(_) | Factory::Stepwise(_))) {
+            return scope.built_value(slot).map(Ok);
+        }
+        match scope.claim_now(slot) {
+            Claim::Ready(value) => Some(Ok(value)),
+            Claim::Wait | Claim::Closed => None,
+            Claim::Build => match self.build_now(cx) {
+                Some(Ok(Built { value, disposer })) => {
+                    scope.fill(slot, value.clone(), disposer);
+                    Some(Ok(value))
+                }
+                Some(Err(error)) => {
+                    scope.release_claim(slot);
+                    Some(Err(error))
+                }
+                None => {
+                    scope.release_claim(slot);
+                    None
+                }
+            },
+        }
+    }
+
+    /// Builds the value if its factory can without awaiting; `None` otherwise, with
+    /// whatever a stepwise factory started dropped (it built nothing `resolve` would not reuse).
+    fn build_now(&self, cx: &RunContext) -> Option<Result<Built, InjectError>> {
+        let built = match self.factory.as_ref()? {
+            Factory::Sync(factory) => factory(cx),
+            Factory::Stepwise(factory) => match factory(cx) {
+                Ok(Step::Now(built)) => Ok(built),
+                Ok(Step::Later(_)) => return None,
+                Err(error) => Err(error),
+            },
+            Factory::Async(_) => return None,
+        };
+        Some(built.map_err(|source| InjectError::Failed {
+            type_name: self.type_name,
+            source: Arc::from(source),
+        }))
+    }
 }
 
 /// The built container. Singletons are built on first resolution, and the host resolves every
@@ -146,8 +194,10 @@ impl Container {
         self.position(type_id).is_some()
     }
 
-    /// The value of `T` for a consumer running in `cx`, if it can be had without building
-    /// anything: a singleton already built, or a scoped value already built in `cx`'s scope.
+    /// The value of `T` for a consumer running in `cx`, if it can be had without awaiting: a
+    /// singleton already built, a scoped value already built in `cx`'s scope, or one whose
+    /// factory builds it at once. `None` leaves nothing claimed: the caller then goes through
+    /// [`resolve`](Self::resolve).
     pub(crate) fn resolve_now<T: ?Sized + Send + Sync + 'static>(
         &self,
         cx: &RunContext,
@@ -155,7 +205,10 @@ impl Container {
         let entry = &self.entries[self.position(TypeId::of::<T>())?];
         let value = match entry.lifetime {
             ServiceLifetime::Singleton => entry.singleton.get()?.clone(),
-            ServiceLifetime::Scoped => cx.scope()?.built_value(entry.scoped_slot)?,
+            ServiceLifetime::Scoped => match entry.scoped_now(cx)? {
+                Ok(value) => value,
+                Err(error) => return Some(Err(error)),
+            },
             ServiceLifetime::Transient => return None,
         };
         let type_name = std::any::type_name::<T>();
@@ -283,6 +336,11 @@ impl Container {
         let built = match factory {
             Factory::Async(factory) => factory(cx.clone()).await,
             Factory::Sync(factory) => factory(cx),
+            Factory::Stepwise(factory) => match factory(cx) {
+                Ok(Step::Now(built)) => Ok(built),
+                Ok(Step::Later(rest)) => rest.await,
+                Err(error) => Err(error),
+            },
         };
         built.map_err(|source| InjectError::Failed {
             type_name: entry.type_name,

@@ -45,8 +45,9 @@ impl RunEnd {
     /// creation order, telling them how the run went. A `dispose` that panicked fails the run.
     pub(crate) async fn finish(self, exit: ScopeExit) -> Result<(), crate::service::Failure> {
         match self.scope {
-            Some(scope) => scope.close(exit).await,
-            None => Ok(()),
+            // Nothing to dispose: no future to run.
+            Some(scope) if !scope.close_now() => scope.close(exit).await,
+            _ => Ok(()),
         }
     }
 }

@@ -67,6 +67,18 @@ pub trait Inject: Sized + Send + 'static {
     /// When the value cannot be produced; the run then fails as if the function had returned
     /// the error.
     fn inject(cx: &RunContext) -> impl Future<Output = Result<Self, InjectError>> + Send;
+
+    /// Produces the value without awaiting, when that is possible: `None` sends the caller to
+    /// [`inject`](Self::inject). A factory that does not await builds its value without a
+    /// future when every parameter answers here.
+    ///
+    /// `None` must leave nothing behind that `inject` would not reuse: a value built now is
+    /// either returned or kept where `inject` finds it (a scope's slot). The default is `None`.
+    #[must_use]
+    fn inject_now(cx: &RunContext) -> Option<Result<Self, InjectError>> {
+        let _ = cx;
+        None
+    }
 }
 
 /// Why a parameter could not be injected.
@@ -216,17 +228,29 @@ impl Inject for CancellationToken {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
         Ok(cx.stop_token().clone())
     }
+
+    fn inject_now(cx: &RunContext) -> Option<Result<Self, InjectError>> {
+        Some(Ok(cx.stop_token().clone()))
+    }
 }
 
 impl Inject for ApplicationLifetime {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
         Ok(cx.lifetime().clone())
     }
+
+    fn inject_now(cx: &RunContext) -> Option<Result<Self, InjectError>> {
+        Some(Ok(cx.lifetime().clone()))
+    }
 }
 
 impl Inject for ServiceInfo {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
         Ok(cx.info().clone())
+    }
+
+    fn inject_now(cx: &RunContext) -> Option<Result<Self, InjectError>> {
+        Some(Ok(cx.info().clone()))
     }
 }
 
@@ -237,11 +261,16 @@ impl<T: ?Sized + Send + Sync + 'static> Inject for Arc<T> {
 
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
         // A value built earlier (every singleton once the host runs, a scoped value asked for
-        // again) is handed over without entering the asynchronous path.
+        // again), or one whose factory does not await, is handed over without entering the
+        // asynchronous path.
         if let Some(ready) = cx.container().resolve_now::<T>(cx) {
             return ready;
         }
         cx.container().resolve::<T>(cx).await
+    }
+
+    fn inject_now(cx: &RunContext) -> Option<Result<Self, InjectError>> {
+        cx.container().resolve_now::<T>(cx)
     }
 }
 
@@ -262,6 +291,20 @@ impl<T: Inject> Inject for Option<T> {
             T::inject(cx).await.map(Some)
         } else {
             Ok(None)
+        }
+    }
+
+    fn inject_now(cx: &RunContext) -> Option<Result<Self, InjectError>> {
+        let mut needs = Dependencies::new("");
+        T::declare(&mut needs);
+        let available = needs
+            .into_requirements()
+            .iter()
+            .all(|requirement| cx.container().provides(requirement.type_id));
+        if available {
+            T::inject_now(cx).map(|value| value.map(Some))
+        } else {
+            Some(Ok(None))
         }
     }
 }

@@ -97,6 +97,39 @@ pub(crate) enum Factory {
     Async(Arc<dyn Fn(RunContext) -> BoxFuture<'static, Result<Built, BoxError>> + Send + Sync>),
     /// Builds at once, with nothing to inject: no future to allocate.
     Sync(fn(&RunContext) -> Result<Built, BoxError>),
+    /// Never awaits itself, but injects parameters: builds at once when every parameter can be
+    /// had without awaiting ([`Inject::inject_now`](super::Inject::inject_now)), and hands back
+    /// the rest of the work as a future otherwise.
+    Stepwise(fn(&RunContext) -> Result<Step, BoxError>),
+}
+
+/// Not public API, used by generated code: what a [`GeneratedFactory::Stepwise`] factory did.
+#[doc(hidden)]
+pub enum Step {
+    /// Every parameter was at hand: the value is built.
+    Now(Built),
+    /// A parameter needs awaiting: the future injects the rest and builds the value.
+    Later(BoxFuture<'static, Result<Built, BoxError>>),
+}
+
+impl Step {
+    /// Not public API, used by generated code: the value built at once.
+    ///
+    /// # Errors
+    /// The error building it, as it is.
+    #[doc(hidden)]
+    pub fn __now(built: Result<Built, BoxError>) -> Result<Self, BoxError> {
+        built.map(Self::Now)
+    }
+}
+
+impl fmt::Debug for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Now(_) => "Step::Now",
+            Self::Later(_) => "Step::Later",
+        })
+    }
 }
 
 /// Not public API, used by generated code: the factory a generated registration provides.
@@ -107,6 +140,8 @@ pub enum GeneratedFactory {
     Async(fn(RunContext) -> BoxFuture<'static, Result<Built, BoxError>>),
     /// Needs nothing injected and does not await.
     Sync(fn(&RunContext) -> Result<Built, BoxError>),
+    /// Injects parameters but does not await itself.
+    Stepwise(fn(&RunContext) -> Result<Step, BoxError>),
 }
 
 impl From<GeneratedFactory> for Factory {
@@ -114,6 +149,7 @@ impl From<GeneratedFactory> for Factory {
         match factory {
             GeneratedFactory::Async(factory) => Self::Async(Arc::new(factory)),
             GeneratedFactory::Sync(factory) => Self::Sync(factory),
+            GeneratedFactory::Stepwise(factory) => Self::Stepwise(factory),
         }
     }
 }
@@ -371,6 +407,10 @@ async fn build_with(factory: &Factory, cx: RunContext) -> Result<Built, BoxError
     match factory {
         Factory::Async(factory) => factory(cx).await,
         Factory::Sync(factory) => factory(&cx),
+        Factory::Stepwise(factory) => match factory(&cx)? {
+            Step::Now(built) => Ok(built),
+            Step::Later(rest) => rest.await,
+        },
     }
 }
 

@@ -77,6 +77,8 @@ struct ScopeValues {
     building: SmallVec<[usize; 2]>,
     /// Tasks waiting in [`Claim::Wait`]; the notification is skipped when there are none.
     waiting: usize,
+    /// How many of `created` have a dispose hook: without any, closing awaits nothing.
+    disposable: usize,
     closed: bool,
 }
 
@@ -133,6 +135,27 @@ impl ScopeState {
         Claim::Build
     }
 
+    /// As [`claim`](Self::claim), for a caller that will not wait: a slot being built elsewhere
+    /// is reported as [`Claim::Wait`] without counting the caller as a waiter.
+    pub(crate) fn claim_now(&self, slot: usize) -> Claim {
+        let mut values = self.lock();
+        if values.closed {
+            return Claim::Closed;
+        }
+        if let Some(created) = values
+            .created
+            .iter()
+            .find(|created| created.slot == Some(slot))
+        {
+            return Claim::Ready(created.value.clone());
+        }
+        if values.building.contains(&slot) {
+            return Claim::Wait;
+        }
+        values.building.push(slot);
+        Claim::Build
+    }
+
     /// The value of `slot`, if it has been built in this open scope.
     pub(crate) fn built_value(&self, slot: usize) -> Option<AnyValue> {
         let values = self.lock();
@@ -167,6 +190,7 @@ impl ScopeState {
         let waiting = {
             let mut values = self.lock();
             values.building.retain(|building| *building != slot);
+            values.disposable += usize::from(disposer.is_some());
             values.created.push(Created {
                 slot: Some(slot),
                 value,
@@ -193,7 +217,9 @@ impl ScopeState {
 
     /// Records a transient built in this scope.
     pub(crate) fn created(&self, value: AnyValue, disposer: Option<Disposer>) {
-        self.lock().created.push(Created {
+        let mut values = self.lock();
+        values.disposable += usize::from(disposer.is_some());
+        values.created.push(Created {
             slot: None,
             value,
             disposer,
@@ -206,12 +232,30 @@ impl ScopeState {
         self.built.notified()
     }
 
+    /// Closes the scope at once if none of its values has a dispose hook, releasing them in
+    /// reverse creation order; otherwise leaves it open for [`close`](Self::close).
+    pub(crate) fn close_now(&self) -> bool {
+        let mut created = {
+            let mut values = self.lock();
+            if values.disposable > 0 {
+                return false;
+            }
+            values.closed = true;
+            std::mem::take(&mut values.created)
+        };
+        while let Some(created) = created.pop() {
+            drop(created);
+        }
+        true
+    }
+
     /// Disposes the values in reverse creation order, then releases them in that order. A
     /// `dispose` that panics does not keep the others from running; the panics are returned.
     pub(crate) async fn close(&self, exit: ScopeExit) -> Result<(), Failure> {
         let mut created = {
             let mut values = self.lock();
             values.closed = true;
+            values.disposable = 0;
             std::mem::take(&mut values.created)
         };
         let mut panics = Vec::new();
@@ -266,6 +310,10 @@ impl ScopeFactory {
 impl Inject for ScopeFactory {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
         Ok(Self { cx: cx.clone() })
+    }
+
+    fn inject_now(cx: &RunContext) -> Option<Result<Self, InjectError>> {
+        Some(Ok(Self { cx: cx.clone() }))
     }
 }
 

@@ -71,8 +71,8 @@ impl Tick {
     }
 }
 
-impl Inject for Tick {
-    async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
+impl Tick {
+    fn of_run(cx: &RunContext) -> Result<Self, InjectError> {
         cx.extension::<Self>().copied().ok_or_else(|| {
             InjectError::Custom(format!(
                 "`Tick` is only available to `#[timed]` services, and `{}` is a {} service",
@@ -80,5 +80,15 @@ impl Inject for Tick {
                 cx.info().kind()
             ))
         })
+    }
+}
+
+impl Inject for Tick {
+    async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
+        Self::of_run(cx)
+    }
+
+    fn inject_now(cx: &RunContext) -> Option<Result<Self, InjectError>> {
+        Some(Self::of_run(cx))
     }
 }
