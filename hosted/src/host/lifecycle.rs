@@ -153,6 +153,10 @@ impl Shared {
             if self.lifetime.stop_requested_token().is_cancelled() {
                 return Err(self.stop_all(Vec::new(), hooked).await);
             }
+            if service.service.default_start_hooks() {
+                hooked.push(service);
+                continue;
+            }
             let cx = self.service_context(&service.info, &cancellation);
             let call = hook(&service.service, cx, |s, cx| s.starting(cx));
             let ok = self
@@ -171,11 +175,13 @@ impl Shared {
                 return Err(self.abort_startup(started, rest).await);
             }
             let service_began = Instant::now();
-            let cx = self.service_context(&service.info, &cancellation);
-            let call = hook(&service.service, cx, |s, cx| s.start(cx));
-            if !self.start_step(&service, "start", call, deadline).await {
-                let rest = std::iter::once(service).chain(waiting).collect();
-                return Err(self.abort_startup(started, rest).await);
+            if !service.service.default_start_hooks() {
+                let cx = self.service_context(&service.info, &cancellation);
+                let call = hook(&service.service, cx, |s, cx| s.start(cx));
+                if !self.start_step(&service, "start", call, deadline).await {
+                    let rest = std::iter::once(service).chain(waiting).collect();
+                    return Err(self.abort_startup(started, rest).await);
+                }
             }
             let supervisor = AbortOnDropHandle::new(tokio::spawn(
                 supervise(
@@ -196,6 +202,9 @@ impl Shared {
             });
         }
         for service in &started {
+            if service.built.service.default_start_hooks() {
+                continue;
+            }
             let cx = self.service_context(&service.built.info, &cancellation);
             let call = hook(&service.built.service, cx, |s, cx| s.started(cx));
             if !self

@@ -26,6 +26,8 @@ impl FnService {
 }
 
 impl HostedService for FnService {
+    const __DEFAULT_START_HOOKS: bool = true;
+
     async fn execute(&self, _stop: CancellationToken) -> Result<(), BoxError> {
         let (cx, end) = self.cx.begin_run();
         let result = (self.body)(cx).await;

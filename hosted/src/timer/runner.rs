@@ -304,6 +304,8 @@ impl TimerService {
 }
 
 impl HostedService for TimerService {
+    const __DEFAULT_START_HOOKS: bool = true;
+
     async fn execute(&self, stop: CancellationToken) -> Result<(), BoxError> {
         let finished = match self.plan.overlap {
             Overlap::Concurrent => self.run_side_by_side(&stop).await,
