@@ -153,7 +153,7 @@ impl Shared {
             if self.lifetime.stop_requested_token().is_cancelled() {
                 return Err(self.stop_all(Vec::new(), hooked).await);
             }
-            if service.service.default_start_hooks() {
+            if service.service.default_hooks() {
                 hooked.push(service);
                 continue;
             }
@@ -175,7 +175,7 @@ impl Shared {
                 return Err(self.abort_startup(started, rest).await);
             }
             let service_began = Instant::now();
-            if !service.service.default_start_hooks() {
+            if !service.service.default_hooks() {
                 let cx = self.service_context(&service.info, &cancellation);
                 let call = hook(&service.service, cx, |s, cx| s.start(cx));
                 if !self.start_step(&service, "start", call, deadline).await {
@@ -202,7 +202,7 @@ impl Shared {
             });
         }
         for service in &started {
-            if service.built.service.default_start_hooks() {
+            if service.built.service.default_hooks() {
                 continue;
             }
             let cx = self.service_context(&service.built.info, &cancellation);
@@ -515,15 +515,25 @@ impl Shared {
         ) -> BoxFuture<'a, Result<(), crate::service::BoxError>>,
     ) -> Vec<bool> {
         let limit = budget.limit();
-        let calls = wave.iter().map(|service| {
-            let cx = self.service_context(&service.info, cancellation);
-            let call = hook(&service.service, cx, method).instrument(service.span.clone());
-            call_caught(call, Some(limit))
-        });
-        let results = join_all(calls.collect()).await;
+        // A default hook does nothing and cannot fail: it is not called at all.
+        let calls = wave
+            .iter()
+            .filter(|service| !service.service.default_hooks())
+            .map(|service| {
+                let cx = self.service_context(&service.info, cancellation);
+                let call = hook(&service.service, cx, method).instrument(service.span.clone());
+                call_caught(call, Some(limit))
+            });
+        let mut results = join_all(calls.collect()).await.into_iter();
         wave.iter()
-            .zip(results)
-            .map(|(service, result)| self.report_stop_step(service, step, result, budget))
+            .map(|service| {
+                if service.service.default_hooks() {
+                    return true;
+                }
+                results
+                    .next()
+                    .is_none_or(|result| self.report_stop_step(service, step, result, budget))
+            })
             .collect()
     }
 

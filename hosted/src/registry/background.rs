@@ -26,7 +26,7 @@ impl FnService {
 }
 
 impl HostedService for FnService {
-    const __DEFAULT_START_HOOKS: bool = true;
+    const __DEFAULT_HOOKS: bool = true;
 
     async fn execute(&self, _stop: CancellationToken) -> Result<(), BoxError> {
         let (cx, end) = self.cx.begin_run();

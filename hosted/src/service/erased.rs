@@ -9,8 +9,8 @@ use crate::util::BoxFuture;
 
 /// [`HostedService`] made object-safe, so the host can drive services of any type.
 pub(crate) trait ErasedService: Send + Sync + 'static {
-    /// Whether `starting`, `start` and `started` do nothing, so the host may skip them.
-    fn default_start_hooks(&self) -> bool;
+    /// Whether every lifecycle hook is the default, doing nothing, so the host may skip them.
+    fn default_hooks(&self) -> bool;
     fn starting<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>>;
     fn start<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>>;
     fn started<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>>;
@@ -24,8 +24,8 @@ pub(crate) trait ErasedService: Send + Sync + 'static {
 }
 
 impl<T: HostedService> ErasedService for T {
-    fn default_start_hooks(&self) -> bool {
-        T::__DEFAULT_START_HOOKS
+    fn default_hooks(&self) -> bool {
+        T::__DEFAULT_HOOKS
     }
     fn starting<'a>(&'a self, cx: &'a ServiceContext) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(HostedService::starting(self, cx))

@@ -57,10 +57,11 @@ use super::{ApplicationLifetime, BoxError, ServiceInfo};
     note = "add `impl hosted::HostedService for {Self} {{}}`, then override `start`/`stop` for setup and teardown or `execute` for a long-running body; every method has a default"
 )]
 pub trait HostedService: Send + Sync + 'static {
-    /// Not public API: `true` only on the host's own services whose `starting`, `start` and
-    /// `started` are the defaults, which the host then does not call (they would do nothing).
+    /// Not public API: `true` only on the host's own services whose lifecycle hooks
+    /// (`starting`, `start`, `started`, `stopping`, `stop`, `stopped`) are all the defaults,
+    /// which the host then does not call: they would do nothing.
     #[doc(hidden)]
-    const __DEFAULT_START_HOOKS: bool = false;
+    const __DEFAULT_HOOKS: bool = false;
 
     /// Called once, in start order, before the next service starts (`StartAsync`).
     ///

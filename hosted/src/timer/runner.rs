@@ -304,7 +304,7 @@ impl TimerService {
 }
 
 impl HostedService for TimerService {
-    const __DEFAULT_START_HOOKS: bool = true;
+    const __DEFAULT_HOOKS: bool = true;
 
     async fn execute(&self, stop: CancellationToken) -> Result<(), BoxError> {
         let finished = match self.plan.overlap {
