@@ -5,6 +5,7 @@ use std::any::{Any, TypeId};
 use std::future::Future;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
 use tokio_util::sync::CancellationToken;
 
 use super::container::Container;
@@ -20,7 +21,9 @@ pub struct RunContext {
     /// The run's scope; `None` where values are built for the whole host (singletons), or
     /// where nothing the service resolves is scoped.
     scope: Option<Arc<ScopeState>>,
-    extensions: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
+    /// Inline for the one a run usually has (a tick, a queue item's number): no allocation
+    /// beyond the value's own.
+    extensions: SmallVec<[(TypeId, Arc<dyn Any + Send + Sync>); 1]>,
 }
 
 struct RunEnv {
@@ -76,7 +79,7 @@ impl RunContext {
                 needs_scope,
             }),
             scope: None,
-            extensions: Vec::new(),
+            extensions: SmallVec::new(),
         }
     }
 
@@ -99,7 +102,7 @@ impl RunContext {
         let cx = Self {
             env: Arc::clone(&self.env),
             scope: scope.clone(),
-            extensions: Vec::new(),
+            extensions: SmallVec::new(),
         };
         (cx, RunEnd { scope })
     }
