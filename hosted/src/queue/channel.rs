@@ -249,6 +249,16 @@ impl<T> Chan<T> {
         self.in_flight.fetch_or(SEALED, Ordering::AcqRel) & !SEALED
     }
 
+    /// As [`seal`](Self::seal), but 0 if the count was taken already: for the last look at a
+    /// queue whose stop may or may not have sealed it.
+    pub(crate) fn seal_once(&self) -> u64 {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| {
+                (count & SEALED == 0).then_some(count | SEALED)
+            })
+            .unwrap_or_default()
+    }
+
     /// Called by a worker when an item is finished; `false` if the stop already counted it.
     pub(crate) fn finish(&self) -> bool {
         self.in_flight.fetch_sub(1, Ordering::AcqRel) & SEALED == 0

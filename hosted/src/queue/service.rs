@@ -411,6 +411,16 @@ fn close_for_good<T>(queue: &Queue<T>, why: &str) {
             "items still queued are left undone: {why}"
         );
     }
+    // Items a worker held when the host abandoned the service (its body dropped before the
+    // drain could count them) are the stop's, like those the drain abandons itself.
+    let abandoned = chan.seal_once();
+    if abandoned > 0 {
+        Counters::add(&queue.shared().counters().left_undone, abandoned);
+        tracing::warn!(
+            left_undone = abandoned,
+            "items in flight are left undone: {why}"
+        );
+    }
 }
 
 /// The stop: no more sends, then the accepted items are handled while the shutdown budget
