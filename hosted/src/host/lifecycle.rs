@@ -187,6 +187,7 @@ impl Shared {
                 )
                 .instrument(service.span.clone()),
             ));
+            service.info.activity().set_running(true);
             service.span.in_scope(|| {
                 tracing::info!(elapsed = ?service_began.elapsed(), "started");
             });
@@ -472,6 +473,7 @@ impl Shared {
             .await;
         drop(refs);
         for ((built, finished), stopped_cleanly) in members.into_iter().zip(ended).zip(cleanly) {
+            built.info.activity().set_running(false);
             if let Some(offender) = &late {
                 built.span.in_scope(|| {
                     tracing::warn!(
