@@ -232,9 +232,11 @@ async fn a_client_that_stops_reading_slows_neither_the_sender_nor_the_others() {
     assert_eq!(reader_stats.dropped, 0, "{per_connection:?}");
     assert_eq!(stats.dropped, stalled_stats.dropped);
     assert_eq!(stats.disconnected, 0);
-    // Sending stays a queue push: the stalled client does not make it wait.
+    // Sending stays a queue push: the stalled client does not make it wait. (A send that
+    // waited for the stalled socket would wait for ever: the slack is only for a busy machine,
+    // where one median push can take a scheduler slice.)
     assert!(
-        with_stall < baseline * 20 + Duration::from_micros(200),
+        with_stall < baseline * 50 + Duration::from_millis(5),
         "median send: {with_stall:?} with a stalled client, {baseline:?} without"
     );
     eprintln!("median send_all: {baseline:?} without a stalled client, {with_stall:?} with one");
