@@ -97,6 +97,14 @@ fn list_as_json_gives_each_service_its_kind_schedule_queue_and_settings() {
     assert_eq!(feeder["schedule"], Value::Null);
     assert_eq!(feeder["queue"], Value::Null);
     assert_eq!(feeder["on_failure"], "stop");
+    // What it injects from the container, with the parameter that asks.
+    let needs = feeder["dependencies"].as_array().unwrap();
+    let queue = needs
+        .iter()
+        .find(|need| need["type"].as_str().unwrap().ends_with("Queue<u64>"))
+        .unwrap_or_else(|| panic!("{feeder}"));
+    assert_eq!(queue["parameter"], "queue");
+    assert_eq!(queue["optional"], false);
 
     let drain = setting(&list, "host.drain_delay");
     assert_eq!(drain["value"], "0s");

@@ -311,6 +311,7 @@ impl HostBuilder {
                 stop: CancellationToken::new(),
                 make: service.make,
                 needs_scope,
+                declare: service.declare,
             })
             .collect();
         let lifetime = ApplicationLifetime::new();

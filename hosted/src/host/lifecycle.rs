@@ -27,6 +27,8 @@ pub(crate) struct Planned {
     pub(crate) make: MakeService,
     /// Whether the service's runs need a scope.
     pub(crate) needs_scope: bool,
+    /// What the service resolves, when known: for `--list`.
+    pub(crate) declare: Option<fn(&mut crate::di::Dependencies)>,
 }
 
 /// A service that has been built, with what the host needs to drive it.
@@ -253,6 +255,7 @@ impl Shared {
             stop,
             make,
             needs_scope,
+            declare: _,
         } in planned
         {
             // Not `name`: the JSON format writes the span's own name under that key as well.

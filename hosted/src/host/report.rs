@@ -4,9 +4,10 @@
 
 use std::fmt::{self, Write as _};
 
+use super::lifecycle::Planned;
 use super::{BuildError, Host};
 use crate::registry::Problem;
-use crate::service::{Origin, ServiceInfo, ServiceKind, Setting, SettingValue};
+use crate::service::{Origin, ServiceKind, Setting, SettingValue};
 
 /// The schema of `--list --format=json`.
 pub(crate) const LIST_SCHEMA: &str = "hosted.list/1";
@@ -151,7 +152,29 @@ const COMMON_KEYS: &[&str] = &[
     "max_backoff",
 ];
 
-fn service(info: &ServiceInfo) -> Json {
+/// What a service injects, as its parameters declare it; `null` when it declares nothing (a
+/// closure registered by hand).
+fn dependencies(planned: &Planned) -> Json {
+    let Some(declare) = planned.declare else {
+        return Json::Null;
+    };
+    let needs = super::validation::declared(planned.info.name(), declare);
+    Json::Array(
+        needs
+            .into_iter()
+            .map(|need| {
+                Json::Object(vec![
+                    ("type", Json::text(need.type_name)),
+                    ("parameter", Json::option(need.parameter)),
+                    ("optional", Json::Bool(need.optional)),
+                ])
+            })
+            .collect(),
+    )
+}
+
+fn service(planned: &Planned) -> Json {
+    let info = &planned.info;
     let prefix = format!("services.{}", info.name().replace("::", "."));
     let own: Vec<(&'static str, Json)> = info
         .settings()
@@ -184,6 +207,7 @@ fn service(info: &ServiceInfo) -> Json {
         ("kind", Json::text(info.kind().to_string())),
         ("order", Json::Number(i64::from(info.order()))),
         ("after", Json::texts(info.after())),
+        ("dependencies", dependencies(planned)),
         ("on_failure", Json::text(on_failure)),
         ("enabled", Json::Bool(enabled)),
         (
@@ -259,7 +283,7 @@ pub(crate) fn list(host: &Host, warnings: &[String], contributions: Vec<Contribu
         ("ok", Json::Bool(true)),
         (
             "services",
-            Json::Array(host.services().map(service).collect()),
+            Json::Array(host.planned.iter().map(service).collect()),
         ),
         ("settings", settings(host)),
         ("contributed", Json::Array(contributed)),
