@@ -5,6 +5,7 @@ pub use inventory;
 pub use crate::di::construct::Construct;
 pub use crate::di::provider::{Built, Disposer, GeneratedFactory};
 pub use crate::di::{Dependencies, Inject, InjectError, Provider, RunContext, ServiceLifetime};
+use crate::host::HostBuilder;
 pub use crate::host::entry::{ListingHook, MainOptions};
 pub use crate::queue::generated::{assert_queue_item, hook_dead_letters, log_dead_letters};
 pub use crate::queue::{DeadLetters, FullMode, QueueHandler, QueueOptions};
@@ -208,10 +209,7 @@ impl<T: ?Sized> DisposeViaNothing<T> for &DisposeProbe<T> {
 
 /// Not public API, used by generated code: the body of `hosted::run!()`, with the host
 /// lifetimes of the features compiled in (systemd's).
-pub fn run_main(
-    options: MainOptions,
-    configure: impl FnOnce(crate::host::HostBuilder) -> crate::host::HostBuilder,
-) -> ! {
+pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> HostBuilder) -> ! {
     crate::host::entry::run_main(options, |builder| {
         #[cfg(feature = "systemd")]
         let builder = builder.lifetime(crate::systemd::Systemd::new());

@@ -26,6 +26,9 @@ use crate::service::BoxError;
 /// How often the status line is refreshed.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 
+/// How long the stop waits for the last notifications to be sent.
+const FLUSH_WAIT: Duration = Duration::from_millis(500);
+
 /// Slack added to the stop bound sent as `EXTEND_TIMEOUT_USEC`, for the process's own exit.
 const EXIT_SLACK: Duration = Duration::from_secs(1);
 
@@ -48,7 +51,9 @@ const EXIT_SLACK: Duration = Duration::from_secs(1);
 ///   [declared itself stuck](crate::service::Activity::declare_stuck): then the pings stop,
 ///   the reason is logged, and systemd restarts the unit.
 ///
-/// A failed send is logged once and the host carries on.
+/// A failed send is logged once and the host carries on. Every message goes through a thread of
+/// its own, in order; the last step of the stop waits for it to send what is queued, at most
+/// 500 ms.
 #[derive(Debug, Default)]
 pub struct Systemd {
     tasks: Mutex<Tasks>,
@@ -127,9 +132,12 @@ impl HostLifetime for Systemd {
     }
 
     async fn stopped(&self, _cx: &LifetimeContext, outcome: &Outcome) {
-        let mut tasks = self.tasks();
-        tasks.status = None;
-        let Some(notifier) = tasks.notifier.take() else {
+        let notifier = {
+            let mut tasks = self.tasks();
+            tasks.status = None;
+            tasks.notifier.take()
+        };
+        let Some(notifier) = notifier else {
             return;
         };
         let line = if outcome.is_success() {
@@ -138,6 +146,6 @@ impl HostLifetime for Systemd {
             format!("stopped after failures (exit {})", outcome.exit_code())
         };
         notifier.send(&[NotifyState::Status(&line)]);
-        notifier.stop();
+        notifier.stop(FLUSH_WAIT).await;
     }
 }

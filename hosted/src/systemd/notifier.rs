@@ -2,7 +2,8 @@
 //! slow to read its socket (a send to a full datagram queue blocks) never blocks the runtime.
 //! It also sends `WATCHDOG=1`, gated on a real liveness check: a probe task spawned on the
 //! runtime must have run since the previous ping, and no service may have declared itself
-//! stuck. A runtime whose worker threads are all blocked runs no probe, so the pings stop.
+//! stuck. A probe that has not run for a whole watchdog period means a runtime whose worker
+//! threads are all blocked: the pings stop (one not yet run only delays the next ping).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +25,8 @@ pub(super) struct Notifier {
 enum Command {
     /// `KEY=VALUE` lines, sent as one datagram.
     Send(Vec<String>),
-    /// Send nothing more; end the thread.
-    Stop,
+    /// Send nothing more; end the thread, and say so once what came before is sent.
+    Stop(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Why a ping is withheld.
@@ -65,9 +66,18 @@ impl Notifier {
         let _ = self.commands.send(Command::Send(lines));
     }
 
-    /// Lets the thread end once what was queued is sent.
-    pub(super) fn stop(&self) {
-        let _ = self.commands.send(Command::Stop);
+    /// Lets the thread end once what was queued is sent, and waits for that, at most `wait`:
+    /// the process exits right after the host stops, and `STOPPING=1` must not be lost with it.
+    pub(super) async fn stop(&self, wait: Duration) {
+        let (done, sent) = tokio::sync::oneshot::channel();
+        if self.commands.send(Command::Stop(done)).is_ok()
+            && tokio::time::timeout(wait, sent).await.is_err()
+        {
+            tracing::warn!(
+                ?wait,
+                "systemd did not read its notifications in time; the last ones may be lost"
+            );
+        }
     }
 }
 
@@ -90,7 +100,11 @@ fn run(
                     lines.iter().map(|line| NotifyState::Custom(line)).collect();
                 send(&states);
             }
-            Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+            Ok(Command::Stop(done)) => {
+                let _ = done.send(());
+                return;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {
                 let (Some(every), Some(at)) = (every, next_ping) else {
                     continue;
@@ -99,10 +113,14 @@ fn run(
                 next_ping = Some(at.max(Instant::now()) + every);
                 let health = if probe.answered() {
                     stuck_service(cx)
+                } else if probe.waiting() < every * 2 {
+                    // A busy runtime may take a moment: no ping yet, but the runtime is judged
+                    // blocked only when the probe has waited a whole watchdog period.
+                    continue;
                 } else {
                     Some(Unhealthy::Runtime)
                 };
-                watch(health, &mut withheld, every, &mut probe);
+                watch(health, &mut withheld, every * 2, &mut probe);
             }
         }
     }
@@ -112,7 +130,7 @@ fn run(
 fn watch(
     health: Option<Unhealthy>,
     withheld: &mut Option<Unhealthy>,
-    every: Duration,
+    period: Duration,
     probe: &mut Probe<'_>,
 ) {
     let Some(why) = health else {
@@ -126,8 +144,8 @@ fn watch(
     if withheld.as_ref() != Some(&why) {
         match &why {
             Unhealthy::Runtime => tracing::error!(
-                waited = ?every,
-                "the runtime did not run a probe task within {every:?}: every worker thread may \
+                waited = ?period,
+                "the runtime did not run a probe task within {period:?}: every worker thread may \
                  be blocked; withholding the systemd watchdog ping"
             ),
             Unhealthy::Stuck { service, reason } => tracing::error!(
@@ -148,6 +166,7 @@ fn watch(
 struct Probe<'a> {
     runtime: &'a tokio::runtime::Handle,
     sent: u64,
+    sent_at: Instant,
     answered: Arc<AtomicU64>,
 }
 
@@ -156,6 +175,7 @@ impl<'a> Probe<'a> {
         let mut probe = Self {
             runtime,
             sent: 0,
+            sent_at: Instant::now(),
             answered: Arc::new(AtomicU64::new(0)),
         };
         probe.send();
@@ -164,10 +184,16 @@ impl<'a> Probe<'a> {
 
     fn send(&mut self) {
         self.sent += 1;
+        self.sent_at = Instant::now();
         let (number, answered) = (self.sent, Arc::clone(&self.answered));
         drop(self.runtime.spawn(async move {
             answered.store(number, Ordering::Relaxed);
         }));
+    }
+
+    /// How long the last probe has been waiting.
+    fn waiting(&self) -> Duration {
+        self.sent_at.elapsed()
     }
 
     /// Whether the last probe sent has run.
