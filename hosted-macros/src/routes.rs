@@ -155,7 +155,7 @@ fn emit(model: &RoutesFn) -> TokenStream {
             }
 
             #private::inventory::submit! {
-                #private::ListingHook::new("hosted::web::routes", #private::web_listing)
+                #private::ListingHook::with_json("hosted::web::routes", #private::web_listing, #private::web_listing_json)
             }
         };
     }

@@ -21,3 +21,7 @@ pub mod durable {
 pub mod web {
     #![doc = include_str!("docs/web.md")]
 }
+
+pub mod operations {
+    #![doc = include_str!("docs/operations.md")]
+}

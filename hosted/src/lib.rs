@@ -19,6 +19,8 @@ pub mod host;
 pub mod queue;
 pub mod registry;
 pub mod service;
+#[cfg(feature = "systemd")]
+pub mod systemd;
 pub mod testing;
 pub mod timer;
 #[cfg(feature = "web")]

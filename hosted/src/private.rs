@@ -5,14 +5,18 @@ pub use inventory;
 pub use crate::di::construct::Construct;
 pub use crate::di::provider::{Built, Disposer, GeneratedFactory, Step};
 pub use crate::di::{Dependencies, Inject, InjectError, Provider, RunContext, ServiceLifetime};
-pub use crate::host::entry::{ListingHook, MainOptions, run_main};
+use crate::host::HostBuilder;
+pub use crate::host::entry::{ListingHook, MainOptions};
 pub use crate::queue::generated::{assert_queue_item, hook_dead_letters, log_dead_letters};
 pub use crate::queue::{DeadLetters, FullMode, QueueHandler, QueueOptions};
 pub use crate::registry::{Registration, Registry, ServiceDescriptor};
 pub use crate::service::{BoxError, FailurePolicy, IntoOutcome, RestartPolicy};
 pub use crate::timer::{Missed, Overlap, TimerOptions};
 #[cfg(feature = "web")]
-pub use crate::web::{IntoRoutes, RouteContribution, listing as web_listing, register_discovered};
+pub use crate::web::{
+    IntoRoutes, RouteContribution, listing as web_listing, listing_json as web_listing_json,
+    register_discovered,
+};
 
 /// Not public API, used by generated code: implemented when the `postgres` feature is on.
 #[diagnostic::on_unimplemented(
@@ -201,4 +205,14 @@ impl<T: ?Sized> DisposeViaNothing<T> for &DisposeProbe<T> {
     fn disposer(&self, _value: &std::sync::Arc<T>) -> Option<Disposer> {
         None
     }
+}
+
+/// Not public API, used by generated code: the body of `hosted::run!()`, with the host
+/// lifetimes of the features compiled in (systemd's).
+pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> HostBuilder) -> ! {
+    crate::host::entry::run_main(options, |builder| {
+        #[cfg(feature = "systemd")]
+        let builder = builder.lifetime(crate::systemd::Systemd::new());
+        configure(builder)
+    })
 }

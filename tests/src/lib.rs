@@ -76,7 +76,10 @@ pub mod process {
                 .env("NO_COLOR", "1")
                 .env_remove("RUST_LOG")
                 .env_remove("RUST_BACKTRACE")
-                .env_remove("TOKIO_WORKER_THREADS");
+                .env_remove("TOKIO_WORKER_THREADS")
+                .env_remove("NOTIFY_SOCKET")
+                .env_remove("WATCHDOG_USEC")
+                .env_remove("WATCHDOG_PID");
             command
         }
 

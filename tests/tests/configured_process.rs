@@ -234,3 +234,47 @@ fn a_bad_combination_of_timer_or_queue_options_is_a_configuration_error_for_chec
     );
     assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
 }
+
+#[test]
+fn list_as_json_masks_secrets_and_names_each_source() {
+    let dir = WorkDir::with_config("config-json", CONFIG);
+    let mut app = dir.run(
+        &["--list", "--format=json"],
+        &[("HOSTED_HOST__SHUTDOWN_TIMEOUT", "9s")],
+    );
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+    let stdout = app.stdout();
+    assert!(!stdout.contains("s3cr3t"), "{stdout}");
+    let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let find = |key: &str| {
+        list["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|setting| setting["key"] == key)
+            .unwrap_or_else(|| panic!("no {key}: {list}"))
+            .clone()
+    };
+    let token = find("greeting.token");
+    assert_eq!(token["value"], "***");
+    assert_eq!(token["secret"], true);
+    assert_eq!(token["source"]["kind"], "file");
+    assert!(
+        token["source"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("hosted.toml"),
+        "{token}"
+    );
+    assert_eq!(find("greeting.text")["secret"], false);
+    let budget = find("host.shutdown_timeout");
+    assert_eq!(budget["value"], "9s");
+    assert_eq!(budget["source"]["kind"], "environment");
+    assert_eq!(
+        budget["source"]["variable"],
+        "HOSTED_HOST__SHUTDOWN_TIMEOUT"
+    );
+    let restarts = find("services.configured.greeter.max_restarts");
+    assert_eq!(restarts["value"], 4);
+    assert_eq!(restarts["source"]["line"], 6);
+}

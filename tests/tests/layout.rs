@@ -16,6 +16,7 @@ const FLOW: &[(&str, u8)] = &[
     ("timer", 6),
     ("queue", 6),
     ("web", 6),
+    ("systemd", 6),
     ("durable", 7),
     ("testing", 8),
 ];

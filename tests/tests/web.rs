@@ -69,10 +69,9 @@ async fn echo(axum::Json(echo): axum::Json<Echo>) -> String {
 
 fn host(drain: Duration) -> HostBuilder {
     let mut options = options();
-    options.drain_delay = drain;
     options.request_timeout = Duration::from_secs(10);
     options.body_limit = 1024;
-    host_with(options)
+    host_with(options).drain_delay(drain)
 }
 
 fn host_with(options: WebOptions) -> HostBuilder {

@@ -25,7 +25,7 @@ fn start(extra: &[&str]) -> (Process, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_finishes_requests_closes_sockets_then_stops_the_rest() {
-    let (mut app, address) = start(&["--web.drain_delay=800ms", "--host.shutdown_timeout=10s"]);
+    let (mut app, address) = start(&["--host.drain_delay=800ms", "--host.shutdown_timeout=10s"]);
     let client = reqwest::Client::new();
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/hub?user=ada"))
         .await
@@ -129,12 +129,30 @@ fn a_bad_web_setting_stops_startup_with_the_key_and_exit_78() {
         app.stderr()
     );
 
-    let mut app = Process::spawn(env!("CARGO_BIN_EXE_web_shutdown"), &["--web.drain_delay=5"]);
+    let mut app = Process::spawn(
+        env!("CARGO_BIN_EXE_web_shutdown"),
+        &["--web.request_timeout=5"],
+    );
     assert_eq!(app.wait_exit(HANG), 78, "{}", app.transcript());
     assert!(
         app.stderr()
             .contains("got 5 without a unit (write \"5s\" or \"5ms\")"),
         "{}",
         app.stderr()
+    );
+}
+
+#[test]
+fn the_old_web_drain_delay_key_names_its_new_home() {
+    let mut app = Process::spawn(
+        env!("CARGO_BIN_EXE_web_shutdown"),
+        &["--web.bind=127.0.0.1:0", "--web.drain_delay=5s"],
+    );
+    assert_eq!(app.wait_exit(HANG), 78, "{}", app.transcript());
+    assert!(
+        app.stderr()
+            .contains("`web.drain_delay` is now `host.drain_delay`"),
+        "{}",
+        app.transcript()
     );
 }

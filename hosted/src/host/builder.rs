@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::built::Listing;
+use super::host_lifetime::{ErasedLifetime, LifetimeContext, Lifetimes};
 use super::lifecycle::{Planned, Shared};
 use super::options::HostOptions;
 use super::ordering::{Node, start_order};
@@ -32,7 +33,7 @@ use crate::service::{
 ///
 /// [`Host::builder`] starts empty; [`discover`](Self::discover) adds everything the attributes
 /// registered in the linked crates, which is what `hosted::run!()` does.
-#[derive(Debug, Default)]
+#[derive(Default)]
 #[must_use]
 pub struct HostBuilder {
     registry: Registry,
@@ -43,10 +44,27 @@ pub struct HostBuilder {
     unnamed: Vec<&'static str>,
     selection: Selection,
     options: HostOptions,
+    lifetimes: Vec<Arc<dyn ErasedLifetime>>,
+    /// `false` once [`handle_signals(false)`](Self::handle_signals) was called.
+    no_signals: bool,
     #[cfg(feature = "config")]
     configuration: Option<crate::config::Configuration>,
     #[cfg(feature = "config")]
     aliases: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for HostBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostBuilder")
+            .field("registry", &self.registry)
+            .field("selection", &self.selection)
+            .field("options", &self.options)
+            .field(
+                "lifetimes",
+                &self.lifetimes.iter().map(|l| l.name()).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl HostBuilder {
@@ -161,6 +179,33 @@ impl HostBuilder {
         self
     }
 
+    /// How long, once a stop is requested, the host waits before stopping any service, while
+    /// readiness (`/readyz`) already fails and everything keeps serving: the time a load
+    /// balancer or an orchestrator takes to stop sending work. Default 0. Comes on top of the
+    /// shutdown budget. Configuration (`host.drain_delay`) overrides it.
+    pub fn drain_delay(mut self, delay: Duration) -> Self {
+        self.options
+            .set("drain_delay", SettingValue::Duration(delay));
+        self
+    }
+
+    /// Adds a [`HostLifetime`](super::HostLifetime): something outside the services that the host
+    /// tells when it starts, is ready, stops and has stopped, and that may request the stop
+    /// (systemd, a service manager). Lifetimes are called in the order added, after the
+    /// [`SignalLifetime`](super::SignalLifetime) that [`Host::run`] puts first.
+    pub fn lifetime(mut self, lifetime: impl super::HostLifetime) -> Self {
+        self.lifetimes.push(Arc::new(lifetime));
+        self
+    }
+
+    /// Whether [`Host::run`] listens for SIGINT, SIGTERM and SIGQUIT through the
+    /// [`SignalLifetime`](super::SignalLifetime). Default `true`; turn it off when another
+    /// lifetime or the embedding application owns the signals.
+    pub fn handle_signals(mut self, handle: bool) -> Self {
+        self.no_signals = !handle;
+        self
+    }
+
     /// The time all services together get to start. Default: unlimited. When it runs out,
     /// startup fails like a failing start. Configuration (`host.startup_timeout`) overrides it.
     pub fn startup_timeout(mut self, budget: Duration) -> Self {
@@ -266,25 +311,19 @@ impl HostBuilder {
                 stop: CancellationToken::new(),
                 make: service.make,
                 needs_scope,
+                declare: service.declare,
             })
             .collect();
         let lifetime = ApplicationLifetime::new();
-        let homes: HashMap<String, (ServiceInfo, CancellationToken)> = planned
-            .iter()
-            .map(|planned| {
-                (
-                    planned.info.name().to_owned(),
-                    (planned.info.clone(), planned.stop.clone()),
-                )
-            })
-            .collect();
-        let container = Arc::new(Container::new(providers, lifetime.clone(), |owner| {
-            homes.get(owner).cloned()
-        }));
+        let container = container(providers, &lifetime, &planned);
         let (startup_timeout, shutdown_timeout) =
             (options.startup_timeout(), options.shutdown_timeout());
+        let services = planned.iter().map(|planned| planned.info.clone());
+        let cx = LifetimeContext::new(lifetime.clone(), services.collect(), &options);
         Ok(Host {
             planned,
+            lifetimes: Lifetimes::new(self.lifetimes, cx),
+            signals: !self.no_signals,
             listing: Listing {
                 options,
                 missing_crates,
@@ -303,6 +342,26 @@ impl HostBuilder {
             },
         })
     }
+}
+
+/// The container, which knows each service's facts and stop token for the types it owns.
+fn container(
+    providers: Vec<Provider>,
+    lifetime: &ApplicationLifetime,
+    planned: &[Planned],
+) -> Arc<Container> {
+    let homes: HashMap<String, (ServiceInfo, CancellationToken)> = planned
+        .iter()
+        .map(|planned| {
+            (
+                planned.info.name().to_owned(),
+                (planned.info.clone(), planned.stop.clone()),
+            )
+        })
+        .collect();
+    Arc::new(Container::new(providers, lifetime.clone(), |owner| {
+        homes.get(owner).cloned()
+    }))
 }
 
 /// Substitutes each replacement for the registration of its type; a replacement of nothing is

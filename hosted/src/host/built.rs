@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use super::HostBuilder;
+use super::SignalLifetime;
+use super::host_lifetime::Lifetimes;
 use super::lifecycle::{Outcome, Planned, Shared, Started};
 use super::options::HostOptions;
 use crate::di::{InjectError, ScopeFactory};
@@ -15,6 +17,9 @@ use crate::service::{ApplicationLifetime, ServiceInfo, Setting, StopReason};
 #[derive(Debug)]
 pub struct Host {
     pub(super) planned: Vec<Planned>,
+    pub(super) lifetimes: Lifetimes,
+    /// Whether [`run`](Self::run) puts the [`SignalLifetime`] first.
+    pub(super) signals: bool,
     pub(super) listing: Listing,
     pub(super) shared: Shared,
 }
@@ -140,26 +145,80 @@ impl Host {
         &self.shared.lifetime
     }
 
-    /// Starts every service in order, one at a time.
+    /// Starts every service in order, one at a time, after every
+    /// [`HostLifetime`](super::HostLifetime)'s `starting`; their `started` follows.
     ///
     /// # Errors
-    /// When a service could not be built or started, or a stop was requested during startup:
+    /// When a lifetime or a service could not start, or a stop was requested during startup:
     /// the services already started have been stopped again, and the outcome says why.
     pub async fn start(self) -> Result<RunningHost, Outcome> {
-        let started = self.shared.start_all(self.planned).await?;
-        Ok(RunningHost {
-            started,
-            shared: self.shared,
-        })
+        self.warn_past_grace();
+        let lifetimes = self.lifetimes;
+        if let Err((passed, name, error)) = lifetimes.starting().await {
+            tracing::error!(lifetime = name, %error, "the host lifetime could not start; aborting startup");
+            self.shared
+                .incidents
+                .record_named(name, format!("the host lifetime could not start: {error}"));
+            self.shared.lifetime.request_stop(StopReason::StartFailed {
+                service: name.to_owned(),
+            });
+            let outcome = self.shared.stop_all(Vec::new(), Vec::new()).await;
+            lifetimes.stopping(passed).await;
+            lifetimes.stopped(passed, &outcome).await;
+            return Err(outcome);
+        }
+        let every = lifetimes.all.len();
+        match self.shared.start_all(self.planned).await {
+            Ok(started) => {
+                lifetimes.started().await;
+                Ok(RunningHost {
+                    started,
+                    shared: self.shared,
+                    lifetimes,
+                })
+            }
+            Err(outcome) => {
+                lifetimes.stopping(every).await;
+                lifetimes.stopped(every, &outcome).await;
+                Err(outcome)
+            }
+        }
     }
 
-    /// Starts the services, runs until SIGINT or SIGTERM (Ctrl+C on Windows), a stop request or
-    /// a failure, then stops them.
+    /// Warns when a stop may take longer than the supervisor waits before it kills the process.
+    fn warn_past_grace(&self) {
+        let options = &self.listing.options;
+        let grace = options.termination_grace();
+        let (drain, budget) = (options.drain_delay(), options.shutdown_timeout());
+        if grace.is_zero() || drain.saturating_add(budget) <= grace {
+            return;
+        }
+        tracing::warn!(
+            drain_delay = ?drain,
+            shutdown_timeout = ?budget,
+            termination_grace = ?grace,
+            "`host.drain_delay` ({drain:?}) + `host.shutdown_timeout` ({budget:?}) exceed the \
+             supervisor's grace period `host.termination_grace` ({grace:?}; Kubernetes' default \
+             `terminationGracePeriodSeconds` is 30 s): the process may be killed before its \
+             services have stopped. Lower `host.drain_delay` or `host.shutdown_timeout`, or raise \
+             the pod's `terminationGracePeriodSeconds` and set `host.termination_grace` to it \
+             (`0s` turns this check off)"
+        );
+    }
+
+    /// Starts the services, runs until SIGINT or SIGTERM (Ctrl+C on Windows), a stop request, a
+    /// failure or a [`HostLifetime`](super::HostLifetime)'s stop request, then stops them.
     ///
-    /// A second signal while stopping exits the process at once with 130 (SIGINT) or 143
-    /// (SIGTERM), as shells report a process killed by that signal.
-    pub async fn run(self) -> Outcome {
-        let _signals = super::signals::watch_signals(self.shared.lifetime.clone());
+    /// The [`SignalLifetime`] comes first among the lifetimes, unless
+    /// [`HostBuilder::handle_signals`] turned it off: a second signal while stopping exits the
+    /// process at once with 130 (SIGINT) or 143 (SIGTERM), as shells report a process killed by
+    /// that signal.
+    pub async fn run(mut self) -> Outcome {
+        if self.signals {
+            self.lifetimes
+                .all
+                .insert(0, Arc::new(SignalLifetime::new()));
+        }
         match self.start().await {
             Ok(running) => {
                 running.wait().await;
@@ -175,6 +234,7 @@ impl Host {
 pub struct RunningHost {
     started: Vec<Started>,
     shared: Shared,
+    lifetimes: Lifetimes,
 }
 
 impl std::fmt::Debug for Started {
@@ -220,7 +280,9 @@ impl RunningHost {
         ScopeFactory::new(self.shared.container.root_context())
     }
 
-    /// Stops every service in reverse start order within the shutdown budget.
+    /// Stops every service in reverse start order within the shutdown budget, after the
+    /// lifetimes' `stopping` and the drain delay (`host.drain_delay`, during which readiness
+    /// fails and every service still runs); the lifetimes' `stopped` follow.
     ///
     /// Safe to cancel: the stop runs on a task of its own, which this future only awaits.
     /// Dropping it (a caller's `tokio::time::timeout`, a `select!`) leaves the stop running to
@@ -231,7 +293,22 @@ impl RunningHost {
         self.shared.lifetime.record_stop(StopReason::Requested);
         let shared = self.shared.clone();
         let started = self.started;
-        let stop = tokio::spawn(async move { shared.stop_all(started, Vec::new()).await });
+        let lifetimes = self.lifetimes;
+        let stop = tokio::spawn(async move {
+            let every = lifetimes.all.len();
+            lifetimes.stopping(every).await;
+            let drain = lifetimes.cx.drain_delay();
+            if !drain.is_zero() {
+                tracing::info!(
+                    ?drain,
+                    "draining: readiness fails, every service keeps running for the drain delay"
+                );
+                tokio::time::sleep(drain).await;
+            }
+            let outcome = shared.stop_all(started, Vec::new()).await;
+            lifetimes.stopped(every, &outcome).await;
+            outcome
+        });
         match stop.await {
             Ok(outcome) => outcome,
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),

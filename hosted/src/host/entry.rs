@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::host::logging::{self, Stream, print};
+use crate::host::report;
 use crate::host::{Host, HostBuilder};
 
 /// Exit code for a command line the binary does not understand.
@@ -38,37 +39,82 @@ pub struct MainOptions {
 pub struct ListingHook {
     key: &'static str,
     table: fn() -> Option<String>,
+    /// The same as JSON, for `--list --format=json`.
+    json: Option<fn() -> Option<String>>,
 }
 
 impl ListingHook {
-    /// Not public API, used by generated code.
+    /// Not public API, used by generated code: a hook with a text table only; `--format=json`
+    /// carries the table as text.
     #[must_use]
     pub const fn new(key: &'static str, table: fn() -> Option<String>) -> Self {
-        Self { key, table }
+        Self {
+            key,
+            table,
+            json: None,
+        }
+    }
+
+    /// Not public API, used by generated code: a hook with a text table and the same as a JSON
+    /// value (valid JSON text), under `contributed[].data` in `--list --format=json`.
+    #[must_use]
+    pub const fn with_json(
+        key: &'static str,
+        table: fn() -> Option<String>,
+        json: fn() -> Option<String>,
+    ) -> Self {
+        Self {
+            key,
+            table,
+            json: Some(json),
+        }
     }
 }
 
 inventory::collect!(ListingHook);
 
-/// The tables of the listing hooks, each key once.
-fn hooked_tables() -> String {
+/// What the listing hooks contribute, each key once.
+fn contributions() -> Vec<report::Contribution> {
     let mut seen = Vec::new();
-    let mut text = String::new();
+    let mut contributed = Vec::new();
     for hook in inventory::iter::<ListingHook> {
         if seen.contains(&hook.key) {
             continue;
         }
         seen.push(hook.key);
-        if let Some(table) = (hook.table)() {
-            text.push('\n');
-            text.push_str(&table);
+        let text = (hook.table)();
+        let json = hook.json.and_then(|json| json());
+        if text.is_some() || json.is_some() {
+            contributed.push(report::Contribution {
+                key: hook.key,
+                text,
+                json,
+            });
         }
+    }
+    contributed
+}
+
+/// The tables of the listing hooks.
+fn hooked_tables() -> String {
+    let mut text = String::new();
+    for table in contributions().into_iter().filter_map(|it| it.text) {
+        text.push('\n');
+        text.push_str(&table);
     }
     text
 }
 
+/// How `--list` and `--check` print.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
 /// What the command line asks for.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Command {
     Run,
     List,
@@ -86,6 +132,8 @@ struct CommandLine {
     environment: Option<String>,
     /// `--key=value` settings, as written.
     settings: Vec<String>,
+    /// `--format=text|json`.
+    format: Option<Format>,
 }
 
 fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<CommandLine, String> {
@@ -103,6 +151,14 @@ fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Comman
                     .strip_prefix("--")
                     .and_then(|pair| pair.split_once('='))
                 {
+                    Some(("format", "text")) => line.format = Some(Format::Text),
+                    Some(("format", "json")) => line.format = Some(Format::Json),
+                    Some(("format", other)) => {
+                        return Err(format!(
+                            "unknown format `{other}` in `{text}`: expected `--format=text` or \
+                             `--format=json`"
+                        ));
+                    }
                     Some(("config", path)) => line.config_file = Some(path.to_owned()),
                     Some(("environment", name)) => line.environment = Some(name.to_owned()),
                     Some((key, _)) if !key.is_empty() => line.settings.push(text.to_owned()),
@@ -120,18 +176,23 @@ fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Comman
         }
         line.command = Some(next);
     }
+    if line.format.is_some() && !matches!(line.command, Some(Command::List | Command::Check)) {
+        return Err("`--format` applies to `--list` and `--check` only".to_owned());
+    }
     Ok(line)
 }
 
 fn usage(program: &str) -> String {
     format!(
-        "Usage: {program} [--list | --check | --help] [--config=PATH] [--environment=NAME] [--KEY=VALUE ...]\n\n\
+        "Usage: {program} [--list | --check | --help] [--format=text|json] [--config=PATH] [--environment=NAME] [--KEY=VALUE ...]\n\n\
          Runs the hosted services linked into this binary until SIGINT, SIGTERM or SIGQUIT (Ctrl+C).\n\n\
          Options:\n  \
          --list              print every service (name, kind, order, after, failure policy,\n                      \
          source) and every setting (value and origin), then exit\n  \
          --check             check the registrations and the configuration without starting\n                      \
          anything; exit 0 if sound, 1 (78 for configuration) otherwise\n  \
+         --format=json       with --list or --check: print one JSON document (schema\n                      \
+         hosted.list/1, hosted.check/1) for scripts; default text\n  \
          --config=PATH       read PATH instead of hosted.toml\n  \
          --environment=NAME  also read hosted.NAME.toml (default: $HOSTED_ENVIRONMENT, or production)\n  \
          --KEY=VALUE         set a configuration key, like --host.shutdown_timeout=10s or\n                      \
@@ -159,9 +220,11 @@ fn refuse_inside_a_runtime() {
     }
 }
 
-/// Not public API, used by generated code: the body of `hosted::run!()`.
-#[doc(hidden)]
-pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> HostBuilder) -> ! {
+/// The body of `hosted::run!()`, reached through `hosted::__private::run_main`.
+pub(crate) fn run_main(
+    options: MainOptions,
+    configure: impl FnOnce(HostBuilder) -> HostBuilder,
+) -> ! {
     logging::protect_standard_streams();
     refuse_inside_a_runtime();
     let mut args = std::env::args_os();
@@ -169,7 +232,7 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
         || "app".to_owned(),
         |arg| arg.to_string_lossy().into_owned(),
     );
-    let mut line = match parse_command_line(args) {
+    let line = match parse_command_line(args) {
         Ok(line) => line,
         Err(message) => {
             print(
@@ -179,7 +242,7 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
             std::process::exit(EXIT_USAGE);
         }
     };
-    let command = line.command.take().unwrap_or(Command::Run);
+    let command = line.command.unwrap_or(Command::Run);
     if command == Command::Help {
         print(Stream::Out, &format!("{}\n", usage(&program)));
         std::process::exit(0);
@@ -191,9 +254,18 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
             .suspect_crates(options.unnamed.iter().copied()),
         &line,
     );
+    let format = line.format.unwrap_or_default();
+    let schema = if command == Command::List {
+        report::LIST_SCHEMA
+    } else {
+        report::CHECK_SCHEMA
+    };
     let host = match configure(builder).build() {
         Ok(host) => host,
         Err(error) => {
+            if format == Format::Json {
+                print(Stream::Out, &report::failed(schema, &error));
+            }
             // Printed rather than logged: it must show even with logging off or filtered.
             print(Stream::Err, &format!("error: {error}\n"));
             std::process::exit(i32::from(error.exit_code()));
@@ -201,40 +273,8 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
     };
     let missing = missing_crates_message(&host);
     let silent = silent_crates_message(&host);
-    if command == Command::Check {
-        if let Some(message) = &silent {
-            print(Stream::Err, &format!("warning: {message}\n"));
-        }
-        if let Some(message) = &missing {
-            print(Stream::Err, &format!("error: {message}\n"));
-            std::process::exit(1);
-        }
-        let services = host.services().len();
-        let registrations = host.registrations();
-        print(
-            Stream::Out,
-            &format!(
-                "ok: {services} service{} and {registrations} registered type{} checked; nothing missing, captured or circular\n",
-                if services == 1 { "" } else { "s" },
-                if registrations == 1 { "" } else { "s" },
-            ),
-        );
-        std::process::exit(0);
-    }
-    if command == Command::List {
-        for message in [&missing, &silent].into_iter().flatten() {
-            print(Stream::Err, &format!("warning: {message}\n"));
-        }
-        print(
-            Stream::Out,
-            &format!(
-                "{}\n{}{}",
-                service_table(&host),
-                settings_table(&host),
-                hooked_tables()
-            ),
-        );
-        std::process::exit(0);
+    if command != Command::Run {
+        print_and_exit(command, format, &host, missing.as_ref(), silent.as_ref());
     }
     if options.logging {
         let (filter, json) = host.log_options();
@@ -265,6 +305,60 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
     }
     logging::report_dropped_lines();
     std::process::exit(i32::from(outcome.exit_code()));
+}
+
+/// `--list` or `--check`, in `format`; exits.
+fn print_and_exit(
+    command: Command,
+    format: Format,
+    host: &Host,
+    missing: Option<&String>,
+    silent: Option<&String>,
+) -> ! {
+    if format == Format::Json {
+        let warnings: Vec<String> = silent.into_iter().cloned().collect();
+        if command == Command::Check {
+            let errors: Vec<String> = missing.into_iter().cloned().collect();
+            print(Stream::Out, &report::check_passed(host, &warnings, &errors));
+            std::process::exit(i32::from(!errors.is_empty()));
+        }
+        let warnings: Vec<String> = missing.into_iter().chain(silent).cloned().collect();
+        print(Stream::Out, &report::list(host, &warnings, contributions()));
+        std::process::exit(0);
+    }
+    if command == Command::Check {
+        if let Some(message) = silent {
+            print(Stream::Err, &format!("warning: {message}\n"));
+        }
+        if let Some(message) = missing {
+            print(Stream::Err, &format!("error: {message}\n"));
+            std::process::exit(1);
+        }
+        let services = host.services().len();
+        let registrations = host.registrations();
+        print(
+            Stream::Out,
+            &format!(
+                "ok: {services} service{} and {registrations} registered type{} checked; nothing missing, captured or circular\n",
+                if services == 1 { "" } else { "s" },
+                if registrations == 1 { "" } else { "s" },
+            ),
+        );
+        std::process::exit(0);
+    }
+    for message in [missing, silent].into_iter().flatten() {
+        print(Stream::Err, &format!("warning: {message}\n"));
+    }
+    print(
+        Stream::Out,
+        &format!(
+            "{}\n{}{}",
+            service_table(host),
+            settings_table(host),
+            hooked_tables()
+        ),
+    );
+    std::process::exit(0);
 }
 
 /// What to say of libraries using `hosted` that `link` does not name and that contributed
@@ -349,6 +443,14 @@ fn with_configuration(builder: HostBuilder, line: &CommandLine) -> HostBuilder {
     match sources.load() {
         Ok(configuration) => builder.configuration(configuration),
         Err(error) => {
+            if line.format == Some(Format::Json) {
+                let schema = if line.command == Some(Command::List) {
+                    report::LIST_SCHEMA
+                } else {
+                    report::CHECK_SCHEMA
+                };
+                print(Stream::Out, &report::unreadable(schema, &error.to_string()));
+            }
             print(Stream::Err, &format!("error: {error}\n"));
             std::process::exit(i32::from(super::EXIT_CONFIG));
         }

@@ -27,6 +27,8 @@ pub(crate) struct Planned {
     pub(crate) make: MakeService,
     /// Whether the service's runs need a scope.
     pub(crate) needs_scope: bool,
+    /// What the service resolves, when known: for `--list`.
+    pub(crate) declare: Option<fn(&mut crate::di::Dependencies)>,
 }
 
 /// A service that has been built, with what the host needs to drive it.
@@ -193,6 +195,7 @@ impl Shared {
                 )
                 .instrument(service.span.clone()),
             ));
+            service.info.activity().set_running(true);
             service.span.in_scope(|| {
                 tracing::info!(elapsed = ?service_began.elapsed(), "started");
             });
@@ -261,6 +264,7 @@ impl Shared {
             stop,
             make,
             needs_scope,
+            declare: _,
         } in planned
         {
             // Not `name`: the JSON format writes the span's own name under that key as well.
@@ -481,6 +485,7 @@ impl Shared {
             .await;
         drop(refs);
         for ((built, finished), stopped_cleanly) in members.into_iter().zip(ended).zip(cleanly) {
+            built.info.activity().set_running(false);
             if let Some(offender) = &late {
                 built.span.in_scope(|| {
                     tracing::warn!(

@@ -11,6 +11,10 @@ use crate::service::{Origin, Setting, SettingKind, SettingValue, Settings};
 /// .NET 7 and later default to 30 seconds; set `host.shutdown_timeout = "30s"` to match them.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The grace period a supervisor allows when none is configured (`host.termination_grace`):
+/// Kubernetes' default `terminationGracePeriodSeconds`.
+pub const DEFAULT_TERMINATION_GRACE: Duration = Duration::from_secs(30);
+
 /// The log formats `host.log_format` accepts.
 pub(crate) const LOG_FORMATS: &[&str] = &["text", "json"];
 
@@ -36,6 +40,20 @@ impl Default for HostOptions {
                 min: Duration::ZERO,
             },
             SettingValue::Duration(Duration::ZERO),
+        ));
+        settings.declare(Setting::new(
+            "drain_delay",
+            SettingKind::Duration {
+                min: Duration::ZERO,
+            },
+            SettingValue::Duration(Duration::ZERO),
+        ));
+        settings.declare(Setting::new(
+            "termination_grace",
+            SettingKind::Duration {
+                min: Duration::ZERO,
+            },
+            SettingValue::Duration(DEFAULT_TERMINATION_GRACE),
         ));
         declare_policy(&mut settings, &FailurePolicy::StopHost);
         settings.declare(Setting::new(
@@ -77,6 +95,20 @@ impl HostOptions {
         self.settings
             .duration("shutdown_timeout")
             .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT)
+    }
+
+    /// Between the stop request (readiness failing) and the services' stop.
+    pub(crate) fn drain_delay(&self) -> Duration {
+        self.settings
+            .duration("drain_delay")
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// The supervisor's grace period; zero when not to be checked.
+    pub(crate) fn termination_grace(&self) -> Duration {
+        self.settings
+            .duration("termination_grace")
+            .unwrap_or(DEFAULT_TERMINATION_GRACE)
     }
 
     /// `None` when unlimited (configured as zero).

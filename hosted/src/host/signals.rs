@@ -4,9 +4,13 @@
 //! SIGQUIT (Ctrl+\\) is handled like SIGTERM, as .NET's console lifetime does: its default action
 //! (a core dump, no stop) would skip every service's stop.
 
+use std::sync::{Mutex, PoisonError};
+
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::service::{ApplicationLifetime, StopReason};
+use super::host_lifetime::{HostLifetime, LifetimeContext};
+use super::lifecycle::Outcome;
+use crate::service::BoxError;
 
 /// Exit code after a second SIGINT: 128 + 2, as shells report death by that signal.
 pub const EXIT_SECOND_INTERRUPT: i32 = 130;
@@ -15,11 +19,53 @@ pub const EXIT_SECOND_TERMINATE: i32 = 143;
 /// Exit code after a second SIGQUIT: 128 + 3.
 pub const EXIT_SECOND_QUIT: i32 = 131;
 
+/// The console's [`HostLifetime`] (.NET's `ConsoleLifetime`): the first SIGINT, SIGTERM or
+/// SIGQUIT (Ctrl+C on Windows) asks the host to stop gracefully, with
+/// [`StopReason::Interrupt`](crate::service::StopReason::Interrupt), `Terminate` or `Quit`; a
+/// second one while it stops ends the process at once with [`EXIT_SECOND_INTERRUPT`],
+/// [`EXIT_SECOND_TERMINATE`] or [`EXIT_SECOND_QUIT`].
+///
+/// [`Host::run`](crate::Host::run) puts it first among the lifetimes unless
+/// [`HostBuilder::handle_signals`](super::HostBuilder::handle_signals) turned it off; a host
+/// driven by hand with [`Host::start`](crate::Host::start) gets it with
+/// `.lifetime(SignalLifetime::new())`. The handlers are installed in
+/// [`starting`](HostLifetime::starting), before any service is built, and removed in
+/// [`stopped`](HostLifetime::stopped).
+#[derive(Debug, Default)]
+pub struct SignalLifetime {
+    watcher: Mutex<Option<AbortOnDropHandle<()>>>,
+}
+
+impl SignalLifetime {
+    /// The console lifetime, not yet listening.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl HostLifetime for SignalLifetime {
+    async fn starting(&self, cx: &LifetimeContext) -> Result<(), BoxError> {
+        let watcher = watch_signals(cx.clone());
+        *self.watcher.lock().unwrap_or_else(PoisonError::into_inner) = Some(watcher);
+        Ok(())
+    }
+
+    async fn stopped(&self, _cx: &LifetimeContext, _outcome: &Outcome) {
+        drop(
+            self.watcher
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+    }
+}
+
 /// Listens for signals until the returned handle is dropped.
 ///
 /// The handlers are installed before this returns, so a signal that arrives right after is
 /// never met by the default disposition (which would kill the process without a stop).
-pub(crate) fn watch_signals(lifetime: ApplicationLifetime) -> AbortOnDropHandle<()> {
+fn watch_signals(cx: LifetimeContext) -> AbortOnDropHandle<()> {
     let signals = Signals::install();
     AbortOnDropHandle::new(tokio::spawn(async move {
         let Some(mut signals) = signals else {
@@ -33,7 +79,7 @@ pub(crate) fn watch_signals(lifetime: ApplicationLifetime) -> AbortOnDropHandle<
             "received {}; stopping gracefully (send it again to exit at once)",
             first.name()
         );
-        lifetime.request_stop(first.reason());
+        cx.request_stop(first.reason());
         if let Some(second) = signals.next().await {
             tracing::warn!(
                 signal = second.name(),
@@ -65,7 +111,8 @@ impl Signal {
         }
     }
 
-    fn reason(self) -> StopReason {
+    fn reason(self) -> crate::service::StopReason {
+        use crate::service::StopReason;
         match self {
             Self::Interrupt => StopReason::Interrupt,
             Self::Terminate => StopReason::Terminate,

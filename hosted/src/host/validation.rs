@@ -29,7 +29,7 @@ pub(crate) fn duplicate_names(services: &[ServiceDescriptor]) -> Vec<Problem> {
         .collect()
 }
 
-fn declared(consumer: &str, declare: fn(&mut Dependencies)) -> Vec<Requirement> {
+pub(crate) fn declared(consumer: &str, declare: fn(&mut Dependencies)) -> Vec<Requirement> {
     let mut needs = Dependencies::new(consumer);
     declare(&mut needs);
     needs.into_requirements()

@@ -252,6 +252,10 @@ impl ServiceDescriptor {
                 let parts = Arc::clone(&parts);
                 Box::pin(async move {
                     let queue = cx.container().resolve::<Queue<T>>(&cx).await?;
+                    let counted = Queue::clone(&queue);
+                    cx.info()
+                        .activity()
+                        .count_in_flight_with(move || counted.stats().in_flight);
                     let service: Arc<dyn crate::service::ErasedService> = Arc::new(QueueService {
                         parts,
                         queue: Queue::clone(&queue),

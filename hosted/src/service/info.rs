@@ -59,6 +59,7 @@ struct InfoInner {
     policy: FailurePolicy,
     source: Option<SourceLocation>,
     settings: Settings,
+    activity: super::Activity,
 }
 
 impl ServiceInfo {
@@ -79,6 +80,7 @@ impl ServiceInfo {
             policy,
             source,
             settings,
+            activity: super::Activity::new(),
         }))
     }
 
@@ -117,6 +119,13 @@ impl ServiceInfo {
     #[must_use]
     pub fn settings(&self) -> &Settings {
         &self.0.settings
+    }
+
+    /// What the service shows while it runs: running or not, declared stuck, work in flight,
+    /// next due run. Shared by every clone of this `ServiceInfo`.
+    #[must_use]
+    pub fn activity(&self) -> &super::Activity {
+        &self.0.activity
     }
 
     /// Where the service was declared, for services registered by an attribute.

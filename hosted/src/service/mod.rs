@@ -6,6 +6,7 @@
 //! Everything here is below the registry in the flow (see the
 //! [design guide](crate::docs::design)): it names no container, no registration, no host.
 
+mod activity;
 mod erased;
 mod hosted;
 mod info;
@@ -14,6 +15,7 @@ mod outcome;
 mod policy;
 mod settings;
 
+pub use self::activity::Activity;
 pub(crate) use self::erased::ErasedService;
 pub use self::hosted::{HostedService, ServiceContext};
 pub use self::info::{ServiceInfo, ServiceKind, SourceLocation};

@@ -186,9 +186,11 @@ impl TimerService {
         let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
         loop {
             let Some(due) = cursor.due() else {
+                self.cx.info().activity().set_next_due(None);
                 return Ok(());
             };
             let target = due + offset;
+            self.cx.info().activity().set_next_due(Some(target));
             if target > Instant::now() {
                 sleep.as_mut().reset(cursor.wake_at(target));
                 tokio::select! {
@@ -242,6 +244,7 @@ impl TimerService {
         while let Some(due) = cursor.due() {
             let full = running.len() >= self.plan.max_concurrent;
             let target = due + offset;
+            self.cx.info().activity().set_next_due(Some(target));
             if !full {
                 sleep.as_mut().reset(cursor.wake_at(target));
             }

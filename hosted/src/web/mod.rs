@@ -55,3 +55,10 @@ pub fn register_discovered(registry: &mut Registry) {
 pub fn listing() -> Option<String> {
     server::listing()
 }
+
+/// Not public API, used by generated code: the routes as JSON, for `--list --format=json`.
+#[doc(hidden)]
+#[must_use]
+pub fn listing_json() -> Option<String> {
+    server::listing_json()
+}

@@ -15,7 +15,6 @@ use super::hub::{HubOptions, Overflow};
 /// ```toml
 /// [web]
 /// bind = "0.0.0.0:8080"       # address and port
-/// drain_delay = "5s"          # after SIGTERM: /readyz says 503 this long before the listener closes
 /// request_timeout = "30s"     # a request still running after this gets 408
 /// body_limit = 1048576        # bytes; a larger body gets 413
 /// livez_path = "/livez"
@@ -32,11 +31,6 @@ pub struct WebOptions {
     /// The address and port the server listens on. Default `127.0.0.1:8080`; port 0 picks a free
     /// port (the bound address is logged and injectable as [`ServerAddress`](super::ServerAddress)).
     pub bind: SocketAddr,
-    /// How long, once the host is asked to stop, the server keeps accepting requests while
-    /// `/readyz` answers 503, so that a load balancer removing the endpoint asynchronously sends
-    /// no request to a closed port. Default 0 s. Taken from the shutdown budget.
-    #[serde(with = "humantime_serde_compat")]
-    pub drain_delay: Duration,
     /// The time a request may take; after it the request is answered 408 Request Timeout.
     /// Default 30 s. WebSocket connections are not subject to it once upgraded.
     #[serde(with = "humantime_serde_compat")]
@@ -50,18 +44,31 @@ pub struct WebOptions {
     pub readyz_path: String,
     /// The WebSocket hub's settings.
     pub hub: HubOptions,
+    /// `web.drain_delay`, which became `host.drain_delay`: read only to say so.
+    #[serde(rename = "drain_delay")]
+    moved_drain_delay: Option<Moved>,
+}
+
+/// A key that moved elsewhere: any value is read, to name the new key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Moved;
+
+impl<'de> Deserialize<'de> for Moved {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Self)
+    }
 }
 
 impl Default for WebOptions {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            drain_delay: Duration::ZERO,
             request_timeout: Duration::from_secs(30),
             body_limit: 1024 * 1024,
             livez_path: "/livez".to_owned(),
             readyz_path: "/readyz".to_owned(),
             hub: HubOptions::default(),
+            moved_drain_delay: None,
         }
     }
 }
@@ -70,6 +77,14 @@ impl WebOptions {
     /// Checks what serde cannot: paths that start with `/`, a positive timeout, a usable hub
     /// buffer.
     pub(crate) fn check(&self) -> Result<(), String> {
+        if self.moved_drain_delay.is_some() {
+            return Err(
+                "`web.drain_delay` is now `host.drain_delay`, one drain delay for the whole host \
+                 (readiness fails, then every service keeps running that long before the stop): \
+                 write `[host] drain_delay = \"5s\"` or `--host.drain_delay=5s`"
+                    .to_owned(),
+            );
+        }
         for (key, path) in [
             ("livez_path", &self.livez_path),
             ("readyz_path", &self.readyz_path),

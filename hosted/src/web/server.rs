@@ -279,6 +279,26 @@ pub(crate) fn listing() -> Option<String> {
     Some(text)
 }
 
+/// The routes as JSON for `--list --format=json`: `[{"route", "contributed_by", "source"}]`.
+pub(crate) fn listing_json() -> Option<String> {
+    let contributions = routes::discovered();
+    if contributions.is_empty() {
+        return None;
+    }
+    let mut rows = Vec::new();
+    for contribution in contributions {
+        let routes = (contribution.make)();
+        for path in routes.paths() {
+            rows.push(serde_json::json!({
+                "route": path,
+                "contributed_by": contribution.name,
+                "source": format!("{}:{}", contribution.file, contribution.line),
+            }));
+        }
+    }
+    Some(serde_json::Value::Array(rows).to_string())
+}
+
 /// The running server.
 struct Server {
     options: WebOptions,
@@ -435,15 +455,9 @@ impl HostedService for Server {
                 };
             }
         }
+        // The drain delay (`host.drain_delay`) has passed already: the host waits it out, the
+        // listener open and readiness failing, before it stops any service.
         let give_up = self.give_up_at();
-        let drain = self.options.drain_delay;
-        if !drain.is_zero() {
-            tracing::info!(
-                ?drain,
-                "draining: readiness answers 503, the listener stays open for the drain delay"
-            );
-            tokio::time::sleep_until((Instant::now() + drain).min(give_up)).await;
-        }
         let sockets = self.hub.stats().connections;
         tracing::info!(
             websockets = sockets,

@@ -1,0 +1,114 @@
+//! What a service shows while it runs: whether it is running, whether it declared itself stuck,
+//! its work in flight and its next due run. A host lifetime (systemd's status line and
+//! watchdog) reads it; the service, its timer or its queue writes it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use tokio::time::Instant;
+
+/// A running service's live facts, reached through
+/// [`ServiceInfo::activity`](super::ServiceInfo::activity). Cheap to read from any thread.
+///
+/// A service that knows it can no longer make progress (a connection wedged, a loop that stopped
+/// turning) says so with [`declare_stuck`](Self::declare_stuck): the systemd integration then
+/// stops its watchdog pings, so systemd restarts the unit, and the reason is in the log.
+///
+/// ```
+/// # fn demo(info: hosted::service::ServiceInfo) {
+/// info.activity().declare_stuck("the feed has sent nothing for 10 minutes");
+/// assert!(info.activity().stuck().is_some());
+/// info.activity().declare_alive(); // it recovered
+/// # }
+/// ```
+pub struct Activity {
+    running: AtomicBool,
+    stuck: Mutex<Option<String>>,
+    next_due: Mutex<Option<Instant>>,
+    in_flight: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Self {
+        Self {
+            running: AtomicBool::new(false),
+            stuck: Mutex::new(None),
+            next_due: Mutex::new(None),
+            in_flight: OnceLock::new(),
+        }
+    }
+
+    /// Declares the service stuck, with why: it no longer makes progress although it has not
+    /// failed. Stays declared until [`declare_alive`](Self::declare_alive).
+    pub fn declare_stuck(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        tracing::warn!(reason = %reason, "declared stuck");
+        *self.stuck.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+    }
+
+    /// Withdraws [`declare_stuck`](Self::declare_stuck): the service makes progress again.
+    pub fn declare_alive(&self) {
+        let was = self
+            .stuck
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if was.is_some() {
+            tracing::info!("no longer stuck");
+        }
+    }
+
+    /// Why the service declared itself stuck, if it did.
+    #[must_use]
+    pub fn stuck(&self) -> Option<String> {
+        self.stuck
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether the service has started and not yet stopped.
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// For a timed service, when its next tick is due (on tokio's clock); `None` for other
+    /// services, before the first tick is planned and once no tick will ever be.
+    #[must_use]
+    pub fn next_due(&self) -> Option<Instant> {
+        *self.next_due.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// For a queued service, how many items its workers are handling now; `None` for other
+    /// services.
+    #[must_use]
+    pub fn in_flight(&self) -> Option<u64> {
+        self.in_flight.get().map(|count| count())
+    }
+
+    pub(crate) fn set_running(&self, running: bool) {
+        self.running.store(running, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_next_due(&self, due: Option<Instant>) {
+        *self.next_due.lock().unwrap_or_else(PoisonError::into_inner) = due;
+    }
+
+    /// Where [`in_flight`](Self::in_flight) reads its count; the first source set stays.
+    pub(crate) fn count_in_flight_with(&self, count: impl Fn() -> u64 + Send + Sync + 'static) {
+        let _ = self.in_flight.set(Box::new(count));
+    }
+}
+
+impl fmt::Debug for Activity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Activity")
+            .field("running", &self.is_running())
+            .field("stuck", &self.stuck())
+            .field("next_due", &self.next_due())
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
