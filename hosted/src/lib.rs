@@ -19,6 +19,7 @@ pub mod host;
 pub mod queue;
 pub mod registry;
 pub mod service;
+pub mod telemetry;
 pub mod testing;
 pub mod timer;
 #[cfg(feature = "web")]
