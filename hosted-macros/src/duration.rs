@@ -12,9 +12,13 @@ pub(crate) const EXPECTED: &str = "expected a duration like `\"250ms\"`, `\"5s\"
 
 /// Reads `text` as a sum of `<integer><unit>` parts, optionally separated by spaces.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
-    duration_grammar::parse(text).map_err(|refusal| match refusal {
-        Refusal::TooLarge => refusal.describe(text),
-        _ => format!("{}; {EXPECTED}", refusal.describe(text)),
+    duration_grammar::parse(text).map_err(|refusal| {
+        // A refusal that says how to write the value needs no example of the form.
+        if matches!(refusal, Refusal::TooLarge) || refusal.fix(text).is_some() {
+            refusal.describe(text)
+        } else {
+            format!("{}; {EXPECTED}", refusal.describe(text))
+        }
     })
 }
 
@@ -60,10 +64,12 @@ mod tests {
                 }
                 (Err(error), Err(refusal)) => {
                     assert!(error.starts_with(refusal), "{text:?}: {error}");
+                    // The form expected follows what has no fix of its own.
                     let expected_form = error.ends_with(EXPECTED);
+                    let has_fix = error.contains("; write `");
                     assert_eq!(
                         expected_form,
-                        !error.contains("too large"),
+                        !error.contains("too large") && !has_fix,
                         "{text:?}: {error}"
                     );
                 }

@@ -39,14 +39,17 @@ pub(crate) enum Refusal {
     UnknownUnit(String),
     /// A decimal point (`"1.5s"`).
     Fraction,
+    /// A minus sign before a number (`"-5s"`).
+    Negative,
     /// A number past `u64::MAX`, or a total past `Duration::MAX`.
     TooLarge,
 }
 
 impl Refusal {
-    /// What is wrong with `text`, without the form expected (each side adds its own).
+    /// What is wrong with `text`, and how to write it when that is clear ([`fix`](Self::fix));
+    /// without the form expected (each side adds its own when there is no fix).
     pub(crate) fn describe(&self, text: &str) -> String {
-        match self {
+        let problem = match self {
             Self::Empty => "empty duration".to_owned(),
             Self::NotADuration => format!("`{text}` is not a duration"),
             Self::MissingUnit => format!("`{text}` has a number without a unit"),
@@ -54,12 +57,29 @@ impl Refusal {
                 format!("`{text}` has a space between a number and its unit `{unit}`")
             }
             Self::UnknownUnit(unit) => format!("unknown unit `{unit}` in `{text}`"),
+            Self::Fraction if self.fix(text).is_some() => format!("`{text}` has a fraction"),
             Self::Fraction => {
                 format!(
                     "`{text}` has a fraction; write it in a smaller unit (`1500ms`, not `1.5s`)"
                 )
             }
+            Self::Negative => format!("`{text}` is negative; a duration cannot be"),
             Self::TooLarge => format!("`{text}` is too large a duration"),
+        };
+        match self.fix(text) {
+            Some(fix) => format!("{problem}; write `{fix}`"),
+            None => problem,
+        }
+    }
+
+    /// `text` as the grammar writes what it most likely means: its units spelled out or set
+    /// apart (`"5 minutes"` → `5m`, `"1 hour 2 min"` → `1h2m`, `"5 s"` → `5s`), or its fraction
+    /// in smaller units (`"1.5s"` → `1s500ms`).
+    pub(crate) fn fix(&self, text: &str) -> Option<String> {
+        match self {
+            Self::SpaceBeforeUnit(_) | Self::UnknownUnit(_) => spelled_out(text),
+            Self::Fraction => without_fraction(text),
+            _ => None,
         }
     }
 }
@@ -84,7 +104,14 @@ pub(crate) fn parse(text: &str) -> Result<Duration, Refusal> {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(Refusal::NotADuration);
+            let negative = rest
+                .strip_prefix('-')
+                .is_some_and(|after| after.starts_with(|c: char| c.is_ascii_digit()));
+            return Err(if negative {
+                Refusal::Negative
+            } else {
+                Refusal::NotADuration
+            });
         }
         let number: u64 = rest[..digits].parse().map_err(|_| Refusal::TooLarge)?;
         rest = &rest[digits..];
@@ -125,12 +152,75 @@ fn missing_unit(rest: &str) -> Refusal {
     }
 }
 
+/// The unit a spelled-out, abbreviated or capitalised unit name stands for.
+fn unit_named(word: &str) -> Option<&'static str> {
+    let unit = match word.to_lowercase().as_str() {
+        "ns" | "nsec" | "nsecs" | "nano" | "nanos" | "nanosecond" | "nanoseconds" => "ns",
+        "us" | "µs" | "usec" | "usecs" | "micro" | "micros" | "microsecond" | "microseconds" => {
+            "us"
+        }
+        "ms" | "msec" | "msecs" | "milli" | "millis" | "millisecond" | "milliseconds" => "ms",
+        "s" | "sec" | "secs" | "second" | "seconds" => "s",
+        "m" | "min" | "mins" | "minute" | "minutes" => "m",
+        "h" | "hr" | "hrs" | "hour" | "hours" => "h",
+        "d" | "day" | "days" => "d",
+        _ => return None,
+    };
+    Some(unit)
+}
+
+/// `text` in the grammar, when it is a list of numbers each followed (after optional spaces)
+/// by a unit [`unit_named`] knows.
+fn spelled_out(text: &str) -> Option<String> {
+    let mut rewrite = String::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        rewrite.push_str(&rest[..digits]);
+        rest = rest[digits..].trim_start();
+        let word = rest
+            .find(|c: char| !c.is_alphabetic())
+            .unwrap_or(rest.len());
+        rewrite.push_str(unit_named(&rest[..word])?);
+        rest = rest[word..].trim_start();
+    }
+    parse(&rewrite).is_ok().then_some(rewrite)
+}
+
+/// `text` (one `<digits>.<digits><unit>`, as `"1.5s"`) written exactly in whole units, when it
+/// is a whole number of nanoseconds: `"1.5s"` → `1s500ms`.
+fn without_fraction(text: &str) -> Option<String> {
+    let text = text.trim();
+    let (whole, rest) = text.split_once('.')?;
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let (fraction, unit) = rest.split_at(digits);
+    if whole.is_empty() || fraction.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let nanos = u128::from(unit_nanos(unit_named(unit.trim())?)?);
+    let scale = 10_u128.checked_pow(u32::try_from(fraction.len()).ok()?)?;
+    let tenths: u128 = format!("{whole}{fraction}").parse().ok()?;
+    let total = tenths.checked_mul(nanos)?;
+    if total % scale != 0 {
+        return None;
+    }
+    let total = total / scale;
+    let duration = Duration::new(
+        u64::try_from(total / 1_000_000_000).ok()?,
+        u32::try_from(total % 1_000_000_000).ok()?,
+    );
+    Some(format(duration))
+}
+
 /// `duration` in the grammar, shortest form: the largest units first, `"0s"` for zero.
 /// [`parse`] reads it back to the same value.
-#[allow(
-    dead_code,
-    reason = "the runtime prints durations; the macros crate does not"
-)]
 pub(crate) fn format(duration: Duration) -> String {
     if duration.is_zero() {
         return "0s".to_owned();
@@ -191,20 +281,31 @@ pub(crate) const CASES: &[(&str, Result<u128, &str>)] = &[
     ("   ", Err("empty duration")),
     ("5", Err("`5` has a number without a unit")),
     ("s", Err("`s` is not a duration")),
-    ("-5s", Err("`-5s` is not a duration")),
+    ("-5s", Err("`-5s` is negative; a duration cannot be")),
+    ("-", Err("`-` is not a duration")),
     ("+5s", Err("`+5s` is not a duration")),
+    ("1.5s", Err("`1.5s` has a fraction; write `1s500ms`")),
+    ("0.25 h", Err("`0.25 h` has a fraction; write `15m`")),
     (
-        "1.5s",
-        Err("`1.5s` has a fraction; write it in a smaller unit (`1500ms`, not `1.5s`)"),
+        "1.0000000001ns",
+        Err("`1.0000000001ns` has a fraction; write it in a smaller unit (`1500ms`, not `1.5s`)"),
     ),
     (
         "5 s",
-        Err("`5 s` has a space between a number and its unit `s`"),
+        Err("`5 s` has a space between a number and its unit `s`; write `5s`"),
     ),
-    ("5sec", Err("unknown unit `sec` in `5sec`")),
-    ("5 sec", Err("unknown unit `sec` in `5 sec`")),
-    ("1 hour 2 min", Err("unknown unit `hour` in `1 hour 2 min`")),
-    ("5S", Err("unknown unit `S` in `5S`")),
+    ("5sec", Err("unknown unit `sec` in `5sec`; write `5s`")),
+    ("5 sec", Err("unknown unit `sec` in `5 sec`; write `5s`")),
+    (
+        "5 minutes",
+        Err("unknown unit `minutes` in `5 minutes`; write `5m`"),
+    ),
+    (
+        "1 hour 2 min",
+        Err("unknown unit `hour` in `1 hour 2 min`; write `1h2m`"),
+    ),
+    ("2 Days", Err("unknown unit `Days` in `2 Days`; write `2d`")),
+    ("5S", Err("unknown unit `S` in `5S`; write `5s`")),
     ("1w", Err("unknown unit `w` in `1w`")),
     ("5s x", Err("`5s x` is not a duration")),
     (
