@@ -195,6 +195,12 @@ fn run_spans_reach_the_collector_linked_to_their_sender() {
             "{fields:?}"
         );
         assert_eq!(attributes(sender)["service"], "traced::watch");
+        // What the run logged is an event of its span.
+        assert!(
+            sender.events.iter().any(|event| event.name == "sent"),
+            "tick {seq}: {:?}",
+            sender.events
+        );
         // A run is a root: a trace of its own, linked to the sender's.
         assert!(item.parent_span_id.is_empty(), "item {seq} has a parent");
         assert!(sender.parent_span_id.is_empty(), "tick {seq} has a parent");

@@ -16,8 +16,8 @@
 //! | `job` | one attempt at a job of a durable queue | `service`, `job` (its id in the store), `attempt`, `sent_from` |
 //! | `request` | one request to the web host | `service`, `method`, `path` |
 //!
-//! Run spans are at the `INFO` level; a filter that leaves them out (`host.log = "warn"`) costs
-//! nothing per run.
+//! Run spans are at the `INFO` level; when a filter leaves them out (`host.log = "warn"`), a run
+//! costs one check for its span and is not entered on each poll.
 //!
 //! # The link from an item to its sender
 //!
@@ -49,7 +49,8 @@
 //! host flushes the last batch and shuts the exporter down as the very last step of its stop,
 //! after every service has stopped and the runtime is gone, so no span of the stop is lost
 //! (open-telemetry/opentelemetry-rust#1961), and waits at most [`EXPORT_SHUTDOWN_TIMEOUT`] for
-//! the collector. A run span's attributes are its fields; a failure is an event on it.
+//! the collector. A run span's attributes are its fields; what is logged inside it (a failure, a
+//! retry) is an event of the span.
 
 mod origin;
 #[cfg(feature = "otel")]

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use tracing::Span;
 
 /// Where an item was sent from: the run that called `send`, and with the `otel` feature the
-/// OpenTelemetry context of the span that called it. Empty when neither was there to record,
-/// which is all a send costs without a subscriber: one thread-local read.
+/// OpenTelemetry context of the span that called it. Empty when neither was there to record;
+/// without a subscriber, all a send costs is one atomic load.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Origin {
     /// The sender's run span, as the text format writes it.
@@ -18,6 +18,10 @@ pub(crate) struct Origin {
 impl Origin {
     /// Where the caller is now.
     pub(crate) fn capture() -> Self {
+        // Without any subscriber no span is enabled: no run is marked, no context exists.
+        if !tracing::dispatcher::has_been_set() {
+            return Self::default();
+        }
         Self {
             run: super::run::current_run(),
             #[cfg(feature = "otel")]
