@@ -139,11 +139,13 @@ fn e_mails_are_retried_until_the_server_is_up_then_delivered() {
     );
     sender.assert_log_order(&[
         &[
-            "service{service=EmailSender}",
-            "item{seq=1 attempt=1}",
+            "item{service=EmailSender seq=1 attempt=1",
             "couldn't send an e-mail from ada@example.com",
         ],
-        &["item{seq=1 attempt=2}", "Email from ada@example.com sent"],
+        &[
+            "item{service=EmailSender seq=1 attempt=2",
+            "Email from ada@example.com sent",
+        ],
         &["Email from alan@example.com sent"],
         &[
             "queue stopped",

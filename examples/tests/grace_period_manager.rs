@@ -103,14 +103,17 @@ fn orders_past_their_grace_period_are_marked_and_announced() {
     manager.assert_log_order(&[
         &["application started"],
         &[
-            "service{service=GracePeriodManager}",
-            "tick{number=1}",
+            "tick{service=GracePeriodManager tick=1}",
             "orders=[1, 2, 3]",
             "publishing OrderReady",
         ],
         &["OrderReady received: order 1"],
         &["OrderReady received: order 3"],
-        &["tick{number=", "orders=[6]", "publishing OrderReady"],
+        &[
+            "tick{service=GracePeriodManager tick=",
+            "orders=[6]",
+            "publishing OrderReady",
+        ],
         &["OrderReady received: order 6"],
         &["received SIGTERM"],
         &["application stopped"],

@@ -31,7 +31,7 @@ fn typing_w_enqueues_work_that_completes_or_is_cancelled_at_the_stop() {
         &["Queued Background Task 1 is starting."],
         &["received SIGINT"],
         &[
-            "service{service=QueuedHostedService}",
+            "run{service=QueuedHostedService run=1}",
             "stopping: no longer accepting items",
         ],
         &["Queued Background Task 1 is complete."],
@@ -39,7 +39,7 @@ fn typing_w_enqueues_work_that_completes_or_is_cancelled_at_the_stop() {
         &["Queued Background Task 2 is running. 1/3"],
         &["Queued Background Task 2 was cancelled."],
         &[
-            "item{seq=2 attempt=1}",
+            "item{service=QueuedHostedService seq=2 attempt=1",
             "left undone: cancelled by the stop",
         ],
         &["queue stopped", "processed=1", "left_undone=1"],

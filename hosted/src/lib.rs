@@ -21,6 +21,7 @@ pub mod registry;
 pub mod service;
 #[cfg(feature = "systemd")]
 pub mod systemd;
+pub mod telemetry;
 pub mod testing;
 pub mod timer;
 #[cfg(feature = "web")]

@@ -64,7 +64,7 @@ fn run(site: &Site, policy: &str) -> (i32, Process) {
         app.wait_for_line(site.message, HANG);
         if matches!(site.fault, "tick" | "dispose") {
             // The timer goes on: a failed tick fails that tick, not the timer.
-            let span = format!("service{{service={}}}", site.service.replace('.', "::"));
+            let span = format!("tick{{service={} tick=", site.service.replace('.', "::"));
             wait_for_a_line_after(&app, site.message, &[&span, "ticked"]);
         }
         app.signal("TERM");

@@ -9,16 +9,17 @@ use std::path::{Path, PathBuf};
 const FLOW: &[(&str, u8)] = &[
     ("util", 0),
     ("service", 1),
-    ("di", 2),
-    ("registry", 3),
-    ("config", 4),
-    ("host", 5),
-    ("timer", 6),
-    ("queue", 6),
-    ("web", 6),
-    ("systemd", 6),
-    ("durable", 7),
-    ("testing", 8),
+    ("telemetry", 2),
+    ("di", 3),
+    ("registry", 4),
+    ("config", 5),
+    ("host", 6),
+    ("timer", 7),
+    ("queue", 7),
+    ("web", 7),
+    ("systemd", 7),
+    ("durable", 8),
+    ("testing", 9),
 ];
 
 fn rank(concept: &str) -> Option<u8> {

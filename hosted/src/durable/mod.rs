@@ -70,6 +70,8 @@ pub struct Claimed {
     pub max_attempts: u32,
     /// The item, as JSON.
     pub payload: String,
+    /// Where the job was sent from, as [`Backend::enqueue_from`] stored it.
+    pub origin: Option<String>,
 }
 
 /// One claim of one job: its results apply only while this claim is the job's current one.
@@ -158,6 +160,20 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         payload: &'a str,
         max_attempts: u32,
     ) -> BoxFuture<'a, Result<JobId, DurableError>>;
+
+    /// Stores a job with where it was sent from (`origin`: a JSON object with the sender's run
+    /// and trace context, see [`hosted::telemetry`](crate::telemetry)), which its claim hands
+    /// back in [`Claimed::origin`]. By default the origin is not kept.
+    fn enqueue_from<'a>(
+        &'a self,
+        queue: &'a str,
+        payload: &'a str,
+        max_attempts: u32,
+        origin: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<JobId, DurableError>> {
+        let _ = origin;
+        self.enqueue(queue, payload, max_attempts)
+    }
 
     /// Claims up to `limit` jobs of `queue` that may run now, oldest first, each with a lease
     /// for this worker, skipping jobs another worker is claiming.

@@ -24,6 +24,7 @@ use crate::registry::ServiceDescriptor;
 use crate::service::{
     BoxError, ErasedService, Failure, HostedService, ServiceContext, ServiceKind, call_caught,
 };
+use crate::telemetry::{Origin, RunSpan, in_run};
 use crate::util::BoxFuture;
 
 /// A durable queued service: a [`Queue<T>`] whose items are stored in the `[durable]` store, and
@@ -104,7 +105,7 @@ pub(crate) struct Store<T> {
 }
 
 impl<T: Serialize + Send + 'static> Forward<T> for Store<T> {
-    fn send(&self, item: T) -> BoxFuture<'_, Result<(), SendError<T>>> {
+    fn send(&self, item: T, origin: Origin) -> BoxFuture<'_, Result<(), SendError<T>>> {
         Box::pin(async move {
             let payload = match serde_json::to_string(&item) {
                 Ok(payload) => payload,
@@ -117,7 +118,12 @@ impl<T: Serialize + Send + 'static> Forward<T> for Store<T> {
             };
             match self
                 .backend
-                .enqueue(&self.queue, &payload, self.max_attempts)
+                .enqueue_from(
+                    &self.queue,
+                    &payload,
+                    self.max_attempts,
+                    origin.to_stored().as_deref(),
+                )
                 .await
             {
                 Ok(_) => Ok(()),
@@ -197,7 +203,13 @@ impl<T> Queue<T> {
         };
         store
             .backend
-            .enqueue_in(connection, &store.queue, &payload, store.max_attempts)
+            .enqueue_in_from(
+                connection,
+                &store.queue,
+                &payload,
+                store.max_attempts,
+                Origin::capture().to_stored().as_deref(),
+            )
             .await
             .map_err(|error| SendError::Unavailable(item, error.into()))
     }
@@ -504,8 +516,9 @@ where
         lock(&held).remove(&lease.id);
         return outcome;
     }
-    let span = tracing::info_span!("job", id = lease.id, attempt = lease.attempt);
-    let outcome = async {
+    let origin = Origin::from_stored(claimed.origin.as_deref());
+    let span = RunSpan::job(base.info().name(), lease.id, lease.attempt, &origin);
+    let outcome = in_run(span, async {
         let item: T = match serde_json::from_str(&claimed.payload) {
             Ok(item) => item,
             Err(error) => {
@@ -576,8 +589,7 @@ where
                 outcome
             }
         }
-    }
-    .instrument(span)
+    })
     .await;
     lock(&held).remove(&lease.id);
     outcome

@@ -114,6 +114,12 @@ impl Host {
         self.listing.options.worker_threads()
     }
 
+    /// Where spans are exported to, and under which service name (feature `otel`).
+    #[cfg(feature = "otel")]
+    pub(crate) fn otel_options(&self) -> Option<(&str, &str)> {
+        self.listing.options.otel()
+    }
+
     /// The log filter configured (`host.log`) and whether logs are JSON lines.
     pub(crate) fn log_options(&self) -> (&str, bool) {
         (self.listing.options.log(), self.listing.options.log_json())

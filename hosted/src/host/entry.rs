@@ -277,8 +277,7 @@ pub(crate) fn run_main(
         print_and_exit(command, format, &host, missing.as_ref(), silent.as_ref());
     }
     if options.logging {
-        let (filter, json) = host.log_options();
-        logging::install_subscriber(filter, json);
+        install_logging(&host, &program);
     }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = host.worker_threads() {
@@ -303,6 +302,9 @@ pub(crate) fn run_main(
     } else {
         runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
     }
+    // The very last step of the stop: every span has ended (open-telemetry/opentelemetry-rust#1961).
+    #[cfg(feature = "otel")]
+    crate::telemetry::otel::shutdown();
     logging::report_dropped_lines();
     std::process::exit(i32::from(outcome.exit_code()));
 }
@@ -359,6 +361,35 @@ fn print_and_exit(
         ),
     );
     std::process::exit(0);
+}
+
+/// Installs the log formatter, and with the `otel` feature the span exporter when configured.
+fn install_logging(host: &Host, program: &str) {
+    let (filter, json) = host.log_options();
+    #[cfg(feature = "otel")]
+    let export = host.otel_options().map(|(endpoint, name)| logging::Export {
+        endpoint,
+        service_name: if name.is_empty() {
+            program_name(program)
+        } else {
+            name
+        },
+    });
+    #[cfg(not(feature = "otel"))]
+    let export = {
+        let _ = program;
+        None
+    };
+    logging::install_subscriber(filter, json, export);
+}
+
+/// The program's file name, the default `service.name` of the exported spans.
+#[cfg(feature = "otel")]
+fn program_name(program: &str) -> &str {
+    std::path::Path::new(program)
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or(program)
 }
 
 /// What to say of libraries using `hosted` that `link` does not name and that contributed

@@ -288,11 +288,23 @@ pub(crate) fn protect_standard_streams() {
 #[cfg(not(unix))]
 pub(crate) fn protect_standard_streams() {}
 
+/// Where spans are exported to (feature `otel`): the OTLP/HTTP endpoint and the service name.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(
+    not(feature = "otel"),
+    allow(dead_code, reason = "read by the exporter of the `otel` feature")
+)]
+pub(crate) struct Export<'a> {
+    pub(crate) endpoint: &'a str,
+    pub(crate) service_name: &'a str,
+}
+
 /// Installs a formatter writing to stderr through [`LogSink`], filtered by `RUST_LOG` when set,
 /// else by `configured` (`host.log`), unless a subscriber is installed already; and, when it was
-/// installed, the panic hook. Returns whether it was installed.
+/// installed, the panic hook. With `export` (feature `otel`), spans are exported beside it.
+/// Returns whether it was installed.
 #[cfg(feature = "subscriber")]
-pub(crate) fn install_subscriber(configured: &str, json: bool) -> bool {
+pub(crate) fn install_subscriber(configured: &str, json: bool, export: Option<Export<'_>>) -> bool {
     use tracing_subscriber::EnvFilter;
     let (source, wanted) = match std::env::var("RUST_LOG") {
         Ok(value) if !value.is_empty() => ("RUST_LOG", value),
@@ -311,22 +323,59 @@ pub(crate) fn install_subscriber(configured: &str, json: bool) -> bool {
         .with_writer(LogSink)
         // Its report of a failed write is an `eprintln!`, which panics; the sink never fails.
         .log_internal_errors(false);
-    let installed = if json {
-        builder.json().try_init().is_ok()
+    let (installed, export_failed) = if json {
+        install(builder.json().finish(), export)
     } else {
-        builder.with_ansi(ansi).try_init().is_ok()
+        install(builder.with_ansi(ansi).finish(), export)
     };
     if installed {
         install_panic_hook();
         if let Some((value, error)) = bad_filter {
             tracing::warn!(%error, "ignoring {source}={value:?}; logging at `info`");
         }
+        if let Some(error) = export_failed {
+            tracing::warn!(%error, "cannot export spans over OTLP; running without");
+        }
     }
     installed
 }
 
+/// Installs `subscriber` as the global default, with the exporter's layer when there is one to
+/// install; returns whether it was installed, and why the exporter could not be built.
+#[cfg(feature = "subscriber")]
+fn install<S>(subscriber: S, export: Option<Export<'_>>) -> (bool, Option<String>)
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    S: Send + Sync + 'static,
+{
+    #[cfg(feature = "otel")]
+    if let Some(export) = export {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        match crate::telemetry::otel::layer(export.endpoint, export.service_name) {
+            Ok(layer) => {
+                let installed = tracing::subscriber::set_global_default(subscriber.with(layer));
+                return (installed.is_ok(), None);
+            }
+            Err(error) => {
+                let installed = tracing::subscriber::set_global_default(subscriber);
+                return (installed.is_ok(), Some(error));
+            }
+        }
+    }
+    #[cfg(not(feature = "otel"))]
+    let _ = export;
+    (
+        tracing::subscriber::set_global_default(subscriber).is_ok(),
+        None,
+    )
+}
+
 #[cfg(not(feature = "subscriber"))]
-pub(crate) fn install_subscriber(_configured: &str, _json: bool) -> bool {
+pub(crate) fn install_subscriber(
+    _configured: &str,
+    _json: bool,
+    _export: Option<Export<'_>>,
+) -> bool {
     false
 }
 

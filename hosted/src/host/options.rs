@@ -71,6 +71,21 @@ impl Default for HostOptions {
             SettingKind::Choice(LOG_FORMATS),
             SettingValue::Text("text".to_owned()),
         ));
+        #[cfg(feature = "otel")]
+        {
+            settings.declare(Setting::new(
+                "otel_endpoint",
+                SettingKind::Text {
+                    check: Some(crate::telemetry::otel::check_endpoint),
+                },
+                SettingValue::Text(String::new()),
+            ));
+            settings.declare(Setting::new(
+                "otel_service_name",
+                SettingKind::Text { check: None },
+                SettingValue::Text(String::new()),
+            ));
+        }
         Self { settings }
     }
 }
@@ -134,6 +149,15 @@ impl HostOptions {
     /// The log filter, as `RUST_LOG` would give it.
     pub(crate) fn log(&self) -> &str {
         self.settings.text("log").unwrap_or("info")
+    }
+
+    /// Where spans are exported to over OTLP/HTTP, and under which service name; `None` when
+    /// no endpoint is configured.
+    #[cfg(feature = "otel")]
+    pub(crate) fn otel(&self) -> Option<(&str, &str)> {
+        let endpoint = self.settings.text("otel_endpoint").unwrap_or_default();
+        let name = self.settings.text("otel_service_name").unwrap_or_default();
+        (!endpoint.is_empty()).then_some((endpoint, name))
     }
 
     /// Whether logs are JSON lines rather than text.

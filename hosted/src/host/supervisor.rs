@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
 
 use crate::service::{
     ApplicationLifetime, ErasedService, Failure, FailurePolicy, ServiceInfo, StopReason,
     call_caught,
 };
+use crate::telemetry::{RunSpan, in_run};
 
 /// What went wrong with which service, collected for the final report and the exit code.
 #[derive(Clone, Debug, Default)]
@@ -67,7 +67,8 @@ pub(crate) async fn supervise(
     for run in 1_u32.. {
         let began = Instant::now();
         let body = Arc::clone(&service).execute(stop.clone());
-        let outcome = call_caught(body.instrument(tracing::info_span!("run", run)), None).await;
+        let span = RunSpan::body(info.name(), run);
+        let outcome = call_caught(in_run(span, body), None).await;
         let failure = match outcome {
             Ok(()) if stop.is_cancelled() || lifetime.stop_requested_token().is_cancelled() => {
                 return;

@@ -18,16 +18,19 @@ use std::task::{Context, Poll, Waker, ready};
 use tokio::task::coop;
 
 use super::options::FullMode;
+use crate::telemetry::Origin;
 
 /// Set in [`Chan::in_flight`] once the final count is taken: items still out are counted as left
 /// undone by the stop, not by their worker.
 pub(crate) const SEALED: u64 = 1 << 63;
 
-/// An accepted item and its sequence number (1 for the first item the queue accepted).
+/// An accepted item, its sequence number (1 for the first item the queue accepted) and where it
+/// was sent from.
 #[derive(Debug)]
 pub(crate) struct Queued<T> {
     pub(crate) seq: u64,
     pub(crate) item: T,
+    pub(crate) origin: Origin,
 }
 
 /// What became of an item offered without waiting.
@@ -155,7 +158,7 @@ impl<T> Chan<T> {
     }
 
     /// Offers an item without waiting: accepted, dropped for room, or handed back.
-    pub(crate) fn offer(&self, item: T) -> Offer<T> {
+    pub(crate) fn offer(&self, item: T, origin: Origin) -> Offer<T> {
         let mut state = self.lock();
         if state.closed {
             return Offer::Closed(item);
@@ -173,22 +176,23 @@ impl<T> Chan<T> {
                     state.accepted += 1;
                     let seq = state.accepted;
                     return Offer::Accepted {
-                        dropped: Some(Queued { seq, item }),
+                        dropped: Some(Queued { seq, item, origin }),
                     };
                 }
             }
         };
-        let waiting = push(&mut state, item);
+        let waiting = push(&mut state, item, origin);
         drop(state);
         wake(waiting);
         Offer::Accepted { dropped }
     }
 
     /// A send that waits for room (in [`FullMode::Wait`]).
-    pub(crate) fn send(&self, item: T) -> Send<'_, T> {
+    pub(crate) fn send(&self, item: T, origin: Origin) -> Send<'_, T> {
         Send {
             chan: self,
             item: Some(item),
+            origin,
             waiter: None,
         }
     }
@@ -266,10 +270,10 @@ impl<T> Chan<T> {
 }
 
 /// Appends an accepted item; returns a worker to wake.
-fn push<T>(state: &mut State<T>, item: T) -> Wake {
+fn push<T>(state: &mut State<T>, item: T, origin: Origin) -> Wake {
     state.accepted += 1;
     let seq = state.accepted;
-    state.items.push_back(Queued { seq, item });
+    state.items.push_back(Queued { seq, item, origin });
     state.receivers.queue.pop_front().map(|(_, waker)| waker)
 }
 
@@ -289,6 +293,7 @@ fn grant<T>(state: &mut State<T>, capacity: usize) -> Wake {
 pub(crate) struct Send<'a, T> {
     chan: &'a Chan<T>,
     item: Option<T>,
+    origin: Origin,
     waiter: Option<u64>,
 }
 
@@ -307,7 +312,7 @@ impl<T> Send<'_, T> {
         if let Some(position) = state.granted.iter().position(|granted| *granted == id) {
             state.granted.swap_remove(position);
             state.reserved -= 1;
-            let waiting = push(&mut state, item);
+            let waiting = push(&mut state, item, std::mem::take(&mut self.origin));
             drop(state);
             wake(waiting);
             return None;
@@ -345,7 +350,7 @@ impl<T> Future for Send<'_, T> {
                 && state.senders.queue.is_empty());
         if room {
             this.waiter = None;
-            let waiting = push(&mut state, item);
+            let waiting = push(&mut state, item, std::mem::take(&mut this.origin));
             drop(state);
             wake(waiting);
             coop.made_progress();

@@ -25,6 +25,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::di::{Dependencies, Inject, InjectError, RunContext};
+use crate::telemetry::Origin;
 use crate::util::BoxFuture;
 
 pub use self::options::{FullMode, QueueOptions};
@@ -70,7 +71,7 @@ pub(crate) struct Shared<T> {
 /// the store holds the item.
 pub(crate) trait Forward<T>: Send + Sync {
     /// Stores one item.
-    fn send(&self, item: T) -> BoxFuture<'_, Result<(), SendError<T>>>;
+    fn send(&self, item: T, origin: Origin) -> BoxFuture<'_, Result<(), SendError<T>>>;
     /// The store itself, for the code that knows what it is.
     #[cfg_attr(
         not(feature = "postgres"),
@@ -287,7 +288,7 @@ impl<T> Queue<T> {
     pub async fn send(&self, item: T) -> Result<(), SendError<T>> {
         if let Some(forward) = &self.shared.forward {
             return forward
-                .send(item)
+                .send(item, Origin::capture())
                 .await
                 .map_err(|error| self.handed_back(error));
         }
@@ -296,7 +297,7 @@ impl<T> Queue<T> {
         }
         self.shared
             .chan
-            .send(item)
+            .send(item, Origin::capture())
             .await
             .map_err(|item| self.handed_back(SendError::Closed(item)))
     }
@@ -315,7 +316,7 @@ impl<T> Queue<T> {
                     .into(),
             )));
         }
-        match self.shared.chan.offer(item) {
+        match self.shared.chan.offer(item, Origin::capture()) {
             Offer::Accepted { dropped: None } => Ok(()),
             Offer::Accepted {
                 dropped: Some(dropped),
@@ -344,7 +345,7 @@ impl<T> Queue<T> {
         if self.shared.chan.full_mode() != FullMode::Wait {
             return self.try_send(item);
         }
-        let mut send = self.shared.chan.send(item);
+        let mut send = self.shared.chan.send(item, Origin::capture());
         let sleep = tokio::time::sleep(timeout);
         let mut sleep = std::pin::pin!(sleep);
         std::future::poll_fn(|cx: &mut Context<'_>| {

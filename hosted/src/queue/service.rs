@@ -23,6 +23,7 @@ use crate::service::Failure;
 use crate::service::FailurePolicy;
 use crate::service::call_caught;
 use crate::service::{BoxError, HostedService, IntoOutcome, ServiceContext, ServiceKind};
+use crate::telemetry::{Origin, RunSpan};
 use crate::util::{BoxFuture, catch_panic};
 
 /// What a queued service does with each item: implemented by every
@@ -510,8 +511,8 @@ async fn work<T: Send + 'static, H: QueueHandler<T>>(
     base: RunContext,
 ) -> Result<(), Failure> {
     let chan = queue.shared().chan();
-    while let Some(Queued { seq, item }) = chan.recv().await {
-        run_item(&parts, &queue, &base, seq, item).await?;
+    while let Some(Queued { seq, item, origin }) = chan.recv().await {
+        run_item(&parts, &queue, &base, seq, item, &origin).await?;
     }
     Ok(())
 }
@@ -524,6 +525,7 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
     base: &RunContext,
     seq: u64,
     mut item: T,
+    origin: &Origin,
 ) -> Result<(), Failure> {
     let shared = queue.shared();
     let chan = shared.chan();
@@ -538,10 +540,10 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
     loop {
         // The handler consumes the item: keep a copy for a retry or the dead letter.
         let copy = keep.map(|keep| keep(&item));
-        let span = tracing::info_span!("item", seq, attempt);
+        let mut run = RunSpan::item(base.info().name(), seq, attempt, origin);
         let outcome = if base.runs_scoped() {
             let (cx, end) = base.begin_run();
-            let outcome = run_attempt(&parts.handler, item, &cx, options.timeout(), &span).await;
+            let outcome = run_attempt(&parts.handler, item, &cx, options.timeout(), &mut run).await;
             drop(cx);
             let disposed = end
                 .finish(if outcome.is_ok() {
@@ -553,7 +555,7 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
             outcome.and(disposed)
         } else {
             // Nothing scoped to resolve: the attempts share the base context.
-            run_attempt(&parts.handler, item, base, options.timeout(), &span).await
+            run_attempt(&parts.handler, item, base, options.timeout(), &mut run).await
         };
         let failure = match outcome {
             Ok(()) => {
@@ -566,7 +568,15 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
         };
         // The rare paths are boxed, so the future of every item stays small.
         match Box::pin(after_failure(
-            parts, queue, base, seq, attempt, attempts, failure, copy, &span,
+            parts,
+            queue,
+            base,
+            seq,
+            attempt,
+            attempts,
+            failure,
+            copy,
+            run.span(),
         ))
         .await
         {
@@ -676,21 +686,20 @@ async fn dead_letter<T: Send + 'static, H>(
     }
 }
 
-/// Runs one attempt in place, in the item's span (when enabled), catching a panic and bounded by
-/// the per-item timeout. Unlike [`call_caught`], nothing is boxed or moved: this runs for every
-/// item.
+/// Runs one attempt in place, inside the item's run (when its span is enabled), catching a panic
+/// and bounded by the per-item timeout. Unlike [`call_caught`], nothing is boxed or moved: this
+/// runs for every item.
 async fn run_attempt<T, H: QueueHandler<T>>(
     handler: &H,
     item: T,
     cx: &RunContext,
     timeout: Option<Duration>,
-    span: &tracing::Span,
+    run: &mut RunSpan,
 ) -> Result<(), Failure> {
     let mut handling = std::pin::pin!(handler.handle(item, cx));
     let mut deadline = std::pin::pin!(timeout.map(tokio::time::sleep));
-    let span = (!span.is_disabled()).then_some(span);
     std::future::poll_fn(move |task| {
-        let _entered = span.map(tracing::Span::enter);
+        let _entered = run.enter();
         // A future that panicked is never polled again.
         match catch_panic(|| handling.as_mut().poll(task)) {
             Ok(Poll::Ready(result)) => return Poll::Ready(result.map_err(Failure::Error)),

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use crate::telemetry::{RunSpan, in_run};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
 
 use crate::di::RunContext;
 use crate::di::ScopeExit;
@@ -215,14 +215,12 @@ impl TimerService {
             offset = self.jitter();
             self.next_number
                 .store(cursor.next_number, Ordering::Relaxed);
-            let span = tracing::info_span!("tick", number = tick.number);
-            let run = run_tick(&self.body, &self.cx, tick, self.log.as_deref());
-            // A disabled span (no subscriber wants it) would still be entered on every poll.
-            let result = if span.is_disabled() {
-                run.await
-            } else {
-                run.instrument(span).await
-            };
+            let span = RunSpan::tick(self.cx.info().name(), tick.number);
+            let result = in_run(
+                span,
+                run_tick(&self.body, &self.cx, tick, self.log.as_deref()),
+            )
+            .await;
             cursor.after_run(now, Instant::now(), self.plan.overlap);
             if let Err(failure) = result {
                 self.failed(tick.number, failure)?;
@@ -277,13 +275,11 @@ impl TimerService {
                 .store(cursor.next_number, Ordering::Relaxed);
             let (body, cx, log) = (Arc::clone(&self.body), self.cx.clone(), self.log.clone());
             full_since = now;
-            running.spawn(
-                async move {
-                    let result = run_tick(&body, &cx, tick, log.as_deref()).await;
-                    (tick.number, result)
-                }
-                .instrument(tracing::info_span!("tick", number = tick.number)),
-            );
+            let span = RunSpan::tick(cx.info().name(), tick.number);
+            running.spawn(in_run(span, async move {
+                let result = run_tick(&body, &cx, tick, log.as_deref()).await;
+                (tick.number, result)
+            }));
         }
         while let Some(joined) = running.join_next().await {
             if let Err(error) = self.joined(joined) {

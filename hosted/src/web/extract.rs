@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::di::{Inject, InjectError, RunContext, RunEnd, ScopeExit};
+use crate::telemetry::{RunSpan, in_run};
 
 /// Any injectable value — `Arc<T>` of a singleton or of a scoped value, [`Config<T>`](crate::Config),
 /// [`Queue<T>`](crate::Queue), [`Hub<M>`](super::Hub), [`ScopeFactory`](crate::ScopeFactory),
@@ -160,20 +161,24 @@ pub(crate) async fn request_scope(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let (cx, end) = base.begin_run_scoped(true);
-    request.extensions_mut().insert(RequestRun(cx));
-    let end = EndOnDrop(Some(end));
-    let response = next.run(request).await;
-    match end.finish(exit_of(response.status())).await {
-        Ok(()) => response,
-        // What the handler did may not have been committed: the client must not read success.
-        Err(failure) => {
-            tracing::error!(error = %failure, "closing the request's scope failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the request's scope could not be closed\n",
-            )
-                .into_response()
+    let span = RunSpan::request(base.info().name(), request.method(), request.uri().path());
+    in_run(span, async move {
+        let (cx, end) = base.begin_run_scoped(true);
+        request.extensions_mut().insert(RequestRun(cx));
+        let end = EndOnDrop(Some(end));
+        let response = next.run(request).await;
+        match end.finish(exit_of(response.status())).await {
+            Ok(()) => response,
+            // What the handler did may not have been committed: the client must not read success.
+            Err(failure) => {
+                tracing::error!(error = %failure, "closing the request's scope failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the request's scope could not be closed\n",
+                )
+                    .into_response()
+            }
         }
-    }
+    })
+    .await
 }

@@ -345,11 +345,15 @@ impl Server {
                 StatusCode::REQUEST_TIMEOUT,
                 options.request_timeout,
             ))
+            // Inside the request's run span, which `request_scope` opens: its events land there.
+            .layer(
+                tower_http::trace::TraceLayer::new_for_http()
+                    .make_span_with(|_: &axum::extract::Request| tracing::Span::current()),
+            )
             .layer(axum::middleware::from_fn_with_state(
                 cx.clone(),
                 request_scope,
-            ))
-            .layer(tower_http::trace::TraceLayer::new_for_http());
+            ));
         let ready_lifetime = lifetime.clone();
         let health = Router::new()
             .route(&options.livez_path, get(|| async { "alive\n" }))

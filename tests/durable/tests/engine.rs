@@ -305,7 +305,7 @@ async fn migrations_are_versioned_and_a_wrong_version_is_reported() {
             error,
             DurableError::SchemaVersion {
                 found: 0,
-                expected: 1,
+                expected: 2,
                 ..
             }
         ),
@@ -393,4 +393,19 @@ async fn with_listen_off_an_idle_worker_waits_for_its_poll() {
         1,
         "the poll finds the job"
     );
+}
+
+#[tokio::test]
+async fn a_job_keeps_where_it_was_sent_from_and_a_plain_enqueue_keeps_nothing() {
+    let Some(config) = config("origin") else {
+        return;
+    };
+    let a = backend(&config).await;
+    let origin = r#"{"run":"tick{service=app::digest tick=42}"}"#;
+    a.enqueue_from("q", "1", 1, Some(origin)).await.unwrap();
+    a.enqueue("q", "2", 1).await.unwrap();
+    let claimed = a.claim("q", 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(claimed[0].origin.as_deref(), Some(origin));
+    assert_eq!(claimed[1].origin, None);
 }

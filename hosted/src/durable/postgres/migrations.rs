@@ -40,6 +40,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (schedule, due_us)
     );
     ",
+    // 2: where each job was sent from (the sender's run and trace context), for its run's span.
+    r"
+    ALTER TABLE {schema}.jobs ADD COLUMN origin text;
+    ",
 ];
 
 /// The version this build brings a schema to.

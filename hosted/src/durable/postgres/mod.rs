@@ -50,8 +50,8 @@ impl Sql {
         let channel = channel(schema);
         Self {
             enqueue: format!(
-                "WITH job AS (INSERT INTO {s}.jobs (queue, payload, max_attempts) \
-                 VALUES ($1, $2::jsonb, $3) RETURNING id, queue) \
+                "WITH job AS (INSERT INTO {s}.jobs (queue, payload, max_attempts, origin) \
+                 VALUES ($1, $2::jsonb, $3, $4) RETURNING id, queue) \
                  SELECT id, pg_notify('{channel}', queue) FROM job"
             ),
             claim: format!(
@@ -62,7 +62,7 @@ impl Sql {
                    claim = j.claim + 1, lease_owner = $3, \
                    lease_expires_at = now() + $4 * interval '1 millisecond' \
                  FROM next WHERE j.id = next.id \
-                 RETURNING j.id, j.claim, j.attempt, j.max_attempts, j.payload::text"
+                 RETURNING j.id, j.claim, j.attempt, j.max_attempts, j.payload::text, j.origin"
             ),
             heartbeat: format!(
                 "UPDATE {s}.jobs SET lease_expires_at = now() + $2 * interval '1 millisecond' \
@@ -312,10 +312,28 @@ impl PgBackend {
         payload: &str,
         max_attempts: u32,
     ) -> Result<JobId, DurableError> {
+        self.enqueue_in_from(connection, queue, payload, max_attempts, None)
+            .await
+    }
+
+    /// As [`enqueue_in`](Self::enqueue_in), keeping where the job was sent from, as
+    /// [`Backend::enqueue_from`] does.
+    ///
+    /// # Errors
+    /// When the statement fails (the caller's transaction is then aborted, as PostgreSQL does).
+    pub async fn enqueue_in_from(
+        &self,
+        connection: &mut PgConnection,
+        queue: &str,
+        payload: &str,
+        max_attempts: u32,
+        origin: Option<&str>,
+    ) -> Result<JobId, DurableError> {
         let row = query::<Postgres>(AssertSqlSafe(self.sql.enqueue.clone()))
             .bind(queue)
             .bind(payload)
             .bind(attempts(max_attempts))
+            .bind(origin)
             .fetch_one(connection)
             .await
             .map_err(|error| self.error(&error))?;
@@ -536,11 +554,22 @@ impl Backend for PgBackend {
         payload: &'a str,
         max_attempts: u32,
     ) -> BoxFuture<'a, Result<JobId, DurableError>> {
+        self.enqueue_from(queue, payload, max_attempts, None)
+    }
+
+    fn enqueue_from<'a>(
+        &'a self,
+        queue: &'a str,
+        payload: &'a str,
+        max_attempts: u32,
+        origin: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<JobId, DurableError>> {
         Box::pin(async move {
             let row = Self::statement(&self.sql.enqueue)
                 .bind(queue)
                 .bind(payload)
                 .bind(attempts(max_attempts))
+                .bind(origin)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(|error| self.error(&error))?;
@@ -575,6 +604,7 @@ impl Backend for PgBackend {
                         },
                         max_attempts: u32::try_from(max_attempts).unwrap_or(1),
                         payload: row.try_get(4)?,
+                        origin: row.try_get(5)?,
                     })
                 };
                 claimed.push(read().map_err(|error| self.error(&error))?);

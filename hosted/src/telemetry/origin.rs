@@ -1,0 +1,122 @@
+//! Where an item was sent from, recorded at `send` and shown by the item's run.
+
+use std::sync::Arc;
+
+use tracing::Span;
+
+/// Where an item was sent from: the run that called `send`, and with the `otel` feature the
+/// OpenTelemetry context of the span that called it. Empty when neither was there to record;
+/// without a subscriber, all a send costs is one atomic load.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Origin {
+    /// The sender's run span, as the text format writes it.
+    run: Option<Arc<str>>,
+    #[cfg(feature = "otel")]
+    context: Option<Box<opentelemetry::trace::SpanContext>>,
+}
+
+impl Origin {
+    /// Where the caller is now.
+    pub(crate) fn capture() -> Self {
+        // Without any subscriber no span is enabled: no run is marked, no context exists.
+        if !tracing::dispatcher::has_been_set() {
+            return Self::default();
+        }
+        Self {
+            run: super::run::current_run(),
+            #[cfg(feature = "otel")]
+            context: super::otel::current_context().map(Box::new),
+        }
+    }
+
+    /// Whether there is nothing recorded.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        expect(dead_code, reason = "the durable store's column")
+    )]
+    pub(crate) fn is_empty(&self) -> bool {
+        #[cfg(feature = "otel")]
+        if self.context.is_some() {
+            return false;
+        }
+        self.run.is_none()
+    }
+
+    /// Shows the origin on the span of the item's run: its `sent_from` field, and its link.
+    pub(super) fn mark(&self, span: &Span) {
+        if let Some(run) = &self.run {
+            span.record("sent_from", tracing::field::display(run));
+        }
+        #[cfg(feature = "otel")]
+        if let Some(context) = &self.context {
+            super::otel::link(span, context);
+        }
+    }
+
+    /// The origin as a durable store keeps it: a JSON object with `run` (the sender's run span)
+    /// and `traceparent` (the W3C trace context of the sending span), either one absent when not
+    /// recorded. `None` when there is nothing to keep.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn to_stored(&self) -> Option<String> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut stored = serde_json::Map::new();
+        if let Some(run) = &self.run {
+            stored.insert("run".to_owned(), serde_json::Value::from(&**run));
+        }
+        #[cfg(feature = "otel")]
+        if let Some(context) = &self.context {
+            stored.insert(
+                "traceparent".to_owned(),
+                serde_json::Value::from(super::otel::traceparent(context)),
+            );
+        }
+        Some(serde_json::Value::Object(stored).to_string())
+    }
+
+    /// Reads what [`to_stored`](Self::to_stored) wrote; what it cannot read is left out, never an
+    /// error: an origin is for reading, not for running the job.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn from_stored(stored: Option<&str>) -> Self {
+        let Some(value) =
+            stored.and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        else {
+            return Self::default();
+        };
+        Self {
+            run: value.get("run").and_then(|run| run.as_str()).map(Arc::from),
+            #[cfg(feature = "otel")]
+            context: value
+                .get("traceparent")
+                .and_then(|parent| parent.as_str())
+                .and_then(super::otel::parse_traceparent)
+                .map(Box::new),
+        }
+    }
+}
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_recorded_is_nothing_stored() {
+        assert!(Origin::default().is_empty());
+        assert_eq!(Origin::default().to_stored(), None);
+    }
+
+    #[test]
+    fn a_run_is_stored_as_json() {
+        let origin = Origin {
+            run: Some(Arc::from("tick{service=a\"b tick=1}")),
+            ..Origin::default()
+        };
+        let stored = origin.to_stored().unwrap();
+        assert_eq!(stored, r#"{"run":"tick{service=a\"b tick=1}"}"#);
+        let back = Origin::from_stored(Some(&stored));
+        assert_eq!(back.run.as_deref(), Some("tick{service=a\"b tick=1}"));
+        assert!(Origin::from_stored(Some("not json")).is_empty());
+        assert!(Origin::from_stored(None).is_empty());
+    }
+}

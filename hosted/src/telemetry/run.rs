@@ -1,0 +1,172 @@
+//! The span of one run, and the marker that tells a `send` inside it which run it is in.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::sync::Arc;
+
+use tracing::Span;
+use tracing::field::Empty;
+
+use super::Origin;
+
+thread_local! {
+    /// The run being polled on this thread, as its `sent_from` text: set while a run with an
+    /// enabled span is polled, so a `send` it makes can say where it came from.
+    static CURRENT: Cell<Option<Arc<str>>> = const { Cell::new(None) };
+}
+
+/// The run polled on this thread now, if its span is enabled.
+pub(super) fn current_run() -> Option<Arc<str>> {
+    CURRENT.with(|current| {
+        let run = current.take();
+        let copy = run.clone();
+        current.set(run);
+        copy
+    })
+}
+
+/// The span of one run, and how a `send` made inside it names it.
+#[derive(Debug)]
+pub(crate) struct RunSpan {
+    span: Span,
+    /// The span as the text format writes it; `None` when the span is disabled.
+    mark: Option<Arc<str>>,
+}
+
+impl RunSpan {
+    fn new(span: Span, mark: impl FnOnce() -> String) -> Self {
+        let mark = (!span.is_disabled()).then(|| Arc::from(mark()));
+        Self { span, mark }
+    }
+
+    /// One run of a background body.
+    pub(crate) fn body(service: &str, run: u32) -> Self {
+        let span = tracing::info_span!(parent: None, "run", service = %service, run);
+        Self::new(span, || format!("run{{service={service} run={run}}}"))
+    }
+
+    /// One tick of a timed service.
+    pub(crate) fn tick(service: &str, tick: u64) -> Self {
+        let span = tracing::info_span!(parent: None, "tick", service = %service, tick);
+        Self::new(span, || format!("tick{{service={service} tick={tick}}}"))
+    }
+
+    /// One attempt at an item of an in-memory queue.
+    pub(crate) fn item(service: &str, seq: u64, attempt: u32, origin: &Origin) -> Self {
+        let span = tracing::info_span!(
+            parent: None,
+            "item",
+            service = %service,
+            seq,
+            attempt,
+            sent_from = Empty
+        );
+        origin.mark(&span);
+        Self::new(span, || {
+            format!("item{{service={service} seq={seq} attempt={attempt}}}")
+        })
+    }
+
+    /// One attempt at a job of a durable queue.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        expect(dead_code, reason = "the durable queues' jobs")
+    )]
+    pub(crate) fn job(service: &str, job: i64, attempt: u32, origin: &Origin) -> Self {
+        let span = tracing::info_span!(
+            parent: None,
+            "job",
+            service = %service,
+            job,
+            attempt,
+            sent_from = Empty
+        );
+        origin.mark(&span);
+        Self::new(span, || {
+            format!("job{{service={service} job={job} attempt={attempt}}}")
+        })
+    }
+
+    /// One request to the web host.
+    #[cfg_attr(
+        not(feature = "web"),
+        expect(dead_code, reason = "the web host's requests")
+    )]
+    pub(crate) fn request(service: &str, method: &dyn std::fmt::Display, path: &str) -> Self {
+        let span = tracing::info_span!(
+            parent: None,
+            "request",
+            service = %service,
+            method = %method,
+            path = %path
+        );
+        Self::new(span, || {
+            format!("request{{service={service} method={method} path={path}}}")
+        })
+    }
+
+    /// The span itself.
+    pub(crate) fn span(&self) -> &Span {
+        &self.span
+    }
+}
+
+/// Runs `future` inside the run: its span entered, and the run marked for the `send`s it makes,
+/// on every poll. A disabled span costs one check, not an enter per poll.
+pub(crate) async fn in_run<F: Future>(run: RunSpan, future: F) -> F::Output {
+    let RunSpan { span, mut mark } = run;
+    if span.is_disabled() {
+        return future.await;
+    }
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(move |cx| {
+        let _entered = span.enter();
+        let _marked = Marked::new(&mut mark);
+        future.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// The run's mark, in [`CURRENT`] while one poll lasts; the previous one back after it, even if
+/// the poll panics.
+struct Marked<'a> {
+    slot: &'a mut Option<Arc<str>>,
+    previous: Option<Arc<str>>,
+}
+
+impl<'a> Marked<'a> {
+    fn new(slot: &'a mut Option<Arc<str>>) -> Self {
+        let previous = CURRENT.with(|current| current.replace(slot.take()));
+        Self { slot, previous }
+    }
+}
+
+impl Drop for Marked<'_> {
+    fn drop(&mut self) {
+        *self.slot = CURRENT.with(|current| current.replace(self.previous.take()));
+    }
+}
+
+/// Enters the run for one synchronous step (one poll of a hand-written future): its span, and
+/// its mark for the `send`s made inside.
+pub(crate) struct Entered<'a> {
+    _entered: Option<tracing::span::Entered<'a>>,
+    _marked: Option<Marked<'a>>,
+}
+
+impl RunSpan {
+    /// Enters the run until the guard is dropped; nothing when the span is disabled.
+    pub(crate) fn enter(&mut self) -> Entered<'_> {
+        let Self { span, mark } = self;
+        if span.is_disabled() {
+            return Entered {
+                _entered: None,
+                _marked: None,
+            };
+        }
+        Entered {
+            _entered: Some(span.enter()),
+            _marked: Some(Marked::new(mark)),
+        }
+    }
+}
