@@ -5,7 +5,19 @@ pub use inventory;
 pub use crate::di::construct::Construct;
 pub use crate::di::provider::{Built, Disposer, GeneratedFactory};
 pub use crate::di::{Dependencies, Inject, InjectError, Provider, RunContext, ServiceLifetime};
-pub use crate::host::entry::{ListingHook, MainOptions, run_main};
+use crate::host::HostBuilder;
+pub use crate::host::entry::{HookFailure, HookStep, ListingHook, MainOptions};
+
+/// What the crate's own features contribute to `--list`, `--check` and `--migrate`.
+static FEATURE_HOOKS: &[ListingHook] = &[
+    #[cfg(feature = "postgres")]
+    crate::durable::COMMAND_HOOK,
+];
+
+/// Not public API, used by generated code: the body of `hosted::run!()`.
+pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> HostBuilder) -> ! {
+    crate::host::entry::run_main(options, FEATURE_HOOKS, configure)
+}
 pub use crate::queue::generated::{assert_queue_item, hook_dead_letters, log_dead_letters};
 pub use crate::queue::{DeadLetters, FullMode, QueueHandler, QueueOptions};
 pub use crate::registry::{Registration, Registry, ServiceDescriptor};

@@ -7,6 +7,7 @@
 //! PostgreSQL implementation is [`PgBackend`]; the conformance tests run against the seam.
 
 mod cluster_timer;
+mod commands;
 mod config;
 mod job;
 pub(crate) mod postgres;
@@ -20,8 +21,14 @@ use crate::util::BoxFuture;
 pub use self::cluster_timer::cluster_timed;
 pub use self::config::{DatabaseUrl, DurableConfig, Migrate};
 pub use self::job::{Job, JobTransaction};
-pub use self::postgres::PgBackend;
+pub use self::postgres::{Migrated, PgBackend};
 pub use self::service::durable_queued;
+
+pub(crate) use self::commands::COMMAND_HOOK;
+pub use self::commands::{EXIT_SCHEMA_VERSION, EXIT_UNREACHABLE};
+
+/// The store the durable services are marked with, for the command-line hooks.
+pub(crate) const STORE: &str = "postgres";
 
 /// A job's id in its store.
 pub type JobId = i64;

@@ -90,6 +90,7 @@ where
         }),
     );
     descriptor.provider = Some(provider);
+    descriptor.store = Some(super::STORE);
     settings
         .into_iter()
         .fold(descriptor, ServiceDescriptor::setting)

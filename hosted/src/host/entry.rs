@@ -31,40 +31,110 @@ pub struct MainOptions {
     pub unnamed: &'static [&'static str],
 }
 
-/// Not public API, used by generated code: a table `--list` prints after the settings,
-/// contributed by a feature (the web host's routes). Hooks with the same key print once.
+/// Not public API, used by generated code: what a feature contributes to the command line —
+/// a table `--list` prints after the settings (the web host's routes, the durable queues'
+/// depths), a check `--check` runs after its own (the durable store reachable, its schema at the
+/// right version), a step `--migrate` runs. Each is given the built host, nothing started.
+/// Hooks come from generated code (through `inventory`) and from the crate's features; hooks
+/// with the same key run once.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct ListingHook {
     key: &'static str,
-    table: fn() -> Option<String>,
+    table: fn(&Host) -> Option<String>,
+    check: Option<HookStep>,
+    migrate: Option<HookStep>,
+}
+
+/// Not public API: a hook's `--check` or `--migrate` step. `Ok(Some(line))` is reported as done,
+/// `Ok(None)` when the step had nothing to do.
+#[doc(hidden)]
+pub type HookStep = fn(&Host) -> Result<Option<String>, HookFailure>;
+
+/// Not public API: what a hook's step found wrong, and the exit code it calls for.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookFailure {
+    /// The process's exit code.
+    pub code: i32,
+    /// What went wrong and what to do, printed after `error: `.
+    pub message: String,
 }
 
 impl ListingHook {
     /// Not public API, used by generated code.
     #[must_use]
-    pub const fn new(key: &'static str, table: fn() -> Option<String>) -> Self {
-        Self { key, table }
+    pub const fn new(key: &'static str, table: fn(&Host) -> Option<String>) -> Self {
+        Self {
+            key,
+            table,
+            check: None,
+            migrate: None,
+        }
+    }
+
+    /// Not public API: adds a `--check` step.
+    #[must_use]
+    pub const fn with_check(mut self, check: HookStep) -> Self {
+        self.check = Some(check);
+        self
+    }
+
+    /// Not public API: adds a `--migrate` step.
+    #[must_use]
+    pub const fn with_migrate(mut self, migrate: HookStep) -> Self {
+        self.migrate = Some(migrate);
+        self
     }
 }
 
 inventory::collect!(ListingHook);
 
-/// The tables of the listing hooks, each key once.
-fn hooked_tables() -> String {
+/// The hooks of the crate's features and of generated code, each key once.
+fn hooks(features: &'static [ListingHook]) -> Vec<&'static ListingHook> {
     let mut seen = Vec::new();
-    let mut text = String::new();
-    for hook in inventory::iter::<ListingHook> {
-        if seen.contains(&hook.key) {
-            continue;
+    let mut hooks = Vec::new();
+    for hook in features.iter().chain(inventory::iter::<ListingHook>) {
+        if !seen.contains(&hook.key) {
+            seen.push(hook.key);
+            hooks.push(hook);
         }
-        seen.push(hook.key);
-        if let Some(table) = (hook.table)() {
+    }
+    hooks
+}
+
+/// The tables of the listing hooks.
+fn hooked_tables(hooks: &[&ListingHook], host: &Host) -> String {
+    let mut text = String::new();
+    for hook in hooks {
+        if let Some(table) = (hook.table)(host) {
             text.push('\n');
             text.push_str(&table);
         }
     }
     text
+}
+
+/// Runs one step of every hook that has it: prints what each did, and exits with the first
+/// failure's code after reporting them all.
+fn run_steps(
+    hooks: &[&ListingHook],
+    host: &Host,
+    step: impl Fn(&ListingHook) -> Option<HookStep>,
+) -> Result<Vec<String>, i32> {
+    let mut done = Vec::new();
+    let mut failed = None;
+    for step in hooks.iter().filter_map(|hook| step(hook)) {
+        match step(host) {
+            Ok(Some(line)) => done.push(line),
+            Ok(None) => {}
+            Err(failure) => {
+                print(Stream::Err, &format!("error: {}\n", failure.message));
+                failed.get_or_insert(failure.code);
+            }
+        }
+    }
+    failed.map_or(Ok(done), Err)
 }
 
 /// What the command line asks for.
@@ -73,6 +143,7 @@ enum Command {
     Run,
     List,
     Check,
+    Migrate,
     Help,
 }
 
@@ -97,6 +168,7 @@ fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Comman
         let next = match text {
             "--list" => Command::List,
             "--check" => Command::Check,
+            "--migrate" => Command::Migrate,
             "--help" | "-h" => Command::Help,
             _ => {
                 match text
@@ -116,7 +188,9 @@ fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Comman
             .as_ref()
             .is_some_and(|command| *command != next)
         {
-            return Err("`--list`, `--check` and `--help` cannot be combined".to_owned());
+            return Err(
+                "`--list`, `--check`, `--migrate` and `--help` cannot be combined".to_owned(),
+            );
         }
         line.command = Some(next);
     }
@@ -125,13 +199,17 @@ fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Comman
 
 fn usage(program: &str) -> String {
     format!(
-        "Usage: {program} [--list | --check | --help] [--config=PATH] [--environment=NAME] [--KEY=VALUE ...]\n\n\
+        "Usage: {program} [--list | --check | --migrate | --help] [--config=PATH] [--environment=NAME] [--KEY=VALUE ...]\n\n\
          Runs the hosted services linked into this binary until SIGINT, SIGTERM or SIGQUIT (Ctrl+C).\n\n\
          Options:\n  \
          --list              print every service (name, kind, order, after, failure policy,\n                      \
          source) and every setting (value and origin), then exit\n  \
          --check             check the registrations and the configuration without starting\n                      \
-         anything; exit 0 if sound, 1 (78 for configuration) otherwise\n  \
+         anything, and what the features need (the durable store reachable,\n                      \
+         its schema current); exit 0 if sound, 78 for configuration, 69 for\n                      \
+         an unreachable store, 65 for a schema at another version, 1 otherwise\n  \
+         --migrate           bring what the features keep (the durable store's schema) to this\n                      \
+         build's version, then exit\n  \
          --config=PATH       read PATH instead of hosted.toml\n  \
          --environment=NAME  also read hosted.NAME.toml (default: $HOSTED_ENVIRONMENT, or production)\n  \
          --KEY=VALUE         set a configuration key, like --host.shutdown_timeout=10s or\n                      \
@@ -159,9 +237,12 @@ fn refuse_inside_a_runtime() {
     }
 }
 
-/// Not public API, used by generated code: the body of `hosted::run!()`.
-#[doc(hidden)]
-pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> HostBuilder) -> ! {
+/// The body of `hosted::run!()`, with the hooks of the crate's features.
+pub(crate) fn run_main(
+    options: MainOptions,
+    features: &'static [ListingHook],
+    configure: impl FnOnce(HostBuilder) -> HostBuilder,
+) -> ! {
     logging::protect_standard_streams();
     refuse_inside_a_runtime();
     let mut args = std::env::args_os();
@@ -201,40 +282,14 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
     };
     let missing = missing_crates_message(&host);
     let silent = silent_crates_message(&host);
-    if command == Command::Check {
-        if let Some(message) = &silent {
-            print(Stream::Err, &format!("warning: {message}\n"));
-        }
-        if let Some(message) = &missing {
-            print(Stream::Err, &format!("error: {message}\n"));
-            std::process::exit(1);
-        }
-        let services = host.services().len();
-        let registrations = host.registrations();
-        print(
-            Stream::Out,
-            &format!(
-                "ok: {services} service{} and {registrations} registered type{} checked; nothing missing, captured or circular\n",
-                if services == 1 { "" } else { "s" },
-                if registrations == 1 { "" } else { "s" },
-            ),
+    if command != Command::Run {
+        one_off(
+            &command,
+            &host,
+            &hooks(features),
+            missing.as_ref(),
+            silent.as_ref(),
         );
-        std::process::exit(0);
-    }
-    if command == Command::List {
-        for message in [&missing, &silent].into_iter().flatten() {
-            print(Stream::Err, &format!("warning: {message}\n"));
-        }
-        print(
-            Stream::Out,
-            &format!(
-                "{}\n{}{}",
-                service_table(&host),
-                settings_table(&host),
-                hooked_tables()
-            ),
-        );
-        std::process::exit(0);
     }
     if options.logging {
         let (filter, json) = host.log_options();
@@ -265,6 +320,74 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
     }
     logging::report_dropped_lines();
     std::process::exit(i32::from(outcome.exit_code()));
+}
+
+/// `--list`, `--check` and `--migrate`: what they print, and the exit.
+fn one_off(
+    command: &Command,
+    host: &Host,
+    hooks: &[&ListingHook],
+    missing: Option<&String>,
+    silent: Option<&String>,
+) -> ! {
+    if *command == Command::Migrate {
+        match run_steps(hooks, host, |hook| hook.migrate) {
+            Ok(done) if done.is_empty() => print(
+                Stream::Out,
+                "ok: nothing to migrate: nothing in this binary keeps a schema\n",
+            ),
+            Ok(done) => {
+                for line in done {
+                    print(Stream::Out, &format!("ok: {line}\n"));
+                }
+            }
+            Err(code) => std::process::exit(code),
+        }
+        std::process::exit(0);
+    }
+    if *command == Command::Check {
+        if let Some(message) = silent {
+            print(Stream::Err, &format!("warning: {message}\n"));
+        }
+        if let Some(message) = missing {
+            print(Stream::Err, &format!("error: {message}\n"));
+            std::process::exit(1);
+        }
+        let done = match run_steps(hooks, host, |hook| hook.check) {
+            Ok(done) => done,
+            Err(code) => std::process::exit(code),
+        };
+        let services = host.services().len();
+        let registrations = host.registrations();
+        print(
+            Stream::Out,
+            &format!(
+                "ok: {services} service{} and {registrations} registered type{} checked; nothing missing, captured or circular\n",
+                if services == 1 { "" } else { "s" },
+                if registrations == 1 { "" } else { "s" },
+            ),
+        );
+        for line in done {
+            print(Stream::Out, &format!("ok: {line}\n"));
+        }
+        std::process::exit(0);
+    }
+    if *command == Command::List {
+        for message in [missing, silent].into_iter().flatten() {
+            print(Stream::Err, &format!("warning: {message}\n"));
+        }
+        print(
+            Stream::Out,
+            &format!(
+                "{}\n{}{}",
+                service_table(host),
+                settings_table(host),
+                hooked_tables(hooks, host)
+            ),
+        );
+        std::process::exit(0);
+    }
+    std::process::exit(0);
 }
 
 /// What to say of libraries using `hosted` that `link` does not name and that contributed
@@ -453,6 +576,8 @@ mod tests {
         assert_eq!(command(&["--list"]), Ok(Command::List));
         assert_eq!(command(&["-h"]), Ok(Command::Help));
         assert_eq!(command(&["--check"]), Ok(Command::Check));
+        assert_eq!(command(&["--migrate"]), Ok(Command::Migrate));
+        assert!(command(&["--migrate", "--check"]).is_err());
         assert_eq!(command(&["--list", "--list"]), Ok(Command::List));
         assert_eq!(
             command(&["--lsit"]).unwrap_err(),

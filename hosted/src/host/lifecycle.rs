@@ -27,6 +27,8 @@ pub(crate) struct Planned {
     pub(crate) make: MakeService,
     /// Whether the service's runs need a scope.
     pub(crate) needs_scope: bool,
+    /// Where the service keeps its work, when not in memory.
+    pub(crate) store: Option<&'static str>,
 }
 
 /// A service that has been built, with what the host needs to drive it.
@@ -252,6 +254,7 @@ impl Shared {
             stop,
             make,
             needs_scope,
+            ..
         } in planned
         {
             // Not `name`: the JSON format writes the span's own name under that key as well.

@@ -52,6 +52,6 @@ pub fn register_discovered(registry: &mut Registry) {
 /// Not public API, used by generated code: the `--list` table of the routes.
 #[doc(hidden)]
 #[must_use]
-pub fn listing() -> Option<String> {
+pub fn listing(_host: &crate::host::Host) -> Option<String> {
     server::listing()
 }

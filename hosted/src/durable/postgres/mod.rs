@@ -220,7 +220,9 @@ impl PgBackend {
             .map_err(|error| unreachable(&url, &error))?;
         let schema = config.schema.clone();
         match config.migrate {
-            Migrate::Auto => migrate(&pool, &schema, &url).await?,
+            Migrate::Auto => {
+                migrate(&pool, &schema, &url).await?;
+            }
             Migrate::Manual => check_version(&pool, &schema, &url).await?,
         }
         let wakers = Arc::new(Wakers::default());
@@ -246,14 +248,9 @@ impl PgBackend {
     ///
     /// # Errors
     /// When the database is unreachable, or its schema newer than this build.
-    pub async fn migrate(config: &DurableConfig) -> Result<(), DurableError> {
+    pub async fn migrate(config: &DurableConfig) -> Result<Migrated, DurableError> {
         let url = config.url.masked();
-        let pool = PoolOptions::<Postgres>::new()
-            .max_connections(1)
-            .acquire_timeout(config.connect_timeout)
-            .connect_with(config.url.options.clone())
-            .await
-            .map_err(|error| unreachable(&url, &error))?;
+        let pool = one_connection(config, &url).await?;
         let migrated = migrate(&pool, &config.schema, &url).await;
         pool.close().await;
         migrated
@@ -264,21 +261,60 @@ impl PgBackend {
     ///
     /// # Errors
     /// As [`connect`](Self::connect), without changing anything.
-    pub async fn check(config: &DurableConfig) -> Result<(), DurableError> {
+    /// Returns the version found (behind this build's only with `migrate = "auto"`, when the
+    /// start will bring it up).
+    pub async fn check(config: &DurableConfig) -> Result<i32, DurableError> {
         let url = config.url.masked();
-        let pool = PoolOptions::<Postgres>::new()
-            .max_connections(1)
-            .acquire_timeout(config.connect_timeout)
-            .connect_with(config.url.options.clone())
-            .await
-            .map_err(|error| unreachable(&url, &error))?;
+        let pool = one_connection(config, &url).await?;
         let found = schema_version(&pool, &config.schema, &url).await;
         pool.close().await;
         let found = found?;
         if found > LATEST || (found < LATEST && config.migrate == Migrate::Manual) {
             return Err(version_error(&config.schema, found));
         }
-        Ok(())
+        Ok(found)
+    }
+
+    /// The counts of `queues` in the store of `config`, read without changing anything (and
+    /// without migrating): what `--list` shows. A schema not migrated yet has no jobs.
+    ///
+    /// # Errors
+    /// When the database is unreachable, or its schema at a version this build cannot read.
+    pub async fn inspect(
+        config: &DurableConfig,
+        queues: &[&str],
+    ) -> Result<(i32, Vec<QueueCounts>), DurableError> {
+        let url = config.url.masked();
+        let pool = one_connection(config, &url).await?;
+        let inspected = async {
+            let found = schema_version(&pool, &config.schema, &url).await?;
+            if found == 0 {
+                return Ok((0, vec![QueueCounts::default(); queues.len()]));
+            }
+            if found > LATEST {
+                return Err(version_error(&config.schema, found));
+            }
+            let sql = Sql::new(&config.schema);
+            let mut counts = Vec::with_capacity(queues.len());
+            for queue in queues {
+                let row = Self::statement(&sql.counts)
+                    .bind(*queue)
+                    .fetch_one(&pool)
+                    .await
+                    .map_err(|error| database_error(&url, &error))?;
+                counts.push(read_counts(&row).map_err(|error| database_error(&url, &error))?);
+            }
+            Ok((found, counts))
+        }
+        .await;
+        pool.close().await;
+        inspected
+    }
+
+    /// The version of the schema this build brings a store to.
+    #[must_use]
+    pub fn schema_version() -> i32 {
+        LATEST
     }
 
     /// The pool, for the handler's own queries and the transactional send.
@@ -376,6 +412,47 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// What [`PgBackend::migrate`] did: the schema's version before and after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Migrated {
+    /// The version found (0: a schema never migrated).
+    pub from: i32,
+    /// The version now: this build's.
+    pub to: i32,
+}
+
+/// A pool of one connection, for the one-off steps (`--check`, `--migrate`, `--list`).
+async fn one_connection(config: &DurableConfig, url: &str) -> Result<PgPool, DurableError> {
+    PoolOptions::<Postgres>::new()
+        .max_connections(1)
+        .acquire_timeout(config.connect_timeout)
+        .connect_with(config.url.options.clone())
+        .await
+        .map_err(|error| unreachable(url, &error))
+}
+
+fn read_counts(row: &sqlx_postgres::PgRow) -> Result<QueueCounts, SqlxError> {
+    let count = |i: usize| -> Result<u64, SqlxError> {
+        Ok(u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0))
+    };
+    let oldest: Option<i64> = row.try_get(4)?;
+    Ok(QueueCounts {
+        waiting: count(0)?,
+        running: count(1)?,
+        completed: count(2)?,
+        dead: count(3)?,
+        oldest_waiting: oldest.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+    })
+}
+
+fn database_error(url: &str, error: &SqlxError) -> DurableError {
+    match error {
+        SqlxError::Database(database) => DurableError::Database(database.to_string()),
+        other => unreachable(url, other),
+    }
+}
+
 fn unreachable(url: &str, error: &SqlxError) -> DurableError {
     DurableError::Unreachable {
         url: url.to_owned(),
@@ -392,8 +469,8 @@ fn version_error(schema: &str, found: i32) -> DurableError {
             "the schema was migrated by a newer build: deploy that build, or point \
              `durable.schema` at another schema"
         } else {
-            "with `durable.migrate = \"manual\"`, migrate it first (`PgBackend::migrate`), or \
-             set `durable.migrate = \"auto\"`"
+            "with `durable.migrate = \"manual\"`, migrate it first (run the binary with \
+             `--migrate`, or call `PgBackend::migrate`), or set `durable.migrate = \"auto\"`"
         },
     }
 }
@@ -433,12 +510,13 @@ async fn check_version(pool: &PgPool, schema: &str, url: &str) -> Result<(), Dur
 
 /// Applies the migrations the schema lacks, one transaction each, serialised across processes
 /// by a transaction-scoped advisory lock (released at commit, never held by a session).
-async fn migrate(pool: &PgPool, schema: &str, url: &str) -> Result<(), DurableError> {
+async fn migrate(pool: &PgPool, schema: &str, url: &str) -> Result<Migrated, DurableError> {
     let database = |error: SqlxError| match error {
         SqlxError::Database(error) => DurableError::Database(error.to_string()),
         other => unreachable(url, &other),
     };
     let s = quoted(schema);
+    let mut from = None;
     loop {
         let mut tx = pool.begin().await.map_err(database)?;
         query::<Postgres>("SELECT pg_advisory_xact_lock(hashtext('hosted-migrate:' || $1))")
@@ -459,11 +537,13 @@ async fn migrate(pool: &PgPool, schema: &str, url: &str) -> Result<(), DurableEr
         .await
         .and_then(|row| row.try_get(0))
         .map_err(database)?;
+        let from = *from.get_or_insert(found);
         if found > LATEST {
             return Err(version_error(schema, found));
         }
         if found == LATEST {
-            return tx.commit().await.map_err(database);
+            tx.commit().await.map_err(database)?;
+            return Ok(Migrated { from, to: found });
         }
         let index = usize::try_from(found).unwrap_or(0);
         let next = found + 1;
@@ -713,21 +793,7 @@ impl Backend for PgBackend {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(|error| self.error(&error))?;
-            let read = || -> Result<QueueCounts, SqlxError> {
-                let count = |i: usize| -> Result<u64, SqlxError> {
-                    Ok(u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0))
-                };
-                let oldest: Option<i64> = row.try_get(4)?;
-                Ok(QueueCounts {
-                    waiting: count(0)?,
-                    running: count(1)?,
-                    completed: count(2)?,
-                    dead: count(3)?,
-                    oldest_waiting: oldest
-                        .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
-                })
-            };
-            read().map_err(|error| self.error(&error))
+            read_counts(&row).map_err(|error| self.error(&error))
         })
     }
 
