@@ -13,6 +13,8 @@ use sqlx_core::row::Row as _;
 use sqlx_core::sql_str::AssertSqlSafe;
 use sqlx_postgres::{PgPool, Postgres};
 
+static DATABASES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 struct Database {
     runtime: tokio::runtime::Runtime,
     pool: PgPool,
@@ -26,7 +28,6 @@ impl Database {
             .enable_all()
             .build()
             .unwrap();
-        static DATABASES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("grace_{}_{n}", std::process::id());
         let (url, pool) = runtime.block_on(async {

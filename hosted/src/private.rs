@@ -24,7 +24,16 @@ pub use crate::registry::{Registration, Registry, ServiceDescriptor};
 pub use crate::service::{BoxError, FailurePolicy, IntoOutcome, RestartPolicy};
 pub use crate::timer::{Missed, Overlap, TimerOptions};
 #[cfg(feature = "web")]
-pub use crate::web::{IntoRoutes, RouteContribution, listing as web_listing, register_discovered};
+pub use crate::web::{IntoRoutes, RouteContribution, listing as web_listing};
+
+/// Not public API, used by generated code: registers the web host (once, whichever
+/// `#[hosted::routes]` calls it), and with the `postgres` feature the hub's backplane.
+#[cfg(feature = "web")]
+pub fn register_discovered(registry: &mut Registry) {
+    crate::web::register_discovered(registry);
+    #[cfg(feature = "postgres")]
+    crate::durable::register_backplane(registry);
+}
 
 /// Not public API, used by generated code: implemented when the `postgres` feature is on.
 #[diagnostic::on_unimplemented(

@@ -56,6 +56,8 @@ where
                     .backend()
                     .await
                     .map_err(|error| InjectError::Custom(error.to_string()))?;
+                #[cfg(feature = "web")]
+                super::readiness::report(&cx, &backend).await;
                 Ok(Arc::new(ClusterTimer {
                     body,
                     slots,

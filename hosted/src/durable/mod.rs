@@ -6,11 +6,15 @@
 //! attempt fenced on its claim, releasing, and the maintenance an elected replica runs. The
 //! PostgreSQL implementation is [`PgBackend`]; the conformance tests run against the seam.
 
+#[cfg(feature = "web")]
+mod backplane;
 mod cluster_timer;
 mod commands;
 mod config;
 mod job;
 pub(crate) mod postgres;
+#[cfg(feature = "web")]
+mod readiness;
 mod service;
 
 use std::fmt;
@@ -18,6 +22,10 @@ use std::time::Duration;
 
 use crate::util::BoxFuture;
 
+#[cfg(feature = "web")]
+pub(crate) use self::backplane::register as register_backplane;
+#[cfg(feature = "web")]
+pub use self::backplane::{BackplaneStats, MAX_MESSAGE, PgBackplane};
 pub use self::cluster_timer::cluster_timed;
 pub use self::config::{DatabaseUrl, DurableConfig, Migrate};
 pub use self::job::{Job, JobTransaction};

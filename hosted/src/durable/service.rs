@@ -76,6 +76,8 @@ where
                             "a durable queue's handle lost its store".to_owned(),
                         )
                     })?;
+                #[cfg(feature = "web")]
+                super::readiness::report(&cx, &store).await;
                 let service: Arc<dyn ErasedService> = Arc::new(DurableService {
                     handler,
                     options: queue.options().clone(),

@@ -168,6 +168,11 @@ pub struct PgBackend {
     sql: Sql,
     wakers: Arc<Wakers>,
     listener: tokio::task::JoinHandle<()>,
+    /// Why the store is unreachable, since the last statement that could not reach it; `None`
+    /// once one reached it again.
+    outage: Mutex<Option<String>>,
+    /// Whether the web host's readiness reports this store already.
+    pub(crate) in_readiness: std::sync::atomic::AtomicBool,
 }
 
 /// One wake-up per queue this process drains; a notification or a reconnect wakes it.
@@ -240,6 +245,8 @@ impl PgBackend {
             lease: config.lease,
             wakers,
             listener,
+            outage: Mutex::new(None),
+            in_readiness: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -379,10 +386,44 @@ impl PgBackend {
     }
 
     fn error(&self, error: &SqlxError) -> DurableError {
-        match error {
+        let error = match error {
+            // The server going down answers the statements in flight with `57P01`
+            // (admin_shutdown) and its kin, class 57 and 08: the store is unreachable.
+            SqlxError::Database(database)
+                if database
+                    .code()
+                    .is_some_and(|code| code.starts_with("57") || code.starts_with("08")) =>
+            {
+                unreachable(&self.url, error)
+            }
             SqlxError::Database(database) => DurableError::Database(database.to_string()),
             other => unreachable(&self.url, other),
+        };
+        if matches!(error, DurableError::Unreachable { .. }) {
+            *self.outage.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
         }
+        error
+    }
+
+    /// A statement reached the store.
+    fn reached(&self) {
+        let mut outage = self.outage.lock().unwrap_or_else(PoisonError::into_inner);
+        if outage.is_some() {
+            *outage = None;
+        }
+    }
+
+    /// Whether the store was reachable at the last statement: `Err` with why not, until a
+    /// statement reaches it again. Cheap (a flag), for readiness checks.
+    ///
+    /// # Errors
+    /// Since a statement found the store unreachable.
+    pub fn reachable(&self) -> Result<(), String> {
+        self.outage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .map_or(Ok(()), Err)
     }
 
     fn statement(
@@ -642,6 +683,7 @@ impl Backend for PgBackend {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|error| self.error(&error))?;
+            self.reached();
             let mut claimed = Vec::with_capacity(rows.len());
             for row in rows {
                 let read = || -> Result<Claimed, SqlxError> {
@@ -680,6 +722,7 @@ impl Backend for PgBackend {
                 .execute(&self.pool)
                 .await
                 .map_err(|error| self.error(&error))?;
+            self.reached();
             Ok(renewed.rows_affected())
         })
     }
@@ -856,11 +899,14 @@ impl PgBackend {
     /// The database's clock, in microseconds since the Unix epoch: the one clock every replica
     /// of a once-per-cluster schedule agrees on.
     pub(crate) async fn clock_us(&self) -> Result<i64, DurableError> {
-        query::<Postgres>("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
-            .fetch_one(&self.pool)
-            .await
-            .and_then(|row| row.try_get(0))
-            .map_err(|error| self.error(&error))
+        let clock =
+            query::<Postgres>("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
+                .fetch_one(&self.pool)
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(|error| self.error(&error))?;
+        self.reached();
+        Ok(clock)
     }
 
     /// Claims one tick of a schedule for this replica; `false` when another replica has it.
