@@ -43,7 +43,7 @@ pub type JobId = i64;
 
 /// What went wrong talking to the store. The database's own message is kept; a URL in it never
 /// carries the password.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DurableError {
     /// The database could not be reached, or the connection dropped.

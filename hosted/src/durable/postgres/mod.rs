@@ -15,7 +15,7 @@ use sqlx_core::query::query;
 use sqlx_core::row::Row as _;
 use sqlx_core::sql_str::AssertSqlSafe;
 use sqlx_postgres::{PgConnection, PgListener, PgPool, Postgres};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
 use self::migrations::{LATEST, MIGRATIONS};
 use super::{
@@ -31,6 +31,7 @@ struct Sql {
     claim: String,
     heartbeat: String,
     complete: String,
+    complete_many: String,
     fail: String,
     release: String,
     elect: String,
@@ -44,6 +45,10 @@ struct Sql {
 }
 
 impl Sql {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one statement a field, each written once"
+    )]
     fn new(schema: &str) -> Self {
         let s = quoted(schema);
         let held = "id = $1 AND claim = $2 AND state = 'running'";
@@ -72,6 +77,13 @@ impl Sql {
             complete: format!(
                 "UPDATE {s}.jobs SET state = 'completed', finished_at = now(), \
                    lease_owner = NULL, lease_expires_at = NULL WHERE {held}"
+            ),
+            complete_many: format!(
+                "UPDATE {s}.jobs j SET state = 'completed', finished_at = now(), \
+                   lease_owner = NULL, lease_expires_at = NULL \
+                 FROM unnest($1::bigint[], $2::bigint[]) AS done(id, claim) \
+                 WHERE j.id = done.id AND j.claim = done.claim AND j.state = 'running' \
+                 RETURNING j.id"
             ),
             fail: format!(
                 "UPDATE {s}.jobs SET \
@@ -172,8 +184,16 @@ pub struct PgBackend {
     /// once one reached it again.
     outage: Mutex<Option<String>>,
     /// Whether the web host's readiness reports this store already.
+    #[cfg(feature = "web")]
     pub(crate) in_readiness: std::sync::atomic::AtomicBool,
+    /// Completions waiting for the next batch.
+    completions: Mutex<Vec<Completion>>,
+    /// Held by whoever runs a batch of completions; the others queue behind it.
+    completing: tokio::sync::Mutex<()>,
 }
+
+/// A completion waiting for its batch, and where its result goes.
+type Completion = (Lease, oneshot::Sender<Result<Settled, DurableError>>);
 
 /// One wake-up per queue this process drains; a notification or a reconnect wakes it.
 #[derive(Debug, Default)]
@@ -246,7 +266,10 @@ impl PgBackend {
             wakers,
             listener,
             outage: Mutex::new(None),
+            #[cfg(feature = "web")]
             in_readiness: std::sync::atomic::AtomicBool::new(false),
+            completions: Mutex::new(Vec::new()),
+            completing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -728,19 +751,7 @@ impl Backend for PgBackend {
     }
 
     fn complete<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<Settled, DurableError>> {
-        Box::pin(async move {
-            let done = Self::statement(&self.sql.complete)
-                .bind(lease.id)
-                .bind(lease.claim)
-                .execute(&self.pool)
-                .await
-                .map_err(|error| self.error(&error))?;
-            Ok(if done.rows_affected() == 1 {
-                Settled::Completed
-            } else {
-                Settled::Stale
-            })
-        })
+        Box::pin(self.complete_batched(*lease))
     }
 
     fn fail<'a>(
@@ -896,6 +907,61 @@ impl Backend for PgBackend {
 }
 
 impl PgBackend {
+    /// Completes jobs in batches: each completion joins the batch waiting; whoever's turn it is
+    /// sends the whole batch as one statement, fenced row by row on (job, claim), while the
+    /// next batch gathers behind it. A lone completion goes at once.
+    async fn complete_batched(&self, lease: Lease) -> Result<Settled, DurableError> {
+        let (sender, mut receiver) = oneshot::channel();
+        self.completions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((lease, sender));
+        let turn = self.completing.lock().await;
+        if let Ok(settled) = receiver.try_recv() {
+            return settled;
+        }
+        let mut batch = std::mem::take(
+            &mut *self
+                .completions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        batch.sort_unstable_by_key(|(lease, _)| lease.id);
+        let ids: Vec<i64> = batch.iter().map(|(lease, _)| lease.id).collect();
+        let claims: Vec<i64> = batch.iter().map(|(lease, _)| lease.claim).collect();
+        let done = Self::statement(&self.sql.complete_many)
+            .bind(ids)
+            .bind(claims)
+            .fetch_all(&self.pool)
+            .await;
+        match done {
+            Ok(rows) => {
+                self.reached();
+                let completed: std::collections::HashSet<i64> =
+                    rows.iter().filter_map(|row| row.try_get(0).ok()).collect();
+                for (lease, sender) in batch {
+                    let _ = sender.send(Ok(if completed.contains(&lease.id) {
+                        Settled::Completed
+                    } else {
+                        Settled::Stale
+                    }));
+                }
+            }
+            Err(error) => {
+                let error = self.error(&error);
+                for (_, sender) in batch {
+                    let _ = sender.send(Err(error.clone()));
+                }
+            }
+        }
+        drop(turn);
+        receiver.await.unwrap_or_else(|_| {
+            Err(DurableError::Database(
+                "the batch carrying this completion was abandoned".to_owned(),
+            ))
+        })
+    }
+
     /// The database's clock, in microseconds since the Unix epoch: the one clock every replica
     /// of a once-per-cluster schedule agrees on.
     pub(crate) async fn clock_us(&self) -> Result<i64, DurableError> {
