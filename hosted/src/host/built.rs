@@ -106,6 +106,7 @@ impl Host {
 
     /// The services keeping their work in `store` (`"postgres"`), for the hooks of the feature
     /// that provides it.
+    #[cfg(feature = "postgres")]
     pub(crate) fn services_in(&self, store: &str) -> impl Iterator<Item = &ServiceInfo> {
         self.planned
             .iter()
@@ -114,7 +115,7 @@ impl Host {
     }
 
     /// The configuration section `T` as the services read it; `None` without configuration.
-    #[cfg(feature = "config")]
+    #[cfg(feature = "postgres")]
     pub(crate) fn section<T: crate::config::Section>(
         &self,
     ) -> Option<Result<T, Vec<crate::registry::Problem>>> {

@@ -28,6 +28,13 @@ pub(crate) struct Planned {
     /// Whether the service's runs need a scope.
     pub(crate) needs_scope: bool,
     /// Where the service keeps its work, when not in memory.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        expect(
+            dead_code,
+            reason = "read by the hooks of the features that keep work elsewhere"
+        )
+    )]
     pub(crate) store: Option<&'static str>,
 }
 
