@@ -13,6 +13,8 @@ use sqlx_core::row::Row as _;
 use sqlx_core::sql_str::AssertSqlSafe;
 use sqlx_postgres::{PgPool, Postgres};
 
+static DATABASES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 struct Database {
     runtime: tokio::runtime::Runtime,
     pool: PgPool,
@@ -26,7 +28,8 @@ impl Database {
             .enable_all()
             .build()
             .unwrap();
-        let name = format!("grace_{}", std::process::id());
+        let n = DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("grace_{}_{n}", std::process::id());
         let (url, pool) = runtime.block_on(async {
             let admin: PgPool = PoolOptions::<Postgres>::new()
                 .max_connections(1)
@@ -161,4 +164,58 @@ fn two_replicas_confirm_each_order_once_and_publish_each_event_at_least_once() {
         "every event published"
     );
     b.assert_no_log_line(&["application stopped after failures"]);
+}
+
+/// As `scripts/durable-example.sh` runs it, `2>&1 | sed …`, and the `sed` is killed: the replica
+/// still stops on SIGTERM, with exit 0 (what it has to log goes nowhere, and nothing panics).
+#[test]
+fn a_replica_whose_output_pipe_is_gone_still_stops_on_sigterm() {
+    use std::io::BufRead as _;
+
+    let Some(server) = hosted_pg_harness::server() else {
+        return;
+    };
+    let database = Database::create(server);
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_grace_period_durable"))
+        .env("HOSTED_DURABLE__URL", &database.url)
+        .env("HOSTED_GRACE_PERIOD__SECONDS", "1")
+        .env("HOSTED_GRACE_PERIOD__DEMO_ORDERS", "true")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(writer.try_clone().expect("the pipe's writer"))
+        .stderr(writer)
+        .spawn()
+        .expect("the example starts");
+    let mut lines = std::io::BufReader::new(reader).lines();
+    let published = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("OrderConfirmed published"));
+    assert!(published, "the replica runs");
+    // The reader goes away, as a killed `sed` does; the replica keeps logging into the pipe.
+    drop(lines);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + HANG;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the replica ignored SIGTERM once its output pipe was gone");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
 }

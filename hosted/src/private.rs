@@ -6,7 +6,14 @@ pub use crate::di::construct::Construct;
 pub use crate::di::provider::{Built, Disposer, GeneratedFactory, Step};
 pub use crate::di::{Dependencies, Inject, InjectError, Provider, RunContext, ServiceLifetime};
 use crate::host::HostBuilder;
-pub use crate::host::entry::{ListingHook, MainOptions};
+pub use crate::host::entry::{HookFailure, HookStep, ListingHook, MainOptions};
+
+/// What the crate's own features contribute to `--list`, `--check` and `--migrate`.
+static FEATURE_HOOKS: &[ListingHook] = &[
+    #[cfg(feature = "postgres")]
+    crate::durable::COMMAND_HOOK,
+];
+
 pub use crate::queue::generated::{assert_queue_item, hook_dead_letters, log_dead_letters};
 pub use crate::queue::{DeadLetters, FullMode, QueueHandler, QueueOptions};
 pub use crate::registry::{Registration, Registry, ServiceDescriptor};
@@ -15,8 +22,16 @@ pub use crate::timer::{Missed, Overlap, TimerOptions};
 #[cfg(feature = "web")]
 pub use crate::web::{
     IntoRoutes, RouteContribution, listing as web_listing, listing_json as web_listing_json,
-    register_discovered,
 };
+
+/// Not public API, used by generated code: registers the web host (once, whichever
+/// `#[hosted::routes]` calls it), and with the `postgres` feature the hub's backplane.
+#[cfg(feature = "web")]
+pub fn register_discovered(registry: &mut Registry) {
+    crate::web::register_discovered(registry);
+    #[cfg(feature = "postgres")]
+    crate::durable::register_backplane(registry);
+}
 
 /// Not public API, used by generated code: implemented when the `postgres` feature is on.
 #[diagnostic::on_unimplemented(
@@ -208,9 +223,9 @@ impl<T: ?Sized> DisposeViaNothing<T> for &DisposeProbe<T> {
 }
 
 /// Not public API, used by generated code: the body of `hosted::run!()`, with the host
-/// lifetimes of the features compiled in (systemd's).
+/// lifetimes of the features compiled in (systemd's) and their hooks (the durable store's).
 pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> HostBuilder) -> ! {
-    crate::host::entry::run_main(options, |builder| {
+    crate::host::entry::run_main(options, FEATURE_HOOKS, |builder| {
         #[cfg(feature = "systemd")]
         let builder = builder.lifetime(crate::systemd::Systemd::new());
         configure(builder)

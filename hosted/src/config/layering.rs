@@ -416,7 +416,7 @@ impl Configuration {
     }
 
     /// The section at `key` as `T`; an absent section reads as empty, so `serde` defaults apply.
-    pub(super) fn section<T: Section>(&self) -> Result<T, Vec<Problem>> {
+    pub(crate) fn section<T: Section>(&self) -> Result<T, Vec<Problem>> {
         let path: Vec<&str> = T::KEY.split('.').collect();
         let parsed = if self.find(&path).is_some() {
             self.figment

@@ -43,7 +43,7 @@ where
         Box::pin(async move { run.await.into_outcome() })
     });
     let settings = options.settings();
-    let descriptor = ServiceDescriptor::new(
+    let mut descriptor = ServiceDescriptor::new(
         name.into(),
         ServiceKind::Timed,
         Arc::new(move |cx: RunContext| {
@@ -56,6 +56,8 @@ where
                     .backend()
                     .await
                     .map_err(|error| InjectError::Custom(error.to_string()))?;
+                #[cfg(feature = "web")]
+                super::readiness::report(&cx, &backend).await;
                 Ok(Arc::new(ClusterTimer {
                     body,
                     slots,
@@ -68,6 +70,7 @@ where
     )
     .needs(<Config<DurableConfig> as Inject>::declare)
     .on_failure(FailurePolicy::Ignore);
+    descriptor.store = Some(super::STORE);
     settings
         .into_iter()
         .fold(descriptor, ServiceDescriptor::setting)

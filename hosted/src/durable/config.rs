@@ -27,6 +27,7 @@ use crate::config::Section;
 /// retention = "1d"            # how long completed jobs are kept
 /// connect_timeout = "5s"      # how long to wait for a connection
 /// listen = true               # wake idle workers by LISTEN/NOTIFY (false: poll only)
+/// hub_backplane = false       # with the web host: broadcast to every replica's WebSockets
 /// ```
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +61,11 @@ pub struct DurableConfig {
     /// Whether idle workers are woken by `LISTEN`/`NOTIFY`; with `false` they only poll.
     #[serde(default = "defaults::listen")]
     pub listen: bool,
+    /// With the `web` feature: whether the hub's broadcasts reach the WebSocket clients of every
+    /// replica, through `NOTIFY` on this database (`PgBackplane`), rather than this replica's
+    /// only.
+    #[serde(default)]
+    pub hub_backplane: bool,
     /// The host's one store, connected by the first durable queue that starts.
     #[serde(skip)]
     pub(crate) backend: tokio::sync::OnceCell<Arc<PgBackend>>,
@@ -123,6 +129,7 @@ impl DurableConfig {
             retention: defaults::retention(),
             connect_timeout: defaults::connect_timeout(),
             listen: true,
+            hub_backplane: false,
             backend: tokio::sync::OnceCell::new(),
         })
     }

@@ -6,10 +6,15 @@
 //! attempt fenced on its claim, releasing, and the maintenance an elected replica runs. The
 //! PostgreSQL implementation is [`PgBackend`]; the conformance tests run against the seam.
 
+#[cfg(feature = "web")]
+mod backplane;
 mod cluster_timer;
+mod commands;
 mod config;
 mod job;
 pub(crate) mod postgres;
+#[cfg(feature = "web")]
+mod readiness;
 mod service;
 
 use std::fmt;
@@ -17,18 +22,28 @@ use std::time::Duration;
 
 use crate::util::BoxFuture;
 
+#[cfg(feature = "web")]
+pub(crate) use self::backplane::register as register_backplane;
+#[cfg(feature = "web")]
+pub use self::backplane::{BackplaneStats, MAX_MESSAGE, PgBackplane};
 pub use self::cluster_timer::cluster_timed;
 pub use self::config::{DatabaseUrl, DurableConfig, Migrate};
 pub use self::job::{Job, JobTransaction};
-pub use self::postgres::PgBackend;
+pub use self::postgres::{Migrated, PgBackend};
 pub use self::service::durable_queued;
+
+pub(crate) use self::commands::COMMAND_HOOK;
+pub use self::commands::{EXIT_SCHEMA_VERSION, EXIT_UNREACHABLE};
+
+/// The store the durable services are marked with, for the command-line hooks.
+pub(crate) const STORE: &str = "postgres";
 
 /// A job's id in its store.
 pub type JobId = i64;
 
 /// What went wrong talking to the store. The database's own message is kept; a URL in it never
 /// carries the password.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DurableError {
     /// The database could not be reached, or the connection dropped.

@@ -77,6 +77,8 @@ where
                             "a durable queue's handle lost its store".to_owned(),
                         )
                     })?;
+                #[cfg(feature = "web")]
+                super::readiness::report(&cx, &store).await;
                 let service: Arc<dyn ErasedService> = Arc::new(DurableService {
                     handler,
                     options: queue.options().clone(),
@@ -91,6 +93,7 @@ where
         }),
     );
     descriptor.provider = Some(provider);
+    descriptor.store = Some(super::STORE);
     settings
         .into_iter()
         .fold(descriptor, ServiceDescriptor::setting)
@@ -313,10 +316,14 @@ where
                 break;
             }
             // Up to as many jobs again as there are workers are claimed ahead, waiting for a
-            // worker under their lease, so the workers never wait for the next claim.
+            // worker under their lease, so the workers never wait for the next claim. The next
+            // claim comes once those ahead have gone to workers, so each claim brings a batch
+            // of at least `workers` jobs rather than one per job finished.
             let free = (2 * workers).saturating_sub(running.len());
-            let mut idle = true;
-            if free > 0 {
+            let claim_now = running.len() <= workers;
+            // Busy: the next claim waits for jobs to finish, not for work to arrive.
+            let mut idle = claim_now;
+            if claim_now {
                 match self
                     .backend
                     .claim(&self.queue, u32::try_from(free).unwrap_or(u32::MAX))

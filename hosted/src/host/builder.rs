@@ -298,21 +298,7 @@ impl HostBuilder {
         let planned: Vec<Planned> = order
             .into_iter()
             .filter_map(|position| services[position].take())
-            .map(|(service, needs_scope)| Planned {
-                info: ServiceInfo::new(
-                    service.name,
-                    service.kind,
-                    service.order,
-                    service.after,
-                    service.policy.unwrap_or_else(|| default_policy.clone()),
-                    service.source,
-                    service.settings,
-                ),
-                stop: CancellationToken::new(),
-                make: service.make,
-                needs_scope,
-                declare: service.declare,
-            })
+            .map(|(service, needs_scope)| planned(service, needs_scope, &default_policy))
             .collect();
         let lifetime = ApplicationLifetime::new();
         let container = container(providers, &lifetime, &planned);
@@ -583,4 +569,28 @@ fn missing(
         .copied()
         .filter(|krate| !contributed.contains(krate))
         .collect()
+}
+
+/// A checked service, ready to be built when the host starts.
+fn planned(
+    service: ServiceDescriptor,
+    needs_scope: bool,
+    default_policy: &FailurePolicy,
+) -> Planned {
+    Planned {
+        store: service.store,
+        info: ServiceInfo::new(
+            service.name,
+            service.kind,
+            service.order,
+            service.after,
+            service.policy.unwrap_or_else(|| default_policy.clone()),
+            service.source,
+            service.settings,
+        ),
+        stop: CancellationToken::new(),
+        make: service.make,
+        needs_scope,
+        declare: service.declare,
+    }
 }

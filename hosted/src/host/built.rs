@@ -109,6 +109,27 @@ impl Host {
         lines
     }
 
+    /// The services keeping their work in `store` (`"postgres"`), for the hooks of the feature
+    /// that provides it.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn services_in(&self, store: &str) -> impl Iterator<Item = &ServiceInfo> {
+        self.planned
+            .iter()
+            .filter(move |planned| planned.store == Some(store))
+            .map(|planned| &planned.info)
+    }
+
+    /// The configuration section `T` as the services read it; `None` without configuration.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn section<T: crate::config::Section>(
+        &self,
+    ) -> Option<Result<T, Vec<crate::registry::Problem>>> {
+        self.listing
+            .configuration
+            .as_ref()
+            .map(crate::config::Configuration::section::<T>)
+    }
+
     /// The runtime worker threads configured (`host.worker_threads`); `None` for one per core.
     pub(crate) fn worker_threads(&self) -> Option<usize> {
         self.listing.options.worker_threads()

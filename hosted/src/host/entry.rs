@@ -32,26 +32,48 @@ pub struct MainOptions {
     pub unnamed: &'static [&'static str],
 }
 
-/// Not public API, used by generated code: a table `--list` prints after the settings,
-/// contributed by a feature (the web host's routes). Hooks with the same key print once.
+/// Not public API, used by generated code: what a feature contributes to the command line —
+/// a table `--list` prints after the settings (the web host's routes, the durable queues'
+/// depths), a check `--check` runs after its own (the durable store reachable, its schema at the
+/// right version), a step `--migrate` runs. Each is given the built host, nothing started.
+/// Hooks come from generated code (through `inventory`) and from the crate's features; hooks
+/// with the same key run once.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct ListingHook {
     key: &'static str,
-    table: fn() -> Option<String>,
+    table: fn(&Host) -> Option<String>,
     /// The same as JSON, for `--list --format=json`.
     json: Option<fn() -> Option<String>>,
+    check: Option<HookStep>,
+    migrate: Option<HookStep>,
+}
+
+/// Not public API: a hook's `--check` or `--migrate` step. `Ok(Some(line))` is reported as done,
+/// `Ok(None)` when the step had nothing to do.
+#[doc(hidden)]
+pub type HookStep = fn(&Host) -> Result<Option<String>, HookFailure>;
+
+/// Not public API: what a hook's step found wrong, and the exit code it calls for.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookFailure {
+    /// The process's exit code.
+    pub code: i32,
+    /// What went wrong and what to do, printed after `error: `.
+    pub message: String,
 }
 
 impl ListingHook {
-    /// Not public API, used by generated code: a hook with a text table only; `--format=json`
-    /// carries the table as text.
+    /// Not public API, used by generated code.
     #[must_use]
-    pub const fn new(key: &'static str, table: fn() -> Option<String>) -> Self {
+    pub const fn new(key: &'static str, table: fn(&Host) -> Option<String>) -> Self {
         Self {
             key,
             table,
             json: None,
+            check: None,
+            migrate: None,
         }
     }
 
@@ -60,45 +82,71 @@ impl ListingHook {
     #[must_use]
     pub const fn with_json(
         key: &'static str,
-        table: fn() -> Option<String>,
+        table: fn(&Host) -> Option<String>,
         json: fn() -> Option<String>,
     ) -> Self {
         Self {
             key,
             table,
             json: Some(json),
+            check: None,
+            migrate: None,
         }
+    }
+
+    /// Not public API: adds a `--check` step.
+    #[must_use]
+    pub const fn with_check(mut self, check: HookStep) -> Self {
+        self.check = Some(check);
+        self
+    }
+
+    /// Not public API: adds a `--migrate` step.
+    #[must_use]
+    pub const fn with_migrate(mut self, migrate: HookStep) -> Self {
+        self.migrate = Some(migrate);
+        self
     }
 }
 
 inventory::collect!(ListingHook);
 
-/// What the listing hooks contribute, each key once.
-fn contributions() -> Vec<report::Contribution> {
+/// The hooks of the crate's features and of generated code, each key once.
+fn hooks(features: &'static [ListingHook]) -> Vec<&'static ListingHook> {
     let mut seen = Vec::new();
-    let mut contributed = Vec::new();
-    for hook in inventory::iter::<ListingHook> {
-        if seen.contains(&hook.key) {
-            continue;
+    let mut hooks = Vec::new();
+    for hook in features.iter().chain(inventory::iter::<ListingHook>) {
+        if !seen.contains(&hook.key) {
+            seen.push(hook.key);
+            hooks.push(hook);
         }
-        seen.push(hook.key);
-        let text = (hook.table)();
-        let json = hook.json.and_then(|json| json());
-        if text.is_some() || json.is_some() {
-            contributed.push(report::Contribution {
+    }
+    hooks
+}
+
+/// What the listing hooks contribute, as text and as JSON.
+fn contributions(hooks: &[&ListingHook], host: &Host) -> Vec<report::Contribution> {
+    hooks
+        .iter()
+        .filter_map(|hook| {
+            let text = (hook.table)(host);
+            let json = hook.json.and_then(|json| json());
+            (text.is_some() || json.is_some()).then_some(report::Contribution {
                 key: hook.key,
                 text,
                 json,
-            });
-        }
-    }
-    contributed
+            })
+        })
+        .collect()
 }
 
 /// The tables of the listing hooks.
-fn hooked_tables() -> String {
+fn hooked_tables(hooks: &[&ListingHook], host: &Host) -> String {
     let mut text = String::new();
-    for table in contributions().into_iter().filter_map(|it| it.text) {
+    for table in contributions(hooks, host)
+        .into_iter()
+        .filter_map(|it| it.text)
+    {
         text.push('\n');
         text.push_str(&table);
     }
@@ -113,12 +161,44 @@ enum Format {
     Json,
 }
 
+/// Runs one step of every hook that has it: what each did, or every failure (the first one's
+/// code is the exit code).
+fn run_steps(
+    hooks: &[&ListingHook],
+    host: &Host,
+    step: impl Fn(&ListingHook) -> Option<HookStep>,
+) -> Result<Vec<String>, Vec<HookFailure>> {
+    let mut done = Vec::new();
+    let mut failures = Vec::new();
+    for step in hooks.iter().filter_map(|hook| step(hook)) {
+        match step(host) {
+            Ok(Some(line)) => done.push(line),
+            Ok(None) => {}
+            Err(failure) => failures.push(failure),
+        }
+    }
+    if failures.is_empty() {
+        Ok(done)
+    } else {
+        Err(failures)
+    }
+}
+
+/// Prints each failure after `error: ` and exits with the first one's code.
+fn exit_with(failures: &[HookFailure]) -> ! {
+    for failure in failures {
+        print(Stream::Err, &format!("error: {}\n", failure.message));
+    }
+    std::process::exit(failures.first().map_or(1, |failure| failure.code));
+}
+
 /// What the command line asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Command {
     Run,
     List,
     Check,
+    Migrate,
     Help,
 }
 
@@ -145,6 +225,7 @@ fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Comman
         let next = match text {
             "--list" => Command::List,
             "--check" => Command::Check,
+            "--migrate" => Command::Migrate,
             "--help" | "-h" => Command::Help,
             _ => {
                 match text
@@ -172,7 +253,9 @@ fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Comman
             .as_ref()
             .is_some_and(|command| *command != next)
         {
-            return Err("`--list`, `--check` and `--help` cannot be combined".to_owned());
+            return Err(
+                "`--list`, `--check`, `--migrate` and `--help` cannot be combined".to_owned(),
+            );
         }
         line.command = Some(next);
     }
@@ -184,13 +267,17 @@ fn parse_command_line(args: impl IntoIterator<Item = OsString>) -> Result<Comman
 
 fn usage(program: &str) -> String {
     format!(
-        "Usage: {program} [--list | --check | --help] [--format=text|json] [--config=PATH] [--environment=NAME] [--KEY=VALUE ...]\n\n\
+        "Usage: {program} [--list | --check | --migrate | --help] [--format=text|json] [--config=PATH] [--environment=NAME] [--KEY=VALUE ...]\n\n\
          Runs the hosted services linked into this binary until SIGINT, SIGTERM or SIGQUIT (Ctrl+C).\n\n\
          Options:\n  \
          --list              print every service (name, kind, order, after, failure policy,\n                      \
          source) and every setting (value and origin), then exit\n  \
          --check             check the registrations and the configuration without starting\n                      \
-         anything; exit 0 if sound, 1 (78 for configuration) otherwise\n  \
+         anything, and what the features need (the durable store reachable,\n                      \
+         its schema current); exit 0 if sound, 78 for configuration, 69 for\n                      \
+         an unreachable store, 65 for a schema at another version, 1 otherwise\n  \
+         --migrate           bring what the features keep (the durable store's schema) to this\n                      \
+         build's version, then exit\n  \
          --format=json       with --list or --check: print one JSON document (schema\n                      \
          hosted.list/1, hosted.check/1) for scripts; default text\n  \
          --config=PATH       read PATH instead of hosted.toml\n  \
@@ -220,9 +307,10 @@ fn refuse_inside_a_runtime() {
     }
 }
 
-/// The body of `hosted::run!()`, reached through `hosted::__private::run_main`.
+/// The body of `hosted::run!()`, with the hooks of the crate's features.
 pub(crate) fn run_main(
     options: MainOptions,
+    features: &'static [ListingHook],
     configure: impl FnOnce(HostBuilder) -> HostBuilder,
 ) -> ! {
     logging::protect_standard_streams();
@@ -274,7 +362,14 @@ pub(crate) fn run_main(
     let missing = missing_crates_message(&host);
     let silent = silent_crates_message(&host);
     if command != Command::Run {
-        print_and_exit(command, format, &host, missing.as_ref(), silent.as_ref());
+        one_off(
+            command,
+            format,
+            &host,
+            &hooks(features),
+            missing.as_ref(),
+            silent.as_ref(),
+        );
     }
     if options.logging {
         install_logging(&host, &program);
@@ -309,23 +404,57 @@ pub(crate) fn run_main(
     std::process::exit(i32::from(outcome.exit_code()));
 }
 
-/// `--list` or `--check`, in `format`; exits.
-fn print_and_exit(
+/// `--list`, `--check` and `--migrate`, in `format`: what they print, and the exit.
+fn one_off(
     command: Command,
     format: Format,
     host: &Host,
+    hooks: &[&ListingHook],
     missing: Option<&String>,
     silent: Option<&String>,
 ) -> ! {
+    if command == Command::Migrate {
+        match run_steps(hooks, host, |hook| hook.migrate) {
+            Ok(done) if done.is_empty() => print(
+                Stream::Out,
+                "ok: nothing to migrate: nothing in this binary keeps a schema\n",
+            ),
+            Ok(done) => {
+                for line in done {
+                    print(Stream::Out, &format!("ok: {line}\n"));
+                }
+            }
+            Err(failures) => exit_with(&failures),
+        }
+        std::process::exit(0);
+    }
     if format == Format::Json {
         let warnings: Vec<String> = silent.into_iter().cloned().collect();
         if command == Command::Check {
-            let errors: Vec<String> = missing.into_iter().cloned().collect();
-            print(Stream::Out, &report::check_passed(host, &warnings, &errors));
-            std::process::exit(i32::from(!errors.is_empty()));
+            let mut problems: Vec<(&'static str, String)> = missing
+                .into_iter()
+                .map(|message| ("missing_crate", message.clone()))
+                .collect();
+            let mut code = i32::from(!problems.is_empty());
+            if let Err(failures) = run_steps(hooks, host, |hook| hook.check) {
+                code = failures.first().map_or(code, |failure| failure.code);
+                problems.extend(
+                    failures
+                        .into_iter()
+                        .map(|failure| ("feature_check", failure.message)),
+                );
+            }
+            print(
+                Stream::Out,
+                &report::check_passed(host, &warnings, &problems, code),
+            );
+            std::process::exit(code);
         }
         let warnings: Vec<String> = missing.into_iter().chain(silent).cloned().collect();
-        print(Stream::Out, &report::list(host, &warnings, contributions()));
+        print(
+            Stream::Out,
+            &report::list(host, &warnings, contributions(hooks, host)),
+        );
         std::process::exit(0);
     }
     if command == Command::Check {
@@ -336,6 +465,10 @@ fn print_and_exit(
             print(Stream::Err, &format!("error: {message}\n"));
             std::process::exit(1);
         }
+        let done = match run_steps(hooks, host, |hook| hook.check) {
+            Ok(done) => done,
+            Err(failures) => exit_with(&failures),
+        };
         let services = host.services().len();
         let registrations = host.registrations();
         print(
@@ -346,6 +479,9 @@ fn print_and_exit(
                 if registrations == 1 { "" } else { "s" },
             ),
         );
+        for line in done {
+            print(Stream::Out, &format!("ok: {line}\n"));
+        }
         std::process::exit(0);
     }
     for message in [missing, silent].into_iter().flatten() {
@@ -357,7 +493,7 @@ fn print_and_exit(
             "{}\n{}{}",
             service_table(host),
             settings_table(host),
-            hooked_tables()
+            hooked_tables(hooks, host)
         ),
     );
     std::process::exit(0);
@@ -586,6 +722,8 @@ mod tests {
         assert_eq!(command(&["--list"]), Ok(Command::List));
         assert_eq!(command(&["-h"]), Ok(Command::Help));
         assert_eq!(command(&["--check"]), Ok(Command::Check));
+        assert_eq!(command(&["--migrate"]), Ok(Command::Migrate));
+        assert!(command(&["--migrate", "--check"]).is_err());
         assert_eq!(command(&["--list", "--list"]), Ok(Command::List));
         assert_eq!(
             command(&["--lsit"]).unwrap_err(),

@@ -29,6 +29,15 @@ pub(crate) struct Planned {
     pub(crate) needs_scope: bool,
     /// What the service resolves, when known: for `--list`.
     pub(crate) declare: Option<fn(&mut crate::di::Dependencies)>,
+    /// Where the service keeps its work, when not in memory.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        expect(
+            dead_code,
+            reason = "read by the hooks of the features that keep work elsewhere"
+        )
+    )]
+    pub(crate) store: Option<&'static str>,
 }
 
 /// A service that has been built, with what the host needs to drive it.
@@ -264,7 +273,7 @@ impl Shared {
             stop,
             make,
             needs_scope,
-            declare: _,
+            ..
         } in planned
         {
             // Not `name`: the JSON format writes the span's own name under that key as well.

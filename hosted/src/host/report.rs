@@ -293,16 +293,24 @@ pub(crate) fn list(host: &Host, warnings: &[String], contributions: Vec<Contribu
     format!("{document}\n")
 }
 
-/// The `--check --format=json` document of a host that was built.
-pub(crate) fn check_passed(host: &Host, warnings: &[String], errors: &[String]) -> String {
-    let problems: Vec<Json> = errors
+/// The `--check --format=json` document of a host that was built: `problems` are the kind and
+/// message of what the checks after the build found (a linked crate that contributed nothing,
+/// `missing_crate`; a feature's check, such as the durable store's, `feature_check`), and
+/// `exit_code` the process's.
+pub(crate) fn check_passed(
+    host: &Host,
+    warnings: &[String],
+    problems: &[(&'static str, String)],
+    exit_code: i32,
+) -> String {
+    let problems: Vec<Json> = problems
         .iter()
-        .map(|message| problem_json("missing_crate", None, &[], message))
+        .map(|(kind, message)| problem_json(kind, None, &[], message))
         .collect();
     let document = Json::Object(vec![
         ("schema", Json::text(CHECK_SCHEMA)),
         ("ok", Json::Bool(problems.is_empty())),
-        ("exit_code", Json::Number(i64::from(!problems.is_empty()))),
+        ("exit_code", Json::Number(i64::from(exit_code))),
         (
             "services",
             Json::Number(i64::try_from(host.services().len()).unwrap_or(i64::MAX)),

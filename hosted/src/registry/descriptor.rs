@@ -63,6 +63,9 @@ pub struct ServiceDescriptor {
     /// Rules over several settings together, run on the effective settings as the host is
     /// built.
     pub(crate) checks: Vec<SettingsCheck>,
+    /// Where the service keeps its work when not in memory (`"postgres"` for a durable queue or
+    /// a once-per-cluster timer): what the features' `--list`/`--check` hooks look for.
+    pub(crate) store: Option<&'static str>,
 }
 
 impl ServiceDescriptor {
@@ -119,6 +122,7 @@ impl ServiceDescriptor {
             provider: None,
             settings: Settings::default(),
             checks: Vec::new(),
+            store: None,
         }
     }
 

@@ -52,7 +52,7 @@ pub fn register_discovered(registry: &mut Registry) {
 /// Not public API, used by generated code: the `--list` table of the routes.
 #[doc(hidden)]
 #[must_use]
-pub fn listing() -> Option<String> {
+pub fn listing(_host: &crate::host::Host) -> Option<String> {
     server::listing()
 }
 

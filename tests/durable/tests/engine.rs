@@ -49,6 +49,40 @@ async fn a_claimed_job_completes_once_and_a_second_result_is_stale() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_sent_together_are_fenced_one_by_one() {
+    let Some(config) = config("batch") else {
+        return;
+    };
+    let a = backend(&config).await;
+    for n in 0..40 {
+        a.enqueue("q", &format!(r#"{{"n":{n}}}"#), 3).await.unwrap();
+    }
+    let claimed = a.claim("q", 40).await.unwrap();
+    assert_eq!(claimed.len(), 40);
+    // Every fourth completed already: its second completion, in a batch with the others, is
+    // stale and the others are not.
+    for job in claimed.iter().step_by(4) {
+        assert_eq!(a.complete(&job.lease).await.unwrap(), Settled::Completed);
+    }
+    let settled = futures_util::future::join_all(claimed.iter().map(|job| {
+        let a = Arc::clone(&a);
+        let lease = job.lease;
+        async move { tokio::spawn(async move { a.complete(&lease).await }).await }
+    }))
+    .await;
+    for (index, settled) in settled.into_iter().enumerate() {
+        let expected = if index % 4 == 0 {
+            Settled::Stale
+        } else {
+            Settled::Completed
+        };
+        assert_eq!(settled.unwrap().unwrap(), expected, "job {index}");
+    }
+    let counts = a.counts("q").await.unwrap();
+    assert_eq!((counts.running, counts.completed), (0, 40));
+}
+
 #[tokio::test]
 async fn an_expired_lease_is_rescued_by_the_leader_and_the_stale_attempt_rejected() {
     let Some(mut config) = config("rescue") else {

@@ -163,6 +163,22 @@ impl Cluster {
         self.pg_ctl(&["restart", "-w", "-m", "fast", "-t", "60"])
     }
 
+    /// Stops the server (`pg_ctl stop -m fast`): an outage, until [`start_again`](Self::start_again).
+    ///
+    /// # Errors
+    /// When `pg_ctl` fails.
+    pub fn stop(&self) -> Result<(), String> {
+        self.pg_ctl(&["stop", "-w", "-m", "fast", "-t", "60"])
+    }
+
+    /// Starts the server again after [`stop`](Self::stop).
+    ///
+    /// # Errors
+    /// When `pg_ctl` fails.
+    pub fn start_again(&self) -> Result<(), String> {
+        self.pg_ctl(&["start", "-w", "-t", "60"])
+    }
+
     fn pg_ctl(&self, args: &[&str]) -> Result<(), String> {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",

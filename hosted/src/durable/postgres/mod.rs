@@ -15,7 +15,7 @@ use sqlx_core::query::query;
 use sqlx_core::row::Row as _;
 use sqlx_core::sql_str::AssertSqlSafe;
 use sqlx_postgres::{PgConnection, PgListener, PgPool, Postgres};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
 use self::migrations::{LATEST, MIGRATIONS};
 use super::{
@@ -31,6 +31,7 @@ struct Sql {
     claim: String,
     heartbeat: String,
     complete: String,
+    complete_many: String,
     fail: String,
     release: String,
     elect: String,
@@ -44,6 +45,10 @@ struct Sql {
 }
 
 impl Sql {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one statement a field, each written once"
+    )]
     fn new(schema: &str) -> Self {
         let s = quoted(schema);
         let held = "id = $1 AND claim = $2 AND state = 'running'";
@@ -72,6 +77,13 @@ impl Sql {
             complete: format!(
                 "UPDATE {s}.jobs SET state = 'completed', finished_at = now(), \
                    lease_owner = NULL, lease_expires_at = NULL WHERE {held}"
+            ),
+            complete_many: format!(
+                "UPDATE {s}.jobs j SET state = 'completed', finished_at = now(), \
+                   lease_owner = NULL, lease_expires_at = NULL \
+                 FROM unnest($1::bigint[], $2::bigint[]) AS done(id, claim) \
+                 WHERE j.id = done.id AND j.claim = done.claim AND j.state = 'running' \
+                 RETURNING j.id"
             ),
             fail: format!(
                 "UPDATE {s}.jobs SET \
@@ -168,7 +180,20 @@ pub struct PgBackend {
     sql: Sql,
     wakers: Arc<Wakers>,
     listener: tokio::task::JoinHandle<()>,
+    /// Why the store is unreachable, since the last statement that could not reach it; `None`
+    /// once one reached it again.
+    outage: Mutex<Option<String>>,
+    /// Whether the web host's readiness reports this store already.
+    #[cfg(feature = "web")]
+    pub(crate) in_readiness: std::sync::atomic::AtomicBool,
+    /// Completions waiting for the next batch.
+    completions: Mutex<Vec<Completion>>,
+    /// Held by whoever runs a batch of completions; the others queue behind it.
+    completing: tokio::sync::Mutex<()>,
 }
+
+/// A completion waiting for its batch, and where its result goes.
+type Completion = (Lease, oneshot::Sender<Result<Settled, DurableError>>);
 
 /// One wake-up per queue this process drains; a notification or a reconnect wakes it.
 #[derive(Debug, Default)]
@@ -220,7 +245,9 @@ impl PgBackend {
             .map_err(|error| unreachable(&url, &error))?;
         let schema = config.schema.clone();
         match config.migrate {
-            Migrate::Auto => migrate(&pool, &schema, &url).await?,
+            Migrate::Auto => {
+                migrate(&pool, &schema, &url).await?;
+            }
             Migrate::Manual => check_version(&pool, &schema, &url).await?,
         }
         let wakers = Arc::new(Wakers::default());
@@ -238,6 +265,11 @@ impl PgBackend {
             lease: config.lease,
             wakers,
             listener,
+            outage: Mutex::new(None),
+            #[cfg(feature = "web")]
+            in_readiness: std::sync::atomic::AtomicBool::new(false),
+            completions: Mutex::new(Vec::new()),
+            completing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -246,14 +278,9 @@ impl PgBackend {
     ///
     /// # Errors
     /// When the database is unreachable, or its schema newer than this build.
-    pub async fn migrate(config: &DurableConfig) -> Result<(), DurableError> {
+    pub async fn migrate(config: &DurableConfig) -> Result<Migrated, DurableError> {
         let url = config.url.masked();
-        let pool = PoolOptions::<Postgres>::new()
-            .max_connections(1)
-            .acquire_timeout(config.connect_timeout)
-            .connect_with(config.url.options.clone())
-            .await
-            .map_err(|error| unreachable(&url, &error))?;
+        let pool = one_connection(config, &url).await?;
         let migrated = migrate(&pool, &config.schema, &url).await;
         pool.close().await;
         migrated
@@ -264,21 +291,60 @@ impl PgBackend {
     ///
     /// # Errors
     /// As [`connect`](Self::connect), without changing anything.
-    pub async fn check(config: &DurableConfig) -> Result<(), DurableError> {
+    /// Returns the version found (behind this build's only with `migrate = "auto"`, when the
+    /// start will bring it up).
+    pub async fn check(config: &DurableConfig) -> Result<i32, DurableError> {
         let url = config.url.masked();
-        let pool = PoolOptions::<Postgres>::new()
-            .max_connections(1)
-            .acquire_timeout(config.connect_timeout)
-            .connect_with(config.url.options.clone())
-            .await
-            .map_err(|error| unreachable(&url, &error))?;
+        let pool = one_connection(config, &url).await?;
         let found = schema_version(&pool, &config.schema, &url).await;
         pool.close().await;
         let found = found?;
         if found > LATEST || (found < LATEST && config.migrate == Migrate::Manual) {
             return Err(version_error(&config.schema, found));
         }
-        Ok(())
+        Ok(found)
+    }
+
+    /// The counts of `queues` in the store of `config`, read without changing anything (and
+    /// without migrating): what `--list` shows. A schema not migrated yet has no jobs.
+    ///
+    /// # Errors
+    /// When the database is unreachable, or its schema at a version this build cannot read.
+    pub async fn inspect(
+        config: &DurableConfig,
+        queues: &[&str],
+    ) -> Result<(i32, Vec<QueueCounts>), DurableError> {
+        let url = config.url.masked();
+        let pool = one_connection(config, &url).await?;
+        let inspected = async {
+            let found = schema_version(&pool, &config.schema, &url).await?;
+            if found == 0 {
+                return Ok((0, vec![QueueCounts::default(); queues.len()]));
+            }
+            if found > LATEST {
+                return Err(version_error(&config.schema, found));
+            }
+            let sql = Sql::new(&config.schema);
+            let mut counts = Vec::with_capacity(queues.len());
+            for queue in queues {
+                let row = Self::statement(&sql.counts)
+                    .bind(*queue)
+                    .fetch_one(&pool)
+                    .await
+                    .map_err(|error| database_error(&url, &error))?;
+                counts.push(read_counts(&row).map_err(|error| database_error(&url, &error))?);
+            }
+            Ok((found, counts))
+        }
+        .await;
+        pool.close().await;
+        inspected
+    }
+
+    /// The version of the schema this build brings a store to.
+    #[must_use]
+    pub fn schema_version() -> i32 {
+        LATEST
     }
 
     /// The pool, for the handler's own queries and the transactional send.
@@ -361,10 +427,44 @@ impl PgBackend {
     }
 
     fn error(&self, error: &SqlxError) -> DurableError {
-        match error {
+        let error = match error {
+            // The server going down answers the statements in flight with `57P01`
+            // (admin_shutdown) and its kin, class 57 and 08: the store is unreachable.
+            SqlxError::Database(database)
+                if database
+                    .code()
+                    .is_some_and(|code| code.starts_with("57") || code.starts_with("08")) =>
+            {
+                unreachable(&self.url, error)
+            }
             SqlxError::Database(database) => DurableError::Database(database.to_string()),
             other => unreachable(&self.url, other),
+        };
+        if matches!(error, DurableError::Unreachable { .. }) {
+            *self.outage.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
         }
+        error
+    }
+
+    /// A statement reached the store.
+    fn reached(&self) {
+        let mut outage = self.outage.lock().unwrap_or_else(PoisonError::into_inner);
+        if outage.is_some() {
+            *outage = None;
+        }
+    }
+
+    /// Whether the store was reachable at the last statement: `Err` with why not, until a
+    /// statement reaches it again. Cheap (a flag), for readiness checks.
+    ///
+    /// # Errors
+    /// Since a statement found the store unreachable.
+    pub fn reachable(&self) -> Result<(), String> {
+        self.outage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .map_or(Ok(()), Err)
     }
 
     fn statement(
@@ -394,6 +494,47 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// What [`PgBackend::migrate`] did: the schema's version before and after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Migrated {
+    /// The version found (0: a schema never migrated).
+    pub from: i32,
+    /// The version now: this build's.
+    pub to: i32,
+}
+
+/// A pool of one connection, for the one-off steps (`--check`, `--migrate`, `--list`).
+async fn one_connection(config: &DurableConfig, url: &str) -> Result<PgPool, DurableError> {
+    PoolOptions::<Postgres>::new()
+        .max_connections(1)
+        .acquire_timeout(config.connect_timeout)
+        .connect_with(config.url.options.clone())
+        .await
+        .map_err(|error| unreachable(url, &error))
+}
+
+fn read_counts(row: &sqlx_postgres::PgRow) -> Result<QueueCounts, SqlxError> {
+    let count = |i: usize| -> Result<u64, SqlxError> {
+        Ok(u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0))
+    };
+    let oldest: Option<i64> = row.try_get(4)?;
+    Ok(QueueCounts {
+        waiting: count(0)?,
+        running: count(1)?,
+        completed: count(2)?,
+        dead: count(3)?,
+        oldest_waiting: oldest.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+    })
+}
+
+fn database_error(url: &str, error: &SqlxError) -> DurableError {
+    match error {
+        SqlxError::Database(database) => DurableError::Database(database.to_string()),
+        other => unreachable(url, other),
+    }
+}
+
 fn unreachable(url: &str, error: &SqlxError) -> DurableError {
     DurableError::Unreachable {
         url: url.to_owned(),
@@ -410,8 +551,8 @@ fn version_error(schema: &str, found: i32) -> DurableError {
             "the schema was migrated by a newer build: deploy that build, or point \
              `durable.schema` at another schema"
         } else {
-            "with `durable.migrate = \"manual\"`, migrate it first (`PgBackend::migrate`), or \
-             set `durable.migrate = \"auto\"`"
+            "with `durable.migrate = \"manual\"`, migrate it first (run the binary with \
+             `--migrate`, or call `PgBackend::migrate`), or set `durable.migrate = \"auto\"`"
         },
     }
 }
@@ -451,12 +592,13 @@ async fn check_version(pool: &PgPool, schema: &str, url: &str) -> Result<(), Dur
 
 /// Applies the migrations the schema lacks, one transaction each, serialised across processes
 /// by a transaction-scoped advisory lock (released at commit, never held by a session).
-async fn migrate(pool: &PgPool, schema: &str, url: &str) -> Result<(), DurableError> {
+async fn migrate(pool: &PgPool, schema: &str, url: &str) -> Result<Migrated, DurableError> {
     let database = |error: SqlxError| match error {
         SqlxError::Database(error) => DurableError::Database(error.to_string()),
         other => unreachable(url, &other),
     };
     let s = quoted(schema);
+    let mut from = None;
     loop {
         let mut tx = pool.begin().await.map_err(database)?;
         query::<Postgres>("SELECT pg_advisory_xact_lock(hashtext('hosted-migrate:' || $1))")
@@ -477,11 +619,13 @@ async fn migrate(pool: &PgPool, schema: &str, url: &str) -> Result<(), DurableEr
         .await
         .and_then(|row| row.try_get(0))
         .map_err(database)?;
+        let from = *from.get_or_insert(found);
         if found > LATEST {
             return Err(version_error(schema, found));
         }
         if found == LATEST {
-            return tx.commit().await.map_err(database);
+            tx.commit().await.map_err(database)?;
+            return Ok(Migrated { from, to: found });
         }
         let index = usize::try_from(found).unwrap_or(0);
         let next = found + 1;
@@ -591,6 +735,7 @@ impl Backend for PgBackend {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|error| self.error(&error))?;
+            self.reached();
             let mut claimed = Vec::with_capacity(rows.len());
             for row in rows {
                 let read = || -> Result<Claimed, SqlxError> {
@@ -630,24 +775,13 @@ impl Backend for PgBackend {
                 .execute(&self.pool)
                 .await
                 .map_err(|error| self.error(&error))?;
+            self.reached();
             Ok(renewed.rows_affected())
         })
     }
 
     fn complete<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<Settled, DurableError>> {
-        Box::pin(async move {
-            let done = Self::statement(&self.sql.complete)
-                .bind(lease.id)
-                .bind(lease.claim)
-                .execute(&self.pool)
-                .await
-                .map_err(|error| self.error(&error))?;
-            Ok(if done.rows_affected() == 1 {
-                Settled::Completed
-            } else {
-                Settled::Stale
-            })
-        })
+        Box::pin(self.complete_batched(*lease))
     }
 
     fn fail<'a>(
@@ -743,21 +877,7 @@ impl Backend for PgBackend {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(|error| self.error(&error))?;
-            let read = || -> Result<QueueCounts, SqlxError> {
-                let count = |i: usize| -> Result<u64, SqlxError> {
-                    Ok(u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0))
-                };
-                let oldest: Option<i64> = row.try_get(4)?;
-                Ok(QueueCounts {
-                    waiting: count(0)?,
-                    running: count(1)?,
-                    completed: count(2)?,
-                    dead: count(3)?,
-                    oldest_waiting: oldest
-                        .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
-                })
-            };
-            read().map_err(|error| self.error(&error))
+            read_counts(&row).map_err(|error| self.error(&error))
         })
     }
 
@@ -817,14 +937,72 @@ impl Backend for PgBackend {
 }
 
 impl PgBackend {
+    /// Completes jobs in batches: each completion joins the batch waiting; whoever's turn it is
+    /// sends the whole batch as one statement, fenced row by row on (job, claim), while the
+    /// next batch gathers behind it. A lone completion goes at once.
+    async fn complete_batched(&self, lease: Lease) -> Result<Settled, DurableError> {
+        let (sender, mut receiver) = oneshot::channel();
+        self.completions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((lease, sender));
+        let turn = self.completing.lock().await;
+        if let Ok(settled) = receiver.try_recv() {
+            return settled;
+        }
+        let mut batch = std::mem::take(
+            &mut *self
+                .completions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        batch.sort_unstable_by_key(|(lease, _)| lease.id);
+        let ids: Vec<i64> = batch.iter().map(|(lease, _)| lease.id).collect();
+        let claims: Vec<i64> = batch.iter().map(|(lease, _)| lease.claim).collect();
+        let done = Self::statement(&self.sql.complete_many)
+            .bind(ids)
+            .bind(claims)
+            .fetch_all(&self.pool)
+            .await;
+        match done {
+            Ok(rows) => {
+                self.reached();
+                let completed: std::collections::HashSet<i64> =
+                    rows.iter().filter_map(|row| row.try_get(0).ok()).collect();
+                for (lease, sender) in batch {
+                    let _ = sender.send(Ok(if completed.contains(&lease.id) {
+                        Settled::Completed
+                    } else {
+                        Settled::Stale
+                    }));
+                }
+            }
+            Err(error) => {
+                let error = self.error(&error);
+                for (_, sender) in batch {
+                    let _ = sender.send(Err(error.clone()));
+                }
+            }
+        }
+        drop(turn);
+        receiver.await.unwrap_or_else(|_| {
+            Err(DurableError::Database(
+                "the batch carrying this completion was abandoned".to_owned(),
+            ))
+        })
+    }
+
     /// The database's clock, in microseconds since the Unix epoch: the one clock every replica
     /// of a once-per-cluster schedule agrees on.
     pub(crate) async fn clock_us(&self) -> Result<i64, DurableError> {
-        query::<Postgres>("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
-            .fetch_one(&self.pool)
-            .await
-            .and_then(|row| row.try_get(0))
-            .map_err(|error| self.error(&error))
+        let clock =
+            query::<Postgres>("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
+                .fetch_one(&self.pool)
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(|error| self.error(&error))?;
+        self.reached();
+        Ok(clock)
     }
 
     /// Claims one tick of a schedule for this replica; `false` when another replica has it.
