@@ -15,6 +15,7 @@ use super::supervisor::Incidents;
 use super::{BuildError, Host, validation};
 use crate::di::{Container, Provider};
 use crate::registry::{Problem, Registry, ServiceDescriptor};
+use crate::status::HostStatus;
 #[cfg(feature = "config")]
 type Configured = crate::config::Configuration;
 #[cfg(not(feature = "config"))]
@@ -242,6 +243,11 @@ impl HostBuilder {
                 Vec::new()
             }
         };
+        // Installed before any handle is taken, so the histograms record from the start.
+        #[cfg(feature = "prometheus")]
+        let _ = crate::status::metrics::prometheus();
+        let status = Arc::new(HostStatus::new());
+        providers.push(Provider::instance(Arc::clone(&status)));
         problems.extend(validation::check_dependencies(&services, &providers));
         if !problems.is_empty() {
             return Err(BuildError::new(problems));
@@ -253,8 +259,8 @@ impl HostBuilder {
         let planned: Vec<Planned> = order
             .into_iter()
             .filter_map(|position| services[position].take())
-            .map(|(service, needs_scope)| Planned {
-                info: ServiceInfo::new(
+            .map(|(service, needs_scope)| {
+                let info = ServiceInfo::new(
                     service.name,
                     service.kind,
                     service.order,
@@ -262,10 +268,14 @@ impl HostBuilder {
                     service.policy.unwrap_or_else(|| default_policy.clone()),
                     service.source,
                     service.settings,
-                ),
-                stop: CancellationToken::new(),
-                make: service.make,
-                needs_scope,
+                );
+                Planned {
+                    status: status.add(&info),
+                    info,
+                    stop: CancellationToken::new(),
+                    make: service.make,
+                    needs_scope,
+                }
             })
             .collect();
         let lifetime = ApplicationLifetime::new();

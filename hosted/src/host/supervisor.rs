@@ -12,6 +12,7 @@ use crate::service::{
     ApplicationLifetime, ErasedService, Failure, FailurePolicy, ServiceInfo, StopReason,
     call_caught,
 };
+use crate::status::{ServiceState, ServiceStatus};
 
 /// What went wrong with which service, collected for the final report and the exit code.
 #[derive(Clone, Debug, Default)]
@@ -62,12 +63,15 @@ pub(crate) async fn supervise(
     stop: CancellationToken,
     lifetime: ApplicationLifetime,
     incidents: Incidents,
+    status: Arc<ServiceStatus>,
 ) {
     let mut consecutive_failures = 0_u32;
     for run in 1_u32.. {
         let began = Instant::now();
+        status.set_state(ServiceState::Running);
         let body = Arc::clone(&service).execute(stop.clone());
         let outcome = call_caught(body.instrument(tracing::info_span!("run", run)), None).await;
+        status.body_ended(outcome.as_ref().err(), stop.is_cancelled());
         let failure = match outcome {
             Ok(()) if stop.is_cancelled() || lifetime.stop_requested_token().is_cancelled() => {
                 return;
@@ -121,6 +125,7 @@ pub(crate) async fn supervise(
                     ?delay,
                     "failed; restarting after a backoff (policy: restart)"
                 );
+                status.restarted();
                 if !sleep_unless_stopped(delay, &stop).await {
                     return;
                 }

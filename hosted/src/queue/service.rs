@@ -252,6 +252,10 @@ impl ServiceDescriptor {
                 let parts = Arc::clone(&parts);
                 Box::pin(async move {
                     let queue = cx.container().resolve::<Queue<T>>(&cx).await?;
+                    if let Some(status) = cx.status() {
+                        let probe = Queue::clone(&queue);
+                        status.queue(Box::new(move || snapshot_of(probe.stats())));
+                    }
                     let service: Arc<dyn crate::service::ErasedService> = Arc::new(QueueService {
                         parts,
                         queue: Queue::clone(&queue),
@@ -269,6 +273,23 @@ impl ServiceDescriptor {
                 checked.clone().configured(settings).conflicts(settings)
             })
     }
+}
+
+/// A queue's counts as the host's status shows them.
+fn snapshot_of(stats: super::QueueStats) -> crate::status::QueueSnapshot {
+    let mut snapshot = crate::status::QueueSnapshot::empty();
+    snapshot.depth = stats.depth as u64;
+    snapshot.capacity = stats.capacity as u64;
+    snapshot.in_flight = stats.in_flight;
+    snapshot.accepted = stats.accepted;
+    snapshot.processed = stats.processed;
+    snapshot.failed = stats.failed;
+    snapshot.retried = stats.retried;
+    snapshot.dead_lettered = stats.dead_lettered;
+    snapshot.dropped = stats.dropped;
+    snapshot.handed_back = stats.handed_back;
+    snapshot.left_undone = stats.left_undone;
+    snapshot
 }
 
 /// What the workers share.
@@ -539,7 +560,10 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
             outcome.and(disposed)
         } else {
             // Nothing scoped to resolve: the attempts share the base context.
-            run_attempt(&parts.handler, item, base, options.timeout(), &span).await
+            let end = base.begin_unscoped_run();
+            let outcome = run_attempt(&parts.handler, item, base, options.timeout(), &span).await;
+            end.recorded(outcome.is_ok());
+            outcome
         };
         let failure = match outcome {
             Ok(()) => {
@@ -592,6 +616,9 @@ async fn after_failure<T: Send + 'static, H: QueueHandler<T>>(
     let shared = queue.shared();
     let (chan, counters, options) = (shared.chan(), shared.counters(), shared.options());
     Counters::add(&counters.failed, 1);
+    if let Some(status) = base.status() {
+        status.record_error(&format_args!("item {seq}, attempt {attempt}: {failure}"));
+    }
     if base.stop_token().is_cancelled() {
         if chan.finish() {
             Counters::add(&counters.left_undone, 1);

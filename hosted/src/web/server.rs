@@ -188,7 +188,20 @@ impl WebServer {
                         .resolve::<Option<Arc<dyn Backplane>>>()
                         .await?
                         .or(backplane);
-                    Ok::<_, InjectError>(HubCore::new(options.hub, options.body_limit, backplane))
+                    let hub = HubCore::new(options.hub, options.body_limit, backplane);
+                    let status = cx.resolve::<Arc<crate::status::HostStatus>>().await?;
+                    let probe = Arc::downgrade(&hub);
+                    status.add_hub(Box::new(move || {
+                        let stats = probe.upgrade().map(|hub| hub.stats()).unwrap_or_default();
+                        crate::status::HubSnapshot::new(
+                            "hub".to_owned(),
+                            stats.connections as u64,
+                            stats.groups as u64,
+                            stats.dropped,
+                            stats.disconnected,
+                        )
+                    }));
+                    Ok::<_, InjectError>(hub)
                 }
             })
             .needs(declare_options),
@@ -221,6 +234,7 @@ impl WebServer {
 
 fn declare_options(needs: &mut crate::di::Dependencies) {
     <Option<crate::config::Config<WebOptions>> as crate::di::Inject>::declare(needs);
+    needs.require::<crate::status::HostStatus>();
     <Option<Arc<dyn Backplane>> as crate::di::Inject>::declare(needs);
 }
 
