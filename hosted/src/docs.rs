@@ -21,3 +21,12 @@ pub mod durable {
 pub mod web {
     #![doc = include_str!("docs/web.md")]
 }
+
+pub mod metrics {
+    #![doc = include_str!("docs/metrics.md")]
+}
+
+#[cfg(feature = "web")]
+pub mod dashboard {
+    #![doc = include_str!("docs/dashboard.md")]
+}

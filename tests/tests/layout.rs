@@ -9,15 +9,17 @@ use std::path::{Path, PathBuf};
 const FLOW: &[(&str, u8)] = &[
     ("util", 0),
     ("service", 1),
-    ("di", 2),
-    ("registry", 3),
-    ("config", 4),
-    ("host", 5),
-    ("timer", 6),
-    ("queue", 6),
-    ("web", 6),
-    ("durable", 7),
-    ("testing", 8),
+    ("status", 2),
+    ("di", 3),
+    ("registry", 4),
+    ("config", 5),
+    ("host", 6),
+    ("prometheus", 7),
+    ("timer", 8),
+    ("queue", 8),
+    ("web", 8),
+    ("durable", 9),
+    ("testing", 10),
 ];
 
 fn rank(concept: &str) -> Option<u8> {

@@ -61,7 +61,10 @@ impl RunEnd {
 
     /// Records the end of a run that had no scope to close.
     pub(crate) fn recorded(self, succeeded: bool) {
-        debug_assert!(self.scope.is_none(), "a run's scope must be closed with `finish`");
+        debug_assert!(
+            self.scope.is_none(),
+            "a run's scope must be closed with `finish`"
+        );
         if let Some((status, began)) = self.status {
             status.run_ended(began, succeeded);
         }

@@ -711,11 +711,17 @@ async fn heartbeat(
         if let Some(renewed) = renewed {
             let still_held = {
                 let held = lock(&held);
-                leases.iter().filter(|lease| held.get(&lease.id) == Some(*lease)).count() as u64
+                leases
+                    .iter()
+                    .filter(|lease| held.get(&lease.id) == Some(*lease))
+                    .count() as u64
             };
             let lost = still_held.saturating_sub(renewed);
             if lost > 0 {
-                tracing::warn!(lost, "claims found gone at the heartbeat: their lease ran out");
+                tracing::warn!(
+                    lost,
+                    "claims found gone at the heartbeat: their lease ran out"
+                );
                 status.durable().lease_lost(lost);
             }
         }
@@ -734,10 +740,7 @@ struct StoredDeadLetters {
 }
 
 impl crate::status::DeadLetters for StoredDeadLetters {
-    fn list(
-        &self,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<crate::status::DeadJob>, BoxError>> {
+    fn list(&self, limit: usize) -> BoxFuture<'_, Result<Vec<crate::status::DeadJob>, BoxError>> {
         Box::pin(async move {
             let dead = self
                 .backend
@@ -746,7 +749,13 @@ impl crate::status::DeadLetters for StoredDeadLetters {
             Ok(dead
                 .into_iter()
                 .map(|job| {
-                    crate::status::DeadJob::new(job.id, job.attempts, Some(job.error), None, job.payload)
+                    crate::status::DeadJob::new(
+                        job.id,
+                        job.attempts,
+                        Some(job.error),
+                        None,
+                        job.payload,
+                    )
                 })
                 .collect())
         })

@@ -49,7 +49,10 @@ impl crate::config::Section for MetricsOptions {
 
     fn validate(&self) -> Result<(), String> {
         if !self.path.is_empty() && !self.path.starts_with('/') {
-            return Err(format!("`path` must start with `/` or be empty, got {:?}", self.path));
+            return Err(format!(
+                "`path` must start with `/` or be empty, got {:?}",
+                self.path
+            ));
         }
         Ok(())
     }
@@ -188,7 +191,8 @@ async fn answer(mut stream: tokio::net::TcpStream, status: Arc<HostStatus>) {
             None => unavailable(),
         }
     } else {
-        "HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+        "HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            .to_owned()
     };
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
@@ -201,4 +205,3 @@ fn unavailable() -> String {
         body.len()
     )
 }
-

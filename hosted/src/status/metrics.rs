@@ -95,8 +95,7 @@ pub fn publish(snapshot: &StatusSnapshot) {
         if let Some(queue) = &service.queue {
             gauge!("hosted_queue_depth", "service" => name.clone()).set(float(queue.depth));
             gauge!("hosted_queue_capacity", "service" => name.clone()).set(float(queue.capacity));
-            gauge!("hosted_queue_in_flight", "service" => name.clone())
-                .set(float(queue.in_flight));
+            gauge!("hosted_queue_in_flight", "service" => name.clone()).set(float(queue.in_flight));
             gauge!("hosted_queue_oldest_waiting_seconds", "service" => name.clone())
                 .set(queue.oldest_waiting.map_or(0.0, |age| age.as_secs_f64()));
             for (metric, value) in [

@@ -41,12 +41,14 @@ use tokio::time::Instant;
 
 pub use self::service::{ServiceState, ServiceStatus, TimerStatus};
 pub use self::snapshot::{
-    DeadJob, HubSnapshot, LastError, QueueSnapshot, ServiceSnapshot, StatusSnapshot,
-    TimerSnapshot,
+    DeadJob, HubSnapshot, LastError, QueueSnapshot, ServiceSnapshot, StatusSnapshot, TimerSnapshot,
 };
 
 use crate::service::ServiceInfo;
-use crate::util::BoxFuture;
+
+/// The future a [`DeadLetters`] operation returns.
+pub type StoreFuture<'a, T> =
+    std::pin::Pin<Box<dyn Future<Output = Result<T, crate::BoxError>> + Send + 'a>>;
 
 /// Reads a queue's counts when a snapshot is taken; the queue keeps them itself.
 pub type QueueProbe = Box<dyn Fn() -> QueueSnapshot + Send + Sync>;
@@ -58,12 +60,12 @@ pub type HubProbe = Box<dyn Fn() -> HubSnapshot + Send + Sync>;
 /// queue): list them, run one again, or discard it.
 pub trait DeadLetters: Send + Sync + 'static {
     /// The most recent dead jobs, at most `limit`.
-    fn list(&self, limit: usize) -> BoxFuture<'_, Result<Vec<DeadJob>, crate::BoxError>>;
+    fn list(&self, limit: usize) -> StoreFuture<'_, Vec<DeadJob>>;
     /// Makes a dead job available again, with a fresh attempt count. `Ok(false)` when no dead
     /// job has that id.
-    fn retry(&self, id: i64) -> BoxFuture<'_, Result<bool, crate::BoxError>>;
+    fn retry(&self, id: i64) -> StoreFuture<'_, bool>;
     /// Deletes a dead job. `Ok(false)` when no dead job has that id.
-    fn discard(&self, id: i64) -> BoxFuture<'_, Result<bool, crate::BoxError>>;
+    fn discard(&self, id: i64) -> StoreFuture<'_, bool>;
 }
 
 /// The live status of every service of one host, and of its hubs. Injectable

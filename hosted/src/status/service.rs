@@ -81,7 +81,9 @@ fn nanos(duration: Duration) -> u64 {
 /// Milliseconds since the Unix epoch; 0 stands for "never".
 fn unix_millis(at: SystemTime) -> i64 {
     at.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(1, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX).max(1))
+        .map_or(1, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX).max(1)
+        })
 }
 
 fn from_unix_millis(millis: i64) -> Option<SystemTime> {
@@ -211,7 +213,8 @@ impl ServiceStatus {
 
     /// Makes this service a timer with the given schedule (as `--list` writes it).
     pub(crate) fn timer(&self, schedule: String) -> &TimerStatus {
-        self.timer.get_or_init(|| TimerStatus::new(schedule, &self.name))
+        self.timer
+            .get_or_init(|| TimerStatus::new(schedule, &self.name))
     }
 
     pub(crate) fn timer_status(&self) -> Option<&TimerStatus> {
@@ -224,11 +227,19 @@ impl ServiceStatus {
     }
 
     /// The counts only a durable queue has.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        allow(dead_code, reason = "durable queues record here")
+    )]
     pub(crate) fn durable(&self) -> &DurableCounts {
         self.durable.get_or_init(DurableCounts::default)
     }
 
     /// Lets an operator list, retry and discard this queue's dead letters.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        allow(dead_code, reason = "durable queues keep them")
+    )]
     pub(crate) fn keep_dead_letters(&self, store: Arc<dyn DeadLetters>) {
         let _ = self.dead_letters.set(store);
     }
@@ -290,7 +301,10 @@ impl fmt::Debug for TimerStatus {
 }
 
 impl TimerStatus {
-    #[cfg_attr(not(feature = "metrics"), allow(unused_variables, reason = "the metrics' label"))]
+    #[cfg_attr(
+        not(feature = "metrics"),
+        allow(unused_variables, reason = "the metrics' label")
+    )]
     fn new(schedule: String, service: &str) -> Self {
         Self {
             schedule,
@@ -366,6 +380,10 @@ pub(crate) struct DurableCounts {
     oldest_waiting: AtomicU64,
 }
 
+#[cfg_attr(
+    not(feature = "postgres"),
+    allow(dead_code, reason = "durable queues record here")
+)]
 impl DurableCounts {
     pub(crate) fn completed(&self) {
         self.completed.fetch_add(1, Ordering::Relaxed);
@@ -397,8 +415,10 @@ impl DurableCounts {
     pub(crate) fn store_counts(&self, waiting: u64, running: u64, oldest: Option<Duration>) {
         self.waiting.store(waiting, Ordering::Relaxed);
         self.running.store(running, Ordering::Relaxed);
-        self.oldest_waiting
-            .store(oldest.map_or(0, |age| nanos(age).saturating_add(1)), Ordering::Relaxed);
+        self.oldest_waiting.store(
+            oldest.map_or(0, |age| nanos(age).saturating_add(1)),
+            Ordering::Relaxed,
+        );
     }
 
     fn snapshot(&self) -> QueueSnapshot {

@@ -139,7 +139,13 @@ pub struct HubSnapshot {
 impl HubSnapshot {
     /// A hub's counts.
     #[must_use]
-    pub fn new(name: String, connections: u64, groups: u64, dropped: u64, disconnected: u64) -> Self {
+    pub fn new(
+        name: String,
+        connections: u64,
+        groups: u64,
+        dropped: u64,
+        disconnected: u64,
+    ) -> Self {
         Self {
             name,
             connections,

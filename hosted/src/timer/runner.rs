@@ -147,7 +147,11 @@ impl TimerService {
     /// Records a tick as it starts in the host's status: its lateness, the ticks it stands
     /// for, and when the next one is due.
     fn record_tick(&self, tick: &Tick, cursor: &mut Cursor<'_>, wall: &mut WallAnchor) {
-        let Some(timer) = self.status.as_ref().and_then(|status| status.timer_status()) else {
+        let Some(timer) = self
+            .status
+            .as_ref()
+            .and_then(|status| status.timer_status())
+        else {
             return;
         };
         let next = cursor.due().map(|due| wall.wall_at(&self.clock, due));

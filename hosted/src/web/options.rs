@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::dashboard::DashboardOptions;
 use super::hub::{HubOptions, Overflow};
 
 /// The web host's settings, read from the `web` section of the configuration
@@ -24,6 +25,10 @@ use super::hub::{HubOptions, Overflow};
 /// [web.hub]
 /// buffer = 64                 # messages waiting per WebSocket connection
 /// overflow = "drop_oldest"    # or "disconnect"
+///
+/// [web.dashboard]
+/// enabled = true              # the operator's page; off by default
+/// path = "/hosted"
 /// ```
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -50,6 +55,8 @@ pub struct WebOptions {
     pub readyz_path: String,
     /// The WebSocket hub's settings.
     pub hub: HubOptions,
+    /// The operator's dashboard; off by default.
+    pub dashboard: DashboardOptions,
 }
 
 impl Default for WebOptions {
@@ -62,6 +69,7 @@ impl Default for WebOptions {
             livez_path: "/livez".to_owned(),
             readyz_path: "/readyz".to_owned(),
             hub: HubOptions::default(),
+            dashboard: DashboardOptions::default(),
         }
     }
 }
@@ -77,6 +85,9 @@ impl WebOptions {
             if !path.starts_with('/') {
                 return Err(format!("`{key}` must start with `/`, got {path:?}"));
             }
+        }
+        if self.dashboard.enabled {
+            self.dashboard.check()?;
         }
         if self.livez_path == self.readyz_path {
             return Err("`livez_path` and `readyz_path` must differ".to_owned());
