@@ -243,9 +243,16 @@ impl HostBuilder {
                 Vec::new()
             }
         };
-        // Installed before any handle is taken, so the histograms record from the start.
+        // Installed before any handle is taken, so the histograms record from the start; only
+        // by a host that exposes it (the web host's `/metrics`, the standalone listener), so a
+        // host without either pays nothing for it.
         #[cfg(feature = "prometheus")]
-        let _ = crate::status::metrics::prometheus();
+        if services
+            .iter()
+            .any(|service| matches!(&*service.name, "hosted::web" | "hosted::metrics"))
+        {
+            let _ = crate::status::metrics::prometheus();
+        }
         let status = Arc::new(HostStatus::new());
         providers.push(Provider::instance(Arc::clone(&status)));
         problems.extend(validation::check_dependencies(&services, &providers));

@@ -127,8 +127,10 @@ pub fn publish(snapshot: &StatusSnapshot) {
 }
 
 /// The process's Prometheus recorder (feature `prometheus`): installed as the global recorder
-/// the first time a host is built, so the histograms' handles are live; shared by every host of
-/// the process. `None` when another recorder was installed first.
+/// the first time a host that exposes it (a web host, a
+/// [`MetricsListener`](crate::prometheus::MetricsListener)) is built, before the histograms'
+/// handles are taken; shared by every host of the process. `None` when another recorder was
+/// installed first.
 #[cfg(feature = "prometheus")]
 pub fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
     use std::sync::OnceLock;
