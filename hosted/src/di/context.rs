@@ -58,17 +58,6 @@ impl RunEnd {
         }
         closed
     }
-
-    /// Records the end of a run that had no scope to close.
-    pub(crate) fn recorded(self, succeeded: bool) {
-        debug_assert!(
-            self.scope.is_none(),
-            "a run's scope must be closed with `finish`"
-        );
-        if let Some((status, began)) = self.status {
-            status.run_ended(began, succeeded);
-        }
-    }
 }
 
 impl std::fmt::Debug for RunEnd {
@@ -134,12 +123,6 @@ impl RunContext {
             extensions: Vec::new(),
         };
         (cx, self.end_run(scope))
-    }
-
-    /// The end of a run that borrows this context instead of beginning one of its own (a
-    /// queue's items when nothing is scoped): it only records the run.
-    pub(crate) fn begin_unscoped_run(&self) -> RunEnd {
-        self.end_run(None)
     }
 
     fn end_run(&self, scope: Option<Arc<ScopeState>>) -> RunEnd {

@@ -559,11 +559,9 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
                 .await;
             outcome.and(disposed)
         } else {
-            // Nothing scoped to resolve: the attempts share the base context.
-            let end = base.begin_unscoped_run();
-            let outcome = run_attempt(&parts.handler, item, base, options.timeout(), &span).await;
-            end.recorded(outcome.is_ok());
-            outcome
+            // Nothing scoped to resolve: the attempts share the base context. The status counts
+            // them from the queue's own counters, so this path reads no clock.
+            run_attempt(&parts.handler, item, base, options.timeout(), &span).await
         };
         let failure = match outcome {
             Ok(()) => {

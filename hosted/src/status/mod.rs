@@ -48,7 +48,7 @@ use crate::service::ServiceInfo;
 
 /// The future a [`DeadLetters`] operation returns.
 pub type StoreFuture<'a, T> =
-    std::pin::Pin<Box<dyn Future<Output = Result<T, crate::BoxError>> + Send + 'a>>;
+    std::pin::Pin<Box<dyn Future<Output = Result<T, crate::service::BoxError>> + Send + 'a>>;
 
 /// Reads a queue's counts when a snapshot is taken; the queue keeps them itself.
 pub type QueueProbe = Box<dyn Fn() -> QueueSnapshot + Send + Sync>;

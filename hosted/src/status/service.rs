@@ -256,12 +256,18 @@ impl ServiceStatus {
             (None, Some(probe)) => Some(probe()),
             (None, None) => None,
         };
+        // An in-memory queue's attempts are its own counters' (each one succeeds, processed, or
+        // fails): its hot path records nothing else.
+        let (runs, failures) = match (&queue, self.durable.get()) {
+            (Some(queue), None) => (queue.processed + queue.failed, queue.failed),
+            _ => (runs, self.failures.load(Ordering::Relaxed)),
+        };
         ServiceSnapshot {
             name: self.name.clone(),
             kind: self.kind,
             state: self.state(),
             runs,
-            failures: self.failures.load(Ordering::Relaxed),
+            failures,
             restarts: self.restarts.load(Ordering::Relaxed),
             last_error: self
                 .last_error
