@@ -143,6 +143,10 @@ async fn field(page: &Client, card: &str, field: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one browser session, read top to bottom: refused, signed in, live, on a phone"
+)]
 async fn the_dashboard_shows_live_values_without_a_reload() {
     if !browser_installed() {
         assert!(

@@ -77,7 +77,7 @@ async fn heartbeat() {}
 #[hosted::queued(capacity = 100, retries = 1, retry_backoff = "10ms")]
 async fn resize(image: u64) -> Result<(), hosted::BoxError> {
     tokio::time::sleep(Duration::from_millis(20)).await;
-    if image % 10 == 0 {
+    if image.is_multiple_of(10) {
         return Err(format!("image {image} is corrupt").into());
     }
     Ok(())

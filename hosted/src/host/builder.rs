@@ -201,6 +201,10 @@ impl HostBuilder {
     /// # Errors
     /// Every problem found, together: duplicate names, unknown or circular `after`, types needed
     /// but not registered, registered twice, or needing each other in a circle.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one pass from registrations to a host; the status and its recorder added a few"
+    )]
     pub fn build(self) -> Result<Host, BuildError> {
         let (mut services, mut providers) = (self.registry.services, self.registry.providers);
         let mut problems = self.selection.apply(&mut services, &mut providers);

@@ -96,7 +96,6 @@ impl MetricsListener {
     }
 
     /// Adds the listener to a host builder.
-    #[must_use]
     pub fn install(self, builder: HostBuilder) -> HostBuilder {
         let address = self.address;
         let descriptor = ServiceDescriptor::new(

@@ -150,14 +150,13 @@ pub fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHa
                 .ok()?
                 .build_recorder();
             let handle = recorder.handle();
-            match ::metrics::set_global_recorder(recorder) {
-                Ok(()) => Some(handle),
-                Err(_) => {
-                    tracing::warn!(
-                        "another metrics recorder is installed: the Prometheus exposition is off"
-                    );
-                    None
-                }
+            if ::metrics::set_global_recorder(recorder).is_ok() {
+                Some(handle)
+            } else {
+                tracing::warn!(
+                    "another metrics recorder is installed: the Prometheus exposition is off"
+                );
+                None
             }
         })
         .as_ref()

@@ -192,13 +192,13 @@ impl WebServer {
                     let status = cx.resolve::<Arc<crate::status::HostStatus>>().await?;
                     let probe = Arc::downgrade(&hub);
                     status.add_hub(Box::new(move || {
-                        let stats = probe.upgrade().map(|hub| hub.stats()).unwrap_or_default();
+                        let counts = probe.upgrade().map(|hub| hub.stats()).unwrap_or_default();
                         crate::status::HubSnapshot::new(
                             "hub".to_owned(),
-                            stats.connections as u64,
-                            stats.groups as u64,
-                            stats.dropped,
-                            stats.disconnected,
+                            counts.connections as u64,
+                            counts.groups as u64,
+                            counts.dropped,
+                            counts.disconnected,
                         )
                     }));
                     Ok::<_, InjectError>(hub)

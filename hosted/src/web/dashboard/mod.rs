@@ -202,7 +202,9 @@ fn unavailable(error: &(dyn std::error::Error + Send + Sync)) -> Response {
 
 fn millis(at: Option<SystemTime>) -> Value {
     at.and_then(|at| at.duration_since(UNIX_EPOCH).ok())
-        .map_or(Value::Null, |since| json!(since.as_millis() as u64))
+        .map_or(Value::Null, |since| {
+            json!(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+        })
 }
 
 fn seconds(duration: Option<Duration>) -> Value {
