@@ -25,3 +25,12 @@ pub mod web {
 pub mod operations {
     #![doc = include_str!("docs/operations.md")]
 }
+
+pub mod metrics {
+    #![doc = include_str!("docs/metrics.md")]
+}
+
+#[cfg(feature = "web")]
+pub mod dashboard {
+    #![doc = include_str!("docs/dashboard.md")]
+}

@@ -16,9 +16,12 @@ pub mod di;
 #[cfg(feature = "postgres")]
 pub mod durable;
 pub mod host;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub mod queue;
 pub mod registry;
 pub mod service;
+pub mod status;
 #[cfg(feature = "systemd")]
 pub mod systemd;
 pub mod telemetry;

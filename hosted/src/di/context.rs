@@ -12,6 +12,7 @@ use super::container::Container;
 use super::scope::ScopeState;
 use super::{Inject, InjectError, ScopeExit};
 use crate::service::{ApplicationLifetime, ServiceInfo};
+use crate::status::ServiceStatus;
 
 /// Everything one run of a hosted function can draw its parameters from.
 #[derive(Clone)]
@@ -34,6 +35,8 @@ struct RunEnv {
     /// Whether runs need a scope: something the service resolves is scoped, or transient
     /// with a [`Dispose`](crate::Dispose) hook. Without, runs skip building one.
     needs_scope: bool,
+    /// Where the service's runs are recorded; `None` for code that is not a service.
+    status: Option<Arc<ServiceStatus>>,
 }
 
 /// The end of one run, kept apart from its [`RunContext`] (which the body consumes) so the
@@ -41,17 +44,23 @@ struct RunEnv {
 #[must_use = "a run must be finished, or its scope's values are never disposed"]
 pub(crate) struct RunEnd {
     scope: Option<Arc<ScopeState>>,
+    status: Option<(Arc<ServiceStatus>, tokio::time::Instant)>,
 }
 
 impl RunEnd {
     /// Closes the run's scope once its body has returned: disposes its values in reverse
     /// creation order, telling them how the run went. A `dispose` that panicked fails the run.
+    /// The run is recorded in the service's status, the one place every kind of run ends.
     pub(crate) async fn finish(self, exit: ScopeExit) -> Result<(), crate::service::Failure> {
-        match self.scope {
+        let closed = match self.scope {
             // Nothing to dispose: no future to run.
             Some(scope) if !scope.close_now() => scope.close(exit).await,
             _ => Ok(()),
+        };
+        if let Some((status, began)) = self.status {
+            status.run_ended(began, exit == ScopeExit::Succeeded && closed.is_ok());
         }
+        closed
     }
 }
 
@@ -70,6 +79,18 @@ impl RunContext {
         container: Arc<Container>,
         needs_scope: bool,
     ) -> Self {
+        Self::with_status(info, stop, lifetime, container, needs_scope, None)
+    }
+
+    /// A service's base context, whose runs record in `status`.
+    pub(crate) fn with_status(
+        info: ServiceInfo,
+        stop: CancellationToken,
+        lifetime: ApplicationLifetime,
+        container: Arc<Container>,
+        needs_scope: bool,
+        status: Option<Arc<ServiceStatus>>,
+    ) -> Self {
         Self {
             env: Arc::new(RunEnv {
                 info,
@@ -77,6 +98,7 @@ impl RunContext {
                 lifetime,
                 container,
                 needs_scope,
+                status,
             }),
             scope: None,
             extensions: SmallVec::new(),
@@ -104,18 +126,35 @@ impl RunContext {
             scope: scope.clone(),
             extensions: SmallVec::new(),
         };
-        (cx, RunEnd { scope })
+        (cx, self.end_run(scope))
+    }
+
+    fn end_run(&self, scope: Option<Arc<ScopeState>>) -> RunEnd {
+        RunEnd {
+            scope,
+            status: self
+                .env
+                .status
+                .as_ref()
+                .map(|status| (Arc::clone(status), tokio::time::Instant::now())),
+        }
+    }
+
+    /// The live status of the service this run belongs to; `None` outside a service.
+    pub(crate) fn status(&self) -> Option<&Arc<ServiceStatus>> {
+        self.env.status.as_ref()
     }
 
     /// The same service's context with another stop token: a queue's items get one of their
     /// own, which fires only when the stop gives up draining them.
     pub(crate) fn with_stop_token(&self, stop: CancellationToken) -> Self {
-        Self::new(
+        Self::with_status(
             self.env.info.clone(),
             stop,
             self.env.lifetime.clone(),
             Arc::clone(&self.env.container),
             self.env.needs_scope,
+            self.env.status.clone(),
         )
     }
 

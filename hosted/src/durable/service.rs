@@ -79,6 +79,13 @@ where
                     })?;
                 #[cfg(feature = "web")]
                 super::readiness::report(&cx, &store).await;
+                if let Some(status) = cx.status() {
+                    status.durable().set_capacity(queue.capacity() as u64);
+                    status.keep_dead_letters(Arc::new(StoredDeadLetters {
+                        backend: Arc::clone(&store),
+                        queue: queue.name().to_owned(),
+                    }));
+                }
                 let service: Arc<dyn ErasedService> = Arc::new(DurableService {
                     handler,
                     options: queue.options().clone(),
@@ -282,6 +289,10 @@ where
         Ok(())
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the claim loop reads best in one piece; the heartbeat's status argument tipped it"
+    )]
     async fn execute(&self, stop: CancellationToken) -> Result<(), BoxError> {
         let item_stop = CancellationToken::new();
         let base = self.cx.with_stop_token(item_stop.clone());
@@ -293,6 +304,9 @@ where
                 Arc::clone(&held),
                 self.config.lease / 3,
                 background.clone(),
+                self.cx
+                    .status()
+                    .map(|status| (Arc::clone(status), self.queue.clone())),
             )
             .in_current_span(),
         );
@@ -573,6 +587,9 @@ where
             Err(failure) => {
                 drop(slot);
                 let message = describe(&failure);
+                if let Some(status) = base.status() {
+                    status.record_error(&format_args!("job {}, attempt {}: {message}", lease.id, lease.attempt));
+                }
                 let retry_in = (lease.attempt < claimed.max_attempts)
                     .then(|| options.retry_delay(lease.attempt));
                 let outcome =
@@ -599,7 +616,22 @@ where
     })
     .await;
     lock(&held).remove(&lease.id);
+    if let Some(status) = base.status() {
+        record_settled(status, outcome);
+    }
     outcome
+}
+
+/// Counts a job's end in the host's status: a result refused as stale means the claim was lost.
+fn record_settled(status: &crate::status::ServiceStatus, outcome: Outcome) {
+    let counts = status.durable();
+    match outcome {
+        Outcome::Settled(Settled::Completed) => counts.completed(),
+        Outcome::Settled(Settled::Retrying) => counts.retried(),
+        Outcome::Settled(Settled::Dead) => counts.dead_lettered(),
+        Outcome::Settled(Settled::Stale) => counts.stale_rejected(),
+        Outcome::Settled(Settled::Released) | Outcome::Unsettled => {}
+    }
 }
 
 /// Completes a job whose handler succeeded: inside the handler's transaction when it began
@@ -673,16 +705,91 @@ where
 }
 
 /// Renews the leases this process holds, every third of the lease.
-async fn heartbeat(backend: Arc<PgBackend>, held: Held, every: Duration, stop: CancellationToken) {
+/// Each beat also refreshes the queue's counts in the host's status, and counts the claims it
+/// found gone (their lease ran out and the maintenance or another replica took them back) that
+/// are still held, so not settled meanwhile.
+async fn heartbeat(
+    backend: Arc<PgBackend>,
+    held: Held,
+    every: Duration,
+    stop: CancellationToken,
+    status: Option<(Arc<crate::status::ServiceStatus>, String)>,
+) {
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
         let leases: Vec<Lease> = lock(&held).values().copied().collect();
-        if let Err(error) = backend.heartbeat(&leases).await {
-            tracing::warn!(%error, held = leases.len(), "cannot renew the leases held");
+        let renewed = match backend.heartbeat(&leases).await {
+            Ok(renewed) => Some(renewed),
+            Err(error) => {
+                tracing::warn!(%error, held = leases.len(), "cannot renew the leases held");
+                None
+            }
+        };
+        let Some((status, queue)) = &status else {
+            continue;
+        };
+        if let Some(renewed) = renewed {
+            let still_held = {
+                let held = lock(&held);
+                leases
+                    .iter()
+                    .filter(|lease| held.get(&lease.id) == Some(*lease))
+                    .count() as u64
+            };
+            let lost = still_held.saturating_sub(renewed);
+            if lost > 0 {
+                tracing::warn!(
+                    lost,
+                    "claims found gone at the heartbeat: their lease ran out"
+                );
+                status.durable().lease_lost(lost);
+            }
         }
+        if let Ok(counts) = backend.counts(queue).await {
+            status
+                .durable()
+                .store_counts(counts.waiting, counts.running, counts.oldest_waiting);
+        }
+    }
+}
+
+/// A durable queue's dead letters, for the dashboard.
+struct StoredDeadLetters {
+    backend: Arc<PgBackend>,
+    queue: String,
+}
+
+impl crate::status::DeadLetters for StoredDeadLetters {
+    fn list(&self, limit: usize) -> BoxFuture<'_, Result<Vec<crate::status::DeadJob>, BoxError>> {
+        Box::pin(async move {
+            let dead = self
+                .backend
+                .dead_letters(&self.queue, u32::try_from(limit).unwrap_or(u32::MAX))
+                .await?;
+            Ok(dead
+                .into_iter()
+                .map(|job| {
+                    crate::status::DeadJob::new(
+                        job.id,
+                        job.attempts,
+                        Some(job.error),
+                        None,
+                        job.payload,
+                    )
+                })
+                .collect())
+        })
+    }
+
+    fn retry(&self, id: i64) -> BoxFuture<'_, Result<bool, BoxError>> {
+        Box::pin(async move { Ok(self.backend.retry_dead(id).await?) })
+    }
+
+    fn discard(&self, id: i64) -> BoxFuture<'_, Result<bool, BoxError>> {
+        Box::pin(async move { Ok(self.backend.discard_dead(id).await?) })
     }
 }
 

@@ -16,6 +16,7 @@ use super::supervisor::Incidents;
 use super::{BuildError, Host, validation};
 use crate::di::{Container, Provider};
 use crate::registry::{Problem, Registry, ServiceDescriptor};
+use crate::status::HostStatus;
 #[cfg(feature = "config")]
 type Configured = crate::config::Configuration;
 #[cfg(not(feature = "config"))]
@@ -245,6 +246,10 @@ impl HostBuilder {
     /// # Errors
     /// Every problem found, together: duplicate names, unknown or circular `after`, types needed
     /// but not registered, registered twice, or needing each other in a circle.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one pass from registrations to a host; the status and its recorder added a few"
+    )]
     pub fn build(self) -> Result<Host, BuildError> {
         let (mut services, mut providers) = (self.registry.services, self.registry.providers);
         let mut problems = self.selection.apply(&mut services, &mut providers);
@@ -287,6 +292,18 @@ impl HostBuilder {
                 Vec::new()
             }
         };
+        // Installed before any handle is taken, so the histograms record from the start; only
+        // by a host that exposes it (the web host's `/metrics`, the standalone listener), so a
+        // host without either pays nothing for it.
+        #[cfg(feature = "prometheus")]
+        if services
+            .iter()
+            .any(|service| matches!(&*service.name, "hosted::web" | "hosted::metrics"))
+        {
+            let _ = crate::status::metrics::prometheus();
+        }
+        let status = Arc::new(HostStatus::new());
+        providers.push(Provider::instance(Arc::clone(&status)));
         problems.extend(validation::check_dependencies(&services, &providers));
         if !problems.is_empty() {
             return Err(BuildError::new(problems));
@@ -298,7 +315,7 @@ impl HostBuilder {
         let planned: Vec<Planned> = order
             .into_iter()
             .filter_map(|position| services[position].take())
-            .map(|(service, needs_scope)| planned(service, needs_scope, &default_policy))
+            .map(|(service, needs_scope)| planned(service, needs_scope, &default_policy, &status))
             .collect();
         let lifetime = ApplicationLifetime::new();
         let container = container(providers, &lifetime, &planned);
@@ -576,18 +593,21 @@ fn planned(
     service: ServiceDescriptor,
     needs_scope: bool,
     default_policy: &FailurePolicy,
+    status: &HostStatus,
 ) -> Planned {
+    let info = ServiceInfo::new(
+        service.name,
+        service.kind,
+        service.order,
+        service.after,
+        service.policy.unwrap_or_else(|| default_policy.clone()),
+        service.source,
+        service.settings,
+    );
     Planned {
         store: service.store,
-        info: ServiceInfo::new(
-            service.name,
-            service.kind,
-            service.order,
-            service.after,
-            service.policy.unwrap_or_else(|| default_policy.clone()),
-            service.source,
-            service.settings,
-        ),
+        status: status.add(&info),
+        info,
         stop: CancellationToken::new(),
         make: service.make,
         needs_scope,

@@ -163,7 +163,8 @@ impl Host {
     /// How many types are registered with the container.
     #[must_use]
     pub fn registrations(&self) -> usize {
-        self.shared.container.len()
+        // The host's own `HostStatus` is not one of the application's.
+        self.shared.container.len().saturating_sub(1)
     }
 
     /// The host's lifetime, to observe its events or request a stop from outside.

@@ -18,6 +18,7 @@ use crate::service::Failure;
 use crate::service::{ApplicationLifetime, StopReason};
 use crate::service::{ErasedService, call_caught};
 use crate::service::{ServiceContext, ServiceInfo};
+use crate::status::{ServiceState, ServiceStatus};
 use crate::util::BoxFuture;
 
 /// A service the host will start: its facts, its stop token and how to build it.
@@ -38,6 +39,8 @@ pub(crate) struct Planned {
         )
     )]
     pub(crate) store: Option<&'static str>,
+    /// Where its runs are recorded.
+    pub(crate) status: Arc<ServiceStatus>,
 }
 
 /// A service that has been built, with what the host needs to drive it.
@@ -46,6 +49,7 @@ pub(crate) struct Built {
     stop: CancellationToken,
     service: Arc<dyn ErasedService>,
     span: tracing::Span,
+    status: Arc<ServiceStatus>,
 }
 
 /// A service that has started: its body, if it has one, runs under its supervisor.
@@ -186,6 +190,7 @@ impl Shared {
                 return Err(self.abort_startup(started, rest).await);
             }
             let service_began = Instant::now();
+            service.status.set_state(ServiceState::Starting);
             if !service.service.default_hooks() {
                 let cx = self.service_context(&service.info, &cancellation);
                 let call = hook(&service.service, cx, |s, cx| s.start(cx));
@@ -201,6 +206,7 @@ impl Shared {
                     service.stop.clone(),
                     self.lifetime.clone(),
                     self.incidents.clone(),
+                    Arc::clone(&service.status),
                 )
                 .instrument(service.span.clone()),
             ));
@@ -273,17 +279,19 @@ impl Shared {
             stop,
             make,
             needs_scope,
+            status,
             ..
         } in planned
         {
             // Not `name`: the JSON format writes the span's own name under that key as well.
             let span = tracing::info_span!("service", service = %info.name());
-            let cx = RunContext::new(
+            let cx = RunContext::with_status(
                 info.clone(),
                 stop.clone(),
                 self.lifetime.clone(),
                 Arc::clone(&self.container),
                 needs_scope,
+                Some(Arc::clone(&status)),
             );
             let made = call_caught(make(cx).instrument(span.clone()), deadline).await;
             match made {
@@ -292,6 +300,7 @@ impl Shared {
                     stop,
                     service,
                     span,
+                    status,
                 }),
                 Err(failure) => {
                     span.in_scope(|| tracing::error!(error = %failure, "could not be built"));
@@ -449,6 +458,7 @@ impl Shared {
         // Who overran before this wave's turn came: its members were held up by that one.
         let late = budget.overrun_by.clone();
         for member in &wave {
+            member.built.status.set_state(ServiceState::Stopping);
             member.built.stop.cancel();
         }
         let mut ended = Vec::with_capacity(wave.len());
@@ -510,6 +520,7 @@ impl Shared {
                     tracing::info!(elapsed = ?began.elapsed(), "stopped");
                 });
             }
+            built.status.set_state(ServiceState::Stopped);
             stopped.push(built);
         }
     }

@@ -11,6 +11,7 @@ use crate::service::{
     ApplicationLifetime, ErasedService, Failure, FailurePolicy, ServiceInfo, StopReason,
     call_caught,
 };
+use crate::status::{ServiceState, ServiceStatus};
 use crate::telemetry::{RunSpan, in_run};
 
 /// What went wrong with which service, collected for the final report and the exit code.
@@ -62,13 +63,16 @@ pub(crate) async fn supervise(
     stop: CancellationToken,
     lifetime: ApplicationLifetime,
     incidents: Incidents,
+    status: Arc<ServiceStatus>,
 ) {
     let mut consecutive_failures = 0_u32;
     for run in 1_u32.. {
         let began = Instant::now();
+        status.set_state(ServiceState::Running);
         let body = Arc::clone(&service).execute(stop.clone());
         let span = RunSpan::body(info.name(), run);
         let outcome = call_caught(in_run(span, body), None).await;
+        status.body_ended(outcome.as_ref().err(), stop.is_cancelled());
         let failure = match outcome {
             Ok(()) if stop.is_cancelled() || lifetime.stop_requested_token().is_cancelled() => {
                 return;
@@ -122,6 +126,7 @@ pub(crate) async fn supervise(
                     ?delay,
                     "failed; restarting after a backoff (policy: restart)"
                 );
+                status.restarted();
                 if !sleep_unless_stopped(delay, &stop).await {
                     return;
                 }

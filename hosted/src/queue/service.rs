@@ -257,6 +257,10 @@ impl ServiceDescriptor {
                     cx.info()
                         .activity()
                         .count_in_flight_with(move || counted.stats().in_flight);
+                    if let Some(status) = cx.status() {
+                        let probe = Queue::clone(&queue);
+                        status.queue(Box::new(move || snapshot_of(probe.stats())));
+                    }
                     let service: Arc<dyn crate::service::ErasedService> = Arc::new(QueueService {
                         parts,
                         queue: Queue::clone(&queue),
@@ -274,6 +278,23 @@ impl ServiceDescriptor {
                 checked.clone().configured(settings).conflicts(settings)
             })
     }
+}
+
+/// A queue's counts as the host's status shows them.
+fn snapshot_of(stats: super::QueueStats) -> crate::status::QueueSnapshot {
+    let mut snapshot = crate::status::QueueSnapshot::empty();
+    snapshot.depth = stats.depth as u64;
+    snapshot.capacity = stats.capacity as u64;
+    snapshot.in_flight = stats.in_flight;
+    snapshot.accepted = stats.accepted;
+    snapshot.processed = stats.processed;
+    snapshot.failed = stats.failed;
+    snapshot.retried = stats.retried;
+    snapshot.dead_lettered = stats.dead_lettered;
+    snapshot.dropped = stats.dropped;
+    snapshot.handed_back = stats.handed_back;
+    snapshot.left_undone = stats.left_undone;
+    snapshot
 }
 
 /// What the workers share.
@@ -554,7 +575,8 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
                 .await;
             outcome.and(disposed)
         } else {
-            // Nothing scoped to resolve: the attempts share the base context.
+            // Nothing scoped to resolve: the attempts share the base context. The status counts
+            // them from the queue's own counters, so this path reads no clock.
             run_attempt(&parts.handler, item, base, options.timeout(), &mut run).await
         };
         let failure = match outcome {
@@ -616,6 +638,9 @@ async fn after_failure<T: Send + 'static, H: QueueHandler<T>>(
     let shared = queue.shared();
     let (chan, counters, options) = (shared.chan(), shared.counters(), shared.options());
     Counters::add(&counters.failed, 1);
+    if let Some(status) = base.status() {
+        status.record_error(&format_args!("item {seq}, attempt {attempt}: {failure}"));
+    }
     if base.stop_token().is_cancelled() {
         if chan.finish() {
             Counters::add(&counters.left_undone, 1);

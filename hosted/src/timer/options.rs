@@ -546,6 +546,17 @@ pub(crate) struct Plan {
     pub(crate) missed: Missed,
 }
 
+impl Plan {
+    /// The schedule in words, as the status shows it: `every 5s`, `delay 1m`, `cron "0 * * * * *"`.
+    pub(crate) fn describe(&self) -> String {
+        match &self.cadence {
+            Cadence::Rate(period) => format!("every {}", humantime::format_duration(*period)),
+            Cadence::Delay(delay) => format!("delay {}", humantime::format_duration(*delay)),
+            Cadence::Cron(schedule) => format!("cron \"{schedule}\""),
+        }
+    }
+}
+
 /// When ticks come due.
 #[derive(Clone, Debug)]
 pub(crate) enum Cadence {

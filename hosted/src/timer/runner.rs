@@ -107,6 +107,8 @@ pub(crate) struct TimerService {
     log: Option<Arc<TickLog>>,
     /// The number of the next tick, kept across restarts.
     next_number: AtomicU64,
+    /// Where ticks are recorded for the host's status.
+    status: Option<Arc<crate::status::ServiceStatus>>,
 }
 
 impl TimerService {
@@ -127,6 +129,10 @@ impl TimerService {
         } else {
             None
         };
+        let status = cx.status().cloned();
+        if let Some(status) = &status {
+            status.timer(plan.describe());
+        }
         Self {
             body,
             cx,
@@ -134,7 +140,28 @@ impl TimerService {
             clock,
             log,
             next_number: AtomicU64::new(1),
+            status,
         }
+    }
+
+    /// Records a tick as it starts in the host's status: its lateness, the ticks it stands
+    /// for, and when the next one is due.
+    fn record_tick(&self, tick: &Tick, cursor: &mut Cursor<'_>, wall: &mut WallAnchor) {
+        let Some(timer) = self
+            .status
+            .as_ref()
+            .and_then(|status| status.timer_status())
+        else {
+            return;
+        };
+        let next = cursor.due().map(|due| wall.wall_at(&self.clock, due));
+        timer.tick_started(
+            tick.scheduled_at,
+            tick.started.saturating_duration_since(tick.scheduled),
+            tick.missed,
+            std::mem::take(&mut cursor.skipped),
+            next,
+        );
     }
 
     fn jitter(&self) -> Duration {
@@ -166,6 +193,9 @@ impl TimerService {
     /// log it and go on; otherwise end the timer with the error, for the supervisor to stop the
     /// host or restart the timer.
     fn failed(&self, number: u64, failure: Failure) -> Result<(), BoxError> {
+        if let Some(status) = &self.status {
+            status.record_error(&format_args!("tick {number} failed: {failure}"));
+        }
         if matches!(self.cx.info().policy(), FailurePolicy::Ignore) {
             tracing::error!(
                 tick = number,
@@ -215,6 +245,7 @@ impl TimerService {
             offset = self.jitter();
             self.next_number
                 .store(cursor.next_number, Ordering::Relaxed);
+            self.record_tick(&tick, &mut cursor, &mut wall);
             let span = RunSpan::tick(self.cx.info().name(), tick.number);
             let result = in_run(
                 span,
@@ -273,6 +304,7 @@ impl TimerService {
             offset = self.jitter();
             self.next_number
                 .store(cursor.next_number, Ordering::Relaxed);
+            self.record_tick(&tick, &mut cursor, &mut wall);
             let (body, cx, log) = (Arc::clone(&self.body), self.cx.clone(), self.log.clone());
             full_since = now;
             let span = RunSpan::tick(cx.info().name(), tick.number);
@@ -370,6 +402,8 @@ struct Cursor<'a> {
     coalesced: u64,
     /// Running missed ticks one after the other (`missed = "burst"`), already reported.
     bursting: bool,
+    /// Ticks dropped under `overlap = "skip"` and not yet recorded in the status.
+    skipped: u64,
 }
 
 enum CursorKind<'a> {
@@ -415,6 +449,7 @@ impl<'a> Cursor<'a> {
             next_number: next_number.load(Ordering::Relaxed),
             coalesced: 0,
             bursting: false,
+            skipped: 0,
         }
     }
 
@@ -599,6 +634,7 @@ impl<'a> Cursor<'a> {
                 skipped = dropped,
                 "the tick ran past {dropped} due ticks; skipped (overlap: skip)"
             );
+            self.skipped += dropped;
         } else {
             self.coalesced += dropped;
         }

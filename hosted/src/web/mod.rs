@@ -13,8 +13,12 @@
 //! | `server.rs` | [`WebServer`], the hosted service, its stop sequence |
 //! | `health.rs` | `/livez`, `/readyz` and [`Readiness`] checks |
 //! | `options.rs` | the `web` configuration section, [`WebOptions`] |
+//! | `auth.rs` | the application's [`Authorizer`] seam, the [`Authorized`] extractor, [`BasicAuth`] |
+//! | `dashboard/` | the operator's page and its event stream, [`DashboardOptions`] |
 //! | `hub/` | [`Hub<M>`], connections and their outboxes, the [`Backplane`] seam |
 
+mod auth;
+mod dashboard;
 mod extract;
 mod health;
 pub mod hub;
@@ -22,6 +26,8 @@ mod options;
 mod routes;
 mod server;
 
+pub use self::auth::{Authorized, Authorizer, BasicAuth, Denied};
+pub use self::dashboard::DashboardOptions;
 pub use self::extract::{Injected, Rejection};
 pub use self::health::Readiness;
 pub use self::hub::{

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::dashboard::DashboardOptions;
 use super::hub::{HubOptions, Overflow};
 
 /// The web host's settings, read from the `web` section of the configuration
@@ -23,6 +24,10 @@ use super::hub::{HubOptions, Overflow};
 /// [web.hub]
 /// buffer = 64                 # messages waiting per WebSocket connection
 /// overflow = "drop_oldest"    # or "disconnect"
+///
+/// [web.dashboard]
+/// enabled = true              # the operator's page; off by default
+/// path = "/hosted"
 /// ```
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -47,6 +52,8 @@ pub struct WebOptions {
     /// `web.drain_delay`, which became `host.drain_delay`: read only to say so.
     #[serde(rename = "drain_delay")]
     moved_drain_delay: Option<Moved>,
+    /// The operator's dashboard; off by default.
+    pub dashboard: DashboardOptions,
 }
 
 /// A key that moved elsewhere: any value is read, to name the new key.
@@ -69,6 +76,7 @@ impl Default for WebOptions {
             readyz_path: "/readyz".to_owned(),
             hub: HubOptions::default(),
             moved_drain_delay: None,
+            dashboard: DashboardOptions::default(),
         }
     }
 }
@@ -92,6 +100,9 @@ impl WebOptions {
             if !path.starts_with('/') {
                 return Err(format!("`{key}` must start with `/`, got {path:?}"));
             }
+        }
+        if self.dashboard.enabled {
+            self.dashboard.check()?;
         }
         if self.livez_path == self.readyz_path {
             return Err("`livez_path` and `readyz_path` must differ".to_owned());

@@ -188,7 +188,20 @@ impl WebServer {
                         .resolve::<Option<Arc<dyn Backplane>>>()
                         .await?
                         .or(backplane);
-                    Ok::<_, InjectError>(HubCore::new(options.hub, options.body_limit, backplane))
+                    let hub = HubCore::new(options.hub, options.body_limit, backplane);
+                    let status = cx.resolve::<Arc<crate::status::HostStatus>>().await?;
+                    let probe = Arc::downgrade(&hub);
+                    status.add_hub(Box::new(move || {
+                        let counts = probe.upgrade().map(|hub| hub.stats()).unwrap_or_default();
+                        crate::status::HubSnapshot::new(
+                            "hub".to_owned(),
+                            counts.connections as u64,
+                            counts.groups as u64,
+                            counts.dropped,
+                            counts.disconnected,
+                        )
+                    }));
+                    Ok::<_, InjectError>(hub)
                 }
             })
             .needs(declare_options),
@@ -221,6 +234,12 @@ impl WebServer {
 
 fn declare_options(needs: &mut crate::di::Dependencies) {
     <Option<crate::config::Config<WebOptions>> as crate::di::Inject>::declare(needs);
+    needs.require::<crate::status::HostStatus>();
+    <Option<Arc<dyn super::Authorizer>> as crate::di::Inject>::declare(needs);
+    #[cfg(feature = "prometheus")]
+    <Option<crate::config::Config<crate::prometheus::MetricsOptions>> as crate::di::Inject>::declare(
+        needs,
+    );
     <Option<Arc<dyn Backplane>> as crate::di::Inject>::declare(needs);
 }
 
@@ -325,6 +344,21 @@ impl Server {
             return Err(InjectError::Custom(missing.join("; ")));
         }
         let mut user = Router::new();
+        if options.dashboard.enabled {
+            if !cx
+                .container()
+                .provides(std::any::TypeId::of::<dyn super::Authorizer>())
+            {
+                return Err(InjectError::Custom(
+                    "the dashboard is enabled (`web.dashboard.enabled`) but no authoriser is \
+                     registered: register an `Arc<dyn hosted::web::Authorizer>` (for example \
+                     `HostBuilder::add_instance::<dyn Authorizer>(Arc::new(BasicAuth::new(..)))`)"
+                        .to_owned(),
+                ));
+            }
+            tracing::info!(path = %options.dashboard.path, "the dashboard is served");
+            user = user.merge(super::dashboard::routes(&options.dashboard.path));
+        }
         for contribution in contributed {
             tracing::debug!(
                 routes = ?contribution.routes.paths(),
@@ -365,8 +399,10 @@ impl Server {
                     async move { readiness.report(&lifetime) }
                 }),
             );
-        // Probes are not traced: an orchestrator polls them every few seconds, and a 503 while
-        // draining is expected, not an error.
+        #[cfg(feature = "prometheus")]
+        let health = metrics_route(&cx, health).await?;
+        // Probes and scrapes are not traced: an orchestrator polls them every few seconds, and a
+        // 503 while draining is expected, not an error.
         let app = health.merge(app);
         Ok(Self {
             options,
@@ -390,6 +426,44 @@ impl Server {
             .unwrap_or(deadline)
             .max(Instant::now())
     }
+}
+
+/// `/metrics` (or the configured `metrics.path`) beside the probes.
+#[cfg(feature = "prometheus")]
+async fn metrics_route(cx: &RunContext, health: Router) -> Result<Router, InjectError> {
+    use axum::response::IntoResponse as _;
+
+    let path = cx
+        .resolve::<Option<crate::config::Config<crate::prometheus::MetricsOptions>>>()
+        .await?
+        .map_or_else(|| "/metrics".to_owned(), |options| options.path.clone());
+    if path.is_empty() {
+        return Ok(health);
+    }
+    let status = cx.resolve::<Arc<crate::status::HostStatus>>().await?;
+    Ok(health.route(
+        &path,
+        get(move || {
+            let status = Arc::clone(&status);
+            async move {
+                match crate::prometheus::render(&status) {
+                    Some(body) => (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        body,
+                    )
+                        .into_response(),
+                    None => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "another metrics recorder is installed\n",
+                    )
+                        .into_response(),
+                }
+            }
+        }),
+    ))
 }
 
 /// What the contributions declared with [`Routes::needs`] that nothing registers.

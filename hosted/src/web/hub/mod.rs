@@ -110,6 +110,8 @@ impl fmt::Display for ConnectionId {
 pub struct HubStats {
     /// Connections open now.
     pub connections: usize,
+    /// Groups with at least one connection.
+    pub groups: usize,
     /// Messages queued in an outbox, summed over connections.
     pub queued: u64,
     /// Messages dropped by [`Overflow::DropOldest`].
@@ -336,8 +338,13 @@ impl HubCore {
     /// The hub's counts since it started.
     #[must_use]
     pub fn stats(&self) -> HubStats {
+        let (connections, groups) = {
+            let open = self.lock();
+            (open.by_id.len(), open.groups.len())
+        };
         HubStats {
-            connections: self.lock().by_id.len(),
+            connections,
+            groups,
             queued: self.counters.queued.load(Ordering::Relaxed),
             dropped: self.counters.dropped.load(Ordering::Relaxed),
             disconnected: self.counters.disconnected.load(Ordering::Relaxed),

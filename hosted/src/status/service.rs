@@ -1,0 +1,458 @@
+//! What one service records: [`ServiceStatus`], its [`ServiceState`], a timer's [`TimerStatus`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::snapshot::{LastError, QueueSnapshot, ServiceSnapshot, TimerSnapshot};
+use super::{DeadLetters, QueueProbe};
+use crate::service::{ServiceInfo, ServiceKind};
+
+/// Where a service is in its life, as the host last saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ServiceState {
+    /// Built, not started yet.
+    Pending,
+    /// Its `start` is running.
+    Starting,
+    /// Started; its body (if it has one) runs.
+    Running,
+    /// Its body failed; waiting out the backoff before running it again (policy `restart`).
+    Restarting,
+    /// Its body returned on its own; the host keeps running.
+    Completed,
+    /// Its body failed and is not run again (policy `ignore`, or the failure stopped the host).
+    Failed,
+    /// Told to stop; its body and `stop` are finishing.
+    Stopping,
+    /// Stopped.
+    Stopped,
+}
+
+impl ServiceState {
+    const ALL: [Self; 8] = [
+        Self::Pending,
+        Self::Starting,
+        Self::Running,
+        Self::Restarting,
+        Self::Completed,
+        Self::Failed,
+        Self::Stopping,
+        Self::Stopped,
+    ];
+
+    /// The state's name, as the dashboard and the `state` label of the metrics write it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Restarting => "restarting",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+        }
+    }
+
+    /// Every state, in life order.
+    #[must_use]
+    pub fn all() -> &'static [Self] {
+        &Self::ALL
+    }
+}
+
+impl fmt::Display for ServiceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Nanoseconds in a `u64`, saturating (584 years).
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Milliseconds since the Unix epoch; 0 stands for "never".
+fn unix_millis(at: SystemTime) -> i64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(1, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX).max(1)
+        })
+}
+
+fn from_unix_millis(millis: i64) -> Option<SystemTime> {
+    let millis = u64::try_from(millis).ok().filter(|&millis| millis > 0)?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(millis))
+}
+
+/// The live record of one service. The host makes one per service; runs record into it where
+/// they end.
+pub struct ServiceStatus {
+    name: String,
+    kind: ServiceKind,
+    state: AtomicU8,
+    runs: AtomicU64,
+    failures: AtomicU64,
+    restarts: AtomicU64,
+    run_nanos: AtomicU64,
+    last_run_nanos: AtomicU64,
+    /// Written on the failure path only.
+    last_error: Mutex<Option<LastError>>,
+    timer: OnceLock<TimerStatus>,
+    queue: OnceLock<QueueProbe>,
+    durable: OnceLock<DurableCounts>,
+    dead_letters: OnceLock<Arc<dyn DeadLetters>>,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: super::metrics::ServiceMetrics,
+}
+
+impl fmt::Debug for ServiceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceStatus")
+            .field("name", &self.name)
+            .field("state", &self.state())
+            .field("runs", &self.runs.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceStatus {
+    pub(crate) fn new(info: &ServiceInfo) -> Self {
+        Self {
+            name: info.name().to_owned(),
+            kind: info.kind(),
+            state: AtomicU8::new(0),
+            runs: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+            run_nanos: AtomicU64::new(0),
+            last_run_nanos: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            timer: OnceLock::new(),
+            queue: OnceLock::new(),
+            durable: OnceLock::new(),
+            dead_letters: OnceLock::new(),
+            #[cfg(feature = "metrics")]
+            metrics: super::metrics::ServiceMetrics::new(info.name()),
+        }
+    }
+
+    /// The service's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The service's state.
+    #[must_use]
+    pub fn state(&self) -> ServiceState {
+        ServiceState::ALL
+            .get(usize::from(self.state.load(Ordering::Relaxed)))
+            .copied()
+            .unwrap_or(ServiceState::Pending)
+    }
+
+    pub(crate) fn set_state(&self, state: ServiceState) {
+        let index = ServiceState::ALL
+            .iter()
+            .position(|known| *known == state)
+            .unwrap_or(0);
+        self.state
+            .store(u8::try_from(index).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Records the end of one run (a body, a tick, a queue item's attempt, a request) that began
+    /// at `began`.
+    pub(crate) fn run_ended(&self, began: Instant, succeeded: bool) {
+        let took = nanos(began.elapsed());
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        if !succeeded {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        self.run_nanos.fetch_add(took, Ordering::Relaxed);
+        self.last_run_nanos.store(took, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.metrics.run_ended(took, succeeded);
+    }
+
+    /// Records what went wrong last: the failure path only.
+    pub(crate) fn record_error(&self, error: &dyn fmt::Display) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(LastError {
+            message: error.to_string(),
+            at: SystemTime::now(),
+        });
+    }
+
+    /// Records how the service's body ended, as its supervisor saw it: completed, or failed with
+    /// the error kept as the last one. `stopping` when its stop token had fired.
+    pub(crate) fn body_ended(&self, failure: Option<&crate::service::Failure>, stopping: bool) {
+        match failure {
+            Some(failure) => {
+                self.record_error(failure);
+                self.set_state(ServiceState::Failed);
+            }
+            None if stopping => self.set_state(ServiceState::Stopping),
+            None => self.set_state(ServiceState::Completed),
+        }
+    }
+
+    /// Records a restart of the service's body under the `restart` policy.
+    pub(crate) fn restarted(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+        self.set_state(ServiceState::Restarting);
+    }
+
+    /// Makes this service a timer with the given schedule (as `--list` writes it).
+    pub(crate) fn timer(&self, schedule: String) -> &TimerStatus {
+        self.timer
+            .get_or_init(|| TimerStatus::new(schedule, &self.name))
+    }
+
+    pub(crate) fn timer_status(&self) -> Option<&TimerStatus> {
+        self.timer.get()
+    }
+
+    /// Makes this service a queue, whose counts the probe reads.
+    pub(crate) fn queue(&self, probe: QueueProbe) {
+        let _ = self.queue.set(probe);
+    }
+
+    /// The counts only a durable queue has.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        allow(dead_code, reason = "durable queues record here")
+    )]
+    pub(crate) fn durable(&self) -> &DurableCounts {
+        self.durable.get_or_init(DurableCounts::default)
+    }
+
+    /// Lets an operator list, retry and discard this queue's dead letters.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        allow(dead_code, reason = "durable queues keep them")
+    )]
+    pub(crate) fn keep_dead_letters(&self, store: Arc<dyn DeadLetters>) {
+        let _ = self.dead_letters.set(store);
+    }
+
+    pub(crate) fn dead_letters(&self) -> Option<Arc<dyn DeadLetters>> {
+        self.dead_letters.get().cloned()
+    }
+
+    pub(crate) fn snapshot(&self) -> ServiceSnapshot {
+        let runs = self.runs.load(Ordering::Relaxed);
+        let last = self.last_run_nanos.load(Ordering::Relaxed);
+        let queue = match (self.durable.get(), self.queue.get()) {
+            (Some(durable), _) => Some(durable.snapshot()),
+            (None, Some(probe)) => Some(probe()),
+            (None, None) => None,
+        };
+        // An in-memory queue's attempts are its own counters' (each one succeeds, processed, or
+        // fails): its hot path records nothing else.
+        let (runs, failures) = match (&queue, self.durable.get()) {
+            (Some(queue), None) => (queue.processed + queue.failed, queue.failed),
+            _ => (runs, self.failures.load(Ordering::Relaxed)),
+        };
+        ServiceSnapshot {
+            name: self.name.clone(),
+            kind: self.kind,
+            state: self.state(),
+            runs,
+            failures,
+            restarts: self.restarts.load(Ordering::Relaxed),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            last_run_duration: (runs > 0).then(|| Duration::from_nanos(last)),
+            total_run_time: Duration::from_nanos(self.run_nanos.load(Ordering::Relaxed)),
+            timer: self.timer.get().map(TimerStatus::snapshot),
+            queue,
+            dead_letters: self.dead_letters.get().is_some(),
+        }
+    }
+}
+
+/// What a timer records per tick, beside its service's runs.
+pub struct TimerStatus {
+    schedule: String,
+    ticks: AtomicU64,
+    missed: AtomicU64,
+    skipped: AtomicU64,
+    last_tick_ms: AtomicI64,
+    next_tick_ms: AtomicI64,
+    last_lateness_nanos: AtomicU64,
+    max_lateness_nanos: AtomicU64,
+    #[cfg(feature = "metrics")]
+    metrics: super::metrics::TimerMetrics,
+}
+
+impl fmt::Debug for TimerStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerStatus")
+            .field("schedule", &self.schedule)
+            .field("ticks", &self.ticks.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl TimerStatus {
+    #[cfg_attr(
+        not(feature = "metrics"),
+        allow(unused_variables, reason = "the metrics' label")
+    )]
+    fn new(schedule: String, service: &str) -> Self {
+        Self {
+            schedule,
+            ticks: AtomicU64::new(0),
+            missed: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            last_tick_ms: AtomicI64::new(0),
+            next_tick_ms: AtomicI64::new(0),
+            last_lateness_nanos: AtomicU64::new(0),
+            max_lateness_nanos: AtomicU64::new(0),
+            #[cfg(feature = "metrics")]
+            metrics: super::metrics::TimerMetrics::new(service),
+        }
+    }
+
+    /// Records a tick as it starts: when it was due on the wall clock, how late it started,
+    /// the due ticks it stands for (`missed`), the ticks skipped since the last one, and when the
+    /// next one is due.
+    pub(crate) fn tick_started(
+        &self,
+        scheduled_at: SystemTime,
+        lateness: Duration,
+        missed: u64,
+        skipped: u64,
+        next: Option<SystemTime>,
+    ) {
+        let late = nanos(lateness);
+        self.ticks.fetch_add(1, Ordering::Relaxed);
+        if missed > 0 {
+            self.missed.fetch_add(missed, Ordering::Relaxed);
+        }
+        if skipped > 0 {
+            self.skipped.fetch_add(skipped, Ordering::Relaxed);
+        }
+        self.last_tick_ms
+            .store(unix_millis(scheduled_at), Ordering::Relaxed);
+        self.next_tick_ms
+            .store(next.map_or(0, unix_millis), Ordering::Relaxed);
+        self.last_lateness_nanos.store(late, Ordering::Relaxed);
+        self.max_lateness_nanos.fetch_max(late, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.metrics.tick_started(late, missed);
+    }
+
+    fn snapshot(&self) -> TimerSnapshot {
+        TimerSnapshot {
+            schedule: self.schedule.clone(),
+            ticks: self.ticks.load(Ordering::Relaxed),
+            missed: self.missed.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+            last_tick: from_unix_millis(self.last_tick_ms.load(Ordering::Relaxed)),
+            next_tick: from_unix_millis(self.next_tick_ms.load(Ordering::Relaxed)),
+            last_lateness: Duration::from_nanos(self.last_lateness_nanos.load(Ordering::Relaxed)),
+            max_lateness: Duration::from_nanos(self.max_lateness_nanos.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// A durable queue's counts: the outcomes of the jobs this process ran, the claims it lost,
+/// the results the store refused because the claim had passed on, and the store's own counts as
+/// the last heartbeat read them.
+#[derive(Default)]
+pub(crate) struct DurableCounts {
+    completed: AtomicU64,
+    retried: AtomicU64,
+    dead_lettered: AtomicU64,
+    lease_lost: AtomicU64,
+    stale_rejected: AtomicU64,
+    capacity: AtomicU64,
+    waiting: AtomicU64,
+    running: AtomicU64,
+    /// Nanoseconds plus one; 0 when nothing waits.
+    oldest_waiting: AtomicU64,
+}
+
+#[cfg_attr(
+    not(feature = "postgres"),
+    allow(dead_code, reason = "durable queues record here")
+)]
+impl DurableCounts {
+    pub(crate) fn completed(&self) {
+        self.completed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn retried(&self) {
+        self.retried.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn dead_lettered(&self) {
+        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Claims found gone (the lease ran out and the job was taken back).
+    pub(crate) fn lease_lost(&self, count: u64) {
+        self.lease_lost.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// The store refused a result because it came from a claim no longer current.
+    pub(crate) fn stale_rejected(&self) {
+        self.stale_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_capacity(&self, capacity: u64) {
+        self.capacity.store(capacity, Ordering::Relaxed);
+    }
+
+    /// The store's counts, as a heartbeat read them.
+    pub(crate) fn store_counts(&self, waiting: u64, running: u64, oldest: Option<Duration>) {
+        self.waiting.store(waiting, Ordering::Relaxed);
+        self.running.store(running, Ordering::Relaxed);
+        self.oldest_waiting.store(
+            oldest.map_or(0, |age| nanos(age).saturating_add(1)),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn snapshot(&self) -> QueueSnapshot {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let (retried, dead) = (load(&self.retried), load(&self.dead_lettered));
+        QueueSnapshot {
+            depth: load(&self.waiting),
+            capacity: load(&self.capacity),
+            oldest_waiting: match load(&self.oldest_waiting) {
+                0 => None,
+                nanos => Some(Duration::from_nanos(nanos - 1)),
+            },
+            in_flight: load(&self.running),
+            processed: load(&self.completed),
+            failed: retried + dead,
+            retried,
+            dead_lettered: dead,
+            lease_lost: load(&self.lease_lost),
+            stale_results_rejected: load(&self.stale_rejected),
+            ..QueueSnapshot::default()
+        }
+    }
+}
+
+impl QueueSnapshot {
+    /// A snapshot with every count zero, for a probe to fill in.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self::default()
+    }
+}
