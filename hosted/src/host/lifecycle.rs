@@ -199,25 +199,7 @@ impl Shared {
                     return Err(self.abort_startup(started, rest).await);
                 }
             }
-            let supervisor = AbortOnDropHandle::new(tokio::spawn(
-                supervise(
-                    Arc::clone(&service.service),
-                    service.info.clone(),
-                    service.stop.clone(),
-                    self.lifetime.clone(),
-                    self.incidents.clone(),
-                    Arc::clone(&service.status),
-                )
-                .instrument(service.span.clone()),
-            ));
-            service.info.activity().set_running(true);
-            service.span.in_scope(|| {
-                tracing::info!(elapsed = ?service_began.elapsed(), "started");
-            });
-            started.push(Started {
-                built: service,
-                supervisor,
-            });
+            started.push(self.launch(service, service_began));
         }
         for service in &started {
             if service.built.service.default_hooks() {
@@ -242,6 +224,29 @@ impl Shared {
         );
         self.lifetime.mark_started();
         Ok(started)
+    }
+
+    /// Spawns the supervisor of a service whose start returned: from now on it runs.
+    fn launch(&self, service: Built, began: Instant) -> Started {
+        let supervisor = AbortOnDropHandle::new(tokio::spawn(
+            supervise(
+                Arc::clone(&service.service),
+                service.info.clone(),
+                service.stop.clone(),
+                self.lifetime.clone(),
+                self.incidents.clone(),
+                Arc::clone(&service.status),
+            )
+            .instrument(service.span.clone()),
+        ));
+        service.info.activity().set_running(true);
+        service.span.in_scope(|| {
+            tracing::info!(elapsed = ?began.elapsed(), "started");
+        });
+        Started {
+            built: service,
+            supervisor,
+        }
     }
 
     /// Builds every singleton before any service starts, so a failing factory stops startup
