@@ -130,16 +130,23 @@ fn artifact(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// The text of the field `field` in the card `card`.
+/// The text of the field `field` in the card `card`. The page redraws a card on every event, so
+/// an element found may be replaced before it is read: it is then found again, a bounded number
+/// of times.
 async fn field(page: &Client, card: &str, field: &str) -> String {
-    page.find(Locator::Css(&format!(
-        "[id=\"{card}\"] [data-field=\"{field}\"]"
-    )))
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap()
+    let css = format!("[id=\"{card}\"] [data-field=\"{field}\"]");
+    let mut last_error = None;
+    for _ in 0..100 {
+        match page.find(Locator::Css(&css)).await {
+            Ok(element) => match element.text().await {
+                Ok(text) => return text,
+                Err(error) => last_error = Some(error),
+            },
+            Err(error) => last_error = Some(error),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("`{css}` could not be read: {last_error:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,7 +29,7 @@ pub use self::backplane::{BackplaneStats, MAX_MESSAGE, PgBackplane};
 pub use self::cluster_timer::cluster_timed;
 pub use self::config::{DatabaseUrl, DurableConfig, Migrate};
 pub use self::job::{Job, JobTransaction};
-pub use self::postgres::{Migrated, PgBackend};
+pub use self::postgres::{Migrated, PgBackend, SCHEMA_VERSION};
 pub use self::service::durable_queued;
 
 pub(crate) use self::commands::COMMAND_HOOK;

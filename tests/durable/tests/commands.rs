@@ -8,7 +8,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use hosted::durable::{
-    Backend as _, DurableConfig, EXIT_SCHEMA_VERSION, EXIT_UNREACHABLE, PgBackend,
+    Backend as _, DurableConfig, EXIT_SCHEMA_VERSION, EXIT_UNREACHABLE, PgBackend, SCHEMA_VERSION,
 };
 use hosted_durable_tests::config;
 use sqlx_core::query::query;
@@ -93,7 +93,10 @@ async fn check_passes_on_a_reachable_store_and_reports_a_schema_at_the_wrong_ver
     let text = text(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("is reachable"), "{text}");
-    assert!(text.contains("migrated to 1 at start"), "{text}");
+    assert!(
+        text.contains(&format!("migrated to {SCHEMA_VERSION} at start")),
+        "{text}"
+    );
     let manual = [("HOSTED_DURABLE__MIGRATE", "manual")];
     let output = run(Some(&config), &url, &["--check"], &manual);
     let text = self::text(&output);
@@ -112,7 +115,10 @@ async fn check_passes_on_a_reachable_store_and_reports_a_schema_at_the_wrong_ver
     let output = run(Some(&config), &url, &["--check"], &manual);
     let text = self::text(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
-    assert!(text.contains("at version 1"), "{text}");
+    assert!(
+        text.contains(&format!("at version {SCHEMA_VERSION}")),
+        "{text}"
+    );
     let backend = PgBackend::connect(&config).await.expect("connected");
     query::<Postgres>(AssertSqlSafe(format!(
         "UPDATE \"{}\".schema_version SET version = 99",
@@ -150,11 +156,17 @@ async fn with_manual_migrations_the_start_refuses_a_schema_behind_until_migrate_
     let output = run(Some(&config), &url, &["--migrate"], &manual);
     let text = self::text(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
-    assert!(text.contains("from version 0 to 1"), "{text}");
+    assert!(
+        text.contains(&format!("from version 0 to {SCHEMA_VERSION}")),
+        "{text}"
+    );
     let output = run(Some(&config), &url, &["--migrate"], &manual);
     let text = self::text(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
-    assert!(text.contains("at version 1 already"), "{text}");
+    assert!(
+        text.contains(&format!("at version {SCHEMA_VERSION} already")),
+        "{text}"
+    );
 
     // Now the start goes through: a job sent before is run.
     let backend = PgBackend::connect(&config).await.expect("connected");
@@ -252,7 +264,10 @@ async fn list_shows_each_durable_queue_depth_and_the_age_of_its_oldest_waiting_j
     // The oldest (90 s) was claimed; of the two waiting, the oldest waited well under a minute.
     assert_eq!(&row[..4], ["work", "2", "1", "1"], "{text}");
     assert!(row[4].ends_with("ms") || row[4].ends_with('s'), "{text}");
-    assert!(text.contains("at version 1"), "{text}");
+    assert!(
+        text.contains(&format!("at version {SCHEMA_VERSION}")),
+        "{text}"
+    );
 
     // An unreachable store does not stop the listing.
     let output = run(Some(&config), &unreachable_url(), &["--list"], &[]);

@@ -18,6 +18,9 @@ use sqlx_postgres::{PgConnection, PgListener, PgPool, Postgres};
 use tokio::sync::{Notify, oneshot};
 
 use self::migrations::{LATEST, MIGRATIONS};
+
+/// The schema version this build's embedded migrations bring the store to.
+pub const SCHEMA_VERSION: i32 = LATEST;
 use super::{
     Backend, Claimed, DeadJob, DurableConfig, DurableError, JobId, Lease, Maintenance, Migrate,
     QueueCounts, Settled,
