@@ -26,6 +26,7 @@ pub mod operations {
     #![doc = include_str!("docs/operations.md")]
 }
 
+#[cfg(feature = "metrics")]
 pub mod metrics {
     #![doc = include_str!("docs/metrics.md")]
 }

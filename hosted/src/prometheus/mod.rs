@@ -1,5 +1,5 @@
 //! Prometheus exposition (feature `prometheus`): the host's status and every metric recorded
-//! through the [`metrics`](::metrics) facade, in the Prometheus text format — at `/metrics` on the
+//! through the `metrics` facade, in the Prometheus text format — at `/metrics` on the
 //! web host when it runs, or from a [`MetricsListener`] of its own for a plain worker.
 //!
 //! The metrics are listed in [`docs::metrics`](crate::docs::metrics).

@@ -1,4 +1,4 @@
-//! The status through the [`metrics`](::metrics) facade (feature `metrics`).
+//! The status through the `metrics` facade (feature `metrics`).
 //!
 //! Two histograms are recorded as runs happen — each run's duration, each tick's lateness —
 //! through handles taken when the host is built: with no recorder installed then, they are
