@@ -173,6 +173,7 @@ impl HostBuilder {
 
     /// Whether a service of that name is registered (for a feature that adds its own service
     /// only when the application did not).
+    #[cfg(feature = "prometheus")]
     pub(crate) fn has_service(&self, name: &str) -> bool {
         self.registry
             .services
@@ -182,7 +183,7 @@ impl HostBuilder {
 
     /// Whether the configuration given to [`configuration`](Self::configuration) sets `key`
     /// (a dotted key, from any source).
-    #[cfg(feature = "config")]
+    #[cfg(feature = "prometheus")]
     pub(crate) fn is_configured(&self, key: &str) -> bool {
         self.configuration
             .as_ref()
