@@ -303,7 +303,7 @@ fn dead_retention<'de, D: Deserializer<'de>>(
     if text.trim().eq_ignore_ascii_case("never") {
         return Ok(None);
     }
-    match humantime::parse_duration(&text) {
+    match crate::service::parse_duration(&text) {
         Ok(kept) if !kept.is_zero() => Ok(Some(kept)),
         Ok(_) => Err(serde::de::Error::custom(format!(
             "expected a positive duration like \"7d\", or \"never\" to keep dead jobs until \
@@ -312,16 +312,11 @@ fn dead_retention<'de, D: Deserializer<'de>>(
         ))),
         Err(error) => Err(serde::de::Error::custom(format!(
             "expected a duration like \"7d\", or \"never\" to keep dead jobs until they are \
-             retried or discarded, found `{text}` ({error})"
+             retried or discarded: {error}"
         ))),
     }
 }
 
 fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text).map_err(|error| {
-        serde::de::Error::custom(format!(
-            "expected a duration like \"5s\" or \"250ms\", found `{text}` ({error})"
-        ))
-    })
+    crate::config::duration::deserialize(deserializer)
 }
