@@ -461,6 +461,72 @@ fn a_missing_section_reads_as_empty() {
     });
 }
 
+/// A service that may do without the section: `Option<Config<Mail>>`.
+fn optional_mailer(seen: &Arc<std::sync::Mutex<Vec<Option<String>>>>) -> ServiceDescriptor {
+    let seen = Arc::clone(seen);
+    ServiceDescriptor::background("app::maybe_mailer", move |cx: RunContext| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let mail = cx.resolve::<Option<hosted::Config<Mail>>>().await?;
+            seen.lock()
+                .unwrap()
+                .push(mail.map(|mail| mail.relay.clone()));
+            Ok::<(), hosted::BoxError>(())
+        }
+    })
+    .needs(<Option<hosted::Config<Mail>> as hosted::di::Inject>::declare)
+}
+
+#[test]
+fn an_optional_section_is_none_when_absent_and_read_and_checked_when_present() {
+    Jail::expect_with(|jail| {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let run = |host: Host| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let running = host.start().await.unwrap();
+                tokio::task::yield_now().await;
+                assert!(running.stop().await.is_success());
+            });
+        };
+        // Absent: `None`, and no problem about `relay`, which has no default.
+        run(builder(ConfigSources::new())
+            .add_service(optional_mailer(&seen))
+            .build()
+            .expect("no section, no problem"));
+        // Present: read, and known (not a typo).
+        jail.create_file(
+            "hosted.toml",
+            "[mail]\nrelay = \"smtp.example.com\"\npassword = \"x\"\n",
+        )?;
+        run(builder(ConfigSources::new())
+            .add_service(optional_mailer(&seen))
+            .build()
+            .expect("a valid section"));
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [None, Some("smtp.example.com".to_owned())]
+        );
+        // Present but wrong: checked like any section.
+        jail.create_file(
+            "hosted.toml",
+            "[mail]\nrelay = \"smtp example\"\npassword = \"x\"\n",
+        )?;
+        let error = builder(ConfigSources::new())
+            .add_service(optional_mailer(&seen))
+            .build()
+            .expect_err("a relay with a space");
+        assert!(
+            problems(&error).contains("`relay` is not a host name"),
+            "{error}"
+        );
+        Ok(())
+    });
+}
+
 #[test]
 fn a_top_level_key_nothing_reads_is_a_typo() {
     Jail::expect_with(|jail| {

@@ -1,7 +1,6 @@
 //! Applying a [`Configuration`] to what was registered: the host's settings, every service's
 //! declared settings and aliases, with the origin of each value kept for messages and `--list`.
 
-use std::collections::HashSet;
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -385,7 +384,6 @@ impl Configuration {
     ) -> (Vec<SectionLoader>, Vec<Problem>) {
         let mut problems = Vec::new();
         let mut loaded = Vec::new();
-        let mut seen = HashSet::new();
         let declared = services
             .iter()
             .filter_map(|service| {
@@ -399,17 +397,36 @@ impl Configuration {
                     .map(|provider| (provider.owner.clone(), provider.declare)),
             )
             .collect::<Vec<_>>();
+        // A section only asked for as `Option<Config<T>>` is loaded when the configuration has
+        // it: absent, it is `None` rather than a problem about its missing keys.
+        let mut wanted: Vec<(SectionLoader, bool)> = Vec::new();
         for (consumer, declare) in declared {
             let mut needs = Dependencies::new(consumer);
             declare(&mut needs);
-            for loader in needs.extras::<SectionLoader>().copied() {
-                if seen.insert(loader.type_id) {
-                    loaded.push(loader);
-                    match (loader.load)(self) {
-                        Ok(provider) => providers.push(provider),
-                        Err(found) => problems.extend(found),
-                    }
+            let loaders: Vec<SectionLoader> = needs.extras::<SectionLoader>().copied().collect();
+            let requirements = needs.into_requirements();
+            for loader in loaders {
+                let required = requirements.iter().any(|requirement| {
+                    requirement.type_id == loader.type_id && !requirement.optional
+                });
+                match wanted
+                    .iter_mut()
+                    .find(|(seen, _)| seen.type_id == loader.type_id)
+                {
+                    Some((_, any_required)) => *any_required |= required,
+                    None => wanted.push((loader, required)),
                 }
+            }
+        }
+        for (loader, required) in wanted {
+            let path: Vec<&str> = loader.key.split('.').collect();
+            if !required && self.find(&path).is_none() {
+                continue;
+            }
+            loaded.push(loader);
+            match (loader.load)(self) {
+                Ok(provider) => providers.push(provider),
+                Err(found) => problems.extend(found),
             }
         }
         (loaded, problems)

@@ -63,6 +63,10 @@ pub trait Section: DeserializeOwned + Send + Sync + 'static {
 
 /// A typed configuration section as a parameter or field: read, deserialized and checked once,
 /// before any service starts, then shared.
+///
+/// `Option<Config<T>>` is for code that can do without the section: `None` when no source has
+/// a section at `T::KEY` (and nothing else requires one), and otherwise the section, read and
+/// checked like any other.
 #[derive(Debug)]
 pub struct Config<T>(Arc<T>);
 

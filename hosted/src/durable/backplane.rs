@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use super::DurableConfig;
 use crate::config::Config;
-use crate::di::{Provider, RunContext};
+use crate::di::{Inject, Provider, RunContext};
 use crate::registry::Registry;
 use crate::service::BoxError;
 use crate::web::hub::{Backplane, Envelope, InProcess, LocalConnections, Target};
@@ -450,7 +450,10 @@ pub(crate) fn register(registry: &mut Registry) {
             _ => Arc::new(InProcess::default()),
         };
         Ok::<_, BoxError>(backplane)
-    });
+    })
+    // Declared, so that a web application with `[durable]` but no durable service has the
+    // section loaded (and known) all the same.
+    .needs(<Option<Config<DurableConfig>> as Inject>::declare);
     "the hub's backplane".clone_into(&mut provider.owner);
     registry.add_provider(provider);
 }

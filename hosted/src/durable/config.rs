@@ -25,6 +25,7 @@ use crate::config::Section;
 /// poll_interval = "1s"        # the fallback when no notification comes
 /// sweep_interval = "5s"       # how often the elected replica rescues expired leases
 /// retention = "1d"            # how long completed jobs are kept
+/// dead_retention = "7d"       # how long dead jobs are kept ("never": until retried or discarded)
 /// connect_timeout = "5s"      # how long to wait for a connection
 /// listen = true               # wake idle workers by LISTEN/NOTIFY (false: poll only)
 /// hub_backplane = false       # with the web host: broadcast to every replica's WebSockets
@@ -55,6 +56,13 @@ pub struct DurableConfig {
     /// How long completed jobs are kept before pruning.
     #[serde(default = "defaults::retention", deserialize_with = "duration")]
     pub retention: Duration,
+    /// How long dead jobs are kept before pruning, from their last attempt; `None` (`"never"`):
+    /// until retried or discarded.
+    #[serde(
+        default = "defaults::dead_retention",
+        deserialize_with = "dead_retention"
+    )]
+    pub dead_retention: Option<Duration>,
     /// How long to wait for a connection.
     #[serde(default = "defaults::connect_timeout", deserialize_with = "duration")]
     pub connect_timeout: Duration,
@@ -92,6 +100,16 @@ mod defaults {
     pub(super) fn retention() -> Duration {
         Duration::from_hours(24)
     }
+    /// A week: a dead job waits for a person, who may first see it after a weekend and then
+    /// needs time to fix the cause before retrying it; beyond that, a flood of poison items
+    /// would grow the table without bound. River keeps discarded jobs as long by default.
+    #[expect(
+        clippy::unnecessary_wraps,
+        reason = "serde's default for an `Option` field"
+    )]
+    pub(super) fn dead_retention() -> Option<Duration> {
+        Some(Duration::from_hours(24 * 7))
+    }
     pub(super) fn connect_timeout() -> Duration {
         Duration::from_secs(5)
     }
@@ -127,11 +145,18 @@ impl DurableConfig {
             poll_interval: defaults::poll_interval(),
             sweep_interval: defaults::sweep_interval(),
             retention: defaults::retention(),
+            dead_retention: defaults::dead_retention(),
             connect_timeout: defaults::connect_timeout(),
             listen: true,
             hub_backplane: false,
             backend: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// How long finished jobs are kept: `retention` and `dead_retention`.
+    #[must_use]
+    pub fn retention(&self) -> super::Retention {
+        super::Retention::new(self.retention, self.dead_retention)
     }
 
     /// The store of this configuration, connected (and migrated, with `migrate = "auto"`) once
@@ -158,6 +183,7 @@ impl fmt::Debug for DurableConfig {
             .field("poll_interval", &self.poll_interval)
             .field("sweep_interval", &self.sweep_interval)
             .field("retention", &self.retention)
+            .field("dead_retention", &self.dead_retention)
             .finish_non_exhaustive()
     }
 }
@@ -266,6 +292,28 @@ impl<'de> Deserialize<'de> for DatabaseUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let url = String::deserialize(deserializer)?;
         Self::parse(&url).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `durable.dead_retention`: a positive duration, or `"never"`.
+fn dead_retention<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.trim().eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    match crate::service::parse_duration(&text) {
+        Ok(kept) if !kept.is_zero() => Ok(Some(kept)),
+        Ok(_) => Err(serde::de::Error::custom(format!(
+            "expected a positive duration like \"7d\", or \"never\" to keep dead jobs until \
+             they are retried or discarded, found `{text}` (a dead job would vanish before anyone \
+             could look at it)"
+        ))),
+        Err(error) => Err(serde::de::Error::custom(format!(
+            "expected a duration like \"7d\", or \"never\" to keep dead jobs until they are \
+             retried or discarded: {error}"
+        ))),
     }
 }
 

@@ -126,8 +126,31 @@ pub struct Maintenance {
     pub term: Option<i64>,
     /// Jobs whose lease had expired, put back (or dead-lettered when out of attempts).
     pub rescued: u64,
-    /// Finished jobs deleted after the retention.
+    /// Completed jobs deleted after [`Retention::completed`].
     pub pruned: u64,
+    /// Dead jobs deleted after [`Retention::dead`].
+    pub pruned_dead: u64,
+}
+
+/// How long finished jobs are kept before the maintenance deletes them: the `durable.retention`
+/// and `durable.dead_retention` keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retention {
+    /// How long a completed job is kept.
+    pub completed: Duration,
+    /// How long a dead job is kept (counted from its last attempt); `None`: until it is retried
+    /// or discarded.
+    pub dead: Option<Duration>,
+}
+
+impl Retention {
+    /// Keeps completed jobs for `completed`, dead ones for `dead` (`None`: until retried or
+    /// discarded).
+    #[must_use]
+    pub const fn new(completed: Duration, dead: Option<Duration>) -> Self {
+        Self { completed, dead }
+    }
 }
 
 /// A queue's counts in the store.
@@ -198,8 +221,12 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         limit: u32,
     ) -> BoxFuture<'a, Result<Vec<Claimed>, DurableError>>;
 
-    /// Renews the leases this worker holds on `leases`; returns how many it still holds.
-    fn heartbeat<'a>(&'a self, leases: &'a [Lease]) -> BoxFuture<'a, Result<u64, DurableError>>;
+    /// Renews the leases this worker holds on `leases`; returns the jobs whose lease it still
+    /// holds (a lease missing was lost: it expired and the job was taken back).
+    fn heartbeat<'a>(
+        &'a self,
+        leases: &'a [Lease],
+    ) -> BoxFuture<'a, Result<Vec<JobId>, DurableError>>;
 
     /// Completes the job.
     fn complete<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<Settled, DurableError>>;
@@ -217,8 +244,9 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn release<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<Settled, DurableError>>;
 
     /// One round of maintenance if this replica holds (or wins) the maintenance lease: rescues
-    /// jobs whose lease expired, prunes finished jobs older than `retention`.
-    fn maintain(&self, retention: Duration) -> BoxFuture<'_, Result<Maintenance, DurableError>>;
+    /// jobs whose lease expired, prunes completed and dead jobs kept longer than `retention`
+    /// says.
+    fn maintain(&self, retention: Retention) -> BoxFuture<'_, Result<Maintenance, DurableError>>;
 
     /// Waits until a job of `queue` may be ready (a notification) or `poll` has passed.
     fn wait_for_work<'a>(&'a self, queue: &'a str, poll: Duration) -> BoxFuture<'a, ()>;

@@ -3,7 +3,7 @@
 //! elected replica runs, and the stop that releases what it cannot finish.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -314,7 +314,7 @@ where
             maintain(
                 Arc::clone(&self.backend),
                 self.config.sweep_interval,
-                self.config.retention,
+                self.config.retention(),
                 background.clone(),
             )
             .in_current_span(),
@@ -707,7 +707,8 @@ where
 /// Renews the leases this process holds, every third of the lease.
 /// Each beat also refreshes the queue's counts in the host's status, and counts the claims it
 /// found gone (their lease ran out and the maintenance or another replica took them back) that
-/// are still held, so not settled meanwhile.
+/// are still held, so not settled meanwhile: each lost claim once, however many beats find it
+/// gone before its attempt ends.
 async fn heartbeat(
     backend: Arc<PgBackend>,
     held: Held,
@@ -715,6 +716,7 @@ async fn heartbeat(
     stop: CancellationToken,
     status: Option<(Arc<crate::status::ServiceStatus>, String)>,
 ) {
+    let mut lost_before: HashSet<Lease> = HashSet::new();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -728,26 +730,35 @@ async fn heartbeat(
                 None
             }
         };
-        let Some((status, queue)) = &status else {
-            continue;
-        };
         if let Some(renewed) = renewed {
-            let still_held = {
+            let lost: Vec<Lease> = {
                 let held = lock(&held);
                 leases
                     .iter()
                     .filter(|lease| held.get(&lease.id) == Some(*lease))
-                    .count() as u64
+                    .filter(|lease| !renewed.contains(&lease.id))
+                    .copied()
+                    .collect()
             };
-            let lost = still_held.saturating_sub(renewed);
-            if lost > 0 {
+            lost_before.retain(|lease| lost.contains(lease));
+            let newly: Vec<Lease> = lost
+                .into_iter()
+                .filter(|lease| lost_before.insert(*lease))
+                .collect();
+            if !newly.is_empty() {
                 tracing::warn!(
-                    lost,
+                    lost = newly.len(),
+                    jobs = ?newly.iter().map(|lease| lease.id).collect::<Vec<_>>(),
                     "claims found gone at the heartbeat: their lease ran out"
                 );
-                status.durable().lease_lost(lost);
+                if let Some((status, _)) = &status {
+                    status.durable().lease_lost(newly.len() as u64);
+                }
             }
         }
+        let Some((status, queue)) = &status else {
+            continue;
+        };
         if let Ok(counts) = backend.counts(queue).await {
             status
                 .durable()
@@ -797,17 +808,20 @@ impl crate::status::DeadLetters for StoredDeadLetters {
 async fn maintain(
     backend: Arc<PgBackend>,
     every: Duration,
-    retention: Duration,
+    retention: super::Retention,
     stop: CancellationToken,
 ) {
     loop {
         match backend.maintain(retention).await {
-            Ok(done) if done.rescued > 0 || done.pruned > 0 => tracing::info!(
-                term = done.term,
-                rescued = done.rescued,
-                pruned = done.pruned,
-                "maintenance: rescued jobs whose lease expired, pruned finished ones"
-            ),
+            Ok(done) if done.rescued > 0 || done.pruned > 0 || done.pruned_dead > 0 => {
+                tracing::info!(
+                    term = done.term,
+                    rescued = done.rescued,
+                    pruned = done.pruned,
+                    pruned_dead = done.pruned_dead,
+                    "maintenance: rescued jobs whose lease expired, pruned finished ones"
+                );
+            }
             Ok(_) => {}
             Err(error) => tracing::debug!(%error, "maintenance skipped: the store is unreachable"),
         }

@@ -276,3 +276,57 @@ async fn list_shows_each_durable_queue_depth_and_the_age_of_its_oldest_waiting_j
     assert!(text.contains("counts unavailable"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+#[test]
+fn a_url_that_is_not_postgres_stops_the_start_with_its_key_and_source() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_durable-worker"))
+        .env("HOSTED_DURABLE__URL", "mysql://app:hunter2@db/app")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the worker runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(78), "{text}");
+    assert!(text.contains("durable.url"), "{text}");
+    assert!(text.contains("HOSTED_DURABLE__URL"), "{text}");
+    assert!(text.contains("expected a PostgreSQL URL"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn list_masks_the_database_url() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_durable-worker"))
+        .arg("--list")
+        .env("HOSTED_DURABLE__URL", "postgres://app:hunter2@db/app")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the worker runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("durable.url"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn check_reports_a_bad_url_with_exit_78() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_durable-worker"))
+        .arg("--check")
+        .env(
+            "HOSTED_DURABLE__URL",
+            "postgres://app:hunter2@db:notaport/app",
+        )
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the worker runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(78), "{text}");
+    assert!(text.contains("durable.url"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}

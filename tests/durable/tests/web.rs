@@ -1,15 +1,16 @@
 //! The durable store beside the web host, in real processes (`durable-web`): `/readyz` reflects
-//! a database outage (`pg_ctl stop`, then start) while `/livez` stays up; and the hub's
-//! PostgreSQL backplane carries a broadcast from one replica to the WebSocket clients of another,
-//! a message past `NOTIFY`'s 8000 bytes included.
+//! a database outage (`pg_ctl stop`, then start) while `/livez` stays up; the hub's PostgreSQL
+//! backplane carries a broadcast from one replica to the WebSocket clients of another (one of
+//! them a web application with `[durable]` but no durable queue), a message past `NOTIFY`'s 8000
+//! bytes included; and the dashboard lists, retries and discards a durable queue's dead jobs.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use hosted::durable::DurableConfig;
-use hosted_durable_tests::eventually;
+use hosted_durable_tests::postgres::Postgres;
+use hosted_durable_tests::{JobState, Settings, Store, Tuning, eventually};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
@@ -21,13 +22,11 @@ struct Replica {
 }
 
 impl Replica {
-    async fn start(url: &str, config: &DurableConfig, env: &[(&str, &str)]) -> Self {
+    async fn start(settings: &Settings, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_durable-web"))
             .arg("--web.bind=127.0.0.1:0")
-            .env("HOSTED_DURABLE__URL", url)
-            .env("HOSTED_DURABLE__SCHEMA", &config.schema)
+            .envs(settings.env())
             .env("HOSTED_DURABLE__POOL_SIZE", "2")
-            .env("HOSTED_DURABLE__POLL_INTERVAL", "200ms")
             .env("HOSTED_DURABLE__CONNECT_TIMEOUT", "1s")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
@@ -100,9 +99,11 @@ async fn readiness_reflects_a_database_outage_and_recovers_with_it() {
     }
     let server = hosted_pg_harness::Server::own().expect("a cluster of this test's own");
     let cluster = server.cluster().expect("started here");
-    let mut config = DurableConfig::new(server.url()).unwrap();
-    config.schema = server.schema("readiness");
-    let replica = Replica::start(server.url(), &config, &[]).await;
+    let settings = Settings::default()
+        .with("durable.url", server.url())
+        .with("durable.schema", server.schema("readiness"))
+        .with("durable.poll_interval", "200ms");
+    let replica = Replica::start(&settings, &[]).await;
     assert!(
         eventually(Duration::from_secs(20), || async {
             replica.get("/readyz").await.0 == 200
@@ -157,13 +158,28 @@ async fn next_text(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_from_one_replica_reaches_the_clients_of_another() {
-    let Some(config) = hosted_durable_tests::config("hub") else {
+    let Some(store) = Postgres::fresh("hub", Tuning::default()).await else {
         return;
     };
-    let url = config.url.expose().to_owned();
+    let settings = store.settings();
     let on = [("HOSTED_DURABLE__HUB_BACKPLANE", "true")];
-    let a = Replica::start(&url, &config, &on).await;
-    let b = Replica::start(&url, &config, &on).await;
+    let a = Replica::start(&settings, &on).await;
+    // A web application with `[durable]` and no durable queue has the backplane too.
+    let b = Replica::start(
+        &settings,
+        &[
+            ("HOSTED_DURABLE__HUB_BACKPLANE", "true"),
+            ("HOSTED_SERVICES__PINGS__ENABLED", "false"),
+        ],
+    )
+    .await;
+    assert!(
+        b.log()
+            .contains("the hub broadcasts to every replica through PostgreSQL")
+            && !b.log().contains("durable queue: claiming jobs"),
+        "the backplane without a durable queue: {}",
+        b.log()
+    );
     for replica in [&a, &b] {
         assert!(
             eventually(Duration::from_secs(20), || async {
@@ -245,4 +261,153 @@ async fn a_broadcast_from_one_replica_reaches_the_clients_of_another() {
     drop((on_a, on_b));
     assert_eq!(a.terminate().await, Some(0));
     assert_eq!(b.terminate().await, Some(0));
+}
+
+/// The dashboard's dead letters of the queue `pings`, with the operators' credentials.
+struct Dashboard {
+    client: reqwest::Client,
+    dead: String,
+}
+
+impl Dashboard {
+    fn of(replica: &Replica) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            dead: format!("http://{}/hosted/queues/pings/dead", replica.address),
+        }
+    }
+
+    async fn dead_letters(&self) -> Vec<serde_json::Value> {
+        let response = self
+            .client
+            .get(&self.dead)
+            .basic_auth("ops", Some("secret"))
+            .send()
+            .await
+            .expect("a response");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("JSON")
+    }
+
+    /// Retries or discards a dead job; the answer's status.
+    async fn act(&self, id: i64, action: &str, header: bool) -> u16 {
+        let mut request = self
+            .client
+            .post(format!("{}/{id}/{action}", self.dead))
+            .basic_auth("ops", Some("secret"));
+        if header {
+            request = request.header("x-hosted-dashboard", "1");
+        }
+        request.send().await.expect("a response").status().as_u16()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_lists_retries_and_discards_dead_jobs_in_the_store() {
+    let Some(store) = Postgres::fresh("dashboard", Tuning::default()).await else {
+        return;
+    };
+    let replica = Replica::start(
+        &store.settings(),
+        &[("HOSTED_WEB__DASHBOARD__ENABLED", "true")],
+    )
+    .await;
+    let backend = store.backend().await;
+    // Dead at once: a payload that is not a `Ping`; dead after its one attempt: one that fails
+    // for two more seconds.
+    let broken = backend
+        .enqueue("pings", r#""not a ping""#, 1)
+        .await
+        .unwrap();
+    let until = now_ms() + 2000;
+    let failing = backend
+        .enqueue("pings", &format!(r#"{{"fail_until_ms":{until}}}"#), 1)
+        .await
+        .unwrap();
+    let dashboard = Dashboard::of(&replica);
+    let list = || dashboard.dead_letters();
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            list().await.len() == 2
+        })
+        .await,
+        "both dead: {}",
+        replica.log()
+    );
+    let listed = list().await;
+    let by_id = |id: i64| {
+        listed
+            .iter()
+            .find(|job| job["id"] == id)
+            .unwrap_or_else(|| panic!("job {id} in {listed:?}"))
+    };
+    assert!(
+        by_id(broken)["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("no longer deserialises")),
+        "{listed:?}"
+    );
+    assert_eq!(by_id(failing)["error"], "not yet");
+    assert_eq!(by_id(failing)["attempts"], 1);
+    assert_eq!(by_id(broken)["payload"], r#""not a ping""#);
+
+    // Without the credentials, or without the header a cross-site form cannot send: refused.
+    let (client, dead) = (&dashboard.client, &dashboard.dead);
+    assert_eq!(client.get(dead).send().await.unwrap().status(), 401);
+    let act = |id: i64, action: &'static str, header: bool| dashboard.act(id, action, header);
+    assert_eq!(act(broken, "discard", false).await, 403);
+    assert_eq!(
+        client
+            .post(format!("{dead}/{broken}/discard"))
+            .header("x-hosted-dashboard", "1")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(store.jobs().await.len(), 2, "nothing done when refused");
+
+    assert_eq!(act(broken, "discard", true).await, 200);
+    let rows = store.jobs().await;
+    assert_eq!(rows.len(), 1, "the discarded job's row is gone");
+    assert_eq!((rows[0].id, rows[0].state), (failing, JobState::Dead));
+    assert_eq!(act(broken, "discard", true).await, 404, "no longer there");
+    assert_eq!(act(broken, "retry", true).await, 404);
+
+    // Once the cause is gone, a retry runs it again, with a fresh count of attempts.
+    let wait = until.saturating_sub(now_ms());
+    tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap() + 100)).await;
+    assert_eq!(act(failing, "retry", true).await, 200);
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            store.jobs().await[0].state == JobState::Completed
+        })
+        .await,
+        "retried and completed: {}",
+        replica.log()
+    );
+    assert_eq!(
+        store.jobs().await[0].attempt,
+        1,
+        "a fresh count of attempts"
+    );
+    assert_eq!(act(failing, "retry", true).await, 404, "no longer dead");
+    assert!(list().await.is_empty());
+    assert!(
+        replica
+            .log()
+            .contains("dead letter handled from the dashboard"),
+        "{}",
+        replica.log()
+    );
+    assert_eq!(replica.terminate().await, Some(0));
 }

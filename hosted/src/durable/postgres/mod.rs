@@ -23,7 +23,7 @@ use self::migrations::{LATEST, MIGRATIONS};
 pub const SCHEMA_VERSION: i32 = LATEST;
 use super::{
     Backend, Claimed, DeadJob, DurableConfig, DurableError, JobId, Lease, Maintenance, Migrate,
-    QueueCounts, Settled,
+    QueueCounts, Retention, Settled,
 };
 use crate::util::BoxFuture;
 
@@ -40,6 +40,7 @@ struct Sql {
     elect: String,
     rescue: String,
     prune: String,
+    prune_dead: String,
     counts: String,
     dead_letters: String,
     retry_dead: String,
@@ -75,7 +76,8 @@ impl Sql {
             heartbeat: format!(
                 "UPDATE {s}.jobs SET lease_expires_at = now() + $2 * interval '1 millisecond' \
                  WHERE state = 'running' AND lease_owner = $1 \
-                   AND (id, claim) IN (SELECT * FROM unnest($3::bigint[], $4::bigint[]))"
+                   AND (id, claim) IN (SELECT * FROM unnest($3::bigint[], $4::bigint[])) \
+                 RETURNING id"
             ),
             complete: format!(
                 "UPDATE {s}.jobs SET state = 'completed', finished_at = now(), \
@@ -130,6 +132,12 @@ impl Sql {
             ),
             prune: format!(
                 "DELETE FROM {s}.jobs WHERE state = 'completed' \
+                   AND finished_at < now() - $3 * interval '1 millisecond' \
+                   AND EXISTS (SELECT 1 FROM {s}.leaders WHERE name = 'maintenance' \
+                     AND holder = $1 AND term = $2 AND expires_at > now())"
+            ),
+            prune_dead: format!(
+                "DELETE FROM {s}.jobs WHERE state = 'dead' \
                    AND finished_at < now() - $3 * interval '1 millisecond' \
                    AND EXISTS (SELECT 1 FROM {s}.leaders WHERE name = 'maintenance' \
                      AND holder = $1 AND term = $2 AND expires_at > now())"
@@ -493,8 +501,11 @@ fn attempts(max_attempts: u32) -> i32 {
     i32::try_from(max_attempts.max(1)).unwrap_or(i32::MAX)
 }
 
+/// A duration in milliseconds for an `interval`, held under PostgreSQL's range for one (a
+/// `retention = "1000000y"` means "forever", not a refused statement).
 fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+    const LONGEST: i64 = 100_000_000_000_000; // about 3,000 years
+    i64::try_from(duration.as_millis()).map_or(LONGEST, |ms| ms.min(LONGEST))
 }
 
 /// What [`PgBackend::migrate`] did: the schema's version before and after.
@@ -763,10 +774,13 @@ impl Backend for PgBackend {
         })
     }
 
-    fn heartbeat<'a>(&'a self, leases: &'a [Lease]) -> BoxFuture<'a, Result<u64, DurableError>> {
+    fn heartbeat<'a>(
+        &'a self,
+        leases: &'a [Lease],
+    ) -> BoxFuture<'a, Result<Vec<JobId>, DurableError>> {
         Box::pin(async move {
             if leases.is_empty() {
-                return Ok(0);
+                return Ok(Vec::new());
             }
             let ids: Vec<i64> = leases.iter().map(|lease| lease.id).collect();
             let claims: Vec<i64> = leases.iter().map(|lease| lease.claim).collect();
@@ -775,11 +789,15 @@ impl Backend for PgBackend {
                 .bind(millis(self.lease))
                 .bind(ids)
                 .bind(claims)
-                .execute(&self.pool)
+                .fetch_all(&self.pool)
                 .await
                 .map_err(|error| self.error(&error))?;
             self.reached();
-            Ok(renewed.rows_affected())
+            renewed
+                .iter()
+                .map(|row| row.try_get::<JobId, _>(0))
+                .collect::<Result<_, _>>()
+                .map_err(|error| self.error(&error))
         })
     }
 
@@ -830,7 +848,7 @@ impl Backend for PgBackend {
         })
     }
 
-    fn maintain(&self, retention: Duration) -> BoxFuture<'_, Result<Maintenance, DurableError>> {
+    fn maintain(&self, retention: Retention) -> BoxFuture<'_, Result<Maintenance, DurableError>> {
         Box::pin(async move {
             // The lease outlives a few sweeps, so one slow round does not hand it over.
             let term: Option<i64> = Self::statement(&self.sql.elect)
@@ -854,14 +872,26 @@ impl Backend for PgBackend {
             let pruned = Self::statement(&self.sql.prune)
                 .bind(&self.worker)
                 .bind(term)
-                .bind(millis(retention))
+                .bind(millis(retention.completed))
                 .execute(&self.pool)
                 .await
                 .map_err(|error| self.error(&error))?;
+            let pruned_dead = match retention.dead {
+                Some(kept) => Self::statement(&self.sql.prune_dead)
+                    .bind(&self.worker)
+                    .bind(term)
+                    .bind(millis(kept))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|error| self.error(&error))?
+                    .rows_affected(),
+                None => 0,
+            };
             Ok(Maintenance {
                 term: Some(term),
                 rescued: rescued.len() as u64,
                 pruned: pruned.rows_affected(),
+                pruned_dead,
             })
         })
     }

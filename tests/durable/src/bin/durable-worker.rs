@@ -54,16 +54,9 @@ async fn work(
         () = stop.cancelled() => anyhow::bail!("cancelled by the stop"),
     }
     let mut connection = tx.connection().await?;
-    query::<Postgres>(AssertSqlSafe(format!(
-        "INSERT INTO \"{}\".effects (job, n, attempt, pid) VALUES ($1, $2, $3, $4)",
-        config.schema
-    )))
-    .bind(job.id())
-    .bind(item.n)
-    .bind(i32::try_from(job.attempt())?)
-    .bind(i32::try_from(std::process::id())?)
-    .execute(&mut *connection)
-    .await?;
+    hosted_durable_tests::postgres::insert_effect(&mut connection, &config.schema, &job, item.n)
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
     Ok(())
 }
 

@@ -1,30 +1,31 @@
-//! The backend seam against a real PostgreSQL server: claims with leases, fencing, retries and
-//! dead letters, graceful release, rescue of expired leases by the elected replica, wake-ups,
-//! migrations. Written against `dyn Backend`, so another backend runs the same suite.
+//! The backend seam itself: claims with leases, fencing, retries and dead letters, graceful
+//! release, rescue of expired leases by the elected replica, pruning, wake-ups.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hosted::durable::{Backend, DurableConfig, DurableError, Migrate, PgBackend, Settled};
-use hosted_durable_tests::config;
+use hosted::durable::{Retention, Settled};
 
-async fn backend(config: &DurableConfig) -> Arc<dyn Backend> {
-    Arc::new(PgBackend::connect(config).await.expect("connected"))
-}
+use crate::store::{Store, Tuning};
 
-#[tokio::test]
-async fn a_claimed_job_completes_once_and_a_second_result_is_stale() {
-    let Some(config) = config("complete") else {
+const KEEP: Retention = Retention::new(Duration::from_hours(1), Some(Duration::from_hours(1)));
+
+/// Contract 1, 3, 4.
+pub async fn a_claimed_job_completes_once_and_a_second_result_is_stale<S: Store>() {
+    let Some(store) = S::fresh("complete", Tuning::default()).await else {
         return;
     };
-    let (a, b) = (backend(&config).await, backend(&config).await);
+    let (a, b) = (store.backend().await, store.backend().await);
     let id = a.enqueue("q", r#"{"n":1}"#, 3).await.unwrap();
     let claimed = a.claim("q", 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].lease.id, id);
     assert_eq!(claimed[0].lease.attempt, 1);
-    assert_eq!(claimed[0].payload, r#"{"n": 1}"#);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&claimed[0].payload).unwrap(),
+        serde_json::json!({ "n": 1 })
+    );
     assert!(
         b.claim("q", 10).await.unwrap().is_empty(),
         "one lease per job"
@@ -49,12 +50,12 @@ async fn a_claimed_job_completes_once_and_a_second_result_is_stale() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn completions_sent_together_are_fenced_one_by_one() {
-    let Some(config) = config("batch") else {
+/// Contract 4.
+pub async fn completions_sent_together_are_fenced_one_by_one<S: Store>() {
+    let Some(store) = S::fresh("batch", Tuning::default()).await else {
         return;
     };
-    let a = backend(&config).await;
+    let a = store.backend().await;
     for n in 0..40 {
         a.enqueue("q", &format!(r#"{{"n":{n}}}"#), 3).await.unwrap();
     }
@@ -83,21 +84,21 @@ async fn completions_sent_together_are_fenced_one_by_one() {
     assert_eq!((counts.running, counts.completed), (0, 40));
 }
 
-#[tokio::test]
-async fn an_expired_lease_is_rescued_by_the_leader_and_the_stale_attempt_rejected() {
-    let Some(mut config) = config("rescue") else {
+/// Contract 4, 5, 8.
+pub async fn an_expired_lease_is_rescued_by_the_leader_and_the_stale_attempt_rejected<S: Store>() {
+    let tuning = Tuning::default().lease(Duration::from_millis(300));
+    let Some(store) = S::fresh("rescue", tuning).await else {
         return;
     };
-    config.lease = Duration::from_millis(300);
-    let (a, b) = (backend(&config).await, backend(&config).await);
+    let (a, b) = (store.backend().await, store.backend().await);
     a.enqueue("q", "1", 3).await.unwrap();
     let first = a.claim("q", 1).await.unwrap().remove(0);
     // A live lease is not rescued.
-    let done = b.maintain(Duration::from_hours(1)).await.unwrap();
+    let done = b.maintain(KEEP).await.unwrap();
     assert_eq!(done.rescued, 0);
     tokio::time::sleep(Duration::from_millis(500)).await;
     // `b` holds the maintenance lease from its first round.
-    let done = b.maintain(Duration::from_hours(1)).await.unwrap();
+    let done = b.maintain(KEEP).await.unwrap();
     assert!(done.term.is_some());
     assert_eq!(done.rescued, 1);
     let second = b.claim("q", 1).await.unwrap().remove(0);
@@ -106,45 +107,38 @@ async fn an_expired_lease_is_rescued_by_the_leader_and_the_stale_attempt_rejecte
     assert_eq!(b.complete(&second.lease).await.unwrap(), Settled::Completed);
 }
 
-#[tokio::test]
-async fn a_heartbeat_keeps_the_lease_alive() {
-    let Some(mut config) = config("heartbeat") else {
+/// Contract 3.
+pub async fn a_heartbeat_keeps_the_lease_alive<S: Store>() {
+    let tuning = Tuning::default().lease(Duration::from_millis(300));
+    let Some(store) = S::fresh("heartbeat", tuning).await else {
         return;
     };
-    config.lease = Duration::from_millis(300);
-    let (a, b) = (backend(&config).await, backend(&config).await);
+    let (a, b) = (store.backend().await, store.backend().await);
     a.enqueue("q", "1", 1).await.unwrap();
     let job = a.claim("q", 1).await.unwrap().remove(0);
     for _ in 0..8 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(a.heartbeat(&[job.lease]).await.unwrap(), 1);
-        assert_eq!(
-            b.maintain(Duration::from_hours(1)).await.unwrap().rescued,
-            0
-        );
+        assert_eq!(a.heartbeat(&[job.lease]).await.unwrap(), vec![job.lease.id]);
+        assert_eq!(b.maintain(KEEP).await.unwrap().rescued, 0);
     }
     assert_eq!(a.complete(&job.lease).await.unwrap(), Settled::Completed);
-    assert_eq!(
-        a.heartbeat(&[job.lease]).await.unwrap(),
-        0,
+    assert!(
+        a.heartbeat(&[job.lease]).await.unwrap().is_empty(),
         "nothing left to renew"
     );
 }
 
-#[tokio::test]
-async fn out_of_attempts_a_rescued_job_is_dead_with_the_reason() {
-    let Some(mut config) = config("rescue_dead") else {
+/// Contract 5, 6.
+pub async fn out_of_attempts_a_rescued_job_is_dead_with_the_reason<S: Store>() {
+    let tuning = Tuning::default().lease(Duration::from_millis(100));
+    let Some(store) = S::fresh("rescue_dead", tuning).await else {
         return;
     };
-    config.lease = Duration::from_millis(100);
-    let a = backend(&config).await;
+    let a = store.backend().await;
     let id = a.enqueue("q", "1", 1).await.unwrap();
     a.claim("q", 1).await.unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(
-        a.maintain(Duration::from_hours(1)).await.unwrap().rescued,
-        1
-    );
+    assert_eq!(a.maintain(KEEP).await.unwrap().rescued, 1);
     let dead = a.dead_letters("q", 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].id, id);
@@ -155,12 +149,14 @@ async fn out_of_attempts_a_rescued_job_is_dead_with_the_reason() {
     );
 }
 
-#[tokio::test]
-async fn retries_wait_for_their_persisted_time_then_the_job_is_dead_with_the_last_error() {
-    let Some(config) = config("retries") else {
+/// Contract 6, and the dead letters' operations.
+pub async fn retries_wait_for_their_persisted_time_then_the_job_is_dead_with_the_last_error<
+    S: Store,
+>() {
+    let Some(store) = S::fresh("retries", Tuning::default()).await else {
         return;
     };
-    let a = backend(&config).await;
+    let a = store.backend().await;
     let id = a.enqueue("q", "1", 2).await.unwrap();
     let first = a.claim("q", 1).await.unwrap().remove(0);
     assert_eq!(
@@ -200,15 +196,16 @@ async fn retries_wait_for_their_persisted_time_then_the_job_is_dead_with_the_las
         Settled::Dead
     );
     assert!(a.discard_dead(id).await.unwrap());
+    assert!(!a.discard_dead(id).await.unwrap(), "already gone");
     assert!(a.dead_letters("q", 10).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_released_job_goes_back_at_once_without_counting_an_attempt() {
-    let Some(config) = config("release") else {
+/// Contract 7.
+pub async fn a_released_job_goes_back_at_once_without_counting_an_attempt<S: Store>() {
+    let Some(store) = S::fresh("release", Tuning::default()).await else {
         return;
     };
-    let (a, b) = (backend(&config).await, backend(&config).await);
+    let (a, b) = (store.backend().await, store.backend().await);
     a.enqueue("q", "1", 1).await.unwrap();
     let first = a.claim("q", 1).await.unwrap().remove(0);
     assert_eq!(a.release(&first.lease).await.unwrap(), Settled::Released);
@@ -219,59 +216,100 @@ async fn a_released_job_goes_back_at_once_without_counting_an_attempt() {
     assert_eq!(b.complete(&second.lease).await.unwrap(), Settled::Completed);
 }
 
-#[tokio::test]
-async fn one_replica_leads_maintenance_with_a_term() {
-    let Some(mut config) = config("leader") else {
+/// Contract 8.
+pub async fn one_replica_leads_maintenance_with_a_term<S: Store>() {
+    let tuning = Tuning::default().lease(Duration::from_millis(100));
+    let Some(store) = S::fresh("leader", tuning).await else {
         return;
     };
-    config.lease = Duration::from_millis(100);
-    let (a, b) = (backend(&config).await, backend(&config).await);
-    let first = a.maintain(Duration::from_hours(1)).await.unwrap().term;
-    assert_eq!(first, Some(1));
-    assert_eq!(
-        b.maintain(Duration::from_hours(1)).await.unwrap().term,
-        None
-    );
-    assert_eq!(
-        a.maintain(Duration::from_hours(1)).await.unwrap().term,
-        Some(1)
-    );
+    let (a, b) = (store.backend().await, store.backend().await);
+    assert_eq!(a.maintain(KEEP).await.unwrap().term, Some(1));
+    assert_eq!(b.maintain(KEEP).await.unwrap().term, None);
+    assert_eq!(a.maintain(KEEP).await.unwrap().term, Some(1));
     // The maintenance lease outlives three leases (and at least a second), then passes on.
     tokio::time::sleep(Duration::from_millis(3200)).await;
-    assert_eq!(
-        b.maintain(Duration::from_hours(1)).await.unwrap().term,
-        Some(2)
-    );
-    assert_eq!(
-        a.maintain(Duration::from_hours(1)).await.unwrap().term,
-        None
-    );
+    assert_eq!(b.maintain(KEEP).await.unwrap().term, Some(2));
+    assert_eq!(a.maintain(KEEP).await.unwrap().term, None);
 }
 
-#[tokio::test]
-async fn finished_jobs_are_pruned_after_the_retention() {
-    let Some(config) = config("prune") else {
+/// Operations: completed jobs go after `retention`, and dead ones are kept meanwhile.
+pub async fn completed_jobs_are_pruned_after_the_retention<S: Store>() {
+    let Some(store) = S::fresh("prune", Tuning::default()).await else {
         return;
     };
-    let a = backend(&config).await;
+    let a = store.backend().await;
     a.enqueue("q", "1", 1).await.unwrap();
     let job = a.claim("q", 1).await.unwrap().remove(0);
     a.complete(&job.lease).await.unwrap();
-    assert_eq!(a.maintain(Duration::from_hours(1)).await.unwrap().pruned, 0);
+    assert_eq!(a.maintain(KEEP).await.unwrap().pruned, 0);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(
-        a.maintain(Duration::from_millis(10)).await.unwrap().pruned,
-        1
-    );
+    let done = a
+        .maintain(Retention::new(
+            Duration::from_millis(10),
+            Some(Duration::from_hours(1)),
+        ))
+        .await
+        .unwrap();
+    assert_eq!((done.pruned, done.pruned_dead), (1, 0));
     assert_eq!(a.counts("q").await.unwrap().completed, 0);
 }
 
-#[tokio::test]
-async fn a_notification_wakes_an_idle_worker_long_before_its_poll() {
-    let Some(config) = config("notify") else {
+/// Operations: dead jobs go after their own retention, counted from their last attempt; with
+/// none (`"never"`) they stay until retried or discarded.
+pub async fn dead_jobs_are_pruned_after_their_own_retention_or_kept<S: Store>() {
+    let Some(store) = S::fresh("prune_dead", Tuning::default()).await else {
         return;
     };
-    let (a, b) = (backend(&config).await, backend(&config).await);
+    let a = store.backend().await;
+    for _ in 0..2 {
+        a.enqueue("q", "1", 1).await.unwrap();
+    }
+    a.enqueue("q", "2", 1).await.unwrap();
+    let jobs = a.claim("q", 3).await.unwrap();
+    // Two dead, one completed.
+    for job in &jobs[..2] {
+        assert_eq!(
+            a.fail(&job.lease, "boom", None).await.unwrap(),
+            Settled::Dead
+        );
+    }
+    a.complete(&jobs[2].lease).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let never = Retention::new(Duration::from_hours(1), None);
+    assert_eq!(a.maintain(never).await.unwrap().pruned_dead, 0, "kept");
+    assert_eq!(
+        a.maintain(KEEP).await.unwrap().pruned_dead,
+        0,
+        "not old enough"
+    );
+    assert_eq!(a.counts("q").await.unwrap().dead, 2);
+    let short = Retention::new(Duration::from_hours(1), Some(Duration::from_millis(10)));
+    let done = a.maintain(short).await.unwrap();
+    assert_eq!((done.pruned, done.pruned_dead), (0, 2));
+    let counts = a.counts("q").await.unwrap();
+    assert_eq!(
+        (counts.dead, counts.completed),
+        (0, 1),
+        "the completed job is kept"
+    );
+    assert!(a.dead_letters("q", 10).await.unwrap().is_empty());
+    // Only the elected replica prunes.
+    a.enqueue("q", "3", 1).await.unwrap();
+    let job = a.claim("q", 1).await.unwrap().remove(0);
+    a.fail(&job.lease, "boom", None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let b = store.backend().await;
+    let done = b.maintain(short).await.unwrap();
+    assert_eq!((done.term, done.pruned_dead), (None, 0), "not the leader");
+    assert_eq!(a.counts("q").await.unwrap().dead, 1);
+}
+
+/// Contract 9.
+pub async fn a_notification_wakes_an_idle_worker_long_before_its_poll<S: Store>() {
+    let Some(store) = S::fresh("notify", Tuning::default()).await else {
+        return;
+    };
+    let (a, b) = (store.backend().await, store.backend().await);
     // Let the listener connect.
     b.wait_for_work("q", Duration::from_millis(300)).await;
     let started = tokio::time::Instant::now();
@@ -288,18 +326,47 @@ async fn a_notification_wakes_an_idle_worker_long_before_its_poll() {
     );
 }
 
-#[tokio::test]
-async fn concurrent_claimers_never_share_a_job() {
-    let Some(config) = config("concurrent") else {
+/// Contract 9: correctness never depends on a notification.
+pub async fn with_listen_off_an_idle_worker_waits_for_its_poll<S: Store>() {
+    let tuning = Tuning {
+        listen: false,
+        ..Tuning::default()
+    };
+    let Some(store) = S::fresh("poll_only", tuning).await else {
         return;
     };
-    let a = backend(&config).await;
+    let (a, b) = (store.backend().await, store.backend().await);
+    let started = tokio::time::Instant::now();
+    let waiting = tokio::spawn({
+        let b = Arc::clone(&b);
+        async move { b.wait_for_work("q", Duration::from_millis(400)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    a.enqueue("q", "1", 1).await.unwrap();
+    waiting.await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "not woken by the notification: it polls"
+    );
+    assert_eq!(
+        b.claim("q", 1).await.unwrap().len(),
+        1,
+        "the poll finds the job"
+    );
+}
+
+/// Contract 3.
+pub async fn concurrent_claimers_never_share_a_job<S: Store>() {
+    let Some(store) = S::fresh("concurrent", Tuning::default()).await else {
+        return;
+    };
+    let a = store.backend().await;
     for n in 0..200 {
         a.enqueue("q", &n.to_string(), 1).await.unwrap();
     }
     let mut claimers = Vec::new();
     for _ in 0..4 {
-        let backend = backend(&config).await;
+        let backend = store.backend().await;
         claimers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
@@ -326,115 +393,12 @@ async fn concurrent_claimers_never_share_a_job() {
     assert_eq!(seen.len(), 200);
 }
 
-#[tokio::test]
-async fn migrations_are_versioned_and_a_wrong_version_is_reported() {
-    let Some(mut config) = config("migrations") else {
+/// Issue 15: where a job was sent from is kept with it, for its run's span.
+pub async fn a_job_keeps_where_it_was_sent_from_and_a_plain_enqueue_keeps_nothing<S: Store>() {
+    let Some(store) = S::fresh("origin", Tuning::default()).await else {
         return;
     };
-    // Manual: an empty schema is not used.
-    config.migrate = Migrate::Manual;
-    let error = PgBackend::connect(&config).await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            DurableError::SchemaVersion {
-                found: 0,
-                expected: 2,
-                ..
-            }
-        ),
-        "{error}"
-    );
-    assert!(PgBackend::check(&config).await.is_err());
-    PgBackend::migrate(&config).await.unwrap();
-    PgBackend::migrate(&config).await.unwrap(); // idempotent
-    PgBackend::check(&config).await.unwrap();
-    let backend = PgBackend::connect(&config).await.unwrap();
-    sqlx_core::query::query::<sqlx_postgres::Postgres>(sqlx_core::sql_str::AssertSqlSafe(format!(
-        "UPDATE \"{}\".schema_version SET version = 99",
-        config.schema
-    )))
-    .execute(backend.pool())
-    .await
-    .unwrap();
-    config.migrate = Migrate::Auto;
-    let error = PgBackend::connect(&config).await.unwrap_err();
-    assert!(
-        matches!(error, DurableError::SchemaVersion { found: 99, .. }),
-        "{error}"
-    );
-    assert!(error.to_string().contains("newer build"), "{error}");
-    assert!(PgBackend::check(&config).await.is_err());
-}
-
-#[tokio::test]
-async fn concurrent_migrations_from_several_processes_apply_once() {
-    let Some(config) = config("migrate_race") else {
-        return;
-    };
-    let config = Arc::new(config);
-    let racing: Vec<_> = (0..4)
-        .map(|_| {
-            let config = Arc::clone(&config);
-            tokio::spawn(async move { PgBackend::migrate(&config).await })
-        })
-        .collect();
-    for one in racing {
-        one.await.unwrap().unwrap();
-    }
-    PgBackend::check(&config).await.unwrap();
-}
-
-#[tokio::test]
-async fn an_unreachable_database_is_reported_with_the_password_masked() {
-    // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut config =
-        DurableConfig::new(&format!("postgres://app:hunter2@127.0.0.1:{port}/db")).unwrap();
-    config.connect_timeout = Duration::from_millis(500);
-    let error = PgBackend::check(&config).await.unwrap_err();
-    let shown = error.to_string();
-    assert!(matches!(error, DurableError::Unreachable { .. }), "{shown}");
-    assert!(shown.contains("app:***@127.0.0.1"), "{shown}");
-    assert!(!shown.contains("hunter2"), "{shown}");
-}
-
-#[tokio::test]
-async fn with_listen_off_an_idle_worker_waits_for_its_poll() {
-    let Some(mut config) = config("poll_only") else {
-        return;
-    };
-    config.listen = false;
-    let (a, b) = (backend(&config).await, backend(&config).await);
-    let started = tokio::time::Instant::now();
-    let waiting = tokio::spawn({
-        let b = Arc::clone(&b);
-        async move { b.wait_for_work("q", Duration::from_millis(400)).await }
-    });
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    a.enqueue("q", "1", 1).await.unwrap();
-    waiting.await.unwrap();
-    assert!(
-        started.elapsed() >= Duration::from_millis(400),
-        "not woken by the notification: it polls"
-    );
-    assert_eq!(
-        b.claim("q", 1).await.unwrap().len(),
-        1,
-        "the poll finds the job"
-    );
-}
-
-#[tokio::test]
-async fn a_job_keeps_where_it_was_sent_from_and_a_plain_enqueue_keeps_nothing() {
-    let Some(config) = config("origin") else {
-        return;
-    };
-    let a = backend(&config).await;
+    let a = store.backend().await;
     let origin = r#"{"run":"tick{service=app::digest tick=42}"}"#;
     a.enqueue_from("q", "1", 1, Some(origin)).await.unwrap();
     a.enqueue("q", "2", 1).await.unwrap();
