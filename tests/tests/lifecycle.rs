@@ -1435,3 +1435,38 @@ async fn order_levels_stop_in_reverse_one_after_another() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_wave_ends_with_its_last_body_however_their_ends_are_spread() {
+    let journal = Journal::default();
+    let origin = Instant::now();
+    let mut builder = Host::builder().shutdown_timeout(Duration::from_secs(5));
+    for index in 0..50_u64 {
+        builder = builder.add_service(ServiceDescriptor::background(
+            format!("worker{index:02}"),
+            move |cx: RunContext| async move {
+                cx.stop_token().cancelled().await;
+                // Each lingers a different time, in another order than the start's: the last
+                // to end is neither the first nor the last started.
+                let linger = (index * 37) % 50 * 10;
+                tokio::time::sleep(Duration::from_millis(linger)).await;
+            },
+        ));
+    }
+    // Its body ended long before the stop: it holds nothing up.
+    builder = builder.add_service(ServiceDescriptor::background(
+        "done_early",
+        |_: RunContext| async {},
+    ));
+    builder = builder.add_service(
+        Rendezvous::service("database", None, Duration::ZERO, &journal, origin).order(-1),
+    );
+    let running = builder.build().unwrap().start().await.unwrap();
+    let began = Instant::now();
+    let outcome = running.stop().await;
+    assert!(outcome.is_success(), "{outcome:?}");
+    // The next wave's token fires once the last body of the first has ended, not before it
+    // and not later (the bodies end side by side: not the sum of their lingers).
+    assert_eq!(journal.matching("token:"), ["token:database@490"]);
+    assert_eq!(began.elapsed(), Duration::from_millis(490));
+}

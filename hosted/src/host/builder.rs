@@ -27,7 +27,7 @@ type SectionLoaded = crate::config::SectionLoader;
 type SectionLoaded = ();
 
 use crate::service::{
-    ApplicationLifetime, FailurePolicy, ServiceInfo, Setting, SettingKind, SettingValue,
+    ApplicationLifetime, FailurePolicy, ServiceInfo, Setting, SettingKind, SettingValue, Settings,
 };
 
 /// Collects services and host options, then checks everything at once in [`build`](Self::build).
@@ -361,6 +361,7 @@ impl HostBuilder {
                 incidents: Incidents::default(),
                 startup_timeout,
                 shutdown_timeout,
+                exits: Arc::default(),
             },
         })
     }
@@ -372,17 +373,14 @@ fn container(
     lifetime: &ApplicationLifetime,
     planned: &[Planned],
 ) -> Arc<Container> {
-    let homes: HashMap<String, (ServiceInfo, CancellationToken)> = planned
+    let homes: HashMap<&str, &Planned> = planned
         .iter()
-        .map(|planned| {
-            (
-                planned.info.name().to_owned(),
-                (planned.info.clone(), planned.stop.clone()),
-            )
-        })
+        .map(|planned| (planned.info.name(), planned))
         .collect();
     Arc::new(Container::new(providers, lifetime.clone(), |owner| {
-        homes.get(owner).cloned()
+        homes
+            .get(owner)
+            .map(|planned| (planned.info.clone(), planned.stop.clone()))
     }))
 }
 
@@ -427,19 +425,25 @@ fn prepare(
         });
         FailurePolicy::StopHost
     });
-    for service in services.iter_mut() {
-        // `enabled` and the policy come first in listings, then the attribute's own keys.
-        let policy = service
-            .policy
-            .clone()
-            .unwrap_or_else(|| default_policy.clone());
-        let mut settings = crate::service::Settings::default();
+    // `enabled` and the policy come first in listings, then the attribute's own keys. Declared
+    // once for the default policy: every service without a policy or settings of its own shares
+    // that one list.
+    let common = |policy: &FailurePolicy| {
+        let mut settings = Settings::default();
         settings.declare(Setting::new(
             "enabled",
             SettingKind::Bool,
             SettingValue::Bool(true),
         ));
-        crate::service::declare_policy(&mut settings, &policy);
+        crate::service::declare_policy(&mut settings, policy);
+        settings
+    };
+    let shared = common(&default_policy);
+    for service in services.iter_mut() {
+        let mut settings = match &service.policy {
+            Some(policy) => common(policy),
+            None => shared.clone(),
+        };
         for own in service.settings.iter() {
             settings.declare(own.clone());
         }
@@ -472,12 +476,33 @@ fn prepare(
         .collect();
     services.retain(|service| !disabled.contains(&service.name.to_string()));
     providers.retain(|provider| !disabled.contains(&provider.owner));
+    // A list of settings shared by many services (see above) is checked once, not per service.
+    let mut fitting: Option<Settings> = None;
     for service in services.iter() {
-        problems.extend(check_settings(service));
+        if service.checks.is_empty() && fitting.as_ref().is_some_and(|s| s.same(&service.settings))
+        {
+            continue;
+        }
+        let found = check_settings(service);
+        if found.is_empty() && service.checks.is_empty() {
+            fitting = Some(service.settings.clone());
+        }
+        problems.extend(found);
     }
+    let mut read: Option<(Settings, FailurePolicy)> = None;
     for service in services.iter_mut() {
+        // Services sharing one list of settings share its policy: read it once.
+        if let Some((settings, policy)) = &read
+            && settings.same(&service.settings)
+        {
+            service.policy = Some(policy.clone());
+            continue;
+        }
         match crate::service::policy_from(&service.settings) {
-            Ok(policy) => service.policy = Some(policy),
+            Ok(policy) => {
+                read = Some((service.settings.clone(), policy.clone()));
+                service.policy = Some(policy);
+            }
             Err(message) => problems.push(Problem::Config {
                 key: format!("{}", service.name),
                 origin: crate::service::Origin::Default,
@@ -492,12 +517,12 @@ fn prepare(
 /// service's cross-key checks.
 fn check_settings(service: &ServiceDescriptor) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let prefix = format!("services.{}", service.name.replace("::", "."));
+    let prefix = || format!("services.{}", service.name.replace("::", "."));
 
     for setting in service.settings.iter() {
         if let Some(message) = setting.misfit() {
             problems.push(Problem::Config {
-                key: format!("{prefix}.{}", setting.key()),
+                key: format!("{}.{}", prefix(), setting.key()),
                 origin: setting.origin().clone(),
                 message,
             });
@@ -507,6 +532,10 @@ fn check_settings(service: &ServiceDescriptor) -> Vec<Problem> {
     if !problems.is_empty() {
         return problems;
     }
+    if service.checks.is_empty() {
+        return problems;
+    }
+    let prefix = prefix();
     for check in &service.checks {
         problems.extend(check(&service.settings).into_iter().map(|conflict| {
             Problem::ConfigConflict {

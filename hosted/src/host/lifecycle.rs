@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 
-use super::supervisor::{Incident, Incidents, supervise};
+use super::supervisor::{ExitGuard, Exits, Incident, Incidents, supervise};
 use crate::di::Container;
 use crate::di::RunContext;
 use crate::di::ScopeExit;
@@ -56,6 +56,8 @@ pub(crate) struct Built {
 pub(crate) struct Started {
     built: Built,
     supervisor: AbortOnDropHandle<()>,
+    /// Its position in start order, which its supervisor reports to [`Exits`] as it ends.
+    slot: usize,
 }
 
 /// What the host shares between its phases.
@@ -66,6 +68,8 @@ pub(crate) struct Shared {
     pub(crate) incidents: Incidents,
     pub(crate) startup_timeout: Option<Duration>,
     pub(crate) shutdown_timeout: Duration,
+    /// Where the supervisors report that they ended.
+    pub(crate) exits: Arc<Exits>,
 }
 
 /// How a run of the host ended.
@@ -199,7 +203,8 @@ impl Shared {
                     return Err(self.abort_startup(started, rest).await);
                 }
             }
-            started.push(self.launch(service, service_began));
+            let slot = started.len();
+            started.push(self.launch(service, slot, service_began));
         }
         for service in &started {
             if service.built.service.default_hooks() {
@@ -227,9 +232,10 @@ impl Shared {
     }
 
     /// Spawns the supervisor of a service whose start returned: from now on it runs.
-    fn launch(&self, service: Built, began: Instant) -> Started {
+    fn launch(&self, service: Built, slot: usize, began: Instant) -> Started {
         let supervisor = AbortOnDropHandle::new(tokio::spawn(
             supervise(
+                ExitGuard::new(&self.exits, slot),
                 Arc::clone(&service.service),
                 service.info.clone(),
                 service.stop.clone(),
@@ -246,6 +252,7 @@ impl Shared {
         Started {
             built: service,
             supervisor,
+            slot,
         }
     }
 
@@ -395,7 +402,11 @@ impl Shared {
             .rev()
             .chain(started.iter().rev().map(|started| &started.built))
             .collect();
-        for wave in stop_waves(&hooked) {
+        // Services whose hooks are all defaults have none to call: no waves to plan for them.
+        let any_hooks = hooked
+            .iter()
+            .any(|service| !service.service.default_hooks());
+        for wave in any_hooks.then(|| stop_waves(&hooked)).into_iter().flatten() {
             let wave: Vec<&Built> = wave.into_iter().map(|index| hooked[index]).collect();
             self.hook_wave(
                 &wave,
@@ -414,6 +425,7 @@ impl Shared {
         // body or `stop` to wait for.
         stopped.extend(unstarted.into_iter().rev());
         let mut held_up = Vec::new();
+        let mut ends = Ends::new(started.len());
         let mut remaining: Vec<Option<Started>> = started.into_iter().rev().map(Some).collect();
         let waves = {
             let built: Vec<&Built> = remaining
@@ -428,11 +440,19 @@ impl Shared {
                 .into_iter()
                 .filter_map(|index| remaining[index].take())
                 .collect();
-            self.stop_wave(wave, &cancellation, &mut budget, &mut held_up, &mut stopped)
-                .await;
+            self.stop_wave(
+                wave,
+                &mut ends,
+                &cancellation,
+                &mut budget,
+                &mut held_up,
+                &mut stopped,
+            )
+            .await;
         }
         let stopped_refs: Vec<&Built> = stopped.iter().collect();
-        for wave in stop_waves(&stopped_refs) {
+        let waves = any_hooks.then(|| stop_waves(&stopped_refs));
+        for wave in waves.into_iter().flatten() {
             let wave: Vec<&Built> = wave.into_iter().map(|index| stopped_refs[index]).collect();
             self.hook_wave(
                 &wave,
@@ -450,10 +470,12 @@ impl Shared {
     }
 
     /// Stops one wave of services that nothing orders among themselves: every body is told to
-    /// stop at once, then each is awaited and its `stop` called, all within the budget.
+    /// stop at once, the wave waits for all of them together, then each `stop` is called, all
+    /// within the budget.
     async fn stop_wave(
         &self,
         wave: Vec<Started>,
+        ends: &mut Ends,
         cancellation: &CancellationToken,
         budget: &mut Budget,
         held_up: &mut Vec<String>,
@@ -466,43 +488,39 @@ impl Shared {
             member.built.status.set_state(ServiceState::Stopping);
             member.built.stop.cancel();
         }
-        let mut ended = Vec::with_capacity(wave.len());
-        let mut members = Vec::with_capacity(wave.len());
-        for Started {
-            built,
-            mut supervisor,
-        } in wave
+        let slots: Vec<usize> = wave.iter().map(|member| member.slot).collect();
+        let mut ended = vec![true; wave.len()];
+        let mut cursor = 0;
+        // Bodies end as their tokens fire, side by side: the wave waits for the last of them, and
+        // when the budget runs out, gives up on them one at a time in the wave's order, as each
+        // later one then gets the grace.
+        while let Some(position) = self
+            .wait_for(ends, &slots, &mut cursor, budget.limit())
+            .await
         {
-            // Most bodies end as soon as their token fires: those need no timer.
-            let finished = if supervisor.is_finished() {
-                let _ = (&mut supervisor).await;
-                true
-            } else {
-                tokio::time::timeout_at(budget.limit(), &mut supervisor)
-                    .await
-                    .is_ok()
+            let Started {
+                built, supervisor, ..
+            } = &wave[position];
+            supervisor.abort();
+            ends.give_up(slots[position]);
+            ended[position] = false;
+            let what = match &late {
+                None => format!(
+                    "abandoned: still running when the shutdown budget of {:?} ran out",
+                    self.shutdown_timeout
+                ),
+                Some(offender) => format!(
+                    "abandoned: held up by `{offender}`, its turn to stop came after the \
+                     shutdown budget of {:?} ran out and it was still running {SHUTDOWN_GRACE:?} \
+                     later",
+                    self.shutdown_timeout
+                ),
             };
-            if !finished {
-                drop(supervisor);
-                let what = match &late {
-                    None => format!(
-                        "abandoned: still running when the shutdown budget of {:?} ran out",
-                        self.shutdown_timeout
-                    ),
-                    Some(offender) => format!(
-                        "abandoned: held up by `{offender}`, its turn to stop came after the \
-                         shutdown budget of {:?} ran out and it was still running {SHUTDOWN_GRACE:?} \
-                         later",
-                        self.shutdown_timeout
-                    ),
-                };
-                built.span.in_scope(|| tracing::error!("{what}"));
-                self.incidents.record(&built.info, what);
-                budget.overrun(built.info.name());
-            }
-            ended.push(finished);
-            members.push(built);
+            built.span.in_scope(|| tracing::error!("{what}"));
+            self.incidents.record(&built.info, what);
+            budget.overrun(built.info.name());
         }
+        let members: Vec<Built> = wave.into_iter().map(|member| member.built).collect();
         let refs: Vec<&Built> = members.iter().collect();
         let cleanly = self
             .hook_wave(&refs, "stop", cancellation, budget, |s, cx| s.stop(cx))
@@ -527,6 +545,41 @@ impl Shared {
             }
             built.status.set_state(ServiceState::Stopped);
             stopped.push(built);
+        }
+    }
+
+    /// Waits until every supervisor of `slots` from `cursor` on has ended, or `limit`: then
+    /// returns the position in `slots` of the first still running. One wake-up serves every
+    /// supervisor that ended meanwhile, and `cursor` only moves forward, so a wave of `n` costs
+    /// `O(n)` however its supervisors' ends are spread over wake-ups.
+    async fn wait_for(
+        &self,
+        ends: &mut Ends,
+        slots: &[usize],
+        cursor: &mut usize,
+        limit: Instant,
+    ) -> Option<usize> {
+        // Registered with the timer only if the first check finds a body still running.
+        let mut timer = std::pin::pin!(tokio::time::sleep_until(limit));
+        loop {
+            ends.collect(&self.exits);
+            while slots.get(*cursor).is_some_and(|&slot| ends.ended(slot)) {
+                *cursor += 1;
+            }
+            if *cursor == slots.len() {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                () = self.exits.ended() => {}
+                () = timer.as_mut() => {
+                    ends.collect(&self.exits);
+                    while slots.get(*cursor).is_some_and(|&slot| ends.ended(slot)) {
+                        *cursor += 1;
+                    }
+                    return (*cursor < slots.len()).then_some(*cursor);
+                }
+            }
         }
     }
 
@@ -685,6 +738,41 @@ impl Shared {
     }
 }
 
+/// Which supervisors have ended, by slot, as the stop learns it from [`Exits`]; one the stop
+/// gave up on counts as ended.
+struct Ends {
+    ended: Vec<bool>,
+    fresh: Vec<usize>,
+}
+
+impl Ends {
+    fn new(count: usize) -> Self {
+        Self {
+            ended: vec![false; count],
+            fresh: Vec::new(),
+        }
+    }
+
+    fn collect(&mut self, exits: &Exits) {
+        exits.drain(&mut self.fresh);
+        for slot in self.fresh.drain(..) {
+            if let Some(ended) = self.ended.get_mut(slot) {
+                *ended = true;
+            }
+        }
+    }
+
+    fn ended(&self, slot: usize) -> bool {
+        self.ended.get(slot).copied().unwrap_or(true)
+    }
+
+    fn give_up(&mut self, slot: usize) {
+        if let Some(ended) = self.ended.get_mut(slot) {
+            *ended = true;
+        }
+    }
+}
+
 /// How long the steps still due once the shutdown budget has run out get, all together: each
 /// runs with a cancelled token, so a well-behaved one returns at once.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(100);
@@ -777,6 +865,18 @@ fn cancel_at(deadline: Instant, token: CancellationToken) -> AbortOnDropHandle<(
 /// that declared `after` it has stopped; of the services free to stop, those of the highest
 /// `order` go first, together. Nothing else orders a stop, so what nothing orders stops at once.
 fn stop_waves(services: &[&Built]) -> Vec<Vec<usize>> {
+    if services
+        .iter()
+        .all(|service| service.info.after().next().is_none())
+    {
+        // Only `order` orders this stop: a wave per level, highest first, no names to look up.
+        let mut levels: std::collections::BTreeMap<i32, Vec<usize>> =
+            std::collections::BTreeMap::new();
+        for (index, service) in services.iter().enumerate() {
+            levels.entry(service.info.order()).or_default().push(index);
+        }
+        return levels.into_values().rev().collect();
+    }
     let position: std::collections::HashMap<&str, usize> = services
         .iter()
         .enumerate()

@@ -14,6 +14,15 @@ pub(crate) struct Node<'a> {
 
 /// The indices of `nodes` in start order, or every problem that prevents one.
 pub(crate) fn start_order(nodes: &[Node<'_>]) -> Result<Vec<usize>, Vec<Problem>> {
+    if nodes.iter().all(|node| node.after.is_empty()) {
+        // Nothing waits on anything: the order is the sort by `(order, name)`, with no names to
+        // look up and no set to keep.
+        let mut ordered: Vec<usize> = (0..nodes.len()).collect();
+        ordered.sort_by(|&a, &b| {
+            (nodes[a].order, nodes[a].name, a).cmp(&(nodes[b].order, nodes[b].name, b))
+        });
+        return Ok(ordered);
+    }
     let index: HashMap<&str, usize> = nodes
         .iter()
         .enumerate()

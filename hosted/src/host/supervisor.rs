@@ -4,12 +4,13 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::{
     ApplicationLifetime, ErasedService, Failure, FailurePolicy, ServiceInfo, StopReason,
-    call_caught,
+    call_caught_unbounded,
 };
 use crate::status::{ServiceState, ServiceStatus};
 use crate::telemetry::{RunSpan, in_run};
@@ -55,9 +56,61 @@ impl Incidents {
     }
 }
 
+/// The supervisors that have ended, in the order they did. Each reports its slot as its task
+/// ends, whether the body returned, the supervisor panicked or its task was aborted, so the stop
+/// waits for a whole wave on one notification instead of joining every task in turn.
+#[derive(Debug, Default)]
+pub(crate) struct Exits {
+    ended: Mutex<Vec<usize>>,
+    notify: Notify,
+}
+
+impl Exits {
+    /// Moves the slots that ended since the last call into `into`.
+    pub(crate) fn drain(&self, into: &mut Vec<usize>) {
+        into.append(&mut self.ended.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// Completes when a supervisor has ended since the last time this completed; one that ended
+    /// before the call counts, so nothing is missed between a [`drain`](Self::drain) and this.
+    pub(crate) async fn ended(&self) {
+        self.notify.notified().await;
+    }
+}
+
+/// Reports a supervisor's end to its [`Exits`] when dropped: moved into the supervisor's task, it
+/// is dropped when the task ends, however it ends.
+pub(crate) struct ExitGuard {
+    exits: Arc<Exits>,
+    slot: usize,
+}
+
+impl ExitGuard {
+    pub(crate) fn new(exits: &Arc<Exits>, slot: usize) -> Self {
+        Self {
+            exits: Arc::clone(exits),
+            slot,
+        }
+    }
+}
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.exits
+            .ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(self.slot);
+        // A permit when nobody waits yet: the next wait returns at once.
+        self.exits.notify.notify_one();
+    }
+}
+
 /// Runs the service's body, and runs it again or stops the host when it fails, as its policy
-/// says. Returns when the body has ended for good.
+/// says. Returns when the body has ended for good; `_exit`, dropped last, reports the end,
+/// however it comes.
 pub(crate) async fn supervise(
+    _exit: ExitGuard,
     service: Arc<dyn ErasedService>,
     info: ServiceInfo,
     stop: CancellationToken,
@@ -71,7 +124,7 @@ pub(crate) async fn supervise(
         status.set_state(ServiceState::Running);
         let body = Arc::clone(&service).execute(stop.clone());
         let span = RunSpan::body(info.name(), run);
-        let outcome = call_caught(in_run(span, body), None).await;
+        let outcome = call_caught_unbounded(in_run(span, body)).await;
         status.body_ended(outcome.as_ref().err(), stop.is_cancelled());
         let failure = match outcome {
             Ok(()) if stop.is_cancelled() || lifetime.stop_requested_token().is_cancelled() => {
@@ -127,7 +180,8 @@ pub(crate) async fn supervise(
                     "failed; restarting after a backoff (policy: restart)"
                 );
                 status.restarted();
-                if !sleep_unless_stopped(delay, &stop).await {
+                // Boxed: a timer is large, and every idle service's task would carry its room.
+                if !Box::pin(sleep_unless_stopped(delay, &stop)).await {
                     return;
                 }
             }

@@ -3,6 +3,7 @@
 //! circle. Every problem is collected; none stops the search for the others.
 
 use std::any::TypeId;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::di::{Dependencies, Requirement};
@@ -10,18 +11,23 @@ use crate::di::{Provider, ServiceLifetime};
 use crate::registry::ServiceDescriptor;
 use crate::registry::{CaptiveLink, Problem};
 
-/// Services sharing a name.
+/// Services sharing a name. One hash lookup per service; only a repeated name allocates.
 pub(crate) fn duplicate_names(services: &[ServiceDescriptor]) -> Vec<Problem> {
-    let mut by_name: BTreeMap<&str, Vec<_>> = BTreeMap::new();
-    for service in services {
-        by_name
-            .entry(&service.name)
-            .or_default()
-            .push(service.source);
+    let mut first: HashMap<&str, usize> = HashMap::with_capacity(services.len());
+    let mut repeated: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+    for (position, service) in services.iter().enumerate() {
+        match first.entry(&service.name) {
+            Entry::Vacant(entry) => {
+                entry.insert(position);
+            }
+            Entry::Occupied(entry) => repeated
+                .entry(&service.name)
+                .or_insert_with(|| vec![services[*entry.get()].source])
+                .push(service.source),
+        }
     }
-    by_name
+    repeated
         .into_iter()
-        .filter(|(_, sources)| sources.len() > 1)
         .map(|(name, sources)| Problem::DuplicateService {
             name: name.to_owned(),
             sources,

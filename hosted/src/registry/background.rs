@@ -1,12 +1,13 @@
 //! A background function adapted to a hosted service: its body runs with a fresh
 //! [`RunContext`] per run.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::di::{RunContext, ScopeExit};
-use crate::service::{BoxError, HostedService};
+use crate::service::{BoxError, HostedService, IntoOutcome};
 use crate::util::BoxFuture;
 
 /// The body of a function service: called with a fresh context per run.
@@ -14,23 +15,30 @@ pub(crate) type BodyFn =
     Arc<dyn Fn(RunContext) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
 
 /// A background service made from a function: its body runs with a fresh [`RunContext`] per run.
-pub(crate) struct FnService {
-    body: BodyFn,
+///
+/// Generic over the function, so a run's future holds the body's future inline: one allocation
+/// per run (the host boxes the run once to drive it), not one for the run and one for the body.
+pub(crate) struct FnService<F> {
+    body: Arc<F>,
     cx: RunContext,
 }
 
-impl FnService {
-    pub(crate) fn new(body: BodyFn, cx: RunContext) -> Self {
+impl<F> FnService<F> {
+    pub(crate) fn new(body: Arc<F>, cx: RunContext) -> Self {
         Self { body, cx }
     }
 }
 
-impl HostedService for FnService {
+impl<F, Fut> HostedService for FnService<F>
+where
+    F: Fn(RunContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output: IntoOutcome> + Send + 'static,
+{
     const __DEFAULT_HOOKS: bool = true;
 
     async fn execute(&self, _stop: CancellationToken) -> Result<(), BoxError> {
         let (cx, end) = self.cx.begin_run();
-        let result = (self.body)(cx).await;
+        let result = (self.body)(cx).await.into_outcome();
         let disposed = end
             .finish(if result.is_ok() {
                 ScopeExit::Succeeded

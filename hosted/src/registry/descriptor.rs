@@ -6,14 +6,14 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use super::{BodyFn, FnService};
+use super::FnService;
 use crate::di::{
     Built, Construct, Dependencies, GeneratedFactory, InjectError, Provider, RunContext,
     ServiceLifetime,
 };
 use crate::service::{
-    BoxError, ErasedService, FailurePolicy, HostedService, IntoOutcome, ServiceKind, Setting,
-    Settings, SettingsCheck, SettingsConflict, SourceLocation,
+    ErasedService, FailurePolicy, HostedService, IntoOutcome, ServiceKind, Setting, Settings,
+    SettingsCheck, SettingsConflict, SourceLocation,
 };
 use crate::util::BoxFuture;
 
@@ -76,10 +76,7 @@ impl ServiceDescriptor {
         F: Fn(RunContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output: IntoOutcome> + Send + 'static,
     {
-        let body: BodyFn = Arc::new(move |cx| -> BoxFuture<'static, Result<(), BoxError>> {
-            let run = body(cx);
-            Box::pin(async move { run.await.into_outcome() })
-        });
+        let body = Arc::new(body);
         Self::new(
             name.into(),
             ServiceKind::Background,

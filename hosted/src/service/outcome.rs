@@ -84,18 +84,32 @@ where
             },
         }
     } else {
-        // Pinned where it is rather than boxed: timers call this once per tick.
-        let mut call = std::pin::pin!(call);
-        std::future::poll_fn(|cx| {
-            // A call that panicked is never polled again: this future is then ready.
-            match catch_panic(|| call.as_mut().poll(cx)) {
-                Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-                Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
-                Err(payload) => std::task::Poll::Ready(Err(payload)),
-            }
-        })
-        .await
+        return call_caught_unbounded(call).await;
     };
+    match outcome {
+        Ok(result) => result.map_err(|error| Failure::Error(error.into())),
+        Err(message) => Err(Failure::Panic(message)),
+    }
+}
+
+/// [`call_caught`] without a deadline. Its future has no room for a timer, which counts in a
+/// future kept for as long as a service runs: a supervisor awaiting its service's body.
+pub(crate) async fn call_caught_unbounded<T, E, F>(call: F) -> Result<T, Failure>
+where
+    E: Into<BoxError>,
+    F: Future<Output = Result<T, E>> + Send,
+{
+    // Pinned where it is rather than boxed: timers call this once per tick.
+    let mut call = std::pin::pin!(call);
+    let outcome = std::future::poll_fn(|cx| {
+        // A call that panicked is never polled again: this future is then ready.
+        match catch_panic(|| call.as_mut().poll(cx)) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
+            Err(payload) => std::task::Poll::Ready(Err(payload)),
+        }
+    })
+    .await;
     match outcome {
         Ok(result) => result.map_err(|error| Failure::Error(error.into())),
         Err(message) => Err(Failure::Panic(message)),

@@ -219,12 +219,28 @@ impl fmt::Display for Origin {
 }
 
 /// One overridable setting of a service.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Setting {
     key: &'static str,
     kind: SettingKind,
     value: SettingValue,
-    origin: Origin,
+    /// `None` for [`Origin::Default`], the usual case: a setting costs no room for a file path
+    /// until configuration sets it.
+    origin: Option<Box<Origin>>,
+}
+
+/// What [`Setting::origin`] lends for a setting that keeps its default.
+static DEFAULT_ORIGIN: Origin = Origin::Default;
+
+impl fmt::Debug for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Setting")
+            .field("key", &self.key)
+            .field("kind", &self.kind)
+            .field("value", &self.value)
+            .field("origin", self.origin())
+            .finish()
+    }
 }
 
 impl Setting {
@@ -237,7 +253,7 @@ impl Setting {
             key,
             kind,
             value: default,
-            origin: Origin::Default,
+            origin: None,
         }
     }
 
@@ -262,7 +278,7 @@ impl Setting {
     /// Where the effective value came from.
     #[must_use]
     pub fn origin(&self) -> &Origin {
-        &self.origin
+        self.origin.as_deref().unwrap_or(&DEFAULT_ORIGIN)
     }
 
     /// Why the current value does not fit the setting's kind, if it does not.
@@ -275,27 +291,36 @@ impl Setting {
 
     pub(crate) fn set(&mut self, value: SettingValue, origin: Origin) {
         self.value = value;
-        self.origin = origin;
+        self.origin = match origin {
+            Origin::Default => None,
+            origin => Some(Box::new(origin)),
+        };
     }
 }
 
 /// The settings of one service, in declaration order.
+///
+/// Cheap to clone: services declaring the same settings with the same values (every service
+/// of the default failure policy without settings of its own) share one list, copied only when
+/// configuration changes one of them.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
-    entries: Vec<Setting>,
+    entries: Arc<Vec<Setting>>,
 }
 
 impl Settings {
     /// Adds a setting; a later one with the same key replaces the earlier.
     pub fn declare(&mut self, setting: Setting) {
-        match self
-            .entries
-            .iter_mut()
-            .find(|entry| entry.key == setting.key)
-        {
+        let entries = Arc::make_mut(&mut self.entries);
+        match entries.iter_mut().find(|entry| entry.key == setting.key) {
             Some(entry) => *entry = setting,
-            None => self.entries.push(setting),
+            None => entries.push(setting),
         }
+    }
+
+    /// Whether `other` is this very list, shared: what holds for one holds for the other.
+    pub(crate) fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.entries, &other.entries)
     }
 
     /// The setting with this key.
@@ -305,7 +330,8 @@ impl Settings {
     }
 
     pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut Setting> {
-        self.entries.iter_mut().find(|entry| entry.key == key)
+        let position = self.entries.iter().position(|entry| entry.key == key)?;
+        Arc::make_mut(&mut self.entries).get_mut(position)
     }
 
     /// Every setting.

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::snapshot::{LastError, QueueSnapshot, ServiceSnapshot, TimerSnapshot};
 use super::{DeadLetters, QueueProbe};
-use crate::service::{ServiceInfo, ServiceKind};
+use crate::service::ServiceInfo;
 
 /// Where a service is in its life, as the host last saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,8 +94,8 @@ fn from_unix_millis(millis: i64) -> Option<SystemTime> {
 /// The live record of one service. The host makes one per service; runs record into it where
 /// they end.
 pub struct ServiceStatus {
-    name: String,
-    kind: ServiceKind,
+    /// The service's facts, shared with the host: its name is not copied.
+    info: ServiceInfo,
     state: AtomicU8,
     runs: AtomicU64,
     failures: AtomicU64,
@@ -104,9 +104,10 @@ pub struct ServiceStatus {
     last_run_nanos: AtomicU64,
     /// Written on the failure path only.
     last_error: Mutex<Option<LastError>>,
-    timer: OnceLock<TimerStatus>,
+    /// Boxed, as the durable counts: a service that is not of that kind pays a pointer for it.
+    timer: OnceLock<Box<TimerStatus>>,
     queue: OnceLock<QueueProbe>,
-    durable: OnceLock<DurableCounts>,
+    durable: OnceLock<Box<DurableCounts>>,
     dead_letters: OnceLock<Arc<dyn DeadLetters>>,
     #[cfg(feature = "metrics")]
     pub(crate) metrics: super::metrics::ServiceMetrics,
@@ -115,7 +116,7 @@ pub struct ServiceStatus {
 impl fmt::Debug for ServiceStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceStatus")
-            .field("name", &self.name)
+            .field("name", &self.info.name())
             .field("state", &self.state())
             .field("runs", &self.runs.load(Ordering::Relaxed))
             .finish_non_exhaustive()
@@ -125,8 +126,7 @@ impl fmt::Debug for ServiceStatus {
 impl ServiceStatus {
     pub(crate) fn new(info: &ServiceInfo) -> Self {
         Self {
-            name: info.name().to_owned(),
-            kind: info.kind(),
+            info: info.clone(),
             state: AtomicU8::new(0),
             runs: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -146,7 +146,7 @@ impl ServiceStatus {
     /// The service's name.
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.name
+        self.info.name()
     }
 
     /// The service's state.
@@ -214,11 +214,11 @@ impl ServiceStatus {
     /// Makes this service a timer with the given schedule (as `--list` writes it).
     pub(crate) fn timer(&self, schedule: String) -> &TimerStatus {
         self.timer
-            .get_or_init(|| TimerStatus::new(schedule, &self.name))
+            .get_or_init(|| Box::new(TimerStatus::new(schedule, self.info.name())))
     }
 
     pub(crate) fn timer_status(&self) -> Option<&TimerStatus> {
-        self.timer.get()
+        self.timer.get().map(|timer| &**timer)
     }
 
     /// Makes this service a queue, whose counts the probe reads.
@@ -232,7 +232,7 @@ impl ServiceStatus {
         allow(dead_code, reason = "durable queues record here")
     )]
     pub(crate) fn durable(&self) -> &DurableCounts {
-        self.durable.get_or_init(DurableCounts::default)
+        self.durable.get_or_init(Box::default)
     }
 
     /// Lets an operator list, retry and discard this queue's dead letters.
@@ -263,8 +263,8 @@ impl ServiceStatus {
             _ => (runs, self.failures.load(Ordering::Relaxed)),
         };
         ServiceSnapshot {
-            name: self.name.clone(),
-            kind: self.kind,
+            name: self.info.name().to_owned(),
+            kind: self.info.kind(),
             state: self.state(),
             runs,
             failures,
@@ -276,7 +276,7 @@ impl ServiceStatus {
                 .clone(),
             last_run_duration: (runs > 0).then(|| Duration::from_nanos(last)),
             total_run_time: Duration::from_nanos(self.run_nanos.load(Ordering::Relaxed)),
-            timer: self.timer.get().map(TimerStatus::snapshot),
+            timer: self.timer_status().map(TimerStatus::snapshot),
             queue,
             dead_letters: self.dead_letters.get().is_some(),
         }
