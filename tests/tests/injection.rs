@@ -510,3 +510,125 @@ async fn optional_dependencies_are_none_when_absent() {
     );
     assert_eq!(*seen.lock().unwrap(), [None, Some("smtp")]);
 }
+
+/// Values without a dispose hook: scoped in their scope's cells, transients beside them.
+struct PlainFirst(#[allow(dead_code, reason = "noted when dropped")] Tracked);
+struct PlainSecond(#[allow(dead_code, reason = "noted when dropped")] Tracked);
+struct PlainTransient(#[allow(dead_code, reason = "noted when dropped")] Tracked);
+
+fn provide_plain(builder: HostBuilder, journal: &Journal) -> HostBuilder {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let (j1, c1) = (journal.clone(), Arc::clone(&counter));
+    let (j2, c2) = (journal.clone(), Arc::clone(&counter));
+    let (j3, c3) = (journal.clone(), counter);
+    builder
+        .provide(Provider::scoped(move |_: RunContext| {
+            let value = PlainFirst(Tracked::new("first", &j1, &c1));
+            async move { Ok::<_, BoxError>(Arc::new(value)) }
+        }))
+        .provide(Provider::scoped(move |_: RunContext| {
+            let value = PlainSecond(Tracked::new("second", &j2, &c2));
+            async move { Ok::<_, BoxError>(Arc::new(value)) }
+        }))
+        .provide(Provider::transient(move |_: RunContext| {
+            let value = PlainTransient(Tracked::new("transient", &j3, &c3));
+            async move { Ok::<_, BoxError>(Arc::new(value)) }
+        }))
+}
+
+#[tokio::test]
+async fn values_without_hooks_are_released_at_the_end_in_reverse_creation_order() {
+    let journal = Journal::default();
+    let running = provide_plain(Host::builder(), &journal)
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let factory = running.scope_factory();
+
+    // Scoped values only, created in the opposite order of their registration.
+    let scope = factory.create_scope();
+    drop(scope.resolve::<Arc<PlainSecond>>().await.unwrap());
+    drop(scope.resolve::<Arc<PlainFirst>>().await.unwrap());
+    drop(scope.resolve::<Arc<PlainSecond>>().await.unwrap());
+    assert_eq!(
+        journal.entries().len(),
+        2,
+        "nothing released before the end"
+    );
+    scope.end(ScopeExit::Succeeded).await;
+    assert_eq!(
+        journal.entries(),
+        [
+            "create second#1",
+            "create first#2",
+            "drop first#2",
+            "drop second#1"
+        ]
+    );
+
+    // Scoped values and transients interleaved.
+    let journal_before = journal.entries().len();
+    let scope = factory.create_scope();
+    drop(scope.resolve::<Arc<PlainTransient>>().await.unwrap());
+    drop(scope.resolve::<Arc<PlainFirst>>().await.unwrap());
+    drop(scope.resolve::<Arc<PlainTransient>>().await.unwrap());
+    drop(scope.resolve::<Arc<PlainSecond>>().await.unwrap());
+    scope.end(ScopeExit::Succeeded).await;
+    assert_eq!(
+        journal.entries()[journal_before..],
+        [
+            "create transient#3",
+            "create first#4",
+            "create transient#5",
+            "create second#6",
+            "drop second#6",
+            "drop transient#5",
+            "drop first#4",
+            "drop transient#3",
+        ]
+    );
+    assert!(running.stop().await.is_success());
+}
+
+#[tokio::test]
+async fn a_scope_factory_taken_in_a_run_keeps_none_of_its_values() {
+    let journal = Journal::default();
+    let kept: Arc<Mutex<Option<ScopeFactory>>> = Arc::default();
+    let keep = Arc::clone(&kept);
+    let service = ServiceDescriptor::background("keeper", move |cx: RunContext| {
+        let keep = Arc::clone(&keep);
+        async move {
+            drop(cx.resolve::<Arc<PlainFirst>>().await?);
+            let factory = cx.resolve::<ScopeFactory>().await?;
+            *keep.lock().unwrap() = Some(factory);
+            Ok::<(), BoxError>(())
+        }
+    })
+    .on_failure(hosted::FailurePolicy::Ignore);
+    let running = provide_plain(Host::builder(), &journal)
+        .add_service(service)
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    for _ in 0..1000 {
+        if journal.entries().contains(&"drop first#1".to_owned()) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(journal.entries(), ["create first#1", "drop first#1"]);
+    let factory = kept
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the run kept its factory");
+    let scope = factory.create_scope();
+    drop(scope.resolve::<Arc<PlainFirst>>().await.unwrap());
+    scope.end(ScopeExit::Succeeded).await;
+    assert!(journal.entries().contains(&"drop first#2".to_owned()));
+    assert!(running.stop().await.is_success());
+}

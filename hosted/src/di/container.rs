@@ -64,10 +64,13 @@ impl Entry {
     fn scoped_now(&self, cx: &RunContext) -> Option<Result<AnyValue, InjectError>> {
         let scope = cx.scope()?;
         let slot = self.scoped_slot;
-        if !matches!(self.factory, Some(Factory::Sync(_) | Factory::Stepwise(_))) {
-            return scope.built_value(slot).map(Ok);
+        if let Some(value) = scope.built_value(slot) {
+            return Some(Ok(value));
         }
-        match scope.claim_now(slot) {
+        if !matches!(self.factory, Some(Factory::Sync(_) | Factory::Stepwise(_))) {
+            return None;
+        }
+        match scope.claim(slot) {
             Claim::Ready(value) => Some(Ok(value)),
             Claim::Wait | Claim::Closed => None,
             Claim::Build => match self.build_now(cx) {
@@ -118,6 +121,8 @@ pub struct Container {
     /// scope), in the order they were built.
     disposables: Mutex<Vec<Disposer>>,
     lifetime: ApplicationLifetime,
+    /// How many registrations are scoped: the cells of every scope.
+    scoped_count: usize,
 }
 
 impl Container {
@@ -175,6 +180,7 @@ impl Container {
             host_home,
             disposables: Mutex::new(disposables),
             lifetime,
+            scoped_count,
         }
     }
 
@@ -275,14 +281,7 @@ impl Container {
             match scope.claim(slot) {
                 Claim::Ready(value) => return Ok(value),
                 Claim::Closed => return Err(InjectError::OutsideScope { type_name }),
-                Claim::Wait => {
-                    // Listen first, then look again: the value may have come in between.
-                    let built_elsewhere = scope.built();
-                    if let Claim::Ready(value) = scope.recheck(slot) {
-                        return Ok(value);
-                    }
-                    built_elsewhere.await;
-                }
+                Claim::Wait => scope.wait_for(slot).await,
                 Claim::Build => {
                     return match self.build(entry, cx).await {
                         Ok(Built { value, disposer }) => {
@@ -396,9 +395,9 @@ impl Container {
         }
     }
 
-    /// A fresh scope sized for this container.
-    pub(crate) fn new_scope() -> Arc<ScopeState> {
-        Arc::new(ScopeState::new())
+    /// A fresh scope sized for this container: a cell per scoped registration.
+    pub(crate) fn new_scope(&self) -> Arc<ScopeState> {
+        Arc::new(ScopeState::new(self.scoped_count))
     }
 }
 

@@ -64,6 +64,22 @@ impl RunEnd {
     }
 }
 
+impl RunEnd {
+    /// Finishes the run at once when nothing needs awaiting (no value with a dispose hook);
+    /// otherwise hands the run end back for [`finish`](Self::finish).
+    pub(crate) fn finish_now(self, exit: ScopeExit) -> Option<Self> {
+        if let Some(scope) = &self.scope
+            && !scope.close_now()
+        {
+            return Some(self);
+        }
+        if let Some((status, began)) = self.status {
+            status.run_ended(began, exit == ScopeExit::Succeeded);
+        }
+        None
+    }
+}
+
 impl std::fmt::Debug for RunEnd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunEnd").finish_non_exhaustive()
@@ -120,7 +136,7 @@ impl RunContext {
     /// As [`begin_run`](Self::begin_run), with a scope whether or not the service declared a
     /// need for one: for scopes opened by hand, whose resolutions are not declared.
     pub(crate) fn begin_run_scoped(&self, scoped: bool) -> (Self, RunEnd) {
-        let scope = scoped.then(Container::new_scope);
+        let scope = scoped.then(|| self.env.container.new_scope());
         let cx = Self {
             env: Arc::clone(&self.env),
             scope: scope.clone(),
@@ -156,6 +172,16 @@ impl RunContext {
             self.env.needs_scope,
             self.env.status.clone(),
         )
+    }
+
+    /// The same service's context outside any scope: what a [`ScopeFactory`](super::ScopeFactory)
+    /// keeps, so holding one does not keep the run's scoped values alive.
+    pub(crate) fn unscoped(&self) -> Self {
+        Self {
+            env: Arc::clone(&self.env),
+            scope: None,
+            extensions: SmallVec::new(),
+        }
     }
 
     pub(crate) fn scope(&self) -> Option<&Arc<ScopeState>> {

@@ -259,18 +259,42 @@ impl<T: ?Sized + Send + Sync + 'static> Inject for Arc<T> {
         needs.require::<T>();
     }
 
-    async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
-        // A value built earlier (every singleton once the host runs, a scoped value asked for
-        // again), or one whose factory does not await, is handed over without entering the
-        // asynchronous path.
-        if let Some(ready) = cx.container().resolve_now::<T>(cx) {
-            return ready;
-        }
-        cx.container().resolve::<T>(cx).await
+    fn inject(cx: &RunContext) -> impl Future<Output = Result<Self, InjectError>> + Send {
+        InjectArc { cx, slow: None }
     }
 
     fn inject_now(cx: &RunContext) -> Option<Result<Self, InjectError>> {
         cx.container().resolve_now::<T>(cx)
+    }
+}
+
+/// The future of [`Arc<T>`'s injection](Inject::inject): a value built earlier (every singleton
+/// once the host runs, a scoped value asked for again), or one whose factory does not await, is
+/// handed over on the first poll; only otherwise is the awaiting resolution boxed. The future
+/// stays two words, so a run awaiting several parameters carries no nested resolution state.
+struct InjectArc<'a, T: ?Sized + Send + Sync + 'static> {
+    cx: &'a RunContext,
+    slow: Option<crate::util::BoxFuture<'a, Result<Arc<T>, InjectError>>>,
+}
+
+impl<T: ?Sized + Send + Sync + 'static> Future for InjectArc<'_, T> {
+    type Output = Result<Arc<T>, InjectError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = &mut *self;
+        let cx = this.cx;
+        let slow = if let Some(slow) = &mut this.slow {
+            slow
+        } else {
+            if let Some(ready) = cx.container().resolve_now::<T>(cx) {
+                return std::task::Poll::Ready(ready);
+            }
+            this.slow.insert(Box::pin(cx.container().resolve::<T>(cx)))
+        };
+        slow.as_mut().poll(context)
     }
 }
 

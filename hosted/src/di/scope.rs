@@ -6,7 +6,8 @@
 //! of their own with [`ScopeFactory`].
 
 use std::future::Future;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use smallvec::SmallVec;
 use tokio::sync::Notify;
@@ -61,30 +62,47 @@ pub trait Dispose: Send + Sync + 'static {
     fn dispose(&self, exit: ScopeExit) -> impl Future<Output = ()> + Send;
 }
 
-/// The values of one scope, in creation order: scoped values with their slot, transients
-/// without. One allocation per scope, one uncontended lock per resolution.
+/// The values of one scope: one cell per scoped registration of the container, laid out in the
+/// scope's own allocation (inline up to [`INLINE_SLOTS`]) and read without a lock, and, under a
+/// lock taken only when one is created, the transients and dispose hooks, in creation order.
 pub(crate) struct ScopeState {
-    values: Mutex<ScopeValues>,
+    slots: SmallVec<[Slot; INLINE_SLOTS]>,
+    /// The slots in the order their values were created: `by_order[k]` is the `k`-th scoped
+    /// value's slot. Each slot is filled at most once, so `k` stays below `slots.len()`.
+    by_order: SmallVec<[AtomicUsize; INLINE_SLOTS]>,
+    /// How many slots were filled.
+    filled: AtomicUsize,
+    closed: AtomicBool,
+    /// The next value's place in creation order: values are released in reverse.
+    next: AtomicU32,
+    /// How many values with a dispose hook were created: without any, closing awaits nothing
+    /// and takes no lock.
+    disposable: AtomicUsize,
+    /// Transients and dispose hooks; locked only when one is created, and at close.
+    tail: Mutex<SmallVec<[Created; 2]>>,
+    /// Tasks waiting in [`Claim::Wait`]; the notification is skipped when there are none.
+    waiting: AtomicUsize,
     /// Wakes the tasks waiting for a value another task of the same scope is building.
     built: Notify,
 }
 
+/// How many scoped registrations a scope holds without a second allocation.
+const INLINE_SLOTS: usize = 6;
+
+/// One scoped registration's cell: claimed by the one task that builds it (`building`, which a
+/// successful build leaves set), then set once and read with an atomic load.
 #[derive(Default)]
-struct ScopeValues {
-    /// Inline up to a few values, so most scopes allocate nothing beyond themselves.
-    created: SmallVec<[Created; 4]>,
-    /// Slots whose value is being built right now.
-    building: SmallVec<[usize; 2]>,
-    /// Tasks waiting in [`Claim::Wait`]; the notification is skipped when there are none.
-    waiting: usize,
-    /// How many of `created` have a dispose hook: without any, closing awaits nothing.
-    disposable: usize,
-    closed: bool,
+struct Slot {
+    building: AtomicBool,
+    /// Place in creation order, written before `value` is set.
+    created: AtomicU32,
+    value: OnceLock<AnyValue>,
 }
 
+/// A transient (with its value) or a scoped value's dispose hook (its value is in its slot).
 struct Created {
-    slot: Option<usize>,
-    value: AnyValue,
+    order: u32,
+    value: Option<AnyValue>,
     disposer: Option<Disposer>,
 }
 
@@ -95,181 +113,204 @@ pub(crate) enum Claim {
     /// Nothing yet: the caller builds it, then calls [`ScopeState::fill`] or
     /// [`ScopeState::release_claim`].
     Build,
-    /// Another task of this scope is building it: wait for [`ScopeState::built`], then claim
-    /// again.
+    /// Another task of this scope is building it: see [`ScopeState::wait_for`].
     Wait,
     /// The scope has ended.
     Closed,
 }
 
 impl ScopeState {
-    pub(crate) fn new() -> Self {
+    /// A scope with a cell for each of `slots` scoped registrations.
+    pub(crate) fn new(slots: usize) -> Self {
         Self {
-            values: Mutex::new(ScopeValues::default()),
+            slots: (0..slots).map(|_| Slot::default()).collect(),
+            by_order: (0..slots).map(|_| AtomicUsize::new(usize::MAX)).collect(),
+            filled: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            next: AtomicU32::new(0),
+            disposable: AtomicUsize::new(0),
+            tail: Mutex::new(SmallVec::new()),
+            waiting: AtomicUsize::new(0),
             built: Notify::new(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ScopeValues> {
-        self.values.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock_tail(&self) -> std::sync::MutexGuard<'_, SmallVec<[Created; 2]>> {
+        self.tail.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The value of `slot`, or what to do to get it.
-    pub(crate) fn claim(&self, slot: usize) -> Claim {
-        let mut values = self.lock();
-        if values.closed {
-            return Claim::Closed;
-        }
-        if let Some(created) = values
-            .created
-            .iter()
-            .find(|created| created.slot == Some(slot))
-        {
-            return Claim::Ready(created.value.clone());
-        }
-        if values.building.contains(&slot) {
-            values.waiting += 1;
-            return Claim::Wait;
-        }
-        values.building.push(slot);
-        Claim::Build
-    }
-
-    /// As [`claim`](Self::claim), for a caller that will not wait: a slot being built elsewhere
-    /// is reported as [`Claim::Wait`] without counting the caller as a waiter.
-    pub(crate) fn claim_now(&self, slot: usize) -> Claim {
-        let mut values = self.lock();
-        if values.closed {
-            return Claim::Closed;
-        }
-        if let Some(created) = values
-            .created
-            .iter()
-            .find(|created| created.slot == Some(slot))
-        {
-            return Claim::Ready(created.value.clone());
-        }
-        if values.building.contains(&slot) {
-            return Claim::Wait;
-        }
-        values.building.push(slot);
-        Claim::Build
-    }
-
-    /// The value of `slot`, if it has been built in this open scope.
+    /// The value of `slot`, if it has been built in this open scope: an atomic load or two.
     pub(crate) fn built_value(&self, slot: usize) -> Option<AnyValue> {
-        let values = self.lock();
-        if values.closed {
+        if self.closed.load(Ordering::Acquire) {
             return None;
         }
-        values
-            .created
-            .iter()
-            .find(|created| created.slot == Some(slot))
-            .map(|created| created.value.clone())
+        self.slots.get(slot)?.value.get().cloned()
     }
 
-    /// Looks at a slot again after a [`Claim::Wait`], without claiming it.
-    pub(crate) fn recheck(&self, slot: usize) -> Claim {
-        let values = self.lock();
-        if values.closed {
+    /// The value of `slot`, or what to do to get it; [`Claim::Build`] makes the caller its
+    /// one builder.
+    pub(crate) fn claim(&self, slot: usize) -> Claim {
+        if self.closed.load(Ordering::Acquire) {
             return Claim::Closed;
         }
-        match values
-            .created
-            .iter()
-            .find(|created| created.slot == Some(slot))
+        let Some(cell) = self.slots.get(slot) else {
+            return Claim::Closed;
+        };
+        if let Some(value) = cell.value.get() {
+            return Claim::Ready(value.clone());
+        }
+        if cell
+            .building
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
         {
-            Some(created) => Claim::Ready(created.value.clone()),
+            // Built by another task between the look and the claim, then not released: a
+            // successful build leaves `building` set, so this claim found it free only if the
+            // value was never built.
+            return Claim::Build;
+        }
+        match cell.value.get() {
+            Some(value) => Claim::Ready(value.clone()),
             None => Claim::Wait,
+        }
+    }
+
+    /// Waits, after a [`Claim::Wait`], until the task building `slot` has filled or released
+    /// it; the caller then claims again.
+    pub(crate) async fn wait_for(&self, slot: usize) {
+        let built = self.built.notified();
+        // Counted after listening: a fill that misses the count is seen by the look below.
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let cell = &self.slots[slot];
+        if cell.value.get().is_some()
+            || !cell.building.load(Ordering::SeqCst)
+            || self.closed.load(Ordering::SeqCst)
+        {
+            return;
+        }
+        built.await;
+    }
+
+    fn wake_waiters(&self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.waiting.swap(0, Ordering::SeqCst) > 0 {
+            self.built.notify_waiters();
         }
     }
 
     /// Stores the value built for a claimed slot and wakes the waiters.
     pub(crate) fn fill(&self, slot: usize, value: AnyValue, disposer: Option<Disposer>) {
-        let waiting = {
-            let mut values = self.lock();
-            values.building.retain(|building| *building != slot);
-            values.disposable += usize::from(disposer.is_some());
-            values.created.push(Created {
-                slot: Some(slot),
-                value,
-                disposer,
-            });
-            std::mem::take(&mut values.waiting)
-        };
-        if waiting > 0 {
-            self.built.notify_waiters();
+        let cell = &self.slots[slot];
+        match disposer {
+            None => {
+                let order = self.next.fetch_add(1, Ordering::Relaxed);
+                cell.created.store(order, Ordering::Relaxed);
+            }
+            Some(disposer) => {
+                let mut tail = self.lock_tail();
+                let order = self.next.fetch_add(1, Ordering::Relaxed);
+                cell.created.store(order, Ordering::Relaxed);
+                tail.push(Created {
+                    order,
+                    value: None,
+                    disposer: Some(disposer),
+                });
+                self.disposable.fetch_add(1, Ordering::Release);
+            }
         }
+        // The claim makes this task the slot's one writer.
+        let _ = cell.value.set(value);
+        let filled = self.filled.fetch_add(1, Ordering::Relaxed);
+        if let Some(place) = self.by_order.get(filled) {
+            place.store(slot, Ordering::Relaxed);
+        }
+        self.wake_waiters();
     }
 
     /// Gives up a claim whose build failed, so a waiter may try again.
     pub(crate) fn release_claim(&self, slot: usize) {
-        let waiting = {
-            let mut values = self.lock();
-            values.building.retain(|building| *building != slot);
-            std::mem::take(&mut values.waiting)
-        };
-        if waiting > 0 {
-            self.built.notify_waiters();
-        }
+        self.slots[slot].building.store(false, Ordering::SeqCst);
+        self.wake_waiters();
     }
 
     /// Records a transient built in this scope.
     pub(crate) fn created(&self, value: AnyValue, disposer: Option<Disposer>) {
-        let mut values = self.lock();
-        values.disposable += usize::from(disposer.is_some());
-        values.created.push(Created {
-            slot: None,
-            value,
+        let mut tail = self.lock_tail();
+        let order = self.next.fetch_add(1, Ordering::Relaxed);
+        if disposer.is_some() {
+            self.disposable.fetch_add(1, Ordering::Release);
+        }
+        tail.push(Created {
+            order,
+            value: Some(value),
             disposer,
         });
     }
 
-    /// The notification a waiter awaits; create it before claiming, so a value filled in
-    /// between is not missed.
-    pub(crate) fn built(&self) -> tokio::sync::futures::Notified<'_> {
-        self.built.notified()
-    }
-
-    /// Closes the scope at once if none of its values has a dispose hook, releasing them in
-    /// reverse creation order; otherwise leaves it open for [`close`](Self::close).
+    /// Closes the scope at once if none of its values has a dispose hook; otherwise leaves it
+    /// open for [`close`](Self::close). The values are released, in reverse creation order,
+    /// when the last context of the scope is gone (at once, for a run that kept none).
     pub(crate) fn close_now(&self) -> bool {
-        let mut created = {
-            let mut values = self.lock();
-            if values.disposable > 0 {
-                return false;
-            }
-            values.closed = true;
-            std::mem::take(&mut values.created)
-        };
-        while let Some(created) = created.pop() {
-            drop(created);
+        if self.disposable.load(Ordering::Acquire) > 0 {
+            return false;
         }
+        self.closed.store(true, Ordering::Release);
         true
     }
 
-    /// Disposes the values in reverse creation order, then releases them in that order. A
-    /// `dispose` that panics does not keep the others from running; the panics are returned.
+    /// Awaits the dispose hooks in reverse creation order; the values are released after, as
+    /// by [`close_now`](Self::close_now). A `dispose` that panics does not keep the others from
+    /// running; the panics are returned.
     pub(crate) async fn close(&self, exit: ScopeExit) -> Result<(), Failure> {
-        let mut created = {
-            let mut values = self.lock();
-            values.closed = true;
-            values.disposable = 0;
-            std::mem::take(&mut values.created)
+        self.closed.store(true, Ordering::Release);
+        let disposers: SmallVec<[Disposer; 4]> = {
+            let mut tail = self.lock_tail();
+            self.disposable.store(0, Ordering::Release);
+            tail.iter_mut()
+                .rev()
+                .filter_map(|created| created.disposer.take())
+                .collect()
         };
         let mut panics = Vec::new();
-        for created in created.iter_mut().rev() {
-            if let Some(disposer) = created.disposer.take()
-                && let Err(message) = CatchUnwind::new(disposer(exit)).await
-            {
+        for disposer in disposers {
+            if let Err(message) = CatchUnwind::new(disposer(exit)).await {
                 panics.push(message);
             }
         }
-        while let Some(created) = created.pop() {
-            drop(created);
-        }
         disposal_result(&panics)
+    }
+}
+
+impl Drop for ScopeState {
+    /// Releases the values in reverse creation order, scoped and transient alike.
+    fn drop(&mut self) {
+        let tail = std::mem::take(self.tail.get_mut().unwrap_or_else(PoisonError::into_inner));
+        if tail.is_empty() {
+            // Only scoped values: their creation order is recorded, no sorting needed.
+            let filled = (*self.filled.get_mut()).min(self.by_order.len());
+            for place in self.by_order[..filled].iter_mut().rev() {
+                if let Some(slot) = self.slots.get_mut(*place.get_mut()) {
+                    drop(slot.value.take());
+                }
+            }
+            return;
+        }
+        let mut values: SmallVec<[(u32, AnyValue); INLINE_SLOTS]> = SmallVec::new();
+        for slot in &mut self.slots {
+            if let Some(value) = slot.value.take() {
+                values.push((*slot.created.get_mut(), value));
+            }
+        }
+        for created in tail {
+            drop(created.disposer);
+            if let Some(value) = created.value {
+                values.push((created.order, value));
+            }
+        }
+        values.sort_unstable_by_key(|(order, _)| std::cmp::Reverse(*order));
+        for value in values {
+            drop(value);
+        }
     }
 }
 
@@ -309,11 +350,11 @@ impl ScopeFactory {
 
 impl Inject for ScopeFactory {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
-        Ok(Self { cx: cx.clone() })
+        Ok(Self { cx: cx.unscoped() })
     }
 
     fn inject_now(cx: &RunContext) -> Option<Result<Self, InjectError>> {
-        Some(Ok(Self { cx: cx.clone() }))
+        Some(Ok(Self { cx: cx.unscoped() }))
     }
 }
 
@@ -342,11 +383,20 @@ impl Scope {
     }
 
     /// Ends the scope: disposes its values in reverse creation order, telling them how it went.
-    pub async fn end(mut self, exit: ScopeExit) {
-        if let Some(end) = self.end.take()
-            && let Err(failure) = end.finish(exit).await
-        {
-            tracing::error!(error = %failure, "disposing a scope failed");
+    ///
+    /// A scope none of whose values has a [`Dispose`] hook ends when `end` is called, without
+    /// awaiting; the returned future then has nothing left to do.
+    pub fn end(mut self, exit: ScopeExit) -> impl Future<Output = ()> + Send {
+        let rest = self.end.take().and_then(|end| end.finish_now(exit));
+        // The context goes first: with the run end's, its reference was the scope's last, so
+        // the values are released here (in reverse creation order) unless the scope had hooks.
+        drop(self);
+        async move {
+            if let Some(end) = rest
+                && let Err(failure) = end.finish(exit).await
+            {
+                tracing::error!(error = %failure, "disposing a scope failed");
+            }
         }
     }
 }
