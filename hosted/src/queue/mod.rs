@@ -15,11 +15,8 @@ mod work;
 
 use std::any::Any;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -65,6 +62,9 @@ pub(crate) struct Shared<T> {
     drops: Mutex<DropReport>,
     /// Where the items go instead of the channel, for a queue kept outside the process.
     forward: Option<Arc<dyn Forward<T>>>,
+    /// Whether sends record where they come from and items run in spans: always, but in the
+    /// benchmark that measures what that costs ([`crate::telemetry::bypass_hooks`]).
+    pub(crate) hooks: bool,
 }
 
 /// Where the items of a queue kept outside the process go (a durable store): a send returns once
@@ -252,6 +252,7 @@ impl<T: Send + 'static> Queue<T> {
                 counters: Counters::default(),
                 drops: Mutex::new(DropReport::default()),
                 forward: None,
+                hooks: !crate::telemetry::hooks_bypassed(),
             }),
         }
     }
@@ -295,11 +296,12 @@ impl<T> Queue<T> {
         if self.shared.chan.full_mode() != FullMode::Wait {
             return self.try_send(item);
         }
-        self.shared
-            .chan
-            .send(item, Origin::capture())
-            .await
-            .map_err(|item| self.handed_back(SendError::Closed(item)))
+        let chan = &self.shared.chan;
+        let sent = match chan.reserve().await {
+            Some(slot) => slot.send(item, self.origin()),
+            None => Err(item),
+        };
+        sent.map_err(|item| self.handed_back(SendError::Closed(item)))
     }
 
     /// Sends an item without waiting.
@@ -316,7 +318,7 @@ impl<T> Queue<T> {
                     .into(),
             )));
         }
-        match self.shared.chan.offer(item, Origin::capture()) {
+        match self.shared.chan.offer(item, self.origin()) {
             Offer::Accepted { dropped: None } => Ok(()),
             Offer::Accepted {
                 dropped: Some(dropped),
@@ -345,23 +347,13 @@ impl<T> Queue<T> {
         if self.shared.chan.full_mode() != FullMode::Wait {
             return self.try_send(item);
         }
-        let mut send = self.shared.chan.send(item, Origin::capture());
-        let sleep = tokio::time::sleep(timeout);
-        let mut sleep = std::pin::pin!(sleep);
-        std::future::poll_fn(|cx: &mut Context<'_>| {
-            if let Poll::Ready(sent) = Pin::new(&mut send).poll(cx) {
-                return Poll::Ready(sent.map_err(SendError::Closed));
-            }
-            if sleep.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(match send.cancel() {
-                    Some(item) => Err(SendError::TimedOut(item)),
-                    None => Ok(()),
-                });
-            }
-            Poll::Pending
-        })
-        .await
-        .map_err(|error| self.handed_back(error))
+        // The item stays here while the room is awaited, so it comes back whatever happens.
+        let sent = match tokio::time::timeout(timeout, self.shared.chan.reserve()).await {
+            Ok(Some(slot)) => slot.send(item, self.origin()).map_err(SendError::Closed),
+            Ok(None) => Err(SendError::Closed(item)),
+            Err(_) => Err(SendError::TimedOut(item)),
+        };
+        sent.map_err(|error| self.handed_back(error))
     }
 
     /// The queue's name: the name of the service that drains it.
@@ -385,7 +377,7 @@ impl<T> Queue<T> {
     /// How many items wait in the queue now.
     #[must_use]
     pub fn depth(&self) -> usize {
-        self.shared.chan.depth_and_accepted().0
+        self.shared.chan.depth()
     }
 
     /// Whether the queue has stopped accepting items.
@@ -398,13 +390,14 @@ impl<T> Queue<T> {
     #[must_use]
     pub fn stats(&self) -> QueueStats {
         let counters = &self.shared.counters;
-        let (depth, accepted) = self.shared.chan.depth_and_accepted();
+        let chan = &self.shared.chan;
+        let (depth, accepted) = (chan.depth(), chan.accepted());
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         QueueStats {
             depth,
             capacity: self.capacity(),
             // Once sealed, the items still out were counted as left undone.
-            in_flight: match load(&self.shared.chan.in_flight) {
+            in_flight: match load(&chan.in_flight) {
                 sealed if sealed & channel::SEALED != 0 => 0,
                 in_flight => in_flight,
             },
@@ -414,7 +407,7 @@ impl<T> Queue<T> {
             retried: load(&counters.retried),
             dead_lettered: load(&counters.dead_lettered),
             dropped: load(&counters.dropped),
-            left_undone: load(&counters.left_undone),
+            left_undone: load(&counters.left_undone) + chan.emptied_late(),
             handed_back: load(&counters.handed_back),
         }
     }
@@ -430,6 +423,15 @@ impl<T> Queue<T> {
     )]
     pub(crate) fn forward(&self) -> Option<&Arc<dyn Forward<T>>> {
         self.shared.forward.as_ref()
+    }
+
+    /// Where a send comes from, for the item's run to show.
+    fn origin(&self) -> Origin {
+        if self.shared.hooks {
+            Origin::capture()
+        } else {
+            Origin::default()
+        }
     }
 
     fn handed_back(&self, error: SendError<T>) -> SendError<T> {
