@@ -15,8 +15,11 @@ mod work;
 
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -296,12 +299,11 @@ impl<T> Queue<T> {
         if self.shared.chan.full_mode() != FullMode::Wait {
             return self.try_send(item);
         }
-        let chan = &self.shared.chan;
-        let sent = match chan.reserve().await {
-            Some(slot) => slot.send(item, self.origin()),
-            None => Err(item),
-        };
-        sent.map_err(|item| self.handed_back(SendError::Closed(item)))
+        self.shared
+            .chan
+            .send(item, self.origin())
+            .await
+            .map_err(|item| self.handed_back(SendError::Closed(item)))
     }
 
     /// Sends an item without waiting.
@@ -347,13 +349,23 @@ impl<T> Queue<T> {
         if self.shared.chan.full_mode() != FullMode::Wait {
             return self.try_send(item);
         }
-        // The item stays here while the room is awaited, so it comes back whatever happens.
-        let sent = match tokio::time::timeout(timeout, self.shared.chan.reserve()).await {
-            Ok(Some(slot)) => slot.send(item, self.origin()).map_err(SendError::Closed),
-            Ok(None) => Err(SendError::Closed(item)),
-            Err(_) => Err(SendError::TimedOut(item)),
-        };
-        sent.map_err(|error| self.handed_back(error))
+        let mut send = self.shared.chan.send(item, self.origin());
+        let sleep = tokio::time::sleep(timeout);
+        let mut sleep = std::pin::pin!(sleep);
+        std::future::poll_fn(|cx: &mut Context<'_>| {
+            if let Poll::Ready(sent) = Pin::new(&mut send).poll(cx) {
+                return Poll::Ready(sent.map_err(SendError::Closed));
+            }
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(match send.cancel() {
+                    Some(item) => Err(SendError::TimedOut(item)),
+                    None => Ok(()),
+                });
+            }
+            Poll::Pending
+        })
+        .await
+        .map_err(|error| self.handed_back(error))
     }
 
     /// The queue's name: the name of the service that drains it.
@@ -377,7 +389,7 @@ impl<T> Queue<T> {
     /// How many items wait in the queue now.
     #[must_use]
     pub fn depth(&self) -> usize {
-        self.shared.chan.depth()
+        self.shared.chan.depth_and_accepted().0
     }
 
     /// Whether the queue has stopped accepting items.
@@ -390,14 +402,13 @@ impl<T> Queue<T> {
     #[must_use]
     pub fn stats(&self) -> QueueStats {
         let counters = &self.shared.counters;
-        let chan = &self.shared.chan;
-        let (depth, accepted) = (chan.depth(), chan.accepted());
+        let (depth, accepted) = self.shared.chan.depth_and_accepted();
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         QueueStats {
             depth,
             capacity: self.capacity(),
             // Once sealed, the items still out were counted as left undone.
-            in_flight: match load(&chan.in_flight) {
+            in_flight: match load(&self.shared.chan.in_flight) {
                 sealed if sealed & channel::SEALED != 0 => 0,
                 in_flight => in_flight,
             },
@@ -407,7 +418,7 @@ impl<T> Queue<T> {
             retried: load(&counters.retried),
             dead_lettered: load(&counters.dead_lettered),
             dropped: load(&counters.dropped),
-            left_undone: load(&counters.left_undone) + chan.emptied_late(),
+            left_undone: load(&counters.left_undone),
             handed_back: load(&counters.handed_back),
         }
     }

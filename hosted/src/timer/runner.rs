@@ -184,7 +184,7 @@ impl<B: TickBody> TimerService<B> {
 
     /// Records a tick as it starts in the host's status: its lateness, the ticks it stands
     /// for, and when the next one is due.
-    fn record_tick(&self, tick: &Tick, cursor: &mut Cursor<'_>, wall: &mut WallAnchor) {
+    fn record_tick(&self, tick: &Tick, cursor: &mut Cursor<'_>) {
         let Some(timer) = self
             .status
             .as_ref()
@@ -192,7 +192,9 @@ impl<B: TickBody> TimerService<B> {
         else {
             return;
         };
-        let next = cursor.due().map(|due| wall.wall_at(&self.clock, due));
+        let next = cursor
+            .due()
+            .map(|due| due.saturating_duration_since(tick.scheduled));
         timer.tick_started(
             tick.scheduled_at,
             tick.started.saturating_duration_since(tick.scheduled),
@@ -294,7 +296,7 @@ impl<B: TickBody> TimerService<B> {
             offset = self.jitter();
             self.next_number
                 .store(cursor.next_number, Ordering::Relaxed);
-            self.record_tick(&tick, &mut cursor, &mut wall);
+            self.record_tick(&tick, &mut cursor);
             let span = self.span(tick.number);
             let result = in_run(
                 span,
@@ -356,7 +358,7 @@ impl<B: TickBody> TimerService<B> {
             offset = self.jitter();
             self.next_number
                 .store(cursor.next_number, Ordering::Relaxed);
-            self.record_tick(&tick, &mut cursor, &mut wall);
+            self.record_tick(&tick, &mut cursor);
             let (body, cx, log) = (Arc::clone(&self.body), self.cx.clone(), self.log.clone());
             full_since = now;
             let span = self.span(tick.number);
