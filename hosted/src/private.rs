@@ -234,6 +234,19 @@ pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> Hos
     crate::host::entry::run_main(options, FEATURE_HOOKS, |builder| {
         #[cfg(feature = "systemd")]
         let builder = builder.lifetime(crate::systemd::Systemd::new());
-        configure(builder)
+        with_feature_services(configure(builder))
     })
+}
+
+/// The services the features compiled in add when the configuration asks for them (the
+/// standalone metrics listener for `metrics.listen`), after the application's own `configure`.
+fn with_feature_services(builder: HostBuilder) -> HostBuilder {
+    #[cfg(feature = "prometheus")]
+    {
+        crate::prometheus::install_configured(builder)
+    }
+    #[cfg(not(feature = "prometheus"))]
+    {
+        builder
+    }
 }

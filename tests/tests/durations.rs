@@ -56,3 +56,40 @@ fn the_attribute_grammar_and_the_configuration_parser_agree() {
         );
     }
 }
+
+/// A typed section's duration field, read through `hosted::config::duration` (as the web
+/// host's, the durable store's and an application's own sections read theirs), agrees with the
+/// attributes on every literal, and refuses what the attributes refuse.
+#[test]
+fn sections_read_durations_in_the_same_grammar() {
+    use serde::de::IntoDeserializer as _;
+    type Text<'a> = serde::de::value::StrDeserializer<'a, serde::de::value::Error>;
+    let read = |text: &'static str| {
+        hosted::config::duration::deserialize::<Text<'_>>(text.into_deserializer())
+    };
+
+    let host = Host::builder().discover().build().expect("a valid host");
+    for (name, literal) in LITERALS {
+        let info = host.services().find(|info| info.name() == *name).unwrap();
+        let FailurePolicy::Restart(restart) = info.policy() else {
+            panic!("{name} restarts");
+        };
+        assert_eq!(
+            read(literal).unwrap_or_else(|error| panic!("{literal}: {error}")),
+            restart.backoff(),
+            "{literal:?} reads differently in a section"
+        );
+    }
+    for refused in [
+        "5 sec",
+        "5sec",
+        "5 s",
+        "1 hour 2 min",
+        "1.5s",
+        "-1s",
+        "5",
+        "",
+    ] {
+        assert!(read(refused).is_err(), "{refused:?} is not a duration");
+    }
+}

@@ -305,3 +305,51 @@ async fn a_plain_worker_serves_metrics_on_its_own_listener() {
     let outcome = running.stop().await;
     assert!(outcome.is_success(), "{outcome:?}");
 }
+
+/// `hosted::run!()` installs the standalone listener when `metrics.listen` is configured, and
+/// none when it is not; a malformed address stops startup with the key and its source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_installs_the_standalone_listener_when_its_address_is_configured() {
+    use hosted_tests::process::{HANG, Process};
+
+    let program = env!("CARGO_BIN_EXE_graceful");
+    let mut listing = Process::spawn(program, &["--list"]);
+    assert_eq!(listing.wait_exit(HANG), 0, "{}", listing.transcript());
+    assert!(
+        !listing.stdout().contains(MetricsListener::NAME),
+        "no listener unless configured: {}",
+        listing.transcript()
+    );
+
+    let mut malformed = Process::spawn(program, &["--check", "--metrics.listen=port 80"]);
+    assert_eq!(malformed.wait_exit(HANG), 78, "{}", malformed.transcript());
+    assert!(
+        malformed.stderr().contains("metrics.listen")
+            && malformed.stderr().contains("command-line argument"),
+        "{}",
+        malformed.transcript()
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut app = Process::spawn(program, &[&format!("--metrics.listen=127.0.0.1:{port}")]);
+    app.wait_for_line(&format!("metrics on http://127.0.0.1:{port}/metrics"), HANG);
+    app.wait_for_line("graceful::web", HANG);
+    let (code, exposition) = get(&format!("http://127.0.0.1:{port}/metrics"), None).await;
+    assert_eq!(code, 200, "{exposition}");
+    for service in [MetricsListener::NAME, "graceful::web", "graceful::Database"] {
+        assert_eq!(
+            sample(
+                &exposition,
+                &format!(r#"hosted_service_state{{service="{service}",state="running"}}"#)
+            ),
+            Some(1.0),
+            "{service} in {exposition}"
+        );
+    }
+    app.signal("TERM");
+    assert_eq!(app.wait_exit(HANG), 0, "{}", app.transcript());
+}

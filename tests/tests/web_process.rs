@@ -140,6 +140,29 @@ fn a_bad_web_setting_stops_startup_with_the_key_and_exit_78() {
         "{}",
         app.stderr()
     );
+
+    // The web host's durations and addresses read like every other configuration value.
+    for (argument, expected) in [
+        (
+            "--web.request_timeout=5 sec",
+            "unknown unit `sec` in `5 sec`; write `5s`",
+        ),
+        (
+            "--web.bind=localhost:80",
+            "expected an IP address and port such as \"127.0.0.1:8080\"",
+        ),
+    ] {
+        let mut app = Process::spawn(env!("CARGO_BIN_EXE_web_shutdown"), &[argument]);
+        assert_eq!(app.wait_exit(HANG), 78, "{}", app.transcript());
+        let key = argument.trim_start_matches("--").split('=').next().unwrap();
+        assert!(
+            app.stderr()
+                .contains(&format!("`{key}` (command-line argument {argument})"))
+                && app.stderr().contains(expected),
+            "{}",
+            app.stderr()
+        );
+    }
 }
 
 #[test]

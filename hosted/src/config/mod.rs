@@ -16,12 +16,14 @@
 mod layering;
 mod section;
 mod sources;
+mod values;
 
 pub use self::layering::Configuration;
 pub(crate) use self::layering::SECRET_MASK;
 pub(crate) use self::section::SectionLoader;
 pub use self::section::{Config, Secret, Section};
 pub use self::sources::{ConfigError, ConfigSources};
+pub use self::values::{duration, socket_address};
 
 /// The configuration file read when none is named.
 pub const DEFAULT_FILE: &str = "hosted.toml";

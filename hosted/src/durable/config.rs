@@ -270,10 +270,5 @@ impl<'de> Deserialize<'de> for DatabaseUrl {
 }
 
 fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text).map_err(|error| {
-        serde::de::Error::custom(format!(
-            "expected a duration like \"5s\" or \"250ms\", found `{text}` ({error})"
-        ))
-    })
+    crate::config::duration::deserialize(deserializer)
 }

@@ -171,6 +171,24 @@ impl HostBuilder {
         self
     }
 
+    /// Whether a service of that name is registered (for a feature that adds its own service
+    /// only when the application did not).
+    pub(crate) fn has_service(&self, name: &str) -> bool {
+        self.registry
+            .services
+            .iter()
+            .any(|service| service.name == name)
+    }
+
+    /// Whether the configuration given to [`configuration`](Self::configuration) sets `key`
+    /// (a dotted key, from any source).
+    #[cfg(feature = "config")]
+    pub(crate) fn is_configured(&self, key: &str) -> bool {
+        self.configuration
+            .as_ref()
+            .is_some_and(|configuration| !configuration.listing(key, &[]).is_empty())
+    }
+
     /// The time all services together get to stop once a stop begins. Default 5 s. Services
     /// still running when it runs out are abandoned, named in the log, and the exit code is 1.
     /// Configuration (`host.shutdown_timeout`) overrides it.

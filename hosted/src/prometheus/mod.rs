@@ -7,7 +7,8 @@
 //! ```toml
 //! [metrics]
 //! path = "/metrics"          # on the web host; "" turns the route off
-//! listen = "0.0.0.0:9464"    # the standalone listener's address, when one is installed
+//! listen = "0.0.0.0:9464"    # the standalone listener's address; with `run!()`, setting it
+//!                            # installs the listener (unset: none, the web host's route only)
 //! ```
 
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ pub struct MetricsOptions {
     /// The path of the exposition on the web host. Default `/metrics`; empty turns it off.
     pub path: String,
     /// The address a [`MetricsListener`] listens on; overrides the one given in code.
+    #[serde(deserialize_with = "listen_address")]
     pub listen: Option<SocketAddr>,
 }
 
@@ -42,6 +44,12 @@ impl Default for MetricsOptions {
             listen: None,
         }
     }
+}
+
+fn listen_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    crate::config::socket_address::deserialize(deserializer).map(Some)
 }
 
 impl crate::config::Section for MetricsOptions {
@@ -79,7 +87,8 @@ pub fn render(status: &HostStatus) -> Option<String> {
 /// # drop(host);
 /// ```
 ///
-/// The `metrics.listen` configuration key overrides the address.
+/// The `metrics.listen` configuration key overrides the address. A binary whose `main` is
+/// `hosted::run!()` needs no code: setting `metrics.listen` installs the listener.
 #[derive(Debug)]
 pub struct MetricsListener {
     address: SocketAddr,
@@ -121,6 +130,18 @@ impl MetricsListener {
             needs.require::<HostStatus>();
         });
         builder.add_service(descriptor)
+    }
+}
+
+/// What `hosted::run!()` adds with this feature: the standalone listener when the configuration
+/// sets `metrics.listen` and the application did not install one itself, so a plain worker
+/// exposes its metrics with one configuration key and no code.
+pub(crate) fn install_configured(builder: HostBuilder) -> HostBuilder {
+    if builder.is_configured("metrics.listen") && !builder.has_service(MetricsListener::NAME) {
+        // The configured address replaces this one when the service is built.
+        MetricsListener::new(SocketAddr::from(([0, 0, 0, 0], 9464))).install(builder)
+    } else {
+        builder
     }
 }
 

@@ -24,8 +24,8 @@ pub(crate) use self::outcome::call_caught;
 pub use self::outcome::{BoxError, Failure, IntoOutcome};
 pub use self::policy::{FailurePolicy, RestartPolicy};
 pub(crate) use self::policy::{declare_policy, policy_from};
-pub(crate) use self::settings::format_duration;
 pub use self::settings::{
     Origin, Setting, SettingKind, SettingValue, Settings, SettingsCheck, SettingsConflict,
     TextCheck,
 };
+pub(crate) use self::settings::{format_duration, parse_duration};

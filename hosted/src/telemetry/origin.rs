@@ -107,6 +107,13 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "otel"),
+        allow(
+            clippy::needless_update,
+            reason = "the trace context is a field with `otel` only"
+        )
+    )]
     fn a_run_is_stored_as_json() {
         let origin = Origin {
             run: Some(Arc::from("tick{service=a\"b tick=1}")),

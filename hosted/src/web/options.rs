@@ -35,10 +35,11 @@ use super::hub::{HubOptions, Overflow};
 pub struct WebOptions {
     /// The address and port the server listens on. Default `127.0.0.1:8080`; port 0 picks a free
     /// port (the bound address is logged and injectable as [`ServerAddress`](super::ServerAddress)).
+    #[serde(with = "crate::config::socket_address")]
     pub bind: SocketAddr,
     /// The time a request may take; after it the request is answered 408 Request Timeout.
     /// Default 30 s. WebSocket connections are not subject to it once upgraded.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "crate::config::duration")]
     pub request_timeout: Duration,
     /// The largest request body accepted, in bytes; a larger one is answered 413. Default 1 MiB.
     pub body_limit: usize,
@@ -130,51 +131,5 @@ impl crate::config::Section for WebOptions {
 
     fn validate(&self) -> Result<(), String> {
         self.check()
-    }
-}
-
-/// Durations written as configuration writes them everywhere else: `"5s"`, `"250ms"`.
-mod humantime_serde_compat {
-    use std::fmt;
-    use std::time::Duration;
-
-    use serde::Deserializer;
-    use serde::de::{Error, Visitor};
-
-    struct Humantime;
-
-    const EXPECTED: &str = "expected a duration like \"5s\" or \"250ms\"";
-
-    impl Visitor<'_> for Humantime {
-        type Value = Duration;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a duration like \"5s\" or \"250ms\"")
-        }
-
-        fn visit_str<E: Error>(self, text: &str) -> Result<Duration, E> {
-            humantime::parse_duration(text)
-                .map_err(|error| E::custom(format!("{EXPECTED}, got {text:?} ({error})")))
-        }
-
-        fn visit_u64<E: Error>(self, number: u64) -> Result<Duration, E> {
-            Err(E::custom(format!(
-                "{EXPECTED}, got {number} without a unit (write \"{number}s\" or \"{number}ms\")"
-            )))
-        }
-
-        fn visit_i64<E: Error>(self, number: i64) -> Result<Duration, E> {
-            Err(E::custom(format!("{EXPECTED}, got {number}")))
-        }
-
-        fn visit_f64<E: Error>(self, number: f64) -> Result<Duration, E> {
-            Err(E::custom(format!("{EXPECTED}, got {number}")))
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Duration, D::Error> {
-        deserializer.deserialize_any(Humantime)
     }
 }
