@@ -24,6 +24,12 @@ pub use crate::web::{
     IntoRoutes, RouteContribution, listing as web_listing, listing_json as web_listing_json,
 };
 
+/// Not public API, for the benchmarks: leaves out the status, metrics and tracing calls of the
+/// queues and timers built from now on, to measure what they cost when nothing listens.
+pub fn bypass_hooks(bypass: bool) {
+    crate::telemetry::bypass_hooks(bypass);
+}
+
 /// Not public API, used by generated code: registers the web host (once, whichever
 /// `#[hosted::routes]` calls it), and with the `postgres` feature the hub's backplane.
 #[cfg(feature = "web")]

@@ -8,13 +8,20 @@
 //! * work items (async closures receiving the stop token): the [`WorkQueue`] versus a channel of
 //!   boxed closures and a worker loop.
 //!
-//! Rounds alternate between `hosted` and the hand-written code; the report gives the median of
-//! each and their ratio (above 1 means `hosted` is faster for throughput; for latency, the
-//! ratio is `hosted` / hand-written, so below 1 means `hosted` is faster).
+//! Rounds alternate between `hosted`, `hosted` with its status, metrics and tracing hooks
+//! bypassed (`hosted::__private::bypass_hooks`: what "no cost when nothing listens" is measured
+//! against) and the hand-written code; the report gives the median of each with its spread, and
+//! the ratios (above 1 means `hosted` is faster for throughput; for latency, the ratio is
+//! `hosted` / hand-written, so below 1 means `hosted` is faster).
 //!
 //! ```sh
 //! cargo bench -p hosted-tests --bench queue
+//! cargo bench -p hosted-tests --bench queue -- "u64,"   # only the cases whose label contains it
 //! ```
+//!
+//! `QUEUE_BENCH_ONLY=<case>:<variant>` runs one case once and prints nothing, for instruction
+//! counts under callgrind (`QUEUE_BENCH_ITEMS` sets the item count): the case is `typed1`,
+//! `typed4`, `work1` or `work4`, the variant `hosted`, `bypassed` or `hand`.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -29,7 +36,12 @@ use hosted::registry::ServiceDescriptor;
 use hosted::{CancellationToken, Host, Queue, WorkQueue};
 use tokio::sync::{Notify, mpsc};
 
-const ITEMS: u64 = 1_000_000;
+static ITEMS: LazyLock<u64> = LazyLock::new(|| {
+    std::env::var("QUEUE_BENCH_ITEMS")
+        .ok()
+        .and_then(|items| items.parse().ok())
+        .unwrap_or(1_000_000)
+});
 const CAPACITY: usize = 100;
 const ROUNDS: usize = 5;
 
@@ -52,7 +64,7 @@ impl Done {
     /// The work done per item, the same on both sides.
     fn handle(&self, item: u64) {
         self.sum.fetch_add(black_box(item), Ordering::Relaxed);
-        if self.handled.fetch_add(1, Ordering::Relaxed) + 1 == ITEMS {
+        if self.handled.fetch_add(1, Ordering::Relaxed) + 1 == *ITEMS {
             self.all.notify_one();
         }
     }
@@ -70,7 +82,7 @@ impl Latencies {
         Arc::new(Self {
             epoch: Instant::now(),
             next: AtomicUsize::new(0),
-            samples: (0..ITEMS).map(|_| AtomicU64::new(0)).collect(),
+            samples: (0..*ITEMS).map(|_| AtomicU64::new(0)).collect(),
         })
     }
 
@@ -138,7 +150,7 @@ where
     Fut: Future<Output = ()> + Send,
 {
     let began = Instant::now();
-    let per_producer = ITEMS / producers;
+    let per_producer = *ITEMS / producers;
     let tasks: Vec<_> = (0..producers)
         .map(|producer| {
             let send = send.clone();
@@ -152,7 +164,7 @@ where
     let finished = done.all.notified();
     tokio::pin!(finished);
     finished.as_mut().enable();
-    if done.handled.load(Ordering::Relaxed) < ITEMS {
+    if done.handled.load(Ordering::Relaxed) < *ITEMS {
         finished.await;
     }
     let elapsed = began.elapsed();
@@ -176,7 +188,8 @@ async fn typed(item: u64) {
     TYPED_DONE.handle(item);
 }
 
-async fn typed_hosted(producers: u64, case: Case) -> Run {
+async fn typed_hosted(producers: u64, case: Case, hooks: bool) -> Run {
+    hosted::__private::bypass_hooks(!hooks);
     let (done, latencies) = (&*TYPED_DONE, &*TYPED_LATENCIES);
     done.handled.store(0, Ordering::Relaxed);
     latencies.next.store(0, Ordering::Relaxed);
@@ -242,7 +255,8 @@ async fn typed_by_hand(producers: u64, case: Case) -> Run {
     Run { elapsed, p50, p99 }
 }
 
-async fn closures_hosted(producers: u64) -> Run {
+async fn closures_hosted(producers: u64, hooks: bool) -> Run {
+    hosted::__private::bypass_hooks(!hooks);
     let done = Done::new();
     let host = start_host(Host::builder().add_service(ServiceDescriptor::work_queue(
         "bench",
@@ -312,17 +326,29 @@ async fn closures_by_hand(producers: u64) -> Run {
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+/// The median, lowest and highest.
+fn summary(mut values: Vec<f64>) -> (f64, f64, f64) {
     values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    (
+        values[values.len() / 2],
+        values[0],
+        values[values.len() - 1],
+    )
 }
 
-/// Runs both sides `ROUNDS` times, alternating, and prints the medians.
-fn compare<H, B, HF, BF>(runtime: &tokio::runtime::Runtime, label: &str, hosted: H, by_hand: B)
-where
+/// Runs the three variants `ROUNDS` times, alternating, and prints the medians.
+fn compare<H, P, B, HF, PF, BF>(
+    runtime: &tokio::runtime::Runtime,
+    label: &str,
+    hosted: H,
+    bypassed: P,
+    by_hand: B,
+) where
     H: Fn() -> HF,
+    P: Fn() -> PF,
     B: Fn() -> BF,
     HF: Future<Output = Run>,
+    PF: Future<Output = Run>,
     BF: Future<Output = Run>,
 {
     // `cargo bench --bench queue -- <word>` runs only the cases whose label contains it.
@@ -331,49 +357,86 @@ where
     {
         return;
     }
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut ours, mut bare, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     // One warm-up round each.
     runtime.block_on(hosted());
+    runtime.block_on(bypassed());
     runtime.block_on(by_hand());
-    for _ in 0..ROUNDS {
-        ours.push(runtime.block_on(hosted()));
-        theirs.push(runtime.block_on(by_hand()));
+    for round in 0..ROUNDS {
+        // The order turns each round, so no variant always follows the same one.
+        for variant in 0..3 {
+            match (round + variant) % 3 {
+                0 => ours.push(runtime.block_on(hosted())),
+                1 => bare.push(runtime.block_on(bypassed())),
+                _ => theirs.push(runtime.block_on(by_hand())),
+            }
+        }
     }
     #[allow(
         clippy::cast_precision_loss,
         reason = "a million items per second is far below f64 precision"
     )]
     let rate = |runs: &[Run]| {
-        median(
+        summary(
             runs.iter()
-                .map(|run| ITEMS as f64 / run.elapsed.as_secs_f64())
+                .map(|run| *ITEMS as f64 / run.elapsed.as_secs_f64() / 1e6)
                 .collect(),
         )
     };
-    let (ours_rate, theirs_rate) = (rate(&ours), rate(&theirs));
+    let (ours_rate, ours_low, ours_high) = rate(&ours);
+    let (bare_rate, bare_low, bare_high) = rate(&bare);
+    let (theirs_rate, theirs_low, theirs_high) = rate(&theirs);
     println!(
-        "{label:<38} hosted {:>6.2} M items/s   by hand {:>6.2} M items/s   ratio {:.2}x",
-        ours_rate / 1e6,
-        theirs_rate / 1e6,
+        "{label:<38} hosted {ours_rate:>6.2} M items/s   by hand {theirs_rate:>6.2} M items/s   ratio {:.2}x   (hosted {ours_low:.2}-{ours_high:.2}, by hand {theirs_low:.2}-{theirs_high:.2})",
         ours_rate / theirs_rate
+    );
+    println!(
+        "{:<38} hooks bypassed {bare_rate:>6.2} M items/s ({bare_low:.2}-{bare_high:.2})   with hooks / bypassed {:.3}x",
+        "",
+        ours_rate / bare_rate
     );
     if ours.iter().any(|run| run.p99 > 0) {
         #[allow(clippy::cast_precision_loss, reason = "nanoseconds")]
         let pick = |runs: &[Run], p: fn(&Run) -> u64| {
-            median(runs.iter().map(|run| p(run) as f64).collect())
+            summary(runs.iter().map(|run| p(run) as f64).collect()).0
         };
         let (ours_p50, theirs_p50) = (pick(&ours, |run| run.p50), pick(&theirs, |run| run.p50));
         let (ours_p99, theirs_p99) = (pick(&ours, |run| run.p99), pick(&theirs, |run| run.p99));
         println!(
-            "{:<38} hosted p50 {:>7.1} us p99 {:>7.1} us   by hand p50 {:>7.1} us p99 {:>7.1} us   p99 ratio {:.2}x",
+            "{:<38} hosted p50 {:>7.1} us p99 {:>7.1} us   by hand p50 {:>7.1} us p99 {:>7.1} us   p50 ratio {:.2}x   p99 ratio {:.2}x",
             "  enqueue-to-start latency",
             ours_p50 / 1e3,
             ours_p99 / 1e3,
             theirs_p50 / 1e3,
             theirs_p99 / 1e3,
+            ours_p50 / theirs_p50,
             ours_p99 / theirs_p99
         );
     }
+}
+
+/// One case, once, for callgrind (`QUEUE_BENCH_ONLY`).
+fn only(runtime: &tokio::runtime::Runtime, spec: &str) {
+    let (case, variant) = spec
+        .split_once(':')
+        .expect("QUEUE_BENCH_ONLY=<case>:<variant>");
+    let (work, producers) = match case {
+        "typed1" => (false, 1),
+        "typed4" => (false, 4),
+        "work1" => (true, 1),
+        "work4" => (true, 4),
+        other => panic!("unknown case {other}"),
+    };
+    runtime.block_on(async {
+        match (work, variant) {
+            (false, "hand") => typed_by_hand(producers, Case::Throughput).await,
+            (false, hosted) => {
+                typed_hosted(producers, Case::Throughput, hosted != "bypassed").await
+            }
+            (true, "hand") => closures_by_hand(producers).await,
+            (true, hosted) => closures_hosted(producers, hosted != "bypassed").await,
+        }
+    });
 }
 
 fn main() {
@@ -382,26 +445,34 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
+    if let Ok(spec) = std::env::var("QUEUE_BENCH_ONLY") {
+        only(&runtime, &spec);
+        return;
+    }
     println!(
-        "{ITEMS} items, capacity {CAPACITY}, one worker, median of {ROUNDS} rounds, 2 runtime threads"
+        "{} items, capacity {CAPACITY}, one worker, median of {ROUNDS} rounds (min-max), 2 runtime threads",
+        *ITEMS
     );
     for producers in [1, 4] {
         compare(
             &runtime,
             &format!("typed u64, {producers} producer(s)"),
-            || typed_hosted(producers, Case::Throughput),
+            || typed_hosted(producers, Case::Throughput, true),
+            || typed_hosted(producers, Case::Throughput, false),
             || typed_by_hand(producers, Case::Throughput),
         );
         compare(
             &runtime,
             &format!("typed u64 + latency, {producers} producer(s)"),
-            || typed_hosted(producers, Case::Latency),
+            || typed_hosted(producers, Case::Latency, true),
+            || typed_hosted(producers, Case::Latency, false),
             || typed_by_hand(producers, Case::Latency),
         );
         compare(
             &runtime,
             &format!("work items, {producers} producer(s)"),
-            || closures_hosted(producers),
+            || closures_hosted(producers, true),
+            || closures_hosted(producers, false),
             || closures_by_hand(producers),
         );
     }

@@ -6,8 +6,12 @@
 //! cargo bench -p hosted-tests --bench timed
 //! ```
 //!
-//! `TIMED_BENCH_VARIANT=hand|hosted|spine` runs one variant alone; `spine` (10,000 background
-//! services that only wait for the stop) measures what the host costs before any timer.
+//! `TIMED_BENCH_VARIANT=hand|hosted|bypassed|spine` runs one variant alone; `bypassed` is
+//! `hosted` with the status, metrics and tracing hooks of its ticks left out
+//! (`hosted::__private::bypass_hooks`), what "no cost when nothing listens" is measured against;
+//! `spine` (10,000 background services that only wait for the stop) measures what the host costs
+//! before any timer. `TIMED_BENCH_TIMERS` and `TIMED_BENCH_RUN_MS` change the number of timers
+//! and the window, for instruction counts under callgrind (see `scripts/bench.sh`).
 //!
 //! The binary runs each variant in a child process of its own (itself, re-executed), so CPU time
 //! and memory are per variant, alternating the variants over two rounds; each child runs a
@@ -26,12 +30,26 @@ use hosted::timer::TimerOptions;
 use hosted::{Host, Tick};
 use tokio::time::Instant;
 
-const TIMERS: usize = 10_000;
 const PERIOD: Duration = Duration::from_millis(100);
-const RUN: Duration = Duration::from_secs(10);
 const WARM_UP: Duration = Duration::from_secs(1);
 const ROUNDS: usize = 2;
 const VARIANT: &str = "TIMED_BENCH_VARIANT";
+
+fn from_env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// How many timers.
+static TIMERS: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    usize::try_from(from_env("TIMED_BENCH_TIMERS", 10_000)).unwrap_or(10_000)
+});
+
+/// The measured window.
+static RUN: std::sync::LazyLock<Duration> =
+    std::sync::LazyLock::new(|| Duration::from_millis(from_env("TIMED_BENCH_RUN_MS", 10_000)));
 
 /// Lateness in 10 µs buckets up to 100 ms, then one overflow bucket.
 const BUCKET: Duration = Duration::from_micros(10);
@@ -54,12 +72,12 @@ impl Recorder {
         let zeros = |count| (0..count).map(|_| AtomicU64::new(0)).collect();
         Self {
             measure_from,
-            measure_until: measure_from + RUN,
+            measure_until: measure_from + *RUN,
             buckets: zeros(BUCKETS + 1),
             max_nanos: AtomicU64::new(0),
-            highest: zeros(TIMERS),
-            runs: zeros(TIMERS),
-            first: zeros(TIMERS),
+            highest: zeros(*TIMERS),
+            runs: zeros(*TIMERS),
+            first: zeros(*TIMERS),
         }
     }
 
@@ -101,7 +119,7 @@ impl Recorder {
     fn counts(&self) -> (u64, u64) {
         let mut runs = 0;
         let mut missed = 0;
-        for timer in 0..TIMERS {
+        for timer in 0..*TIMERS {
             let ran = self.runs[timer].load(Ordering::Relaxed);
             let first = self.first[timer].load(Ordering::Relaxed);
             let highest = self.highest[timer].load(Ordering::Relaxed);
@@ -160,7 +178,7 @@ fn run_variant(variant: &str) {
         let stop = hosted::CancellationToken::new();
         let running = match variant {
             "hand" => {
-                for timer in 0..TIMERS {
+                for timer in 0..*TIMERS {
                     let recorder = Arc::clone(&recorder);
                     let stop = stop.clone();
                     let phase = Duration::from_micros(10) * u32::try_from(timer).unwrap_or(0);
@@ -184,7 +202,7 @@ fn run_variant(variant: &str) {
                 // Not one of the compared variants: the host's own cost of 10,000 services that
                 // do nothing but wait for the stop, to tell it apart from the timers'.
                 let mut builder = Host::builder();
-                for timer in 0..TIMERS {
+                for timer in 0..*TIMERS {
                     builder = builder.add_service(ServiceDescriptor::background(
                         format!("idle-{timer}"),
                         |cx: RunContext| async move { cx.stop_token().cancelled().await },
@@ -194,8 +212,9 @@ fn run_variant(variant: &str) {
                 Some(host.start().await.expect("the host starts"))
             }
             _ => {
+                hosted::__private::bypass_hooks(variant == "bypassed");
                 let mut builder = Host::builder();
-                for timer in 0..TIMERS {
+                for timer in 0..*TIMERS {
                     let recorder = Arc::clone(&recorder);
                     builder = builder.add_service(ServiceDescriptor::timed(
                         format!("timer-{timer}"),
@@ -222,7 +241,7 @@ fn run_variant(variant: &str) {
         let started = began.elapsed();
         tokio::time::sleep_until(recorder.measure_from).await;
         let (cpu_before, window_began) = (cpu_time(), Instant::now());
-        tokio::time::sleep(RUN).await;
+        tokio::time::sleep(*RUN).await;
         let cpu = cpu_time().saturating_sub(cpu_before);
         let window = window_began.elapsed();
         let resident = resident_kib();
@@ -293,7 +312,7 @@ fn main() {
     let program = std::env::current_exe().expect("the benchmark's path");
     let mut results: Vec<(&str, Figures)> = Vec::new();
     for round in 1..=ROUNDS {
-        for variant in ["hand", "hosted"] {
+        for variant in ["hand", "hosted", "bypassed"] {
             let output = Command::new(&program)
                 .env(VARIANT, variant)
                 .output()
@@ -318,10 +337,13 @@ fn main() {
         median(&mut values)
     };
     println!();
-    println!("{TIMERS} timers every {PERIOD:?} for {RUN:?}, median of {ROUNDS} runs per variant");
     println!(
-        "{:<22} {:>12} {:>12} {:>10}  target",
-        "", "hand-written", "#[timed]", "ratio"
+        "{} timers every {PERIOD:?} for {:?}, median of {ROUNDS} runs per variant (min-max)",
+        *TIMERS, *RUN
+    );
+    println!(
+        "{:<22} {:>12} {:>12} {:>10}  {:>12} target",
+        "", "hand-written", "#[timed]", "ratio", "no hooks"
     );
     let rows = [
         ("lateness p50 (µs)", "p50_us", ""),
@@ -336,12 +358,13 @@ fn main() {
     for (label, key, target) in rows {
         let (hand, hosted) = (summary("hand", key), summary("hosted", key));
         println!(
-            "{label:<22} {hand:>12.0} {hosted:>12.0} {:>10}  {target}",
+            "{label:<22} {hand:>12.0} {hosted:>12.0} {:>10}  {:>12.0} {target}",
             if hand > 0.0 {
                 format!("{:.2}×", hosted / hand)
             } else {
                 "-".to_owned()
-            }
+            },
+            summary("bypassed", key)
         );
     }
     let p99_margin = summary("hosted", "p99_us") - summary("hand", "p99_us");
@@ -351,5 +374,21 @@ fn main() {
         summary("hosted", "missed"),
         summary("hosted", "cpu_ms") / summary("hand", "cpu_ms"),
         summary("hosted", "rss_kib") / summary("hand", "rss_kib"),
+    );
+    let per_tick = |variant: &str| {
+        let mut values: Vec<f64> = results
+            .iter()
+            .filter(|(name, _)| *name == variant)
+            .map(|(_, figures)| figures.get("cpu_ms") * 1e3 / figures.get("ticks"))
+            .collect();
+        values.sort_by(f64::total_cmp);
+        (median(&mut values), values[0], values[values.len() - 1])
+    };
+    let ((hand, hand_low, hand_high), (hosted, low, high), (bare, bare_low, bare_high)) =
+        (per_tick("hand"), per_tick("hosted"), per_tick("bypassed"));
+    println!(
+        "CPU per tick: hand-written {hand:.2} µs ({hand_low:.2}-{hand_high:.2}), #[timed] {hosted:.2} µs ({low:.2}-{high:.2}), ratio {:.2}×; hooks bypassed {bare:.2} µs ({bare_low:.2}-{bare_high:.2}), with hooks / bypassed {:.3}×",
+        hosted / hand,
+        hosted / bare
     );
 }

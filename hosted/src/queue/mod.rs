@@ -65,6 +65,9 @@ pub(crate) struct Shared<T> {
     drops: Mutex<DropReport>,
     /// Where the items go instead of the channel, for a queue kept outside the process.
     forward: Option<Arc<dyn Forward<T>>>,
+    /// Whether sends record where they come from and items run in spans: always, but in the
+    /// benchmark that measures what that costs ([`crate::telemetry::bypass_hooks`]).
+    pub(crate) hooks: bool,
 }
 
 /// Where the items of a queue kept outside the process go (a durable store): a send returns once
@@ -252,6 +255,7 @@ impl<T: Send + 'static> Queue<T> {
                 counters: Counters::default(),
                 drops: Mutex::new(DropReport::default()),
                 forward: None,
+                hooks: !crate::telemetry::hooks_bypassed(),
             }),
         }
     }
@@ -297,7 +301,7 @@ impl<T> Queue<T> {
         }
         self.shared
             .chan
-            .send(item, Origin::capture())
+            .send(item, self.origin())
             .await
             .map_err(|item| self.handed_back(SendError::Closed(item)))
     }
@@ -316,7 +320,7 @@ impl<T> Queue<T> {
                     .into(),
             )));
         }
-        match self.shared.chan.offer(item, Origin::capture()) {
+        match self.shared.chan.offer(item, self.origin()) {
             Offer::Accepted { dropped: None } => Ok(()),
             Offer::Accepted {
                 dropped: Some(dropped),
@@ -345,7 +349,7 @@ impl<T> Queue<T> {
         if self.shared.chan.full_mode() != FullMode::Wait {
             return self.try_send(item);
         }
-        let mut send = self.shared.chan.send(item, Origin::capture());
+        let mut send = self.shared.chan.send(item, self.origin());
         let sleep = tokio::time::sleep(timeout);
         let mut sleep = std::pin::pin!(sleep);
         std::future::poll_fn(|cx: &mut Context<'_>| {
@@ -430,6 +434,15 @@ impl<T> Queue<T> {
     )]
     pub(crate) fn forward(&self) -> Option<&Arc<dyn Forward<T>>> {
         self.shared.forward.as_ref()
+    }
+
+    /// Where a send comes from, for the item's run to show.
+    fn origin(&self) -> Origin {
+        if self.shared.hooks {
+            Origin::capture()
+        } else {
+            Origin::default()
+        }
     }
 
     fn handed_back(&self, error: SendError<T>) -> SendError<T> {

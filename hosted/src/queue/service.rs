@@ -561,7 +561,11 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
     loop {
         // The handler consumes the item: keep a copy for a retry or the dead letter.
         let copy = keep.map(|keep| keep(&item));
-        let mut run = RunSpan::item(base.info().name(), seq, attempt, origin);
+        let mut run = if shared.hooks {
+            RunSpan::item(base.info().name(), seq, attempt, origin)
+        } else {
+            RunSpan::none()
+        };
         let outcome = if base.runs_scoped() {
             let (cx, end) = base.begin_run();
             let outcome = run_attempt(&parts.handler, item, &cx, options.timeout(), &mut run).await;

@@ -3,7 +3,7 @@
 //! watchdog) reads it; the service, its timer or its queue writes it.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use tokio::time::Instant;
@@ -25,16 +25,23 @@ use tokio::time::Instant;
 pub struct Activity {
     running: AtomicBool,
     stuck: Mutex<Option<String>>,
-    next_due: Mutex<Option<Instant>>,
+    /// The next due time as nanoseconds from `epoch` (before it, negative); [`NO_DUE`] for none.
+    /// An atomic, not a lock: a timer writes it on every tick.
+    next_due: AtomicI64,
+    epoch: Instant,
     in_flight: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>,
 }
+
+/// In [`Activity::next_due`]: nothing due.
+const NO_DUE: i64 = i64::MIN;
 
 impl Activity {
     pub(crate) fn new() -> Self {
         Self {
             running: AtomicBool::new(false),
             stuck: Mutex::new(None),
-            next_due: Mutex::new(None),
+            next_due: AtomicI64::new(NO_DUE),
+            epoch: Instant::now(),
             in_flight: OnceLock::new(),
         }
     }
@@ -78,7 +85,16 @@ impl Activity {
     /// services, before the first tick is planned and once no tick will ever be.
     #[must_use]
     pub fn next_due(&self) -> Option<Instant> {
-        *self.next_due.lock().unwrap_or_else(PoisonError::into_inner)
+        let nanos = self.next_due.load(Ordering::Relaxed);
+        if nanos == NO_DUE {
+            return None;
+        }
+        let offset = std::time::Duration::from_nanos(nanos.unsigned_abs());
+        Some(if nanos >= 0 {
+            self.epoch + offset
+        } else {
+            self.epoch - offset
+        })
     }
 
     /// For a queued service, how many items its workers are handling now; `None` for other
@@ -93,7 +109,17 @@ impl Activity {
     }
 
     pub(crate) fn set_next_due(&self, due: Option<Instant>) {
-        *self.next_due.lock().unwrap_or_else(PoisonError::into_inner) = due;
+        // Nanoseconds in an `i64`: 292 years either side of the service's creation.
+        let nanos =
+            |duration: std::time::Duration| i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX);
+        let value = due.map_or(NO_DUE, |due| {
+            if due >= self.epoch {
+                nanos(due - self.epoch)
+            } else {
+                -nanos(self.epoch - due)
+            }
+        });
+        self.next_due.store(value, Ordering::Relaxed);
     }
 
     /// Where [`in_flight`](Self::in_flight) reads its count; the first source set stays.

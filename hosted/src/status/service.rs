@@ -73,19 +73,25 @@ impl fmt::Display for ServiceState {
     }
 }
 
-/// Nanoseconds in a `u64`, saturating (584 years).
+/// Nanoseconds in a `u64`, saturating (584 years). Without the 128-bit arithmetic of
+/// `Duration::as_nanos`: this runs on every tick.
 fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+    duration
+        .as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(duration.subsec_nanos()))
 }
 
-/// Milliseconds since the Unix epoch; 0 stands for "never".
-fn unix_millis(at: SystemTime) -> i64 {
-    at.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(1, |since| {
-            i64::try_from(since.as_millis()).unwrap_or(i64::MAX).max(1)
-        })
+/// Milliseconds in an `i64`, saturating; without a 128-bit division (`Duration::as_millis`).
+fn millis(duration: Duration) -> i64 {
+    let millis = duration
+        .as_secs()
+        .saturating_mul(1_000)
+        .saturating_add(u64::from(duration.subsec_millis()));
+    i64::try_from(millis).unwrap_or(i64::MAX)
 }
 
+/// Milliseconds since the Unix epoch back to a time; 0 stands for "never".
 fn from_unix_millis(millis: i64) -> Option<SystemTime> {
     let millis = u64::try_from(millis).ok().filter(|&millis| millis > 0)?;
     SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(millis))
@@ -327,17 +333,20 @@ impl TimerStatus {
     }
 
     /// Records a tick as it starts: when it was due on the wall clock, how late it started,
-    /// the due ticks it stands for (`missed`), the ticks skipped since the last one, and when the
-    /// next one is due.
+    /// the due ticks it stands for (`missed`), the ticks skipped since the last one, and how long
+    /// after this one's due time the next one is due (the wall time is derived from this one's,
+    /// with no second conversion between the clocks).
     pub(crate) fn tick_started(
         &self,
         scheduled_at: SystemTime,
         lateness: Duration,
         missed: u64,
         skipped: u64,
-        next: Option<SystemTime>,
+        next_after: Option<Duration>,
     ) {
         let late = nanos(lateness);
+        let since = scheduled_at.duration_since(SystemTime::UNIX_EPOCH).ok();
+        let last = since.map_or(1, |since| millis(since).max(1));
         self.ticks.fetch_add(1, Ordering::Relaxed);
         if missed > 0 {
             self.missed.fetch_add(missed, Ordering::Relaxed);
@@ -345,10 +354,15 @@ impl TimerStatus {
         if skipped > 0 {
             self.skipped.fetch_add(skipped, Ordering::Relaxed);
         }
-        self.last_tick_ms
-            .store(unix_millis(scheduled_at), Ordering::Relaxed);
-        self.next_tick_ms
-            .store(next.map_or(0, unix_millis), Ordering::Relaxed);
+        self.last_tick_ms.store(last, Ordering::Relaxed);
+        self.next_tick_ms.store(
+            match (since, next_after) {
+                (Some(since), Some(after)) => millis(since.saturating_add(after)).max(1),
+                (None, Some(_)) => 1,
+                (_, None) => 0,
+            },
+            Ordering::Relaxed,
+        );
         self.last_lateness_nanos.store(late, Ordering::Relaxed);
         self.max_lateness_nanos.fetch_max(late, Ordering::Relaxed);
         #[cfg(feature = "metrics")]

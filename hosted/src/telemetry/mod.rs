@@ -60,6 +60,23 @@ mod run;
 pub(crate) use self::origin::Origin;
 pub(crate) use self::run::{RunSpan, in_run};
 
+/// Whether the hooks of the queue's and the timer's hot paths are left out, for the benchmarks
+/// that measure what they cost: see [`bypass_hooks`].
+static HOOKS_BYPASSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Leaves out, for the queues and timers built from now on, the status, metrics and tracing
+/// calls on their hot paths: no span per tick or item, no sender recorded at `send`, no tick or
+/// run recorded in the status, no next due time. Not for applications: the benchmarks compare a
+/// host with and without them, in one process, to show what they cost when nothing listens.
+pub(crate) fn bypass_hooks(bypass: bool) {
+    HOOKS_BYPASSED.store(bypass, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Read once per queue or timer, when it is built.
+pub(crate) fn hooks_bypassed() -> bool {
+    HOOKS_BYPASSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How long the host waits for the collector when it shuts the exporter down at the end of its
 /// stop (feature `otel`).
 pub const EXPORT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);

@@ -39,6 +39,14 @@ impl RunSpan {
         Self { span, mark }
     }
 
+    /// No span: for a run whose hooks are bypassed ([`bypass_hooks`](super::bypass_hooks)).
+    pub(crate) fn none() -> Self {
+        Self {
+            span: Span::none(),
+            mark: None,
+        }
+    }
+
     /// One run of a background body.
     pub(crate) fn body(service: &str, run: u32) -> Self {
         let span = tracing::info_span!(parent: None, "run", service = %service, run);

@@ -11,6 +11,7 @@ mod options;
 mod overrides;
 mod runner;
 mod schedule;
+mod stop_signal;
 mod tick;
 mod tick_log;
 
@@ -26,12 +27,10 @@ pub use self::tick::Tick;
 pub use self::tick_log::{TickLog, TickRecord};
 
 use crate::di::{InjectError, RunContext};
-use crate::registry::BodyFn;
 use crate::registry::{MakeService, ServiceDescriptor};
 use crate::service::ErasedService;
 use crate::service::FailurePolicy;
-use crate::service::{BoxError, IntoOutcome, ServiceKind, SettingsConflict};
-use crate::util::BoxFuture;
+use crate::service::{IntoOutcome, ServiceKind, SettingsConflict};
 
 impl ServiceDescriptor {
     /// A timed service: `body` runs on the schedule of `options`, each tick with a fresh
@@ -68,10 +67,7 @@ impl ServiceDescriptor {
         F: Fn(RunContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output: IntoOutcome> + Send + 'static,
     {
-        let body: BodyFn = Arc::new(move |cx| -> BoxFuture<'static, Result<(), BoxError>> {
-            let run = body(cx);
-            Box::pin(async move { run.await.into_outcome() })
-        });
+        let body = Arc::new(body);
         let settings = options.settings();
         let checked = options.clone();
         let make: MakeService = Arc::new(move |cx: RunContext| {

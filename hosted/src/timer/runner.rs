@@ -6,18 +6,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::telemetry::{RunSpan, in_run};
+use std::future::Future;
+
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::stop_signal::StopSignal;
 use crate::di::RunContext;
 use crate::di::ScopeExit;
-use crate::registry::BodyFn;
 use crate::service::Failure;
 use crate::service::FailurePolicy;
 use crate::service::call_caught;
-use crate::service::{BoxError, HostedService};
+use crate::service::{BoxError, HostedService, IntoOutcome};
+use crate::telemetry::{RunSpan, in_run};
 use crate::timer::options::{Cadence, Missed, Overlap, Plan};
 use crate::timer::schedule::CronSchedule;
 use crate::timer::tick::Tick;
@@ -98,9 +100,27 @@ impl WallAnchor {
     }
 }
 
+/// What a timer runs on each tick: the function given to
+/// [`ServiceDescriptor::timed`](crate::registry::ServiceDescriptor::timed), called through its
+/// own type, so a tick's future is not boxed.
+pub(crate) trait TickBody: Send + Sync + 'static {
+    fn call(&self, cx: RunContext) -> impl Future<Output = Result<(), BoxError>> + Send + 'static;
+}
+
+impl<F, Fut> TickBody for F
+where
+    F: Fn(RunContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output: IntoOutcome> + Send + 'static,
+{
+    fn call(&self, cx: RunContext) -> impl Future<Output = Result<(), BoxError>> + Send + 'static {
+        let run = self(cx);
+        async move { run.await.into_outcome() }
+    }
+}
+
 /// A service that runs its body on a schedule.
-pub(crate) struct TimerService {
-    body: BodyFn,
+pub(crate) struct TimerService<B> {
+    body: Arc<B>,
     cx: RunContext,
     plan: Plan,
     clock: Clock,
@@ -109,12 +129,15 @@ pub(crate) struct TimerService {
     next_number: AtomicU64,
     /// Where ticks are recorded for the host's status.
     status: Option<Arc<crate::status::ServiceStatus>>,
+    /// Whether ticks run in spans and record their next due time: always, but in the benchmark
+    /// that measures what that costs ([`crate::telemetry::bypass_hooks`]).
+    hooks: bool,
 }
 
-impl TimerService {
+impl<B: TickBody> TimerService<B> {
     /// Builds the timer, with the virtual wall clock and tick log the
     /// [`testing`](crate::testing) host registers, when there are.
-    pub(crate) async fn new(body: BodyFn, cx: RunContext, plan: Plan) -> Self {
+    pub(crate) async fn new(body: Arc<B>, cx: RunContext, plan: Plan) -> Self {
         let container = Arc::clone(cx.container());
         let clock = if container.provides(TypeId::of::<VirtualWallClock>()) {
             container
@@ -129,7 +152,21 @@ impl TimerService {
         } else {
             None
         };
-        let status = cx.status().cloned();
+        let hooks = !crate::telemetry::hooks_bypassed();
+        let (cx, status) = if hooks {
+            let status = cx.status().cloned();
+            (cx, status)
+        } else {
+            // The same context without a status: its runs record nothing.
+            let bare = RunContext::new(
+                cx.info().clone(),
+                cx.stop_token().clone(),
+                cx.lifetime().clone(),
+                Arc::clone(cx.container()),
+                cx.runs_scoped(),
+            );
+            (bare, None)
+        };
         if let Some(status) = &status {
             status.timer(plan.describe());
         }
@@ -141,12 +178,13 @@ impl TimerService {
             log,
             next_number: AtomicU64::new(1),
             status,
+            hooks,
         }
     }
 
     /// Records a tick as it starts in the host's status: its lateness, the ticks it stands
     /// for, and when the next one is due.
-    fn record_tick(&self, tick: &Tick, cursor: &mut Cursor<'_>, wall: &mut WallAnchor) {
+    fn record_tick(&self, tick: &Tick, cursor: &mut Cursor<'_>) {
         let Some(timer) = self
             .status
             .as_ref()
@@ -154,7 +192,9 @@ impl TimerService {
         else {
             return;
         };
-        let next = cursor.due().map(|due| wall.wall_at(&self.clock, due));
+        let next = cursor
+            .due()
+            .map(|due| due.saturating_duration_since(tick.scheduled));
         timer.tick_started(
             tick.scheduled_at,
             tick.started.saturating_duration_since(tick.scheduled),
@@ -162,6 +202,14 @@ impl TimerService {
             std::mem::take(&mut cursor.skipped),
             next,
         );
+    }
+
+    fn span(&self, number: u64) -> RunSpan {
+        if self.hooks {
+            RunSpan::tick(self.cx.info().name(), number)
+        } else {
+            RunSpan::none()
+        }
     }
 
     fn jitter(&self) -> Duration {
@@ -210,6 +258,7 @@ impl TimerService {
 
     /// Ticks one at a time: `overlap = "skip"` or `"coalesce"`. Each tick runs on this task.
     async fn run_in_turn(&self, stop: &CancellationToken) -> Result<(), BoxError> {
+        let mut stop = StopSignal::new(stop);
         let mut cursor = Cursor::start(&self.plan, &self.clock, &self.next_number);
         let mut wall = WallAnchor::new(&self.clock);
         let mut offset = self.jitter();
@@ -220,12 +269,14 @@ impl TimerService {
                 return Ok(());
             };
             let target = due + offset;
-            self.cx.info().activity().set_next_due(Some(target));
+            if self.hooks {
+                self.cx.info().activity().set_next_due(Some(target));
+            }
             if target > Instant::now() {
                 sleep.as_mut().reset(cursor.wake_at(target));
                 tokio::select! {
                     biased;
-                    () = stop.cancelled() => return Ok(()),
+                    () = stop.stopped() => return Ok(()),
                     () = &mut sleep => {}
                 }
             } else {
@@ -233,7 +284,7 @@ impl TimerService {
                 // whose resolution would make it up to a millisecond late; yield only if this
                 // task has used up its share of the scheduler.
                 tokio::task::consume_budget().await;
-                if stop.is_cancelled() {
+                if stop.is_stopped() {
                     return Ok(());
                 }
             }
@@ -245,11 +296,11 @@ impl TimerService {
             offset = self.jitter();
             self.next_number
                 .store(cursor.next_number, Ordering::Relaxed);
-            self.record_tick(&tick, &mut cursor, &mut wall);
-            let span = RunSpan::tick(self.cx.info().name(), tick.number);
+            self.record_tick(&tick, &mut cursor);
+            let span = self.span(tick.number);
             let result = in_run(
                 span,
-                run_tick(&self.body, &self.cx, tick, self.log.as_deref()),
+                run_tick(&*self.body, &self.cx, tick, self.log.as_deref()),
             )
             .await;
             cursor.after_run(now, Instant::now(), self.plan.overlap);
@@ -262,6 +313,7 @@ impl TimerService {
     /// Ticks side by side, up to the limit: `overlap = "concurrent"`. Each tick runs on a task
     /// of its own; at stop, the running ones are awaited.
     async fn run_side_by_side(&self, stop: &CancellationToken) -> Result<(), BoxError> {
+        let mut stop = StopSignal::new(stop);
         let mut cursor = Cursor::start(&self.plan, &self.clock, &self.next_number);
         let mut wall = WallAnchor::new(&self.clock);
         let mut offset = self.jitter();
@@ -273,13 +325,15 @@ impl TimerService {
         while let Some(due) = cursor.due() {
             let full = running.len() >= self.plan.max_concurrent;
             let target = due + offset;
-            self.cx.info().activity().set_next_due(Some(target));
+            if self.hooks {
+                self.cx.info().activity().set_next_due(Some(target));
+            }
             if !full {
                 sleep.as_mut().reset(cursor.wake_at(target));
             }
             tokio::select! {
                 biased;
-                () = stop.cancelled() => break,
+                () = stop.stopped() => break,
                 Some(joined) = running.join_next(), if !running.is_empty() => {
                     if let Err(error) = self.joined(joined) {
                         escalated = Some(error);
@@ -293,7 +347,7 @@ impl TimerService {
                 }
                 () = &mut sleep, if !full => {}
             }
-            if stop.is_cancelled() {
+            if stop.is_stopped() {
                 break;
             }
             let now = Instant::now();
@@ -304,12 +358,12 @@ impl TimerService {
             offset = self.jitter();
             self.next_number
                 .store(cursor.next_number, Ordering::Relaxed);
-            self.record_tick(&tick, &mut cursor, &mut wall);
+            self.record_tick(&tick, &mut cursor);
             let (body, cx, log) = (Arc::clone(&self.body), self.cx.clone(), self.log.clone());
             full_since = now;
-            let span = RunSpan::tick(cx.info().name(), tick.number);
+            let span = self.span(tick.number);
             running.spawn(in_run(span, async move {
-                let result = run_tick(&body, &cx, tick, log.as_deref()).await;
+                let result = run_tick(&*body, &cx, tick, log.as_deref()).await;
                 (tick.number, result)
             }));
         }
@@ -334,7 +388,7 @@ impl TimerService {
     }
 }
 
-impl HostedService for TimerService {
+impl<B: TickBody> HostedService for TimerService<B> {
     const __DEFAULT_HOOKS: bool = true;
 
     async fn execute(&self, stop: CancellationToken) -> Result<(), BoxError> {
@@ -351,15 +405,15 @@ impl HostedService for TimerService {
 
 /// One tick: a fresh run (and scope) with the tick attached, the body called with its panics
 /// caught, the scope closed with the outcome.
-async fn run_tick(
-    body: &BodyFn,
+async fn run_tick<B: TickBody>(
+    body: &B,
     base: &RunContext,
     tick: Tick,
     log: Option<&TickLog>,
 ) -> Result<(), Failure> {
     let (cx, end) = base.begin_run();
     let entry = log.map(|log| log.started(base.info().name(), tick));
-    let result = call_caught(body(cx.with_extension(tick)), None).await;
+    let result = call_caught(body.call(cx.with_extension(tick)), None).await;
     let disposed = end
         .finish(if result.is_ok() {
             ScopeExit::Succeeded
