@@ -8,11 +8,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::di::{RunContext, ScopeExit};
 use crate::service::{BoxError, HostedService, IntoOutcome};
-use crate::util::BoxFuture;
-
-/// The body of a function service: called with a fresh context per run.
-pub(crate) type BodyFn =
-    Arc<dyn Fn(RunContext) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
 
 /// A background service made from a function: its body runs with a fresh [`RunContext`] per run.
 ///

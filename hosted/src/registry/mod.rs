@@ -9,7 +9,7 @@ mod background;
 mod descriptor;
 mod problem;
 
-pub(crate) use self::background::{BodyFn, FnService};
+pub(crate) use self::background::FnService;
 pub(crate) use self::descriptor::MakeService;
 pub use self::descriptor::ServiceDescriptor;
 pub use self::problem::{CaptiveLink, Problem};
