@@ -45,16 +45,16 @@ pub struct DurableConfig {
     #[serde(default)]
     pub migrate: Migrate,
     /// How long a claim holds without a heartbeat (heartbeats come every third of it).
-    #[serde(default = "defaults::lease", deserialize_with = "duration")]
+    #[serde(default = "defaults::lease", with = "crate::config::duration")]
     pub lease: Duration,
     /// How often an idle worker looks for jobs when no notification comes.
-    #[serde(default = "defaults::poll_interval", deserialize_with = "duration")]
+    #[serde(default = "defaults::poll_interval", with = "crate::config::duration")]
     pub poll_interval: Duration,
     /// How often the elected replica rescues expired leases and prunes.
-    #[serde(default = "defaults::sweep_interval", deserialize_with = "duration")]
+    #[serde(default = "defaults::sweep_interval", with = "crate::config::duration")]
     pub sweep_interval: Duration,
     /// How long completed jobs are kept before pruning.
-    #[serde(default = "defaults::retention", deserialize_with = "duration")]
+    #[serde(default = "defaults::retention", with = "crate::config::duration")]
     pub retention: Duration,
     /// How long dead jobs are kept before pruning, from their last attempt; `None` (`"never"`):
     /// until retried or discarded.
@@ -64,7 +64,10 @@ pub struct DurableConfig {
     )]
     pub dead_retention: Option<Duration>,
     /// How long to wait for a connection.
-    #[serde(default = "defaults::connect_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "defaults::connect_timeout",
+        with = "crate::config::duration"
+    )]
     pub connect_timeout: Duration,
     /// Whether idle workers are woken by `LISTEN`/`NOTIFY`; with `false` they only poll.
     #[serde(default = "defaults::listen")]
@@ -315,8 +318,4 @@ fn dead_retention<'de, D: Deserializer<'de>>(
              retried or discarded: {error}"
         ))),
     }
-}
-
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    crate::config::duration::deserialize(deserializer)
 }
