@@ -68,26 +68,42 @@ impl StructFields {
                 .iter()
                 .filter(|field| matches!(field.source, FieldSource::Injected))
         };
-        let declarations = declare_values(
+        let (declared, declarations) = declare_values(
             private,
-            injected().map(|field| (&field.ty, field.label.as_str())),
+            injected().map(|field| (field.ty.span(), field.label.as_str())),
         );
-        let cx = quote!(__hosted_cx);
-        let values = self.fields.iter().map(|field| {
-            let (member, ty) = (&field.member, &field.ty);
-            match field.source {
-                FieldSource::Injected => {
-                    let value = inject_value(private, &cx, ty, &field.label);
-                    quote!(#member: #value)
+        let cx = &quote!(__hosted_cx);
+        // The values of the fields, injected from `cx` or, in the declarations' tie, named only.
+        let values = |tie: bool| {
+            let mut declared = declared.iter();
+            let values = self.fields.iter().map(move |field| {
+                let (member, ty) = (&field.member, &field.ty);
+                match field.source {
+                    FieldSource::Injected if tie => {
+                        let local = declared.next();
+                        quote!(#member: #local.never_called())
+                    }
+                    FieldSource::Injected => {
+                        let value = inject_value(private, cx, ty.span(), &field.label);
+                        quote!(#member: #value)
+                    }
+                    FieldSource::Default => quote_spanned! {ty.span()=>
+                        #member: <#ty as ::core::default::Default>::default()
+                    },
                 }
-                FieldSource::Default => {
-                    quote_spanned!(ty.span()=> #member: <#ty as ::core::default::Default>::default())
-                }
+            });
+            match self.shape {
+                Shape::Unit => quote!(Self),
+                Shape::Braced => quote!(Self { #(#values),* }),
             }
-        });
-        let construction = match self.shape {
-            Shape::Unit => quote!(Self),
-            Shape::Braced => quote!(Self { #(#values),* }),
+        };
+        let construction = values(false);
+        // Ties each declared value to its field, so rustc infers the type to declare.
+        let tie = if declared.is_empty() {
+            TokenStream::new()
+        } else {
+            let named = values(true);
+            quote!(let _ = || #named;)
         };
         // Unused bindings would warn in the user's crate when no field is injected.
         let (needs_binding, cx_binding) = if injected().next().is_some() {
@@ -100,6 +116,7 @@ impl StructFields {
             impl #private::Construct for #ident {
                 fn declare(#needs_binding: &mut #private::Dependencies) {
                     #(#declarations)*
+                    #tie
                 }
 
                 async fn construct(

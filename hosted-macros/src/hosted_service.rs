@@ -126,7 +126,7 @@ fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
     };
     let name = service.name();
     let descriptor = quote!(#private::ServiceDescriptor::background(#name, __hosted_run));
-    service.emit(&runner, &descriptor, &TokenStream::new())
+    service.emit(&[], &runner, &descriptor, &TokenStream::new())
 }
 
 fn service_fn<'a>(model: &'a FnModel, item: &'a ItemFn) -> ServiceFn<'a> {

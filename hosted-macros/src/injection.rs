@@ -1,30 +1,49 @@
-//! The generated code that injects parameters and fields: one `Inject` call per value, spanned
-//! at the user's type. Shared by every attribute.
+//! The generated code that injects parameters and fields: one call of `hosted::di::inject` per
+//! value and site, spanned at the user's type. Shared by every attribute.
+//!
+//! The user's type is never written again here: rustc infers each value's type from where it
+//! goes (the user's function, the struct's field). A type that is not injectable is then one
+//! error at the user's type — the same text at every site, which rustc prints once — and a
+//! misspelt type is reported only where the user wrote it.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::Ident;
 use syn::spanned::Spanned as _;
-use syn::{Ident, Type};
 
 use crate::signature::Param;
 
-/// The expression injecting one value of type `ty` from the context `cx`, naming `label` on
-/// failure; `?` returns the error from the enclosing function.
+/// The expression injecting one value from the context `cx` (a `&RunContext`), awaiting, spanned
+/// at `span` (the user's type), naming `label` on failure; `?` returns the error from the
+/// enclosing function.
 pub(crate) fn inject_value(
     private: &TokenStream,
     cx: &TokenStream,
-    ty: &Type,
+    span: Span,
     label: &str,
 ) -> TokenStream {
-    // Named through the user's type and spanned at it: a type that is not injectable is
-    // reported there, with `Inject`'s message, and rustc prints the identical error of the
-    // declaration below once.
-    quote_spanned! {ty.span()=>
+    let at_type = spanned_at(private, span);
+    quote_spanned! {span=>
         {
-            <#ty as #private::Inject>::inject(#cx)
-                .await
-                .map_err(|error| #private::parameter_error(#label, error))?
+            #ALLOW_QUALIFIED
+            let __hosted_value = #at_type::inject(#private::InjectSite::Later(#cx)).later().await;
+            __hosted_value.map_err(|error| #private::parameter_error(#label, error))?
         }
+    }
+}
+
+/// On each statement whose call of `inject` is spanned at the user's type: to rustc, that path
+/// is the user's, and `unused_qualifications` would ask them to shorten it.
+const ALLOW_QUALIFIED: AllowQualified = AllowQualified;
+
+/// [`ALLOW_QUALIFIED`]'s tokens.
+struct AllowQualified;
+
+impl quote::ToTokens for AllowQualified {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(quote! {
+            #[allow(unused_qualifications, reason = "the generated path is spanned at the user's type")]
+        });
     }
 }
 
@@ -39,7 +58,7 @@ pub(crate) fn inject_params(
         .iter()
         .map(|param| {
             let local = format_ident!("__hosted_{}", param.label);
-            let value = inject_value(private, &cx, &param.ty, &param.label);
+            let value = inject_value(private, &cx, param.ty.span(), &param.label);
             let statement = quote!(let #local = #value;);
             (local, statement)
         })
@@ -65,11 +84,14 @@ pub(crate) fn inject_params_stepwise(
         .iter()
         .zip(&locals)
         .enumerate()
-        .map(|(at, (param, local))| {
-            let ty = &param.ty;
+        .map(|(index, (param, local))| {
             let label = &param.label;
-            let attempt = quote_spanned! {ty.span()=>
-                match <#ty as #private::Inject>::inject_now(__hosted_cx) {
+            let span = param.ty.span();
+            let at_type = spanned_at(private, span);
+            let attempt = quote_spanned! {span=> {
+                #ALLOW_QUALIFIED
+                let __hosted_value = #at_type::inject(#private::InjectSite::Now(__hosted_cx)).now();
+                match __hosted_value {
                     ::core::option::Option::Some(::core::result::Result::Ok(value)) => {
                         ::core::option::Option::Some(value)
                     }
@@ -80,8 +102,8 @@ pub(crate) fn inject_params_stepwise(
                     }
                     ::core::option::Option::None => ::core::option::Option::None,
                 }
-            };
-            match at.checked_sub(1).map(|previous| &locals[previous]) {
+            }};
+            match index.checked_sub(1).map(|previous| &locals[previous]) {
                 None => quote!(let #local = #attempt;),
                 Some(previous) => quote! {
                     let #local = if #previous.is_some() {
@@ -94,7 +116,7 @@ pub(crate) fn inject_params_stepwise(
         });
     let cx = quote!(&__hosted_cx);
     let awaited = params.iter().zip(&locals).map(|(param, local)| {
-        let value = inject_value(private, &cx, &param.ty, &param.label);
+        let value = inject_value(private, &cx, param.ty.span(), &param.label);
         quote! {
             let #local = match #local {
                 ::core::option::Option::Some(value) => value,
@@ -119,15 +141,53 @@ pub(crate) fn inject_params_stepwise(
     }
 }
 
-/// The statements declaring what each value needs into `__hosted_needs`.
+/// The statements declaring what each value needs into `__hosted_needs`, one local per value
+/// (`__hosted_declared_<label>`) to name its type in a tie: the caller ends the declarations
+/// with a closure, never called, passing `<local>.never_called()` where the value goes.
 pub(crate) fn declare_values<'a>(
     private: &'a TokenStream,
-    values: impl IntoIterator<Item = (&'a Type, &'a str)> + 'a,
-) -> impl Iterator<Item = TokenStream> + 'a {
-    values.into_iter().map(move |(ty, label)| {
-        quote_spanned! {ty.span()=>
-            #private::name_parameter(__hosted_needs, #label);
-            <#ty as #private::Inject>::declare(__hosted_needs);
-        }
-    })
+    values: impl IntoIterator<Item = (Span, &'a str)> + 'a,
+) -> (Vec<Ident>, Vec<TokenStream>) {
+    values
+        .into_iter()
+        .map(move |(span, label)| {
+            let local = format_ident!("__hosted_declared_{}", label);
+            let at_type = spanned_at(private, span);
+            let statement = quote_spanned! {span=>
+                #private::name_parameter(__hosted_needs, #label);
+                #ALLOW_QUALIFIED
+                let #local = #at_type::inject(#private::InjectSite::Declare(__hosted_needs));
+            };
+            (local, statement)
+        })
+        .unzip()
+}
+
+/// The closure, never called, that ties each declared value to its parameter of `callee`, after
+/// `leading` arguments that are not injected (a queue's item): rustc infers the type to declare
+/// from the user's signature. Nothing when nothing is injected.
+pub(crate) fn tie_to_call(
+    callee: &Ident,
+    leading: &[TokenStream],
+    declared: &[Ident],
+) -> TokenStream {
+    if declared.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        let _ = |#(#leading),*| #callee(#(#leading,)* #(#declared.never_called()),*);
+    }
+}
+
+/// The path `private` (`::hosted::__private`), spanned at `span`: an expression starting with it
+/// is then spanned at `span` alone, and so is what rustc reports there.
+fn spanned_at(private: &TokenStream, span: Span) -> TokenStream {
+    private
+        .clone()
+        .into_iter()
+        .map(|mut token| {
+            token.set_span(span);
+            token
+        })
+        .collect::<TokenStream>()
 }

@@ -565,7 +565,7 @@ fn emit(model: &Model, item_fn: &ItemFn) -> TokenStream {
             #private::ServiceDescriptor::queued(#name, #options, __HostedHandler, #dead_letters)
         }
     };
-    service.emit(&runner, &descriptor, &item_check)
+    service.emit(&[quote!(__hosted_item)], &runner, &descriptor, &item_check)
 }
 
 fn service_fn<'a>(model: &'a Model, item: &'a ItemFn) -> ServiceFn<'a> {

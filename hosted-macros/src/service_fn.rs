@@ -7,7 +7,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
 use syn::{Ident, ItemFn};
 
-use crate::injection::{declare_values, inject_params};
+use crate::injection::{declare_values, inject_params, tie_to_call};
 use crate::service_args::ServiceArgs;
 use crate::signature::HostedFn;
 
@@ -103,6 +103,7 @@ impl ServiceFn<'_> {
     /// `checks`.
     pub(crate) fn emit(
         &self,
+        leading: &[TokenStream],
         runner: &TokenStream,
         descriptor: &TokenStream,
         checks: &TokenStream,
@@ -111,13 +112,14 @@ impl ServiceFn<'_> {
         let ident = self.ident();
         let marker = self.marker_type();
         let key = self.key();
-        let declarations = declare_values(
+        let (declared, declarations) = declare_values(
             &private,
             self.function
                 .params
                 .iter()
-                .map(|param| (&param.ty, param.label.as_str())),
+                .map(|param| (param.ty.span(), param.label.as_str())),
         );
+        let tie = tie_to_call(ident, leading, &declared);
         let calls = self.args.descriptor_calls();
         let line = quote_spanned!(ident.span()=> ::core::line!());
         let reason = format!("`#[{}]` runs an `async fn`", self.attribute);
@@ -136,6 +138,7 @@ impl ServiceFn<'_> {
 
                 fn __hosted_declare(__hosted_needs: &mut #private::Dependencies) {
                     #(#declarations)*
+                    #tie
                 }
 
                 fn __hosted_register(registry: &mut #private::Registry) {

@@ -12,7 +12,7 @@ use syn::{GenericArgument, Ident, Item, ItemFn, ItemStruct, PathArguments, Type}
 use crate::args::{Args, Attribute};
 use crate::construct::StructFields;
 use crate::diagnostics::{Errors, with_item};
-use crate::injection::{declare_values, inject_params, inject_params_stepwise};
+use crate::injection::{declare_values, inject_params, inject_params_stepwise, tie_to_call};
 use crate::signature::{self, HostedFn};
 use crate::values;
 
@@ -217,14 +217,15 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
     let private = model.args.private();
     let ident = &model.function.ident;
     let value_type = &model.value;
-    let declarations = declare_values(
+    let (declared, declarations) = declare_values(
         &private,
         model
             .function
             .params
             .iter()
-            .map(|param| (&param.ty, param.label.as_str())),
+            .map(|param| (param.ty.span(), param.label.as_str())),
     );
+    let tie = tie_to_call(ident, &[], &declared);
     let needs_binding = binding_if(!model.function.params.is_empty(), "__hosted_needs");
     let (factory_fn, factory) = emit_factory_fn(model, &private);
     let registration = emit_registration(
@@ -253,6 +254,7 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
 
             fn __hosted_declare(#needs_binding: &mut #private::Dependencies) {
                 #(#declarations)*
+                #tie
             }
 
             #registration

@@ -472,7 +472,7 @@ fn emit(
             #private::ServiceDescriptor::timed(#name, __HOSTED_OPTIONS, __hosted_tick)
         }
     };
-    service.emit(&runner, &descriptor, &checks)
+    service.emit(&[], &runner, &descriptor, &checks)
 }
 
 fn service_fn<'a>(

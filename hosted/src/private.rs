@@ -4,7 +4,9 @@ pub use inventory;
 
 pub use crate::di::construct::Construct;
 pub use crate::di::provider::{Built, Disposer, GeneratedFactory, Step};
-pub use crate::di::{Dependencies, Inject, InjectError, Provider, RunContext, ServiceLifetime};
+pub use crate::di::{
+    Dependencies, Inject, InjectError, InjectSite, Provider, RunContext, ServiceLifetime, inject,
+};
 use crate::host::HostBuilder;
 pub use crate::host::entry::{HookFailure, HookStep, ListingHook, MainOptions};
 

@@ -13,6 +13,7 @@ mod context;
 mod inject;
 pub(crate) mod provider;
 mod scope;
+mod site;
 
 pub(crate) use self::construct::Construct;
 pub use self::container::Container;
@@ -24,3 +25,4 @@ pub(crate) use self::provider::disposer_of;
 pub(crate) use self::provider::{Built, GeneratedFactory};
 pub use self::provider::{Provider, ServiceLifetime};
 pub use self::scope::{Dispose, Scope, ScopeExit, ScopeFactory};
+pub use self::site::{InjectSite, Injection, inject};
