@@ -11,7 +11,11 @@
 //!
 //! ```sh
 //! cargo bench -p hosted-durable-tests --bench durable
+//! cargo bench -p hosted-durable-tests --bench durable -- one   # one process's throughput only
 //! ```
+//!
+//! Each round prints its figures and the load average (`/proc/loadavg`) when it ended, since
+//! the machine may be shared.
 
 #![allow(
     clippy::cast_precision_loss,
@@ -291,7 +295,16 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// The 1-minute load average, for the figures taken on a shared machine.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
 fn main() {
+    let one_only = std::env::args().skip(1).any(|arg| arg == "one");
     let server = hosted_pg_harness::Server::own().expect("a PostgreSQL server for the benchmark");
     let url = server.url().to_owned();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -301,12 +314,20 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         println!("durable queue throughput, {JOBS} no-op jobs (median of 3 rounds, alternating)");
-        for processes in [1, 3] {
+        for processes in if one_only { vec![1] } else { vec![1, 3] } {
             let claimers = processes * WORKERS_PER_PROCESS;
             let (mut hosted, mut manual) = (Vec::new(), Vec::new());
             for round in 0..3 {
                 hosted.push(hosted_throughput(&url, processes, round).await);
+                let hosted_load = load();
                 manual.push(manual_throughput(&url, claimers, round).await);
+                println!(
+                    "    round {round}: hosted {:.0} jobs/s (load {hosted_load}), hand-written {:.0} \
+                     jobs/s (load {})",
+                    hosted[round],
+                    manual[round],
+                    load()
+                );
             }
             let (hosted, manual) = (median(hosted), median(manual));
             println!(
@@ -314,6 +335,9 @@ fn main() {
                  hand-written SKIP LOCKED loop ({claimers} claimers) {manual:.0} jobs/s, ratio {:.2}",
                 hosted / manual
             );
+        }
+        if one_only {
+            return;
         }
         println!("enqueue-to-start latency, {LATENCY_JOBS} jobs 10 ms apart into an idle queue");
         for listen in [true, false] {
