@@ -583,7 +583,9 @@ where
             transaction: slot.clone(),
         });
         let deadline = options.timeout().map(|timeout| Instant::now() + timeout);
-        let result = call_caught(handler.handle(item, &cx), deadline).await;
+        // Boxed, as the completion below: a handler's future is as large as its deepest await,
+        // and inline it would make every job's task that large, copied whole at each spawn.
+        let result = call_caught(Box::pin(handler.handle(item, &cx)), deadline).await;
         let disposed = end
             .finish(if result.is_ok() {
                 ScopeExit::Succeeded
@@ -595,7 +597,7 @@ where
         let result = result.and(disposed);
         drop(cx);
         match result {
-            Ok(()) => completed(&*backend, slot.as_deref(), &lease).await,
+            Ok(()) => Box::pin(completed(&*backend, slot.as_deref(), &lease)).await,
             Err(failure) if base.stop_token().is_cancelled() => {
                 drop(slot);
                 tracing::warn!(error = %failure, "cancelled by the stop: released for another worker");
