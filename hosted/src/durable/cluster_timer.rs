@@ -1,7 +1,9 @@
 //! Once-per-cluster timers (`#[timed(every = "...", once_per_cluster)]`): every replica runs the
 //! timer, and each tick runs on the one replica that claims it in the store. Ticks are the
-//! schedule's occurrences on the database's clock, so a replica whose clock is off neither runs
-//! a tick twice nor loses one.
+//! schedule's occurrences on the store's clock, so a replica whose clock is off neither runs a
+//! tick twice nor loses one. All it asks of the store goes through the [`Backend`] seam: its
+//! clock ([`Backend::clock_us`]) and its tick claims ([`Backend::claim_tick`],
+//! [`Backend::last_tick`], [`Backend::prune_ticks`]).
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -11,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{DurableConfig, DurableError, PgBackend};
+use super::{Backend, DurableConfig, DurableError};
 use crate::config::Config;
 use crate::di::{Inject, InjectError, RunContext, ScopeExit};
 use crate::registry::ServiceDescriptor;
@@ -58,6 +60,7 @@ where
                     .map_err(|error| InjectError::Custom(error.to_string()))?;
                 #[cfg(feature = "web")]
                 super::readiness::report(&cx, &backend).await;
+                let backend: Arc<dyn Backend> = backend;
                 Ok(Arc::new(ClusterTimer {
                     body,
                     slots,
@@ -140,7 +143,7 @@ struct ClusterTimer {
     body: Body,
     slots: Slots,
     backfill: Option<Duration>,
-    backend: Arc<PgBackend>,
+    backend: Arc<dyn Backend>,
     cx: RunContext,
 }
 

@@ -66,7 +66,8 @@ impl Inject for Job {
 #[derive(Clone, Debug)]
 pub(crate) struct JobRun {
     pub(crate) job: Job,
-    pub(crate) transaction: Arc<TransactionSlot>,
+    /// The attempt's transaction; `None` on a store without transactions of its own.
+    pub(crate) transaction: Option<Arc<TransactionSlot>>,
 }
 
 /// The transaction of one attempt, begun when the handler first asks for it.
@@ -143,14 +144,22 @@ impl JobTransaction {
 
 impl Inject for JobTransaction {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
-        cx.extension::<JobRun>()
-            .map(|run| Self {
-                slot: Arc::clone(&run.transaction),
+        let Some(run) = cx.extension::<JobRun>() else {
+            return Err(InjectError::Custom(format!(
+                "`JobTransaction` is only available to durable queues \
+                 (`#[queued(durable)]`), and `{}` is not one",
+                cx.info().name()
+            )));
+        };
+        run.transaction
+            .as_ref()
+            .map(|slot| Self {
+                slot: Arc::clone(slot),
             })
             .ok_or_else(|| {
                 InjectError::Custom(format!(
-                    "`JobTransaction` is only available to durable queues \
-                     (`#[queued(durable)]`), and `{}` is not one",
+                    "`JobTransaction` is a PostgreSQL transaction, and the store of `{}` is \
+                     not PostgreSQL",
                     cx.info().name()
                 ))
             })

@@ -268,7 +268,50 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Deletes a dead job; `false` when no dead job has that id.
     fn discard_dead(&self, id: JobId) -> BoxFuture<'_, Result<bool, DurableError>>;
 
-    /// The backend itself, for code that knows its type (a transactional send).
+    /// The store's clock now, in microseconds since the Unix epoch.
+    ///
+    /// A once-per-cluster timer computes its ticks from this clock, so it must be one clock for
+    /// every replica: the store's own (the database server's, say), read through the store,
+    /// never the calling process's. A replica whose clock is off must still read the same time
+    /// as the others, give or take a round trip.
+    fn clock_us(&self) -> BoxFuture<'_, Result<i64, DurableError>>;
+
+    /// Claims the tick of `schedule` due at `due_us` (microseconds on [`clock_us`]'s clock) for
+    /// this replica: `Ok(true)` means it runs the tick.
+    ///
+    /// At most one claim per (schedule, tick): of every call for the same `schedule` and
+    /// `due_us`, across every replica and connection, however they race, at most one returns
+    /// `Ok(true)` for as long as the tick is kept (until [`prune_ticks`] forgets it), and the
+    /// claim is durable before it returns. A call whose outcome is unknown (the connection
+    /// dropped) returns an error and the tick is not run by that replica: a tick may be lost to
+    /// an outage, never run twice.
+    ///
+    /// [`clock_us`]: Backend::clock_us
+    /// [`prune_ticks`]: Backend::prune_ticks
+    fn claim_tick<'a>(
+        &'a self,
+        schedule: &'a str,
+        due_us: i64,
+    ) -> BoxFuture<'a, Result<bool, DurableError>>;
+
+    /// The latest tick of `schedule` that any replica claimed, among those kept; `None` when
+    /// none is. A timer with a back-fill window starts from it.
+    fn last_tick<'a>(
+        &'a self,
+        schedule: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, DurableError>>;
+
+    /// Forgets the ticks of `schedule` due before `before_us`; returns how many. The timer
+    /// asks only for ticks it never claims again (older than its back-fill window, and than a
+    /// day), so the claims stay at most once.
+    fn prune_ticks<'a>(
+        &'a self,
+        schedule: &'a str,
+        before_us: i64,
+    ) -> BoxFuture<'a, Result<u64, DurableError>>;
+
+    /// The backend itself, for code that knows its type (a transactional send, a transactional
+    /// completion).
     fn as_any(&self) -> &(dyn std::any::Any + Send + Sync);
 }
 

@@ -47,7 +47,7 @@ where
         let queue_name = queue_name.clone();
         async move {
             let config = cx.resolve::<Config<DurableConfig>>().await?;
-            let backend = config.backend().await?;
+            let backend: Arc<dyn Backend> = config.backend().await?;
             let forward = Arc::new(Store::<T> {
                 backend,
                 queue: queue_name.clone(),
@@ -68,17 +68,14 @@ where
             Box::pin(async move {
                 let queue = cx.container().resolve::<Queue<T>>(&cx).await?;
                 let config = cx.resolve::<Config<DurableConfig>>().await?;
-                let store = queue
-                    .forward()
-                    .and_then(|forward| forward.as_any().downcast_ref::<Store<T>>())
-                    .map(|store| Arc::clone(&store.backend))
-                    .ok_or_else(|| {
-                        crate::di::InjectError::Custom(
-                            "a durable queue's handle lost its store".to_owned(),
-                        )
-                    })?;
+                // The host's one store, which the queue's handle sends to as well.
+                let backend = config
+                    .backend()
+                    .await
+                    .map_err(|error| crate::di::InjectError::Custom(error.to_string()))?;
                 #[cfg(feature = "web")]
-                super::readiness::report(&cx, &store).await;
+                super::readiness::report(&cx, &backend).await;
+                let store: Arc<dyn Backend> = backend;
                 if let Some(status) = cx.status() {
                     status.durable().set_capacity(queue.capacity() as u64);
                     status.keep_dead_letters(Arc::new(StoredDeadLetters {
@@ -108,7 +105,7 @@ where
 
 /// Where a durable [`Queue<T>`]'s sends go.
 pub(crate) struct Store<T> {
-    pub(crate) backend: Arc<PgBackend>,
+    pub(crate) backend: Arc<dyn Backend>,
     pub(crate) queue: String,
     pub(crate) max_attempts: u32,
     item: PhantomData<fn(T)>,
@@ -148,10 +145,20 @@ impl<T: Serialize + Send + 'static> Forward<T> for Store<T> {
 }
 
 impl<T> Queue<T> {
-    /// The store of a durable queue (`#[queued(durable)]`), for its operations: counts, dead
-    /// letters; `None` for a queue in memory.
+    /// The PostgreSQL store of a durable queue (`#[queued(durable)]`), for its operations
+    /// (counts, dead letters, through [`Backend`]) and its pool; `None` for a queue in memory.
     #[must_use]
-    pub fn durable_backend(&self) -> Option<&Arc<PgBackend>>
+    pub fn durable_backend(&self) -> Option<&PgBackend>
+    where
+        T: 'static,
+    {
+        self.durable_store()?.as_any().downcast_ref::<PgBackend>()
+    }
+
+    /// The store of a durable queue (`#[queued(durable)]`), whichever backend it is, for its
+    /// operations: counts, dead letters; `None` for a queue in memory.
+    #[must_use]
+    pub fn durable_store(&self) -> Option<&Arc<dyn Backend>>
     where
         T: 'static,
     {
@@ -211,8 +218,18 @@ impl<T> Queue<T> {
                 ));
             }
         };
-        store
-            .backend
+        let Some(backend) = store.backend.as_any().downcast_ref::<PgBackend>() else {
+            return Err(SendError::Unavailable(
+                item,
+                format!(
+                    "`send_in` takes a PostgreSQL transaction, and the store of `{}` is not \
+                     PostgreSQL",
+                    self.name()
+                )
+                .into(),
+            ));
+        };
+        backend
             .enqueue_in_from(
                 connection,
                 &store.queue,
@@ -229,7 +246,7 @@ struct DurableService<T, H> {
     handler: Arc<H>,
     options: QueueOptions,
     queue: String,
-    backend: Arc<PgBackend>,
+    backend: Arc<dyn Backend>,
     config: Arc<DurableConfig>,
     /// The service's base context; its stop token is the service's.
     cx: RunContext,
@@ -510,7 +527,7 @@ struct Waiting {
 /// One attempt at one job, settled in the store.
 async fn run_job<T, H>(
     handler: Arc<H>,
-    backend: Arc<PgBackend>,
+    backend: Arc<dyn Backend>,
     base: RunContext,
     claimed: super::Claimed,
     options: QueueOptions,
@@ -554,7 +571,7 @@ where
                 .await;
             }
         };
-        let slot = Arc::new(TransactionSlot::new(backend.pool().clone()));
+        let slot = transaction_slot(&*backend);
         let job = Job {
             id: lease.id,
             attempt: lease.attempt,
@@ -563,10 +580,12 @@ where
         let (cx, end) = base.begin_run();
         let cx = cx.with_extension(JobRun {
             job,
-            transaction: Arc::clone(&slot),
+            transaction: slot.clone(),
         });
         let deadline = options.timeout().map(|timeout| Instant::now() + timeout);
-        let result = call_caught(handler.handle(item, &cx), deadline).await;
+        // Boxed, as the completion below: a handler's future is as large as its deepest await,
+        // and inline it would make every job's task that large, copied whole at each spawn.
+        let result = call_caught(Box::pin(handler.handle(item, &cx)), deadline).await;
         let disposed = end
             .finish(if result.is_ok() {
                 ScopeExit::Succeeded
@@ -578,7 +597,7 @@ where
         let result = result.and(disposed);
         drop(cx);
         match result {
-            Ok(()) => completed(&backend, &slot, &lease).await,
+            Ok(()) => Box::pin(completed(&*backend, slot.as_deref(), &lease)).await,
             Err(failure) if base.stop_token().is_cancelled() => {
                 drop(slot);
                 tracing::warn!(error = %failure, "cancelled by the stop: released for another worker");
@@ -622,6 +641,15 @@ where
     outcome
 }
 
+/// Where an attempt's [`JobTransaction`](super::JobTransaction) is begun: a PostgreSQL
+/// transaction, so on another store none.
+fn transaction_slot(backend: &dyn Backend) -> Option<Arc<TransactionSlot>> {
+    backend
+        .as_any()
+        .downcast_ref::<PgBackend>()
+        .map(|pg| Arc::new(TransactionSlot::new(pg.pool().clone())))
+}
+
 /// Counts a job's end in the host's status: a result refused as stale means the claim was lost.
 fn record_settled(status: &crate::status::ServiceStatus, outcome: Outcome) {
     let counts = status.durable();
@@ -636,15 +664,25 @@ fn record_settled(status: &crate::status::ServiceStatus, outcome: Outcome) {
 
 /// Completes a job whose handler succeeded: inside the handler's transaction when it began
 /// one, so its writes and the completion commit together or not at all.
-async fn completed(backend: &PgBackend, slot: &TransactionSlot, lease: &Lease) -> Outcome {
-    let Some(mut transaction) = slot.take().await else {
+async fn completed(
+    backend: &dyn Backend,
+    slot: Option<&TransactionSlot>,
+    lease: &Lease,
+) -> Outcome {
+    let transaction = match slot {
+        Some(slot) => slot.take().await,
+        None => None,
+    };
+    // A slot is only made for a PostgreSQL store.
+    let pg = backend.as_any().downcast_ref::<PgBackend>();
+    let (Some(mut transaction), Some(pg)) = (transaction, pg) else {
         let outcome = settle(None, || backend.complete(lease)).await;
         if let Outcome::Settled(settled) = outcome {
             report_stale(settled);
         }
         return outcome;
     };
-    match backend.complete_in(&mut transaction, lease).await {
+    match pg.complete_in(&mut transaction, lease).await {
         Ok(Settled::Completed) => match transaction.commit().await {
             Ok(()) => Outcome::Settled(Settled::Completed),
             Err(error) => {
@@ -710,7 +748,7 @@ where
 /// are still held, so not settled meanwhile: each lost claim once, however many beats find it
 /// gone before its attempt ends.
 async fn heartbeat(
-    backend: Arc<PgBackend>,
+    backend: Arc<dyn Backend>,
     held: Held,
     every: Duration,
     stop: CancellationToken,
@@ -769,7 +807,7 @@ async fn heartbeat(
 
 /// A durable queue's dead letters, for the dashboard.
 struct StoredDeadLetters {
-    backend: Arc<PgBackend>,
+    backend: Arc<dyn Backend>,
     queue: String,
 }
 
@@ -806,7 +844,7 @@ impl crate::status::DeadLetters for StoredDeadLetters {
 
 /// Maintenance, on whichever replica holds the maintenance lease.
 async fn maintain(
-    backend: Arc<PgBackend>,
+    backend: Arc<dyn Backend>,
     every: Duration,
     retention: super::Retention,
     stop: CancellationToken,

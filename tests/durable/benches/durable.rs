@@ -11,7 +11,14 @@
 //!
 //! ```sh
 //! cargo bench -p hosted-durable-tests --bench durable
+//! cargo bench -p hosted-durable-tests --bench durable -- one   # one process's throughput only
 //! ```
+//!
+//! Each round prints its figures and the load average (`/proc/loadavg`) when it ended, since
+//! the machine may be shared, and what each job cost, which that load does not move: the
+//! database's transactions per job (`pg_stat_database.xact_commit`; a statement outside a
+//! transaction is one, so this counts the round trips that commit) and the client's CPU time
+//! per job (the worker processes', or the benchmark's own for the hand-written loop).
 
 #![allow(
     clippy::cast_precision_loss,
@@ -77,8 +84,11 @@ async fn rate(pool: &PgPool, schema: &str) -> f64 {
     count as f64 / seconds
 }
 
-async fn wait_done(pool: &PgPool, schema: &str) {
+/// Waits until every job is completed; returns how many statements it took to see it.
+async fn wait_done(pool: &PgPool, schema: &str) -> i64 {
+    let mut polls = 0;
     loop {
+        polls += 1;
         let open: i64 = query::<Postgres>(AssertSqlSafe(format!(
             "SELECT count(*) FROM \"{schema}\".jobs WHERE state <> 'completed'"
         )))
@@ -87,16 +97,69 @@ async fn wait_done(pool: &PgPool, schema: &str) {
         .unwrap()
         .get(0);
         if open == 0 {
-            return;
+            return polls;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-async fn hosted_throughput(url: &str, processes: usize, round: usize) -> f64 {
+/// One round's figures: jobs per second, and what each job cost, which the load of a shared
+/// machine does not move: the database's transactions (each statement outside a transaction
+/// is one: a round trip and a commit) and the client's CPU time.
+struct Round {
+    rate: f64,
+    transactions_per_job: f64,
+    cpu_us_per_job: f64,
+}
+
+/// The transactions the database has committed so far (`pg_stat_database`), on a connection of
+/// its own, once the backends that ran the round have exited and reported theirs.
+async fn committed(url: &str) -> i64 {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pool = PoolOptions::<Postgres>::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap();
+    let count = query::<Postgres>(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap()
+    .get(0);
+    pool.close().await;
+    count
+}
+
+/// The CPU time (user and system) of process `pid` so far, in microseconds, from
+/// `/proc/<pid>/stat` (in clock ticks of 10 ms, Linux's `USER_HZ`).
+fn cpu_us(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // After the command name: state is field 0, utime field 11, stime field 12.
+    (ticks(11) + ticks(12)) * 10_000.0
+}
+
+async fn hosted_throughput(url: &str, processes: usize, round: usize) -> Round {
     let schema = format!("bench_hosted_{processes}_{round}");
     let config = config(url, &schema);
     let pool = fill(&config).await;
+    pool.close().await;
+    let before = committed(url).await;
+    let pool = PoolOptions::<Postgres>::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap();
     let children: Vec<_> = (0..processes)
         .map(|_| {
             tokio::process::Command::new(env!("CARGO_BIN_EXE_durable-worker"))
@@ -119,16 +182,37 @@ async fn hosted_throughput(url: &str, processes: usize, round: usize) -> f64 {
                 .unwrap()
         })
         .collect();
-    wait_done(&pool, &schema).await;
+    let polls = wait_done(&pool, &schema).await;
+    let cpu: f64 = children
+        .iter()
+        .filter_map(tokio::process::Child::id)
+        .map(|pid| cpu_us(&pid.to_string()))
+        .sum();
     drop(children);
-    rate(&pool, &schema).await
+    let rate = rate(&pool, &schema).await;
+    pool.close().await;
+    // Less the benchmark's own: its polls, `rate`'s and the first reading's.
+    let transactions = committed(url).await - before - polls - 2;
+    Round {
+        rate,
+        transactions_per_job: transactions as f64 / JOBS as f64,
+        cpu_us_per_job: cpu / JOBS as f64,
+    }
 }
 
 /// The hand-written loop: claim one job with `SKIP LOCKED` and a lease, complete it.
-async fn manual_throughput(url: &str, claimers: usize, round: usize) -> f64 {
+async fn manual_throughput(url: &str, claimers: usize, round: usize) -> Round {
     let schema = format!("bench_manual_{claimers}_{round}");
     let config = config(url, &schema);
     let pool = fill(&config).await;
+    pool.close().await;
+    let before = committed(url).await;
+    let pool = PoolOptions::<Postgres>::new()
+        .max_connections(32)
+        .connect(url)
+        .await
+        .unwrap();
+    let cpu_before = cpu_us("self");
     let claim = format!(
         "UPDATE \"{schema}\".jobs SET state = 'running', attempt = attempt + 1, claim = claim + 1, \
            lease_owner = 'manual', lease_expires_at = now() + interval '30 seconds' \
@@ -166,7 +250,16 @@ async fn manual_throughput(url: &str, claimers: usize, round: usize) -> f64 {
     for task in tasks {
         task.await.unwrap();
     }
-    rate(&pool, &schema).await
+    let cpu = cpu_us("self") - cpu_before;
+    let rate = rate(&pool, &schema).await;
+    pool.close().await;
+    // Less the benchmark's own: `rate`'s and the first reading's.
+    let transactions = committed(url).await - before - 2;
+    Round {
+        rate,
+        transactions_per_job: transactions as f64 / JOBS as f64,
+        cpu_us_per_job: cpu / JOBS as f64,
+    }
 }
 
 fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
@@ -291,7 +384,16 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// The 1-minute load average, for the figures taken on a shared machine.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
 fn main() {
+    let one_only = std::env::args().skip(1).any(|arg| arg == "one");
     let server = hosted_pg_harness::Server::own().expect("a PostgreSQL server for the benchmark");
     let url = server.url().to_owned();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -301,12 +403,27 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         println!("durable queue throughput, {JOBS} no-op jobs (median of 3 rounds, alternating)");
-        for processes in [1, 3] {
+        for processes in if one_only { vec![1] } else { vec![1, 3] } {
             let claimers = processes * WORKERS_PER_PROCESS;
             let (mut hosted, mut manual) = (Vec::new(), Vec::new());
             for round in 0..3 {
-                hosted.push(hosted_throughput(&url, processes, round).await);
-                manual.push(manual_throughput(&url, claimers, round).await);
+                let ours = hosted_throughput(&url, processes, round).await;
+                let hosted_load = load();
+                let theirs = manual_throughput(&url, claimers, round).await;
+                println!(
+                    "    round {round}: hosted {:.0} jobs/s (load {hosted_load}; per job {:.2} \
+                     transactions, {:.1} µs of CPU), hand-written {:.0} jobs/s (load {}; per job \
+                     {:.2} transactions, {:.1} µs of CPU)",
+                    ours.rate,
+                    ours.transactions_per_job,
+                    ours.cpu_us_per_job,
+                    theirs.rate,
+                    load(),
+                    theirs.transactions_per_job,
+                    theirs.cpu_us_per_job,
+                );
+                hosted.push(ours.rate);
+                manual.push(theirs.rate);
             }
             let (hosted, manual) = (median(hosted), median(manual));
             println!(
@@ -314,6 +431,9 @@ fn main() {
                  hand-written SKIP LOCKED loop ({claimers} claimers) {manual:.0} jobs/s, ratio {:.2}",
                 hosted / manual
             );
+        }
+        if one_only {
+            return;
         }
         println!("enqueue-to-start latency, {LATENCY_JOBS} jobs 10 ms apart into an idle queue");
         for listen in [true, false] {

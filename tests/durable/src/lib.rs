@@ -21,7 +21,7 @@ pub mod worker;
 use std::time::Duration;
 
 pub use self::postgres::{config, toml};
-pub use self::store::{Effect, JobRow, JobState, Pause, Settings, Store, Tuning};
+pub use self::store::{Effect, JobRow, JobState, Pause, Settings, Store, Tuning, Unreachable};
 
 /// Polls `check` every 20 ms until it holds, for at most `limit`.
 pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
@@ -79,6 +79,8 @@ macro_rules! conformance {
             single engine::with_listen_off_an_idle_worker_waits_for_its_poll;
             /// Contract 3: concurrent claimers never share a job.
             single engine::concurrent_claimers_never_share_a_job;
+            /// Contract 8: a tick is claimed once among racing replicas, on the store's clock.
+            multi engine::a_tick_is_claimed_once_however_many_replicas_race_for_it;
             /// Issue 15: a job keeps where it was sent from.
             single engine::a_job_keeps_where_it_was_sent_from_and_a_plain_enqueue_keeps_nothing;
 
@@ -102,6 +104,20 @@ macro_rules! conformance {
             /// Contract 3, 4 and issue 15: a stalled attempt counts a lost lease and a rejected
             /// stale result in the metrics, in its job's span.
             current queue::a_stalled_attempt_is_counted_as_lease_lost_and_stale_in_its_job_span;
+
+            /// Contract 8: two replicas share each tick, numbered alike.
+            single timer::two_hosts_share_each_tick_and_number_them_alike;
+            /// Contract 8: missed ticks are skipped by default.
+            single timer::missed_ticks_are_skipped_by_default;
+            /// Contract 8: missed ticks within the `backfill` window run at start, each once.
+            single timer::missed_ticks_within_the_backfill_window_run_at_start;
+
+            /// Bad input: `--check` on an unreachable store: exit 69, the key, its source, the
+            /// secret masked.
+            single commands::check_reports_an_unreachable_store_with_its_key_its_source_and_the_secret_masked;
+            /// Bad input: `--check` on a schema behind (manual) or ahead: exit 65, the keys, the
+            /// fix.
+            single commands::check_reports_a_schema_at_another_version_with_its_keys_and_the_fix;
 
             /// Contract 2, 4, 5 (exactly once with a transactional completion): `kill -9` of one
             /// of three workers, 20 trials.

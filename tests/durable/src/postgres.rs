@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hosted::di::RunContext;
-use hosted::durable::{Backend, DurableConfig, Job, JobId, JobTransaction, PgBackend};
+use hosted::durable::{
+    Backend, DurableConfig, Job, JobId, JobTransaction, PgBackend, SCHEMA_VERSION,
+};
 use hosted::{BoxError, Config, Queue};
 use hosted_pg_harness::Server;
 use serde::Serialize;
@@ -16,7 +18,7 @@ use sqlx_core::sql_str::AssertSqlSafe;
 use sqlx_postgres::{PgConnection, Postgres as Pg};
 
 use crate::relay::Relay;
-use crate::store::{Effect, JobRow, JobState, Settings, Store, Tuning};
+use crate::store::{Effect, JobRow, JobState, Settings, Store, Tuning, Unreachable};
 
 /// A configuration for `test` on the test binary's server, in a fresh schema; `None` (after a
 /// message) when no server can be had outside CI.
@@ -162,6 +164,8 @@ impl Postgres {
 impl Store for Postgres {
     type Stall = Relay;
 
+    const SCHEMA_VERSION: i32 = SCHEMA_VERSION;
+
     async fn fresh(test: &str, tuning: Tuning) -> Option<Self> {
         let server = hosted_pg_harness::server()?;
         Some(Self::open(None, Some(server), test, tuning).await)
@@ -214,6 +218,33 @@ impl Store for Postgres {
             .and_then(Server::cluster)
             .expect("a store on a cluster of the test's own");
         cluster.restart().expect("pg_ctl restart");
+    }
+
+    fn unreachable(&self) -> Unreachable {
+        // A port nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        Unreachable {
+            settings: self
+                .settings()
+                .with(
+                    "durable.url",
+                    format!("postgres://app:hunter2@127.0.0.1:{port}/app"),
+                )
+                .with("durable.connect_timeout", "2s"),
+            key: "durable.url".to_owned(),
+            secret: "hunter2".to_owned(),
+            masked: "postgres://app:***@127.0.0.1".to_owned(),
+        }
+    }
+
+    async fn set_schema_version(&self, version: i32) {
+        self.rows(&format!(
+            "UPDATE {{s}}.schema_version SET version = {version}"
+        ))
+        .await;
     }
 
     fn worker_binary(&self) -> PathBuf {

@@ -75,19 +75,42 @@ impl Settings {
         text
     }
 
+    /// Without `key`.
+    #[must_use]
+    pub fn without(mut self, key: &str) -> Self {
+        self.0.retain(|(known, _)| known != key);
+        self
+    }
+
     /// As environment variables (`HOSTED_DURABLE__URL=...`).
     #[must_use]
     pub fn env(&self) -> Vec<(String, String)> {
         self.0
             .iter()
-            .map(|(key, value)| {
-                (
-                    format!("HOSTED_{}", key.to_ascii_uppercase().replace('.', "__")),
-                    value.clone(),
-                )
-            })
+            .map(|(key, value)| (env_var(key), value.clone()))
             .collect()
     }
+}
+
+/// The environment variable that sets the configuration key `key` (`durable.url`:
+/// `HOSTED_DURABLE__URL`).
+#[must_use]
+pub fn env_var(key: &str) -> String {
+    format!("HOSTED_{}", key.to_ascii_uppercase().replace('.', "__"))
+}
+
+/// A store nobody answers at, as [`Store::unreachable`] describes it.
+#[derive(Clone, Debug)]
+pub struct Unreachable {
+    /// The configuration a host needs to (fail to) use it.
+    pub settings: Settings,
+    /// The key that says where the store is (`durable.url`).
+    pub key: String,
+    /// A secret in that key's value that no output may show (a password).
+    pub secret: String,
+    /// How the value shows, the secret masked (`app:***@127.0.0.1`): a part of it that messages
+    /// carry.
+    pub masked: String,
 }
 
 /// Where a job is, as the store's rows say.
@@ -148,6 +171,9 @@ pub trait Store: Sized + Send + Sync + 'static {
     /// The fault [`stallable`](Self::stallable) hands out.
     type Stall: Pause;
 
+    /// The schema version this build of the backend brings a store to.
+    const SCHEMA_VERSION: i32;
+
     /// A fresh, isolated store for the test `test`; `None` (after a message) when none can be
     /// had outside CI, and the test passes as skipped.
     fn fresh(test: &str, tuning: Tuning) -> impl Future<Output = Option<Self>> + Send;
@@ -169,6 +195,14 @@ pub trait Store: Sized + Send + Sync + 'static {
     /// Restarts the server, dropping every connection (a store from
     /// [`fresh_on_own_server`](Self::fresh_on_own_server)).
     fn restart(&self) -> impl Future<Output = ()> + Send;
+
+    /// A store of the same kind that cannot be reached (nothing listens where it points), its
+    /// location carrying a secret.
+    fn unreachable(&self) -> Unreachable;
+
+    /// Puts this store's schema at `version`, as a build of that version would have left it
+    /// (0: never migrated), for `--check` to find.
+    fn set_schema_version(&self, version: i32) -> impl Future<Output = ()> + Send;
 
     /// The worker binary of the process-level tests.
     fn worker_binary(&self) -> PathBuf;

@@ -1,15 +1,14 @@
 //! What the durable store adds to the command line, on a real binary (`durable-worker`) and a
-//! real server: `--check` connects and reports an unreachable store or a schema at the wrong
-//! version with the key, its source and the exit code; `--migrate` is the deployment step of
-//! `migrate = "manual"`, without which the start refuses; `--list` shows each durable queue's
-//! depth.
+//! real PostgreSQL server, beside the suite (whose `commands::` tests check `--check` on an
+//! unreachable store and on a schema at another version): `--migrate` is the deployment step
+//! of `migrate = "manual"`, without which the start refuses; `--list` shows each durable
+//! queue's depth; a URL that is not a PostgreSQL URL stops the start and `--check` with exit
+//! 78, and `--list` masks it.
 
 use std::process::Output;
 use std::time::Duration;
 
-use hosted::durable::{
-    Backend as _, DurableConfig, EXIT_SCHEMA_VERSION, EXIT_UNREACHABLE, PgBackend, SCHEMA_VERSION,
-};
+use hosted::durable::{Backend as _, DurableConfig, EXIT_UNREACHABLE, PgBackend, SCHEMA_VERSION};
 use hosted_durable_tests::config;
 use sqlx_core::query::query;
 use sqlx_core::sql_str::AssertSqlSafe;
@@ -47,92 +46,6 @@ fn unreachable_url() -> String {
         .expect("a free port")
         .port();
     format!("postgres://app:hunter2@127.0.0.1:{port}/app")
-}
-
-#[test]
-fn check_reports_an_unreachable_store_with_its_key_and_source_and_exit_69() {
-    let output = run(None, &unreachable_url(), &["--check"], &[]);
-    let text = text(&output);
-    assert_eq!(output.status.code(), Some(EXIT_UNREACHABLE), "{text}");
-    assert_eq!(EXIT_UNREACHABLE, 69);
-    assert!(text.contains("`durable.url`"), "{text}");
-    assert!(
-        text.contains("from environment variable HOSTED_DURABLE__URL"),
-        "{text}"
-    );
-    assert!(text.contains("unreachable"), "{text}");
-    assert!(text.contains("app:***@127.0.0.1"), "{text}");
-    assert!(!text.contains("hunter2"), "{text}");
-    assert!(!text.contains("ok: "), "nothing reported sound: {text}");
-
-    // The same from the command line: the argument as written names the source, masked.
-    let url = unreachable_url();
-    let output = run(
-        None,
-        &url,
-        &["--check", &format!("--durable.url={url}")],
-        &[],
-    );
-    let text = self::text(&output);
-    assert_eq!(output.status.code(), Some(EXIT_UNREACHABLE), "{text}");
-    assert!(
-        text.contains("from command-line argument --durable.url=postgres://app:***@"),
-        "{text}"
-    );
-    assert!(!text.contains("hunter2"), "{text}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_passes_on_a_reachable_store_and_reports_a_schema_at_the_wrong_version() {
-    let Some(config) = config("check") else {
-        return;
-    };
-    let url = config.url.expose().to_owned();
-    // Not migrated yet: fine with `auto` (the start migrates it), not with `manual`.
-    let output = run(Some(&config), &url, &["--check"], &[]);
-    let text = text(&output);
-    assert_eq!(output.status.code(), Some(0), "{text}");
-    assert!(text.contains("is reachable"), "{text}");
-    assert!(
-        text.contains(&format!("migrated to {SCHEMA_VERSION} at start")),
-        "{text}"
-    );
-    let manual = [("HOSTED_DURABLE__MIGRATE", "manual")];
-    let output = run(Some(&config), &url, &["--check"], &manual);
-    let text = self::text(&output);
-    assert_eq!(output.status.code(), Some(EXIT_SCHEMA_VERSION), "{text}");
-    assert!(text.contains("at version 0"), "{text}");
-    assert!(
-        text.contains(
-            "`durable.migrate` = `manual` (from environment variable HOSTED_DURABLE__MIGRATE)"
-        ),
-        "{text}"
-    );
-    assert!(text.contains("--migrate"), "the fix is named: {text}");
-
-    // Migrated by a newer build: refused whatever `migrate` says.
-    PgBackend::migrate(&config).await.expect("migrated");
-    let output = run(Some(&config), &url, &["--check"], &manual);
-    let text = self::text(&output);
-    assert_eq!(output.status.code(), Some(0), "{text}");
-    assert!(
-        text.contains(&format!("at version {SCHEMA_VERSION}")),
-        "{text}"
-    );
-    let backend = PgBackend::connect(&config).await.expect("connected");
-    query::<Postgres>(AssertSqlSafe(format!(
-        "UPDATE \"{}\".schema_version SET version = 99",
-        config.schema
-    )))
-    .execute(backend.pool())
-    .await
-    .expect("a newer version");
-    let output = run(Some(&config), &url, &["--check"], &[]);
-    let text = self::text(&output);
-    assert_eq!(output.status.code(), Some(EXIT_SCHEMA_VERSION), "{text}");
-    assert!(text.contains("version 99"), "{text}");
-    assert!(text.contains("migrated by a newer build"), "{text}");
-    assert!(text.contains("`durable.schema`"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

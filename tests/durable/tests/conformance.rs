@@ -70,24 +70,6 @@ async fn concurrent_migrations_from_several_processes_apply_once() {
     PgBackend::check(&config).await.unwrap();
 }
 
-#[tokio::test]
-async fn an_unreachable_database_is_reported_with_the_password_masked() {
-    // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut config =
-        DurableConfig::new(&format!("postgres://app:hunter2@127.0.0.1:{port}/db")).unwrap();
-    config.connect_timeout = Duration::from_millis(500);
-    let error = PgBackend::check(&config).await.unwrap_err();
-    let shown = error.to_string();
-    assert!(matches!(error, DurableError::Unreachable { .. }), "{shown}");
-    assert!(shown.contains("app:***@127.0.0.1"), "{shown}");
-    assert!(!shown.contains("hunter2"), "{shown}");
-}
-
 /// `durable.dead_retention` is checked when the configuration is read, with its key, its source
 /// and the form expected; `"never"` keeps dead jobs.
 #[test]

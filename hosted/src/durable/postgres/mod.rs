@@ -46,6 +46,10 @@ struct Sql {
     retry_dead: String,
     discard_dead: String,
     notify: String,
+    clock: String,
+    claim_tick: String,
+    last_tick: String,
+    prune_ticks: String,
 }
 
 impl Sql {
@@ -164,6 +168,15 @@ impl Sql {
             ),
             discard_dead: format!("DELETE FROM {s}.jobs WHERE id = $1 AND state = 'dead'"),
             notify: format!("SELECT pg_notify('{channel}', $1)"),
+            // `clock_timestamp()`, not `now()`: the time of the reading, not of the
+            // transaction's start.
+            clock: "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint".to_owned(),
+            claim_tick: format!(
+                "INSERT INTO {s}.ticks (schedule, due_us, run_by) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING"
+            ),
+            last_tick: format!("SELECT max(due_us) FROM {s}.ticks WHERE schedule = $1"),
+            prune_ticks: format!("DELETE FROM {s}.ticks WHERE schedule = $1 AND due_us < $2"),
         }
     }
 }
@@ -964,6 +977,66 @@ impl Backend for PgBackend {
         })
     }
 
+    fn clock_us(&self) -> BoxFuture<'_, Result<i64, DurableError>> {
+        Box::pin(async move {
+            let clock = Self::statement(&self.sql.clock)
+                .fetch_one(&self.pool)
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(|error| self.error(&error))?;
+            self.reached();
+            Ok(clock)
+        })
+    }
+
+    fn claim_tick<'a>(
+        &'a self,
+        schedule: &'a str,
+        due_us: i64,
+    ) -> BoxFuture<'a, Result<bool, DurableError>> {
+        Box::pin(async move {
+            // The primary key (schedule, due_us) lets one insert through; the others conflict.
+            let done = Self::statement(&self.sql.claim_tick)
+                .bind(schedule)
+                .bind(due_us)
+                .bind(&self.worker)
+                .execute(&self.pool)
+                .await
+                .map_err(|error| self.error(&error))?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    fn last_tick<'a>(
+        &'a self,
+        schedule: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, DurableError>> {
+        Box::pin(async move {
+            Self::statement(&self.sql.last_tick)
+                .bind(schedule)
+                .fetch_one(&self.pool)
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(|error| self.error(&error))
+        })
+    }
+
+    fn prune_ticks<'a>(
+        &'a self,
+        schedule: &'a str,
+        before_us: i64,
+    ) -> BoxFuture<'a, Result<u64, DurableError>> {
+        Box::pin(async move {
+            let done = Self::statement(&self.sql.prune_ticks)
+                .bind(schedule)
+                .bind(before_us)
+                .execute(&self.pool)
+                .await
+                .map_err(|error| self.error(&error))?;
+            Ok(done.rows_affected())
+        })
+    }
+
     fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
         self
     }
@@ -983,6 +1056,9 @@ impl PgBackend {
         if let Ok(settled) = receiver.try_recv() {
             return settled;
         }
+        // The completions of jobs that finished at the same moment join this batch rather than
+        // wait for the next (a lone completion still goes at once: a yield is no wait).
+        tokio::task::yield_now().await;
         let mut batch = std::mem::take(
             &mut *self
                 .completions
@@ -1023,70 +1099,6 @@ impl PgBackend {
                 "the batch carrying this completion was abandoned".to_owned(),
             ))
         })
-    }
-
-    /// The database's clock, in microseconds since the Unix epoch: the one clock every replica
-    /// of a once-per-cluster schedule agrees on.
-    pub(crate) async fn clock_us(&self) -> Result<i64, DurableError> {
-        let clock =
-            query::<Postgres>("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
-                .fetch_one(&self.pool)
-                .await
-                .and_then(|row| row.try_get(0))
-                .map_err(|error| self.error(&error))?;
-        self.reached();
-        Ok(clock)
-    }
-
-    /// Claims one tick of a schedule for this replica; `false` when another replica has it.
-    pub(crate) async fn claim_tick(
-        &self,
-        schedule: &str,
-        due_us: i64,
-    ) -> Result<bool, DurableError> {
-        let s = quoted(&self.schema);
-        let done = query::<Postgres>(AssertSqlSafe(format!(
-            "INSERT INTO {s}.ticks (schedule, due_us, run_by) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING"
-        )))
-        .bind(schedule)
-        .bind(due_us)
-        .bind(&self.worker)
-        .execute(&self.pool)
-        .await
-        .map_err(|error| self.error(&error))?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// The latest tick of a schedule any replica claimed, if any.
-    pub(crate) async fn last_tick(&self, schedule: &str) -> Result<Option<i64>, DurableError> {
-        let s = quoted(&self.schema);
-        query::<Postgres>(AssertSqlSafe(format!(
-            "SELECT max(due_us) FROM {s}.ticks WHERE schedule = $1"
-        )))
-        .bind(schedule)
-        .fetch_one(&self.pool)
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(|error| self.error(&error))
-    }
-
-    /// Forgets a schedule's ticks older than `before_us`.
-    pub(crate) async fn prune_ticks(
-        &self,
-        schedule: &str,
-        before_us: i64,
-    ) -> Result<(), DurableError> {
-        let s = quoted(&self.schema);
-        query::<Postgres>(AssertSqlSafe(format!(
-            "DELETE FROM {s}.ticks WHERE schedule = $1 AND due_us < $2"
-        )))
-        .bind(schedule)
-        .bind(before_us)
-        .execute(&self.pool)
-        .await
-        .map_err(|error| self.error(&error))?;
-        Ok(())
     }
 
     /// Wakes this process's workers of `queue` and every other replica's, as an enqueue does.

@@ -407,3 +407,64 @@ pub async fn a_job_keeps_where_it_was_sent_from_and_a_plain_enqueue_keeps_nothin
     assert_eq!(claimed[0].origin.as_deref(), Some(origin));
     assert_eq!(claimed[1].origin, None);
 }
+
+/// Contract 8: a tick of a schedule is claimed at most once, however many replicas race for
+/// it, and the ticks are kept until pruned; every replica reads the one clock of the store.
+pub async fn a_tick_is_claimed_once_however_many_replicas_race_for_it<S: Store>() {
+    let Some(store) = S::fresh("tick_claims", Tuning::default()).await else {
+        return;
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..4 {
+        replicas.push(store.backend().await);
+    }
+    // One clock: a reading on one replica after a reading on another is not earlier.
+    let mut clock = replicas[0].clock_us().await.unwrap();
+    for replica in replicas.iter().cycle().take(12) {
+        let now = replica.clock_us().await.unwrap();
+        assert!(
+            now >= clock,
+            "the store's clock went back: {now} after {clock}"
+        );
+        clock = now;
+    }
+    let period = 1_000_000;
+    let first = (clock / period + 1) * period;
+    for (round, due) in (0..10).map(|round| (round, first + round * period)) {
+        let raced = futures_util::future::join_all(replicas.iter().map(|replica| {
+            let replica = Arc::clone(replica);
+            tokio::spawn(async move { replica.claim_tick("app::tick", due).await })
+        }))
+        .await;
+        let won = raced
+            .into_iter()
+            .filter(|claimed| *claimed.as_ref().unwrap().as_ref().unwrap())
+            .count();
+        assert_eq!(won, 1, "tick {due}: claimed once among four replicas");
+        assert!(
+            !replicas[usize::try_from(round % 4).unwrap()]
+                .claim_tick("app::tick", due)
+                .await
+                .unwrap(),
+            "a tick claimed stays claimed"
+        );
+    }
+    let (a, b) = (&replicas[0], &replicas[1]);
+    assert!(
+        a.claim_tick("app::other", first).await.unwrap(),
+        "each schedule has ticks of its own"
+    );
+    let last = first + 9 * period;
+    assert_eq!(b.last_tick("app::tick").await.unwrap(), Some(last));
+    assert_eq!(b.last_tick("app::never").await.unwrap(), None);
+    // Forgetting the older ticks keeps the later ones claimed, and the other schedule's.
+    assert_eq!(
+        a.prune_ticks("app::tick", first + 5 * period)
+            .await
+            .unwrap(),
+        5
+    );
+    assert!(!b.claim_tick("app::tick", first + 5 * period).await.unwrap());
+    assert_eq!(b.last_tick("app::tick").await.unwrap(), Some(last));
+    assert_eq!(b.last_tick("app::other").await.unwrap(), Some(first));
+}

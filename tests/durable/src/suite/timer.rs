@@ -1,31 +1,30 @@
-//! Once-per-cluster timers in a host: ticks are the schedule's occurrences on the database's
-//! clock, numbered alike on every replica; ticks missed while no replica ran are skipped by
-//! default, or run at start within the `backfill` window.
+//! Once-per-cluster timers in hosts of this process: ticks are the schedule's occurrences on
+//! the store's clock, numbered alike on every replica; ticks missed while no replica ran are
+//! skipped by default, or run at start within the `backfill` window.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hosted::config::ConfigSources;
 use hosted::di::RunContext;
-use hosted::durable::{DurableConfig, PgBackend, cluster_timed};
+use hosted::durable::cluster_timed;
 use hosted::timer::TimerOptions;
 use hosted::{Host, Tick};
-use hosted_durable_tests::{config, toml};
-use sqlx_core::query::query;
-use sqlx_core::row::Row as _;
-use sqlx_core::sql_str::AssertSqlSafe;
-use sqlx_postgres::Postgres;
+
+use crate::store::{Store, Tuning};
 
 const PERIOD: Duration = Duration::from_millis(200);
 
-async fn run_for(config: &DurableConfig, backfill: Option<Duration>, hosts: usize) -> Vec<u64> {
+/// Runs `hosts` replicas of a once-per-cluster timer of `PERIOD` for a little over a second;
+/// returns the numbers of the ticks they ran, sorted.
+async fn run_for<S: Store>(store: &S, backfill: Option<Duration>, hosts: usize) -> Vec<u64> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut running = Vec::new();
     for _ in 0..hosts {
         let configuration = ConfigSources::new()
-            .toml("test.toml", toml(config))
+            .toml("test.toml", store.settings().toml())
             .load()
-            .unwrap();
+            .expect("readable configuration");
         let seen = Arc::clone(&seen);
         let host = Host::builder()
             .add_service(cluster_timed(
@@ -43,10 +42,10 @@ async fn run_for(config: &DurableConfig, backfill: Option<Duration>, hosts: usiz
             ))
             .configuration(configuration)
             .build()
-            .unwrap()
+            .expect("a valid host")
             .start()
             .await
-            .unwrap();
+            .expect("started");
         running.push(host);
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -58,35 +57,27 @@ async fn run_for(config: &DurableConfig, backfill: Option<Duration>, hosts: usiz
     numbers
 }
 
-/// The slot number the database's clock is in now, and a tick claimed `ago` slots before it.
-async fn seed_last_tick(config: &DurableConfig, ago: i64) -> i64 {
-    PgBackend::migrate(config).await.unwrap();
-    let backend = PgBackend::connect(config).await.unwrap();
-    let now_us: i64 =
-        query::<Postgres>("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
-            .fetch_one(backend.pool())
+/// The slot the store's clock is in now, after claiming, through the seam as an earlier
+/// replica would have, the tick `ago` slots before it.
+async fn seed_last_tick<S: Store>(store: &S, ago: i64) -> i64 {
+    let backend = store.backend().await;
+    let period = i64::try_from(PERIOD.as_micros()).unwrap();
+    let slot = backend.clock_us().await.unwrap() / period;
+    assert!(
+        backend
+            .claim_tick("app::tick", (slot - ago) * period)
             .await
             .unwrap()
-            .get(0);
-    let period = i64::try_from(PERIOD.as_micros()).unwrap();
-    let slot = now_us / period;
-    query::<Postgres>(AssertSqlSafe(format!(
-        "INSERT INTO \"{}\".ticks (schedule, due_us, run_by) VALUES ('app::tick', $1, 'earlier')",
-        config.schema
-    )))
-    .bind((slot - ago) * period)
-    .execute(backend.pool())
-    .await
-    .unwrap();
+    );
     slot
 }
 
-#[tokio::test]
-async fn two_hosts_share_each_tick_and_number_them_alike() {
-    let Some(config) = config("shared_ticks") else {
+/// Contract 8.
+pub async fn two_hosts_share_each_tick_and_number_them_alike<S: Store>() {
+    let Some(store) = S::fresh("shared_ticks", Tuning::default()).await else {
         return;
     };
-    let numbers = run_for(&config, None, 2).await;
+    let numbers = run_for(&store, None, 2).await;
     assert!(numbers.len() >= 3, "{numbers:?}");
     for pair in numbers.windows(2) {
         assert_eq!(
@@ -97,13 +88,13 @@ async fn two_hosts_share_each_tick_and_number_them_alike() {
     }
 }
 
-#[tokio::test]
-async fn missed_ticks_are_skipped_by_default() {
-    let Some(config) = config("skip_missed") else {
+/// Contract 8: without `backfill`, what no replica ran is not run later.
+pub async fn missed_ticks_are_skipped_by_default<S: Store>() {
+    let Some(store) = S::fresh("skip_missed", Tuning::default()).await else {
         return;
     };
-    let slot = seed_last_tick(&config, 20).await;
-    let numbers = run_for(&config, None, 1).await;
+    let slot = seed_last_tick(&store, 20).await;
+    let numbers = run_for(&store, None, 1).await;
     assert!(!numbers.is_empty());
     assert!(
         numbers[0] > u64::try_from(slot).unwrap(),
@@ -111,14 +102,14 @@ async fn missed_ticks_are_skipped_by_default() {
     );
 }
 
-#[tokio::test]
-async fn missed_ticks_within_the_backfill_window_run_at_start() {
-    let Some(config) = config("backfill") else {
+/// Contract 8: with `backfill`, the ticks missed within the window run at start, each once.
+pub async fn missed_ticks_within_the_backfill_window_run_at_start<S: Store>() {
+    let Some(store) = S::fresh("backfill", Tuning::default()).await else {
         return;
     };
     // 20 ticks missed; the window holds the last 5 of them (one second of 200 ms ticks).
-    let slot = seed_last_tick(&config, 20).await;
-    let numbers = run_for(&config, Some(Duration::from_secs(1)), 1).await;
+    let slot = seed_last_tick(&store, 20).await;
+    let numbers = run_for(&store, Some(Duration::from_secs(1)), 1).await;
     let slot = u64::try_from(slot).unwrap();
     let back_filled: Vec<u64> = numbers.iter().copied().filter(|n| *n <= slot).collect();
     assert!(
