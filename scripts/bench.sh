@@ -7,6 +7,10 @@
 #
 #   scripts/bench.sh            # everything
 #   scripts/bench.sh injection  # only the benchmarks named (lifecycle, injection, timed, queue)
+#   CALLGRIND_ONLY=1 scripts/bench.sh timed queue   # only the instruction counts (a loaded machine)
+#
+# CALLGRIND_ROUNDS (default 3) sets the rounds of the counts, CALLGRIND_ITEMS (default 200000) the
+# longer of a queue's two runs (the shorter has half as many items).
 #
 # Each benchmark runs its variants in fresh processes or alternating rounds and reports medians
 # with their spread (see BENCHMARKS.md). The machine's load average is printed before each one:
@@ -20,9 +24,17 @@ BENCHES=("$@")
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
-cargo bench -p hosted-tests --no-run "${BENCHES[@]/#/--bench=}" 2>&1 | grep -E '^(error|warning)' || true
+# BENCH_BIN_<name>=path runs that build of a benchmark instead of building it (a copy kept
+# aside while the tree is rebuilt).
+[ -n "${BENCH_BIN_timed:-}${BENCH_BIN_queue:-}" ] ||
+  cargo bench -p hosted-tests --no-run "${BENCHES[@]/#/--bench=}" 2>&1 | grep -E '^(error|warning)' || true
 # The newest build of each benchmark, its path as cargo prints it.
 binary() {
+  local kept="BENCH_BIN_$1"
+  if [ -n "${!kept:-}" ]; then
+    echo "${!kept}"
+    return
+  fi
   cargo bench -p hosted-tests --no-run --bench "$1" --message-format=json 2>/dev/null |
     python3 -c 'import json,sys
 for line in sys.stdin:
@@ -33,6 +45,7 @@ for line in sys.stdin:
 
 echo "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -sr), $(rustc --version)"
 for bench in "${BENCHES[@]}"; do
+  [ "${CALLGRIND_ONLY:-0}" = 1 ] && break
   echo
   echo "=== $bench (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
   cut -d' ' -f1-3 /proc/loadavg >"$OUT/$bench.load"
@@ -96,14 +109,15 @@ print(re.search(r"Collected : (\d+)", text).group(1), re.search(r"ticks=(\d+)", 
     BIN=$(binary queue)
     for threads in 1 2; do
       echo
-      echo "=== queue under callgrind: instructions per item (1 producer, $threads runtime thread(s); 200,000 items minus 100,000; $ROUNDS rounds)"
+      ITEMS=${CALLGRIND_ITEMS:-200000}
+      echo "=== queue under callgrind: instructions per item (1 producer, $threads runtime thread(s); $ITEMS items minus $((ITEMS / 2)); $ROUNDS rounds)"
       declare -A ITEMS_SEEN=()
       for round in $(seq "$ROUNDS"); do
         for case in typed1 work1; do
           for variant in "${VARIANTS[@]}"; do
-            long=$(instructions "$BIN" QUEUE_BENCH_ONLY=$case:$variant QUEUE_BENCH_ITEMS=200000 QUEUE_BENCH_THREADS=$threads)
-            short=$(instructions "$BIN" QUEUE_BENCH_ONLY=$case:$variant QUEUE_BENCH_ITEMS=100000 QUEUE_BENCH_THREADS=$threads)
-            per=$(python3 -c "import sys; print(f'{(int(sys.argv[1]) - int(sys.argv[2])) / 100000:.1f}')" "$long" "$short")
+            long=$(instructions "$BIN" QUEUE_BENCH_ONLY=$case:$variant QUEUE_BENCH_ITEMS=$ITEMS QUEUE_BENCH_THREADS=$threads)
+            short=$(instructions "$BIN" QUEUE_BENCH_ONLY=$case:$variant QUEUE_BENCH_ITEMS=$((ITEMS / 2)) QUEUE_BENCH_THREADS=$threads)
+            per=$(python3 -c "import sys; print(f'{(int(sys.argv[1]) - int(sys.argv[2])) / (int(sys.argv[3]) / 2):.1f}')" "$long" "$short" "$ITEMS")
             ITEMS_SEEN[$case.$variant]+="$per,"
             echo "  round $round $case $variant: $per instructions per item"
           done

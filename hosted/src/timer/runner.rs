@@ -127,9 +127,12 @@ pub(crate) struct TimerService<B> {
     log: Option<Arc<TickLog>>,
     /// The number of the next tick, kept across restarts.
     next_number: AtomicU64,
-    /// Where ticks and their runs are recorded for the host's status; `None` only in the
-    /// benchmark that measures what that costs ([`crate::status::bypass`]).
+    /// Where ticks and their runs are recorded for the host's status; `None` in the benchmark
+    /// that measures what that costs ([`crate::status::bypass`]).
     status: Option<Arc<crate::status::ServiceStatus>>,
+    /// Whether the next due time is shown in the service's activity: always, but in that
+    /// benchmark.
+    record: bool,
     /// Whether ticks run in spans (when a subscriber would see them): always, but in the
     /// benchmark that measures what that costs ([`crate::telemetry::bypass_spans`]).
     spans: bool,
@@ -153,10 +156,8 @@ impl<B: TickBody> TimerService<B> {
         } else {
             None
         };
-        let status = cx
-            .status()
-            .filter(|_| crate::status::record_wanted())
-            .cloned();
+        let record = crate::status::record_wanted();
+        let status = cx.status().filter(|_| record).cloned();
         if let Some(status) = &status {
             status.timer(plan.describe());
         }
@@ -168,6 +169,7 @@ impl<B: TickBody> TimerService<B> {
             log,
             next_number: AtomicU64::new(1),
             status,
+            record,
             spans: crate::telemetry::spans_wanted(),
         }
     }
@@ -260,7 +262,7 @@ impl<B: TickBody> TimerService<B> {
                 return Ok(());
             };
             let target = due + offset;
-            if self.status.is_some() {
+            if self.record {
                 self.cx.info().activity().set_next_due(Some(target));
             }
             if target > Instant::now() {
@@ -322,7 +324,7 @@ impl<B: TickBody> TimerService<B> {
         while let Some(due) = cursor.due() {
             let full = running.len() >= self.plan.max_concurrent;
             let target = due + offset;
-            if self.status.is_some() {
+            if self.record {
                 self.cx.info().activity().set_next_due(Some(target));
             }
             if !full {
