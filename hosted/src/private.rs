@@ -26,10 +26,22 @@ pub use crate::web::{
     IntoRoutes, RouteContribution, listing as web_listing, listing_json as web_listing_json,
 };
 
-/// Not public API, for the benchmarks: leaves out the status, metrics and tracing calls of the
-/// queues and timers built from now on, to measure what they cost when nothing listens.
-pub fn bypass_hooks(bypass: bool) {
-    crate::telemetry::bypass_hooks(bypass);
+/// Not public API, for the benchmarks: leaves out, for the services, queues and timers built
+/// from now on, the hooks of their hot paths named `true` — the `metrics` calls, the run spans
+/// and senders' origins (`spans`), the status's per-tick and per-run record (`status`) — to
+/// measure what each costs when nothing listens.
+pub fn bypass_hooks(metrics: bool, spans: bool, status: bool) {
+    crate::status::bypass(metrics, status);
+    crate::telemetry::bypass_spans(spans);
+}
+
+/// Not public API, for the test of the hot paths' hooks: how many origins were captured at a
+/// `send`, and how many spans were built for queue items and for ticks, in this process so far.
+/// Debug builds only; release builds count nothing.
+#[cfg(debug_assertions)]
+#[must_use]
+pub fn hook_counts() -> [u64; 3] {
+    crate::telemetry::counts::read()
 }
 
 /// Not public API, used by generated code: registers the web host (once, whichever

@@ -8,7 +8,7 @@
 //! * work items (async closures receiving the stop token): the [`WorkQueue`] versus a channel of
 //!   boxed closures and a worker loop.
 //!
-//! Rounds alternate between `hosted`, `hosted` with its status, metrics and tracing hooks
+//! Rounds alternate between `hosted`, `hosted` with its metrics, span and status hooks
 //! bypassed (`hosted::__private::bypass_hooks`: what "no cost when nothing listens" is measured
 //! against) and the hand-written code; the report gives the median of each with its spread, and
 //! the ratios (above 1 means `hosted` is faster for throughput; for latency, the ratio is
@@ -20,8 +20,10 @@
 //! ```
 //!
 //! `QUEUE_BENCH_ONLY=<case>:<variant>` runs one case once and prints nothing, for instruction
-//! counts under callgrind (`QUEUE_BENCH_ITEMS` sets the item count): the case is `typed1`,
-//! `typed4`, `work1` or `work4`, the variant `hosted`, `bypassed` or `hand`.
+//! counts under callgrind (`QUEUE_BENCH_ITEMS` sets the item count, `QUEUE_BENCH_THREADS=1` runs
+//! it on one thread, where the counts are the same from run to run): the case is `typed1`,
+//! `typed4`, `work1` or `work4`, the variant `hand`, `hosted`, `hosted` with one hook left out
+//! (`no-metrics`, `no-spans`, `no-status`), or all three (`bypassed`).
 
 use std::future::Future;
 use std::hint::black_box;
@@ -188,8 +190,25 @@ async fn typed(item: u64) {
     TYPED_DONE.handle(item);
 }
 
-async fn typed_hosted(producers: u64, case: Case, hooks: bool) -> Run {
-    hosted::__private::bypass_hooks(!hooks);
+/// The hooks a variant leaves out: (metrics, spans, status).
+fn bypassed_hooks(variant: &str) -> (bool, bool, bool) {
+    match variant {
+        "hosted" => (false, false, false),
+        "no-metrics" => (true, false, false),
+        "no-spans" => (false, true, false),
+        "no-status" => (false, false, true),
+        "bypassed" => (true, true, true),
+        other => panic!("unknown variant {other}"),
+    }
+}
+
+fn bypass(variant: &str) {
+    let (metrics, spans, status) = bypassed_hooks(variant);
+    hosted::__private::bypass_hooks(metrics, spans, status);
+}
+
+async fn typed_hosted(producers: u64, case: Case, variant: &str) -> Run {
+    bypass(variant);
     let (done, latencies) = (&*TYPED_DONE, &*TYPED_LATENCIES);
     done.handled.store(0, Ordering::Relaxed);
     latencies.next.store(0, Ordering::Relaxed);
@@ -255,8 +274,8 @@ async fn typed_by_hand(producers: u64, case: Case) -> Run {
     Run { elapsed, p50, p99 }
 }
 
-async fn closures_hosted(producers: u64, hooks: bool) -> Run {
-    hosted::__private::bypass_hooks(!hooks);
+async fn closures_hosted(producers: u64, variant: &str) -> Run {
+    bypass(variant);
     let done = Done::new();
     let host = start_host(Host::builder().add_service(ServiceDescriptor::work_queue(
         "bench",
@@ -430,21 +449,25 @@ fn only(runtime: &tokio::runtime::Runtime, spec: &str) {
     runtime.block_on(async {
         match (work, variant) {
             (false, "hand") => typed_by_hand(producers, Case::Throughput).await,
-            (false, hosted) => {
-                typed_hosted(producers, Case::Throughput, hosted != "bypassed").await
-            }
+            (false, hosted) => typed_hosted(producers, Case::Throughput, hosted).await,
             (true, "hand") => closures_by_hand(producers).await,
-            (true, hosted) => closures_hosted(producers, hosted != "bypassed").await,
+            (true, hosted) => closures_hosted(producers, hosted).await,
         }
     });
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = if std::env::var("QUEUE_BENCH_THREADS").as_deref() == Ok("1") {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    }
+    .expect("a runtime");
     if let Ok(spec) = std::env::var("QUEUE_BENCH_ONLY") {
         only(&runtime, &spec);
         return;
@@ -457,22 +480,22 @@ fn main() {
         compare(
             &runtime,
             &format!("typed u64, {producers} producer(s)"),
-            || typed_hosted(producers, Case::Throughput, true),
-            || typed_hosted(producers, Case::Throughput, false),
+            || typed_hosted(producers, Case::Throughput, "hosted"),
+            || typed_hosted(producers, Case::Throughput, "bypassed"),
             || typed_by_hand(producers, Case::Throughput),
         );
         compare(
             &runtime,
             &format!("typed u64 + latency, {producers} producer(s)"),
-            || typed_hosted(producers, Case::Latency, true),
-            || typed_hosted(producers, Case::Latency, false),
+            || typed_hosted(producers, Case::Latency, "hosted"),
+            || typed_hosted(producers, Case::Latency, "bypassed"),
             || typed_by_hand(producers, Case::Latency),
         );
         compare(
             &runtime,
             &format!("work items, {producers} producer(s)"),
-            || closures_hosted(producers, true),
-            || closures_hosted(producers, false),
+            || closures_hosted(producers, "hosted"),
+            || closures_hosted(producers, "bypassed"),
             || closures_by_hand(producers),
         );
     }

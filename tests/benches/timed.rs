@@ -6,12 +6,16 @@
 //! cargo bench -p hosted-tests --bench timed
 //! ```
 //!
-//! `TIMED_BENCH_VARIANT=hand|hosted|bypassed|spine` runs one variant alone; `bypassed` is
-//! `hosted` with the status, metrics and tracing hooks of its ticks left out
-//! (`hosted::__private::bypass_hooks`), what "no cost when nothing listens" is measured against;
-//! `spine` (10,000 background services that only wait for the stop) measures what the host costs
-//! before any timer. `TIMED_BENCH_TIMERS` and `TIMED_BENCH_RUN_MS` change the number of timers
-//! and the window, for instruction counts under callgrind (see `scripts/bench.sh`).
+//! `TIMED_BENCH_VARIANT=<variant>` runs one variant alone: `hand`, `hosted`, `hosted` with one
+//! hook of its ticks left out (`hosted::__private::bypass_hooks`) — `no-metrics` (the `metrics`
+//! calls), `no-spans` (the tick's span), `no-status` (the status's record of the tick and its
+//! run, and the next due time) — or all three (`bypassed`), what "no cost when nothing listens"
+//! is measured against; `spine` (10,000 background services that only wait for the stop)
+//! measures what the host costs before any timer. `TIMED_BENCH_TIMERS` and `TIMED_BENCH_RUN_MS`
+//! change the number of timers and the window, and `TIMED_BENCH_PAUSED=1` runs the variant on
+//! one thread on tokio's paused clock (time jumps from one due tick to the next, so nothing
+//! waits and nothing spins): the instruction counts under callgrind are then the same from run
+//! to run (see `scripts/bench.sh`).
 //!
 //! The binary runs each variant in a child process of its own (itself, re-executed), so CPU time
 //! and memory are per variant, alternating the variants over two rounds; each child runs a
@@ -166,12 +170,31 @@ fn resident_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The hooks a variant leaves out: (metrics, spans, status).
+fn bypassed_hooks(variant: &str) -> (bool, bool, bool) {
+    match variant {
+        "hosted" => (false, false, false),
+        "no-metrics" => (true, false, false),
+        "no-spans" => (false, true, false),
+        "no-status" => (false, false, true),
+        "bypassed" => (true, true, true),
+        other => panic!("unknown variant {other}"),
+    }
+}
+
 /// Runs one variant in this process and prints its figures on one line.
 fn run_variant(variant: &str) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = if from_env("TIMED_BENCH_PAUSED", 0) == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("a runtime");
     runtime.block_on(async {
         let began = Instant::now();
         let recorder = Arc::new(Recorder::new(began + WARM_UP + Duration::from_secs(2)));
@@ -212,7 +235,8 @@ fn run_variant(variant: &str) {
                 Some(host.start().await.expect("the host starts"))
             }
             _ => {
-                hosted::__private::bypass_hooks(variant == "bypassed");
+                let (metrics, spans, status) = bypassed_hooks(variant);
+                hosted::__private::bypass_hooks(metrics, spans, status);
                 let mut builder = Host::builder();
                 for timer in 0..*TIMERS {
                     let recorder = Arc::clone(&recorder);

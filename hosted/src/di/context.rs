@@ -145,6 +145,25 @@ impl RunContext {
         (cx, self.end_run(scope))
     }
 
+    /// As [`begin_run`](Self::begin_run), for a runner that records the run in the status
+    /// itself with the instants it reads anyway (a timer: the tick's start, and the end its
+    /// schedule reads), so the run costs no clock read and no reference count here.
+    pub(crate) fn begin_unrecorded_run(&self) -> (Self, RunEnd) {
+        let scope = self.env.needs_scope.then(|| self.env.container.new_scope());
+        let cx = Self {
+            env: Arc::clone(&self.env),
+            scope: scope.clone(),
+            extensions: SmallVec::new(),
+        };
+        (
+            cx,
+            RunEnd {
+                scope,
+                status: None,
+            },
+        )
+    }
+
     fn end_run(&self, scope: Option<Arc<ScopeState>>) -> RunEnd {
         RunEnd {
             scope,

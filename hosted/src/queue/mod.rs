@@ -65,9 +65,10 @@ pub(crate) struct Shared<T> {
     drops: Mutex<DropReport>,
     /// Where the items go instead of the channel, for a queue kept outside the process.
     forward: Option<Arc<dyn Forward<T>>>,
-    /// Whether sends record where they come from and items run in spans: always, but in the
-    /// benchmark that measures what that costs ([`crate::telemetry::bypass_hooks`]).
-    pub(crate) hooks: bool,
+    /// Whether sends record where they come from and items run in spans, when a subscriber would
+    /// see them ([`crate::telemetry::runs_traced`]): always, but in the benchmark that measures
+    /// what that costs ([`crate::telemetry::bypass_spans`]).
+    pub(crate) spans: bool,
 }
 
 /// Where the items of a queue kept outside the process go (a durable store): a send returns once
@@ -255,7 +256,7 @@ impl<T: Send + 'static> Queue<T> {
                 counters: Counters::default(),
                 drops: Mutex::new(DropReport::default()),
                 forward: None,
-                hooks: !crate::telemetry::hooks_bypassed(),
+                spans: crate::telemetry::spans_wanted(),
             }),
         }
     }
@@ -436,9 +437,10 @@ impl<T> Queue<T> {
         self.shared.forward.as_ref()
     }
 
-    /// Where a send comes from, for the item's run to show.
+    /// Where a send comes from, for the item's run to show: nothing to record (no clock, no
+    /// thread-local, no span looked up) when no subscriber would see the item's span.
     fn origin(&self) -> Origin {
-        if self.shared.hooks {
+        if self.shared.spans && crate::telemetry::runs_traced() {
             Origin::capture()
         } else {
             Origin::default()

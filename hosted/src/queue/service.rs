@@ -561,7 +561,8 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
     loop {
         // The handler consumes the item: keep a copy for a retry or the dead letter.
         let copy = keep.map(|keep| keep(&item));
-        let mut run = if shared.hooks {
+        // No span built when no subscriber would see it: one relaxed load per attempt.
+        let mut run = if shared.spans && crate::telemetry::runs_traced() {
             RunSpan::item(base.info().name(), seq, attempt, origin)
         } else {
             RunSpan::none()

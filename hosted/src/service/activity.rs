@@ -109,9 +109,15 @@ impl Activity {
     }
 
     pub(crate) fn set_next_due(&self, due: Option<Instant>) {
-        // Nanoseconds in an `i64`: 292 years either side of the service's creation.
-        let nanos =
-            |duration: std::time::Duration| i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX);
+        // Nanoseconds in an `i64`: 292 years either side of the service's creation. Without the
+        // 128-bit arithmetic of `Duration::as_nanos`: a timer writes this on every tick.
+        let nanos = |duration: std::time::Duration| {
+            i64::try_from(duration.as_secs())
+                .ok()
+                .and_then(|secs| secs.checked_mul(1_000_000_000))
+                .and_then(|nanos| nanos.checked_add(i64::from(duration.subsec_nanos())))
+                .unwrap_or(i64::MAX)
+        };
         let value = due.map_or(NO_DUE, |due| {
             if due >= self.epoch {
                 nanos(due - self.epoch)

@@ -11,12 +11,18 @@ use ::metrics::{Histogram, counter, gauge, histogram};
 
 use super::{ServiceState, StatusSnapshot};
 
-#[allow(
-    clippy::cast_precision_loss,
-    reason = "seconds as `f64`, as every recorder takes them"
-)]
-fn seconds(nanos: u64) -> f64 {
-    nanos as f64 / 1e9
+/// Nanoseconds, recorded as seconds: converted only inside a handle that records (with no
+/// recorder installed, the handle is a no-op and the value is never converted).
+struct Seconds(u64);
+
+impl ::metrics::IntoF64 for Seconds {
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "seconds as `f64`, as every recorder takes them"
+    )]
+    fn into_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
 }
 
 /// A service's run durations.
@@ -32,7 +38,7 @@ impl ServiceMetrics {
     }
 
     pub(crate) fn run_ended(&self, nanos: u64, _succeeded: bool) {
-        self.run_duration.record(seconds(nanos));
+        self.run_duration.record(Seconds(nanos));
     }
 }
 
@@ -49,7 +55,7 @@ impl TimerMetrics {
     }
 
     pub(crate) fn tick_started(&self, lateness_nanos: u64, _missed: u64) {
-        self.lateness.record(seconds(lateness_nanos));
+        self.lateness.record(Seconds(lateness_nanos));
     }
 }
 

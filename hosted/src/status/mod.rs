@@ -4,9 +4,11 @@
 //! [`snapshot`](HostStatus::snapshot) is what the metrics and the dashboard read.
 //!
 //! Recording costs a few relaxed atomic operations per run and no lock or allocation: a run's
-//! end is recorded where the run's scope closes (one call for every kind of run), a tick's timing
-//! where the timer takes it, a queue's counts are the queue's own, read when a snapshot is
-//! taken.
+//! end is recorded where the run's scope closes (one call for every kind of run), a tick and its
+//! run where the timer takes them, with the instants it read anyway (no clock read of its own),
+//! a queue's counts are the queue's own, read when a snapshot is taken. The status is always
+//! kept, since it can be read at any time; what it costs per item and per tick beside the other
+//! hooks is in `hosted::docs::metrics`.
 //!
 //! | where | what |
 //! |---|---|
@@ -45,6 +47,33 @@ pub use self::snapshot::{
 };
 
 use crate::service::ServiceInfo;
+
+/// The hooks of the queues' and timers' hot paths that a benchmark left out: see [`bypass`].
+static BYPASSED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+const BYPASS_METRICS: u8 = 1;
+const BYPASS_RECORD: u8 = 2;
+
+/// Leaves out, for the services, queues and timers built from now on, the `metrics` calls
+/// (`metrics`: no histogram handle taken, nothing recorded) and the status's per-tick and per-run
+/// record (`record`: no tick, run or next due time recorded). Not for applications: the
+/// benchmarks compare a host with and without each, in one process, to show what each costs when
+/// nothing listens.
+pub(crate) fn bypass(metrics: bool, record: bool) {
+    let bits = if metrics { BYPASS_METRICS } else { 0 } | if record { BYPASS_RECORD } else { 0 };
+    BYPASSED.store(bits, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether a service records its runs' durations and a timer its lateness through the `metrics`
+/// facade: read once, when it is built.
+#[cfg(feature = "metrics")]
+fn metrics_wanted() -> bool {
+    BYPASSED.load(std::sync::atomic::Ordering::Relaxed) & BYPASS_METRICS == 0
+}
+
+/// Whether a timer records its ticks and runs in the status: read once, when it is built.
+pub(crate) fn record_wanted() -> bool {
+    BYPASSED.load(std::sync::atomic::Ordering::Relaxed) & BYPASS_RECORD == 0
+}
 
 /// The future a [`DeadLetters`] operation returns.
 pub type StoreFuture<'a, T> =

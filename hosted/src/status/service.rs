@@ -1,7 +1,7 @@
 //! What one service records: [`ServiceStatus`], its [`ServiceState`], a timer's [`TimerStatus`].
 
 use std::fmt;
-use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -82,19 +82,9 @@ fn nanos(duration: Duration) -> u64 {
         .saturating_add(u64::from(duration.subsec_nanos()))
 }
 
-/// Milliseconds in an `i64`, saturating; without a 128-bit division (`Duration::as_millis`).
-fn millis(duration: Duration) -> i64 {
-    let millis = duration
-        .as_secs()
-        .saturating_mul(1_000)
-        .saturating_add(u64::from(duration.subsec_millis()));
-    i64::try_from(millis).unwrap_or(i64::MAX)
-}
-
-/// Milliseconds since the Unix epoch back to a time; 0 stands for "never".
-fn from_unix_millis(millis: i64) -> Option<SystemTime> {
-    let millis = u64::try_from(millis).ok().filter(|&millis| millis > 0)?;
-    SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(millis))
+/// Nanoseconds since the Unix epoch back to a time; 0 stands for "never".
+fn from_unix_nanos(nanos: u64) -> Option<SystemTime> {
+    (nanos > 0).then(|| SystemTime::UNIX_EPOCH.checked_add(Duration::from_nanos(nanos)))?
 }
 
 /// The live record of one service. The host makes one per service; runs record into it where
@@ -115,8 +105,9 @@ pub struct ServiceStatus {
     queue: OnceLock<QueueProbe>,
     durable: OnceLock<Box<DurableCounts>>,
     dead_letters: OnceLock<Arc<dyn DeadLetters>>,
+    /// `None` when the benchmarks leave the metrics out ([`super::bypass`]).
     #[cfg(feature = "metrics")]
-    pub(crate) metrics: super::metrics::ServiceMetrics,
+    metrics: Option<super::metrics::ServiceMetrics>,
 }
 
 impl fmt::Debug for ServiceStatus {
@@ -145,7 +136,8 @@ impl ServiceStatus {
             durable: OnceLock::new(),
             dead_letters: OnceLock::new(),
             #[cfg(feature = "metrics")]
-            metrics: super::metrics::ServiceMetrics::new(info.name()),
+            metrics: super::metrics_wanted()
+                .then(|| super::metrics::ServiceMetrics::new(info.name())),
         }
     }
 
@@ -176,7 +168,13 @@ impl ServiceStatus {
     /// Records the end of one run (a body, a tick, a queue item's attempt, a request) that began
     /// at `began`.
     pub(crate) fn run_ended(&self, began: Instant, succeeded: bool) {
-        let took = nanos(began.elapsed());
+        self.run_ended_between(began, Instant::now(), succeeded);
+    }
+
+    /// Records the end of one run between two instants its runner read anyway (a tick's start,
+    /// and the end its schedule reads): no clock read of its own.
+    pub(crate) fn run_ended_between(&self, began: Instant, ended: Instant, succeeded: bool) {
+        let took = nanos(ended.saturating_duration_since(began));
         self.runs.fetch_add(1, Ordering::Relaxed);
         if !succeeded {
             self.failures.fetch_add(1, Ordering::Relaxed);
@@ -184,7 +182,9 @@ impl ServiceStatus {
         self.run_nanos.fetch_add(took, Ordering::Relaxed);
         self.last_run_nanos.store(took, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
-        self.metrics.run_ended(took, succeeded);
+        if let Some(metrics) = &self.metrics {
+            metrics.run_ended(took, succeeded);
+        }
     }
 
     /// Records what went wrong last: the failure path only.
@@ -219,8 +219,23 @@ impl ServiceStatus {
 
     /// Makes this service a timer with the given schedule (as `--list` writes it).
     pub(crate) fn timer(&self, schedule: String) -> &TimerStatus {
-        self.timer
-            .get_or_init(|| Box::new(TimerStatus::new(schedule, self.info.name())))
+        self.timer.get_or_init(|| {
+            #[cfg(feature = "metrics")]
+            let metrics = super::metrics_wanted()
+                .then(|| super::metrics::TimerMetrics::new(self.info.name()));
+            Box::new(TimerStatus {
+                schedule,
+                ticks: AtomicU64::new(0),
+                missed: AtomicU64::new(0),
+                skipped: AtomicU64::new(0),
+                last_tick_nanos: AtomicU64::new(0),
+                next_tick_nanos: AtomicU64::new(0),
+                last_lateness_nanos: AtomicU64::new(0),
+                max_lateness_nanos: AtomicU64::new(0),
+                #[cfg(feature = "metrics")]
+                metrics,
+            })
+        })
     }
 
     pub(crate) fn timer_status(&self) -> Option<&TimerStatus> {
@@ -295,12 +310,15 @@ pub struct TimerStatus {
     ticks: AtomicU64,
     missed: AtomicU64,
     skipped: AtomicU64,
-    last_tick_ms: AtomicI64,
-    next_tick_ms: AtomicI64,
+    /// When the last tick was due, in nanoseconds since the Unix epoch; 0 for never.
+    last_tick_nanos: AtomicU64,
+    /// When the next one is due, the same way.
+    next_tick_nanos: AtomicU64,
     last_lateness_nanos: AtomicU64,
     max_lateness_nanos: AtomicU64,
+    /// `None` when the benchmarks leave the metrics out ([`super::bypass`]).
     #[cfg(feature = "metrics")]
-    metrics: super::metrics::TimerMetrics,
+    metrics: Option<super::metrics::TimerMetrics>,
 }
 
 impl fmt::Debug for TimerStatus {
@@ -313,29 +331,12 @@ impl fmt::Debug for TimerStatus {
 }
 
 impl TimerStatus {
-    #[cfg_attr(
-        not(feature = "metrics"),
-        allow(unused_variables, reason = "the metrics' label")
-    )]
-    fn new(schedule: String, service: &str) -> Self {
-        Self {
-            schedule,
-            ticks: AtomicU64::new(0),
-            missed: AtomicU64::new(0),
-            skipped: AtomicU64::new(0),
-            last_tick_ms: AtomicI64::new(0),
-            next_tick_ms: AtomicI64::new(0),
-            last_lateness_nanos: AtomicU64::new(0),
-            max_lateness_nanos: AtomicU64::new(0),
-            #[cfg(feature = "metrics")]
-            metrics: super::metrics::TimerMetrics::new(service),
-        }
-    }
-
     /// Records a tick as it starts: when it was due on the wall clock, how late it started,
     /// the due ticks it stands for (`missed`), the ticks skipped since the last one, and how long
     /// after this one's due time the next one is due (the wall time is derived from this one's,
-    /// with no second conversion between the clocks).
+    /// with no second conversion between the clocks). No clock read, no lock, no 128-bit
+    /// arithmetic: the times are kept as nanoseconds since the epoch, converted back when a
+    /// snapshot is taken.
     pub(crate) fn tick_started(
         &self,
         scheduled_at: SystemTime,
@@ -345,8 +346,10 @@ impl TimerStatus {
         next_after: Option<Duration>,
     ) {
         let late = nanos(lateness);
-        let since = scheduled_at.duration_since(SystemTime::UNIX_EPOCH).ok();
-        let last = since.map_or(1, |since| millis(since).max(1));
+        // At least 1: 0 stands for "never" (a tick due before 1970 shows as the epoch).
+        let last = scheduled_at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(1, |since| nanos(since).max(1));
         self.ticks.fetch_add(1, Ordering::Relaxed);
         if missed > 0 {
             self.missed.fetch_add(missed, Ordering::Relaxed);
@@ -354,19 +357,20 @@ impl TimerStatus {
         if skipped > 0 {
             self.skipped.fetch_add(skipped, Ordering::Relaxed);
         }
-        self.last_tick_ms.store(last, Ordering::Relaxed);
-        self.next_tick_ms.store(
-            match (since, next_after) {
-                (Some(since), Some(after)) => millis(since.saturating_add(after)).max(1),
-                (None, Some(_)) => 1,
-                (_, None) => 0,
-            },
+        self.last_tick_nanos.store(last, Ordering::Relaxed);
+        self.next_tick_nanos.store(
+            next_after.map_or(0, |after| last.saturating_add(nanos(after))),
             Ordering::Relaxed,
         );
         self.last_lateness_nanos.store(late, Ordering::Relaxed);
-        self.max_lateness_nanos.fetch_max(late, Ordering::Relaxed);
+        // A load first: the maximum rarely moves, and a compare-and-swap loop costs more.
+        if late > self.max_lateness_nanos.load(Ordering::Relaxed) {
+            self.max_lateness_nanos.fetch_max(late, Ordering::Relaxed);
+        }
         #[cfg(feature = "metrics")]
-        self.metrics.tick_started(late, missed);
+        if let Some(metrics) = &self.metrics {
+            metrics.tick_started(late, missed);
+        }
     }
 
     fn snapshot(&self) -> TimerSnapshot {
@@ -375,8 +379,8 @@ impl TimerStatus {
             ticks: self.ticks.load(Ordering::Relaxed),
             missed: self.missed.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
-            last_tick: from_unix_millis(self.last_tick_ms.load(Ordering::Relaxed)),
-            next_tick: from_unix_millis(self.next_tick_ms.load(Ordering::Relaxed)),
+            last_tick: from_unix_nanos(self.last_tick_nanos.load(Ordering::Relaxed)),
+            next_tick: from_unix_nanos(self.next_tick_nanos.load(Ordering::Relaxed)),
             last_lateness: Duration::from_nanos(self.last_lateness_nanos.load(Ordering::Relaxed)),
             max_lateness: Duration::from_nanos(self.max_lateness_nanos.load(Ordering::Relaxed)),
         }

@@ -17,7 +17,12 @@
 //! | `request` | one request to the web host | `service`, `method`, `path` |
 //!
 //! Run spans are at the `INFO` level; when a filter leaves them out (`host.log = "warn"`), a run
-//! costs one check for its span and is not entered on each poll.
+//! costs one check for its span and is not entered on each poll. On the hot paths — a queue's
+//! item, a timer's tick, an in-memory queue's `send` — the check is one relaxed load of
+//! `tracing`'s maximum level, made before anything else: with no subscriber, or one that leaves
+//! `INFO` out, no span is built and no origin is captured (what each costs is measured in
+//! `BENCHMARKS.md`, and listed with the other hooks in `hosted::docs::metrics`). A subscriber
+//! installed, or a filter changed, after the host was built is seen from the next item or tick.
 //!
 //! # The link from an item to its sender
 //!
@@ -60,21 +65,55 @@ mod run;
 pub(crate) use self::origin::Origin;
 pub(crate) use self::run::{RunSpan, in_run};
 
-/// Whether the hooks of the queue's and the timer's hot paths are left out, for the benchmarks
-/// that measure what they cost: see [`bypass_hooks`].
-static HOOKS_BYPASSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether the run spans and the senders' origins of the queues and timers built from now on are
+/// left out, for the benchmarks that measure what they cost: see [`bypass_spans`].
+static SPANS_BYPASSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Leaves out, for the queues and timers built from now on, the status, metrics and tracing
-/// calls on their hot paths: no span per tick or item, no sender recorded at `send`, no tick or
-/// run recorded in the status, no next due time. Not for applications: the benchmarks compare a
-/// host with and without them, in one process, to show what they cost when nothing listens.
-pub(crate) fn bypass_hooks(bypass: bool) {
-    HOOKS_BYPASSED.store(bypass, std::sync::atomic::Ordering::Relaxed);
+/// Leaves out, for the queues and timers built from now on, their run spans and the origin a
+/// `send` records. Not for applications: the benchmarks compare a host with and without them, in
+/// one process, to show what they cost when nothing listens.
+pub(crate) fn bypass_spans(bypass: bool) {
+    SPANS_BYPASSED.store(bypass, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Read once per queue or timer, when it is built.
-pub(crate) fn hooks_bypassed() -> bool {
-    HOOKS_BYPASSED.load(std::sync::atomic::Ordering::Relaxed)
+/// Whether a queue or timer traces its runs at all: read once, when it is built.
+pub(crate) fn spans_wanted() -> bool {
+    !SPANS_BYPASSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether a run span could be seen now: whether any subscriber (global, or scoped to a thread)
+/// enables `INFO`, the run spans' level. With no subscriber ever installed, one relaxed load of a
+/// flag; with one, a second of the maximum level `tracing` keeps up to date as subscribers come
+/// and their filters change. A hot path (a queue's item, a timer's tick, an in-memory `send`)
+/// asks it before it builds a span or records where an item was sent from.
+#[inline]
+pub(crate) fn runs_traced() -> bool {
+    tracing::level_filters::STATIC_MAX_LEVEL >= tracing::Level::INFO
+        && tracing::dispatcher::has_been_set()
+        && tracing::level_filters::LevelFilter::current() >= tracing::Level::INFO
+}
+
+/// How often the hot paths took their listening branch, in debug builds only (release builds
+/// count nothing): the test that catches a hot path building a span or capturing an origin that
+/// no subscriber would see reads them through `hosted::__private::hook_counts`.
+#[cfg(debug_assertions)]
+pub(crate) mod counts {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Origins captured at a `send` (the thread-local and trace context looked up).
+    pub(crate) static ORIGINS: AtomicU64 = AtomicU64::new(0);
+    /// Spans built for a queue item's attempt.
+    pub(crate) static ITEM_SPANS: AtomicU64 = AtomicU64::new(0);
+    /// Spans built for a tick.
+    pub(crate) static TICK_SPANS: AtomicU64 = AtomicU64::new(0);
+
+    pub(crate) fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn read() -> [u64; 3] {
+        [&ORIGINS, &ITEM_SPANS, &TICK_SPANS].map(|counter| counter.load(Ordering::Relaxed))
+    }
 }
 
 /// How long the host waits for the collector when it shuts the exporter down at the end of its

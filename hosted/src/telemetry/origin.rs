@@ -22,6 +22,8 @@ impl Origin {
         if !tracing::dispatcher::has_been_set() {
             return Self::default();
         }
+        #[cfg(debug_assertions)]
+        super::counts::add(&super::counts::ORIGINS);
         Self {
             run: super::run::current_run(),
             #[cfg(feature = "otel")]

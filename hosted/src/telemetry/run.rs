@@ -39,7 +39,8 @@ impl RunSpan {
         Self { span, mark }
     }
 
-    /// No span: for a run whose hooks are bypassed ([`bypass_hooks`](super::bypass_hooks)).
+    /// No span: for a run no subscriber would see ([`runs_traced`](super::runs_traced)), or whose
+    /// spans a benchmark left out ([`bypass_spans`](super::bypass_spans)).
     pub(crate) fn none() -> Self {
         Self {
             span: Span::none(),
@@ -55,12 +56,16 @@ impl RunSpan {
 
     /// One tick of a timed service.
     pub(crate) fn tick(service: &str, tick: u64) -> Self {
+        #[cfg(debug_assertions)]
+        super::counts::add(&super::counts::TICK_SPANS);
         let span = tracing::info_span!(parent: None, "tick", service = %service, tick);
         Self::new(span, || format!("tick{{service={service} tick={tick}}}"))
     }
 
     /// One attempt at an item of an in-memory queue.
     pub(crate) fn item(service: &str, seq: u64, attempt: u32, origin: &Origin) -> Self {
+        #[cfg(debug_assertions)]
+        super::counts::add(&super::counts::ITEM_SPANS);
         let span = tracing::info_span!(
             parent: None,
             "item",

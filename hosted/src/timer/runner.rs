@@ -127,11 +127,15 @@ pub(crate) struct TimerService<B> {
     log: Option<Arc<TickLog>>,
     /// The number of the next tick, kept across restarts.
     next_number: AtomicU64,
-    /// Where ticks are recorded for the host's status.
+    /// Where ticks and their runs are recorded for the host's status; `None` in the benchmark
+    /// that measures what that costs ([`crate::status::bypass`]).
     status: Option<Arc<crate::status::ServiceStatus>>,
-    /// Whether ticks run in spans and record their next due time: always, but in the benchmark
-    /// that measures what that costs ([`crate::telemetry::bypass_hooks`]).
-    hooks: bool,
+    /// Whether the next due time is shown in the service's activity: always, but in that
+    /// benchmark.
+    record: bool,
+    /// Whether ticks run in spans (when a subscriber would see them): always, but in the
+    /// benchmark that measures what that costs ([`crate::telemetry::bypass_spans`]).
+    spans: bool,
 }
 
 impl<B: TickBody> TimerService<B> {
@@ -152,21 +156,8 @@ impl<B: TickBody> TimerService<B> {
         } else {
             None
         };
-        let hooks = !crate::telemetry::hooks_bypassed();
-        let (cx, status) = if hooks {
-            let status = cx.status().cloned();
-            (cx, status)
-        } else {
-            // The same context without a status: its runs record nothing.
-            let bare = RunContext::new(
-                cx.info().clone(),
-                cx.stop_token().clone(),
-                cx.lifetime().clone(),
-                Arc::clone(cx.container()),
-                cx.runs_scoped(),
-            );
-            (bare, None)
-        };
+        let record = crate::status::record_wanted();
+        let status = cx.status().filter(|_| record).cloned();
         if let Some(status) = &status {
             status.timer(plan.describe());
         }
@@ -178,7 +169,8 @@ impl<B: TickBody> TimerService<B> {
             log,
             next_number: AtomicU64::new(1),
             status,
-            hooks,
+            record,
+            spans: crate::telemetry::spans_wanted(),
         }
     }
 
@@ -204,8 +196,9 @@ impl<B: TickBody> TimerService<B> {
         );
     }
 
+    /// The tick's span; none built when no subscriber would see it (one relaxed load).
     fn span(&self, number: u64) -> RunSpan {
-        if self.hooks {
+        if self.spans && crate::telemetry::runs_traced() {
             RunSpan::tick(self.cx.info().name(), number)
         } else {
             RunSpan::none()
@@ -269,7 +262,7 @@ impl<B: TickBody> TimerService<B> {
                 return Ok(());
             };
             let target = due + offset;
-            if self.hooks {
+            if self.record {
                 self.cx.info().activity().set_next_due(Some(target));
             }
             if target > Instant::now() {
@@ -298,12 +291,18 @@ impl<B: TickBody> TimerService<B> {
                 .store(cursor.next_number, Ordering::Relaxed);
             self.record_tick(&tick, &mut cursor);
             let span = self.span(tick.number);
-            let result = in_run(
+            let (result, ended) = in_run(
                 span,
-                run_tick(&*self.body, &self.cx, tick, self.log.as_deref()),
+                run_tick(
+                    &*self.body,
+                    &self.cx,
+                    tick,
+                    self.log.as_deref(),
+                    self.status.as_deref(),
+                ),
             )
             .await;
-            cursor.after_run(now, Instant::now(), self.plan.overlap);
+            cursor.after_run(now, ended.unwrap_or_else(Instant::now), self.plan.overlap);
             if let Err(failure) = result {
                 self.failed(tick.number, failure)?;
             }
@@ -325,7 +324,7 @@ impl<B: TickBody> TimerService<B> {
         while let Some(due) = cursor.due() {
             let full = running.len() >= self.plan.max_concurrent;
             let target = due + offset;
-            if self.hooks {
+            if self.record {
                 self.cx.info().activity().set_next_due(Some(target));
             }
             if !full {
@@ -360,10 +359,12 @@ impl<B: TickBody> TimerService<B> {
                 .store(cursor.next_number, Ordering::Relaxed);
             self.record_tick(&tick, &mut cursor);
             let (body, cx, log) = (Arc::clone(&self.body), self.cx.clone(), self.log.clone());
+            let status = self.status.clone();
             full_since = now;
             let span = self.span(tick.number);
             running.spawn(in_run(span, async move {
-                let result = run_tick(&*body, &cx, tick, log.as_deref()).await;
+                let (result, _) =
+                    run_tick(&*body, &cx, tick, log.as_deref(), status.as_deref()).await;
                 (tick.number, result)
             }));
         }
@@ -404,14 +405,17 @@ impl<B: TickBody> HostedService for TimerService<B> {
 }
 
 /// One tick: a fresh run (and scope) with the tick attached, the body called with its panics
-/// caught, the scope closed with the outcome.
+/// caught, the scope closed with the outcome, the run recorded in the status from the tick's
+/// start to its end. Returns the outcome and the end, when it was read (for the status or the
+/// tick log): the schedule's next step reads the same instant.
 async fn run_tick<B: TickBody>(
     body: &B,
     base: &RunContext,
     tick: Tick,
     log: Option<&TickLog>,
-) -> Result<(), Failure> {
-    let (cx, end) = base.begin_run();
+    status: Option<&crate::status::ServiceStatus>,
+) -> (Result<(), Failure>, Option<Instant>) {
+    let (cx, end) = base.begin_unrecorded_run();
     let entry = log.map(|log| log.started(base.info().name(), tick));
     let result = call_caught(body.call(cx.with_extension(tick)), None).await;
     let disposed = end
@@ -422,10 +426,14 @@ async fn run_tick<B: TickBody>(
         })
         .await;
     let result = result.and(disposed);
-    if let (Some(log), Some(entry)) = (log, entry) {
-        log.finished(entry, Instant::now(), result.is_ok());
+    let ended = (status.is_some() || log.is_some()).then(Instant::now);
+    if let (Some(status), Some(ended)) = (status, ended) {
+        status.run_ended_between(tick.started, ended, result.is_ok());
     }
-    result
+    if let (Some(log), Some(entry), Some(ended)) = (log, entry, ended) {
+        log.finished(entry, ended, result.is_ok());
+    }
+    (result, ended)
 }
 
 /// A failed tick, as the supervisor sees it under the `stop` and `restart` policies.
