@@ -190,25 +190,8 @@ async fn typed(item: u64) {
     TYPED_DONE.handle(item);
 }
 
-/// The hooks a variant leaves out: (metrics, spans, status).
-fn bypassed_hooks(variant: &str) -> (bool, bool, bool) {
-    match variant {
-        "hosted" => (false, false, false),
-        "no-metrics" => (true, false, false),
-        "no-spans" => (false, true, false),
-        "no-status" => (false, false, true),
-        "bypassed" => (true, true, true),
-        other => panic!("unknown variant {other}"),
-    }
-}
-
-fn bypass(variant: &str) {
-    let (metrics, spans, status) = bypassed_hooks(variant);
-    hosted::__private::bypass_hooks(metrics, spans, status);
-}
-
 async fn typed_hosted(producers: u64, case: Case, variant: &str) -> Run {
-    bypass(variant);
+    hosted_tests::bench::bypass(variant);
     let (done, latencies) = (&*TYPED_DONE, &*TYPED_LATENCIES);
     done.handled.store(0, Ordering::Relaxed);
     latencies.next.store(0, Ordering::Relaxed);
@@ -275,7 +258,7 @@ async fn typed_by_hand(producers: u64, case: Case) -> Run {
 }
 
 async fn closures_hosted(producers: u64, variant: &str) -> Run {
-    bypass(variant);
+    hosted_tests::bench::bypass(variant);
     let done = Done::new();
     let host = start_host(Host::builder().add_service(ServiceDescriptor::work_queue(
         "bench",

@@ -170,18 +170,6 @@ fn resident_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// The hooks a variant leaves out: (metrics, spans, status).
-fn bypassed_hooks(variant: &str) -> (bool, bool, bool) {
-    match variant {
-        "hosted" => (false, false, false),
-        "no-metrics" => (true, false, false),
-        "no-spans" => (false, true, false),
-        "no-status" => (false, false, true),
-        "bypassed" => (true, true, true),
-        other => panic!("unknown variant {other}"),
-    }
-}
-
 /// Runs one variant in this process and prints its figures on one line.
 fn run_variant(variant: &str) {
     let runtime = if from_env("TIMED_BENCH_PAUSED", 0) == 1 {
@@ -235,8 +223,7 @@ fn run_variant(variant: &str) {
                 Some(host.start().await.expect("the host starts"))
             }
             _ => {
-                let (metrics, spans, status) = bypassed_hooks(variant);
-                hosted::__private::bypass_hooks(metrics, spans, status);
+                hosted_tests::bench::bypass(variant);
                 let mut builder = Host::builder();
                 for timer in 0..*TIMERS {
                     let recorder = Arc::clone(&recorder);

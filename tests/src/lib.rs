@@ -425,3 +425,25 @@ pub mod process {
         });
     }
 }
+
+pub mod bench {
+    //! What the queue and timer benchmarks share.
+
+    /// Leaves out, for the queues and timers built from now on, the hooks a benchmark variant
+    /// names: `hosted` (none left out), `no-metrics`, `no-spans`, `no-status`, or `bypassed` (all
+    /// three).
+    ///
+    /// # Panics
+    /// On any other name.
+    pub fn bypass(variant: &str) {
+        let (metrics, spans, status) = match variant {
+            "hosted" => (false, false, false),
+            "no-metrics" => (true, false, false),
+            "no-spans" => (false, true, false),
+            "no-status" => (false, false, true),
+            "bypassed" => (true, true, true),
+            other => panic!("unknown variant {other}"),
+        };
+        hosted::__private::bypass_hooks(metrics, spans, status);
+    }
+}
