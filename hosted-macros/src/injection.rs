@@ -20,11 +20,7 @@ pub(crate) fn inject_value(
     // reported there, with `Inject`'s message, and rustc prints the identical error of the
     // declaration below once.
     quote_spanned! {ty.span()=>
-        {
-            <#ty as #private::Inject>::inject(#cx)
-                .await
-                .map_err(|error| #private::parameter_error(#label, error))?
-        }
+        <#ty as #private::Inject>::inject(#cx).await.map_err(#private::label(#label))?
     }
 }
 

@@ -119,18 +119,16 @@ impl ServiceArgs {
         }
     }
 
-    /// The builder calls that apply the arguments to a `ServiceDescriptor` expression.
-    pub(crate) fn descriptor_calls(&self) -> TokenStream {
-        let private = self.private();
+    /// The builder calls that apply the arguments to a `ServiceDescriptor` expression, naming the
+    /// runtime's hidden module `private`.
+    pub(crate) fn descriptor_calls(&self, private: &TokenStream) -> TokenStream {
         let mut calls = TokenStream::new();
         if let Some(order) = self.order {
             calls.extend(quote!(.order(#order)));
         }
         for after in &self.after {
             calls.extend(match after {
-                After::Item(path) => quote_spanned! {path.span()=>
-                    .after(<#path as #private::ServiceKey>::NAME)
-                },
+                After::Item(path) => after_item(private, path),
                 After::Named(name) => quote!(.after(#name)),
             });
         }
@@ -161,6 +159,39 @@ impl ServiceArgs {
             calls.extend(quote!(.on_failure(#policy)));
         }
         calls
+    }
+}
+
+/// The name of the annotated item at `path`, checked by the compiler: imported under a hidden
+/// name that a glob import of the runtime's fallback completes, so a path naming no annotated
+/// item (a plain function, which has no marker type) reads as "not a hosted service" at the
+/// user's token rather than as a name-resolution error about the hidden marker.
+fn after_item(private: &TokenStream, path: &syn::Path) -> TokenStream {
+    // `use name` would also look for an extern crate `name`; `self::name` is what the user meant.
+    let relative = path.leading_colon.is_none()
+        && path.segments.len() == 1
+        && !matches!(
+            path.segments[0].ident.to_string().as_str(),
+            "self" | "super" | "crate"
+        );
+    let imported = if relative {
+        let self_token = quote_spanned!(path.span()=> self);
+        quote_spanned!(path.span()=> #self_token::#path)
+    } else {
+        quote!(#path)
+    };
+    let target = quote_spanned!(path.span()=> __hosted_target);
+    let key = quote_spanned! {path.span()=>
+        <#target as #private::ServiceKey>::NAME
+    };
+    quote! {
+        .after({
+            #[allow(unused_imports)]
+            use #imported as __hosted_target;
+            #[allow(unused_imports)]
+            use #private::after_fallback::*;
+            #key
+        })
     }
 }
 
