@@ -8,6 +8,9 @@
 #   annotated  every service is `#[hosted::hosted_service] async fn`, and `main` is `hosted::run!()`
 #   by_hand    the same functions registered with `ServiceDescriptor::background` (declaring the
 #              same needs) on `Host::builder()`, and the `main` that `run!()` stands for
+#   identity   by_hand with an attribute on every function that returns it unchanged (a
+#              proc-macro crate of five lines): what rustc charges for any attribute macro, so
+#              the share of the cost that hosted's expansion adds can be read apart from it
 # and measures, alternating the two binaries in every round, the median and range of:
 #   clean build / clean check   the binary alone rebuilt from scratch (its dependencies built)
 #   edit a body                 one mid-file function's body changed, same length
@@ -24,14 +27,14 @@ services=${1:-200}
 rounds=${2:-5}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work="$repo/target/build-cost"
-mkdir -p "$work/annotated/src" "$work/by_hand/src"
+mkdir -p "$work/annotated/src" "$work/by_hand/src" "$work/identity/src" "$work/unchanged/src"
 export CARGO_TARGET_DIR="$work/target"
 cd "$work"
 
 cat >"$work/Cargo.toml" <<EOF
 [workspace]
 resolver = "3"
-members = ["annotated", "by_hand"]
+members = ["annotated", "by_hand", "identity", "unchanged"]
 
 [workspace.dependencies]
 hosted = { path = "$repo/hosted" }
@@ -39,7 +42,7 @@ tokio = { version = "1", features = ["rt-multi-thread"] }
 tracing-subscriber = { version = "0.3", features = ["env-filter"] }
 EOF
 cp "$repo/Cargo.lock" "$work/Cargo.lock"
-for crate in annotated by_hand; do
+for crate in annotated by_hand identity; do
     cat >"$work/$crate/Cargo.toml" <<EOF
 [package]
 name = "$crate"
@@ -53,6 +56,25 @@ tokio.workspace = true
 tracing-subscriber.workspace = true
 EOF
 done
+echo 'unchanged = { path = "../unchanged" }' >>"$work/identity/Cargo.toml"
+cat >"$work/unchanged/Cargo.toml" <<EOF
+[package]
+name = "unchanged"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[lib]
+proc-macro = true
+EOF
+cat >"$work/unchanged/src/lib.rs" <<EOF
+use proc_macro::TokenStream;
+
+#[proc_macro_attribute]
+pub fn unchanged(_: TokenStream, item: TokenStream) -> TokenStream {
+    item
+}
+EOF
 
 # The functions, identical in both binaries; `$1` is the attribute line (or nothing).
 functions() {
@@ -72,12 +94,19 @@ generate() {
         echo '    hosted::run!();'
         echo '}'
     } >"$work/annotated/src/main.rs"
+    by_hand '' >"$work/by_hand/src/main.rs"
+    by_hand '#[unchanged::unchanged]' >"$work/identity/src/main.rs"
+}
+
+# The hand-written binary's source, with `$1` on every function (or nothing).
+by_hand() {
+    local attribute=$1
     {
         echo 'use hosted::CancellationToken;'
         echo 'use hosted::di::{Inject as _, RunContext};'
         echo 'use hosted::registry::ServiceDescriptor;'
         echo
-        functions ''
+        functions "$attribute"
         echo 'fn main() -> std::process::ExitCode {'
         echo '    tracing_subscriber::fmt()'
         echo '        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())'
@@ -99,7 +128,7 @@ generate() {
         echo '    runtime.shutdown_timeout(std::time::Duration::from_millis(500));'
         echo '    std::process::ExitCode::from(outcome.exit_code())'
         echo '}'
-    } >"$work/by_hand/src/main.rs"
+    }
 }
 
 # CPU seconds (user + system, cargo and the compilers it ran) that `cargo "$@"` takes: unlike
@@ -147,7 +176,7 @@ cargo check --offline --quiet --workspace
 
 for ((round = 1; round <= rounds; round++)); do
     echo "round $round of $rounds ..." >&2
-    if ((round % 2)); then order="annotated by_hand"; else order="by_hand annotated"; fi
+    if ((round % 2)); then order="annotated by_hand identity"; else order="identity by_hand annotated"; fi
     for crate in $order; do
         generate
         cargo clean --offline --quiet -p "$crate"
@@ -174,14 +203,17 @@ stats() {
 
 printf '\n%d services, %d rounds, %s, load average %s\n\n' "$services" "$rounds" \
     "$(nproc) cores" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '| case | annotated, CPU s (range) | by hand, CPU s (range) | ratio |\n|---|---|---|---|\n'
+printf '| case | annotated, CPU s (range) | by hand, CPU s (range) | ratio | by hand + an attribute that changes nothing, CPU s (range) | its ratio to by hand |\n|---|---|---|---|---|---|\n'
 for case in "clean build" "clean check" "edit a body" "lengthen a line" "insert a line"; do
     # shellcheck disable=SC2086
     read -r am amin amax <<<"$(stats ${samples["$case/annotated"]})"
     # shellcheck disable=SC2086
     read -r hm hmin hmax <<<"$(stats ${samples["$case/by_hand"]})"
-    printf '| %s | %s (%s–%s) | %s (%s–%s) | %.2f× |\n' "$case" "$am" "$amin" "$amax" \
-        "$hm" "$hmin" "$hmax" "$(echo "$am / $hm" | bc -l)"
+    # shellcheck disable=SC2086
+    read -r im imin imax <<<"$(stats ${samples["$case/identity"]})"
+    printf '| %s | %s (%s–%s) | %s (%s–%s) | %.2f× | %s (%s–%s) | %.2f× |\n' "$case" "$am" "$amin" "$amax" \
+        "$hm" "$hmin" "$hmax" "$(echo "$am / $hm" | bc -l)" \
+        "$im" "$imin" "$imax" "$(echo "$im / $hm" | bc -l)"
 done
 
 # The expansion, per annotated function.

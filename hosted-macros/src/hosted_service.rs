@@ -15,6 +15,7 @@ use crate::diagnostics::{Errors, with_item};
 use crate::service_args::{self, ServiceArgs};
 use crate::service_fn::ServiceFn;
 use crate::signature::{self, HostedFn};
+use crate::submit;
 
 const ATTRIBUTE: &str = "hosted_service";
 
@@ -114,19 +115,7 @@ fn emit_key(args: &ServiceArgs, ident: &Ident, generics: &Generics) -> TokenStre
 }
 
 fn emit_fn(model: &FnModel, item: &ItemFn) -> TokenStream {
-    let service = service_fn(model, item);
-    let private = service.private();
-    let body = service.body(&[]);
-    let runner = quote! {
-        async fn __hosted_run(
-            __hosted_cx: #private::RunContext,
-        ) -> ::core::result::Result<(), #private::BoxError> {
-            #body
-        }
-    };
-    let name = service.name();
-    let descriptor = quote!(#private::ServiceDescriptor::background(#name, __hosted_run));
-    service.emit(&[], &runner, &descriptor, &TokenStream::new())
+    service_fn(model, item).emit_background()
 }
 
 fn service_fn<'a>(model: &'a FnModel, item: &'a ItemFn) -> ServiceFn<'a> {
@@ -188,8 +177,21 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
         #private::assert_hosted_service::<#ident>();
     };
     let construct = model.fields.emit_construct(&private, ident);
-    let calls = model.args.descriptor_calls();
+    let calls = model.args.descriptor_calls(&private);
     let line = quote_spanned!(ident.span()=> ::core::line!());
+    let registration = submit::registration(
+        &private,
+        &quote! {
+            #service_assertion
+            registry.add_service(
+                #private::ServiceDescriptor::__hosted_type::<#ident>(
+                    <#ident as #private::ServiceKey>::NAME,
+                )
+                .__source(::core::file!(), #line)
+                #calls,
+            );
+        },
+    );
     quote! {
         #item
 
@@ -198,20 +200,7 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
 
             #construct
 
-            fn __hosted_register(registry: &mut #private::Registry) {
-                #service_assertion
-                registry.add_service(
-                    #private::ServiceDescriptor::__hosted_type::<#ident>(
-                        <#ident as #private::ServiceKey>::NAME,
-                    )
-                    .__source(::core::file!(), #line)
-                    #calls,
-                );
-            }
-
-            #private::inventory::submit! {
-                #private::Registration::new(__hosted_register, ::core::env!("CARGO_CRATE_NAME"))
-            }
+            #registration
         };
     }
 }

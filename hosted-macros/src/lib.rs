@@ -18,6 +18,7 @@ mod service_args;
 mod service_fn;
 mod service_lifetime;
 mod signature;
+mod submit;
 mod timed;
 mod values;
 

@@ -517,7 +517,7 @@ fn emit(model: &Model, item_fn: &ItemFn) -> TokenStream {
         unreachable!("a missing item is an error");
     };
     let service = service_fn(model, item_fn);
-    let private = service.private();
+    let private = ServiceFn::private();
     let options = emit_options(&private, &model.queue);
     let mut item_check = quote_spanned! {item.span()=>
         #private::assert_queue_item::<#item>();

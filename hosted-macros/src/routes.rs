@@ -2,8 +2,8 @@
 //! time like a service.
 //!
 //! Parse (`crate = "path"`) → validate (a plain `fn` without parameters or generics that returns
-//! something) → emit (the item unchanged, its call spanned at the return type, and three
-//! `inventory` items: the contribution, the server's registration, the `--list` table).
+//! something) → emit (the item unchanged, its call spanned at the return type, two `inventory`
+//! items: the contribution and the `--list` table, and the server's registration).
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -12,7 +12,7 @@ use syn::{FnArg, ItemFn, ReturnType, Type};
 
 use crate::args::{Args, Attribute};
 use crate::diagnostics::{Errors, with_item};
-use crate::values;
+use crate::{submit, values};
 
 const KEYS: &[&str] = &["crate"];
 
@@ -133,6 +133,8 @@ fn emit(model: &RoutesFn) -> TokenStream {
     let routes = quote_spanned! {output.span()=>
         #private::IntoRoutes::into_routes(#ident())
     };
+    let registration =
+        submit::registration(&private, &quote!(#private::register_discovered(registry);));
     quote! {
         #item
 
@@ -150,9 +152,7 @@ fn emit(model: &RoutesFn) -> TokenStream {
                 )
             }
 
-            #private::inventory::submit! {
-                #private::Registration::new(#private::register_discovered, ::core::env!("CARGO_CRATE_NAME"))
-            }
+            #registration
 
             #private::inventory::submit! {
                 #private::ListingHook::with_json("hosted::web::routes", #private::web_listing, #private::web_listing_json)

@@ -148,7 +148,7 @@ fn emit(model: &RunModel) -> TokenStream {
     let krate = &model.krate;
     let logging = model.logging;
     // `extern crate` makes rustc link a crate the binary never names otherwise, so the
-    // services it registers through `inventory` are kept. Spanned at the name, so a crate that
+    // services it registers before `main` are kept. Spanned at the name, so a crate that
     // is not a dependency is reported there.
     let links = model
         .links

@@ -119,18 +119,16 @@ impl ServiceArgs {
         }
     }
 
-    /// The builder calls that apply the arguments to a `ServiceDescriptor` expression.
-    pub(crate) fn descriptor_calls(&self) -> TokenStream {
-        let private = self.private();
+    /// The builder calls that apply the arguments to a `ServiceDescriptor` expression, naming the
+    /// runtime's hidden module `private`.
+    pub(crate) fn descriptor_calls(&self, private: &TokenStream) -> TokenStream {
         let mut calls = TokenStream::new();
         if let Some(order) = self.order {
             calls.extend(quote!(.order(#order)));
         }
         for after in &self.after {
             calls.extend(match after {
-                After::Item(path) => quote_spanned! {path.span()=>
-                    .after(<#path as #private::ServiceKey>::NAME)
-                },
+                After::Item(path) => after_item(private, path),
                 After::Named(name) => quote!(.after(#name)),
             });
         }
@@ -161,6 +159,35 @@ impl ServiceArgs {
             calls.extend(quote!(.on_failure(#policy)));
         }
         calls
+    }
+}
+
+/// The name of the annotated item at `path`, checked by the compiler. The path is imported under
+/// a hidden name in an inner block, and an outer block names the runtime's fallback type the
+/// same way: a path with a marker type (an annotated item) shadows the fallback, and a path to a
+/// plain function has none, so rustc finds the fallback and reports "not a hosted service" at
+/// the user's token rather than a name-resolution error about the hidden marker. A path that
+/// names nothing is rustc's one unresolved-import error, at the path (a failed import hides the
+/// fallback, so nothing else is reported).
+fn after_item(private: &TokenStream, path: &syn::Path) -> TokenStream {
+    // At the last segment, the item's name: `path.span()` is only the first segment's on stable.
+    let span = path
+        .segments
+        .last()
+        .map_or_else(|| path.span(), |segment| segment.ident.span());
+    let target = quote_spanned!(span=> __hosted_target);
+    let import = quote_spanned!(span=> use #path as #target;);
+    let key = quote_spanned!(span=> <#target as #private::ServiceKey>::NAME);
+    quote! {
+        .after({
+            #[allow(non_camel_case_types, reason = "the name `after` looks the path up under")]
+            type __hosted_target = #private::NotAHostedService;
+            {
+                #[allow(unused_imports, reason = "`after` reads one namespace of the path")]
+                #import
+                #key
+            }
+        })
     }
 }
 

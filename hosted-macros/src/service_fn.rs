@@ -10,6 +10,7 @@ use syn::{Ident, ItemFn};
 use crate::injection::{declare_values, inject_params, tie_to_call};
 use crate::service_args::ServiceArgs;
 use crate::signature::HostedFn;
+use crate::submit;
 
 /// An annotated function and its checked service arguments.
 pub(crate) struct ServiceFn<'a> {
@@ -21,8 +22,16 @@ pub(crate) struct ServiceFn<'a> {
 }
 
 impl ServiceFn<'_> {
-    pub(crate) fn private(&self) -> TokenStream {
-        self.args.private()
+    /// The runtime's hidden module, as the generated code names it: through the alias every
+    /// block of the expansion imports first (see [`Self::alias`]), which keeps the lines short.
+    pub(crate) fn private() -> TokenStream {
+        quote!(__hosted)
+    }
+
+    /// The import naming the runtime's hidden module `__hosted` in a block.
+    fn alias(&self) -> TokenStream {
+        let private = self.args.private();
+        quote!(use #private as __hosted;)
     }
 
     fn ident(&self) -> &Ident {
@@ -34,11 +43,13 @@ impl ServiceFn<'_> {
     /// attribute is wrong, so other services' `after` still compile.
     pub(crate) fn marker(&self) -> TokenStream {
         let marker = self.marker_type();
+        let alias = self.alias();
         let key = self.key();
         quote! {
             #marker
 
             const _: () = {
+                #alias
                 #key
             };
         }
@@ -49,13 +60,13 @@ impl ServiceFn<'_> {
         let vis = &self.item.vis;
         quote! {
             #[doc(hidden)]
-            #[allow(non_camel_case_types, dead_code, reason = "names the service for `after = ...`")]
+            #[allow(non_camel_case_types, dead_code, reason = "for `after`")]
             #vis struct #ident {}
         }
     }
 
     fn key(&self) -> TokenStream {
-        let private = self.private();
+        let private = Self::private();
         let ident = self.ident();
         let name = self.args.name_expr(ident);
         // `do_not_recommend`: a wrong `after = path` should not list the user's services as the
@@ -73,7 +84,7 @@ impl ServiceFn<'_> {
     /// `leading` arguments first (a queue's item), then the conversion of what it returns into
     /// `Result<(), BoxError>`.
     pub(crate) fn body(&self, leading: &[TokenStream]) -> TokenStream {
-        let private = self.private();
+        let private = Self::private();
         let ident = self.ident();
         let (locals, injections) = inject_params(&private, &self.function.params);
         let call = quote!(#ident(#(#leading,)* #(#locals),*).await);
@@ -97,10 +108,98 @@ impl ServiceFn<'_> {
         }
     }
 
-    /// Everything: the user's function (allowed to be `async` without awaiting, since the host
-    /// needs an `async fn`), the marker, and one block with `runner` (the attribute's own items),
-    /// the needs, and the registration of `descriptor` (a `ServiceDescriptor` expression) after
-    /// `checks`.
+    /// The user's function, allowed to be `async` without awaiting (the host needs an
+    /// `async fn`), and its marker.
+    fn item_and_marker(&self) -> TokenStream {
+        let reason = format!("`#[{}]` runs an `async fn`", self.attribute);
+        let mut item = self.item.clone();
+        item.attrs
+            .push(syn::parse_quote!(#[allow(clippy::unused_async, reason = #reason)]));
+        let marker = self.marker_type();
+        quote! {
+            #item
+
+            #marker
+        }
+    }
+
+    /// The statements of the function declaring what the parameters need, ending with the tie
+    /// to the user's function (called with `leading` arguments first, a queue's item) that lets
+    /// rustc infer each declared type from the user's signature.
+    fn declarations(&self, leading: &[TokenStream]) -> TokenStream {
+        let private = Self::private();
+        let (declared, statements) = declare_values(
+            &private,
+            self.function
+                .params
+                .iter()
+                .map(|param| (param.ty.span(), param.label.as_str())),
+        );
+        let tie = tie_to_call(self.ident(), leading, &declared);
+        quote! {
+            #(#statements)*
+            #tie
+        }
+    }
+
+    /// `line!()` at the function's name: the line the host reports the service at.
+    fn line(&self) -> TokenStream {
+        quote_spanned!(self.ident().span()=> ::core::line!())
+    }
+
+    /// A `#[hosted_service] async fn`: the marker implementing `BackgroundFn`, which the
+    /// runtime's generic registration reads.
+    pub(crate) fn emit_background(&self) -> TokenStream {
+        let private = Self::private();
+        let ident = self.ident();
+        let item = self.item_and_marker();
+        let alias = self.alias();
+        let name = self.args.name_expr(ident);
+        let line = self.line();
+        let declarations = self.declarations(&[]);
+        let body = self.body(&[]);
+        let calls = self.args.descriptor_calls(&private);
+        let configure = (!calls.is_empty()).then(|| {
+            quote! {
+                fn configure(service: #private::ServiceDescriptor) -> #private::ServiceDescriptor {
+                    service #calls
+                }
+            }
+        });
+        let constructor = submit::constructor(&quote!(#private::background::<#ident>));
+        quote! {
+            #item
+
+            const _: () = {
+                #alias
+
+                #[automatically_derived]
+                impl #private::BackgroundFn for #ident {
+                    const NAME: &'static str = #name;
+                    const AT: #private::At =
+                        #private::At::new(::core::file!(), #line, ::core::env!("CARGO_CRATE_NAME"));
+
+                    fn declare(__hosted_needs: &mut #private::Dependencies) {
+                        #declarations
+                    }
+
+                    async fn run(
+                        __hosted_cx: #private::RunContext,
+                    ) -> ::core::result::Result<(), #private::BoxError> {
+                        #body
+                    }
+
+                    #configure
+                }
+
+                #constructor
+            };
+        }
+    }
+
+    /// Everything for the other kinds of function: the user's function, the marker, and one block
+    /// with `runner` (the attribute's own items), the needs, and the registration of
+    /// `descriptor` (a `ServiceDescriptor` expression) after `checks`.
     pub(crate) fn emit(
         &self,
         leading: &[TokenStream],
@@ -108,59 +207,46 @@ impl ServiceFn<'_> {
         descriptor: &TokenStream,
         checks: &TokenStream,
     ) -> TokenStream {
-        let private = self.private();
-        let ident = self.ident();
-        let marker = self.marker_type();
+        let private = Self::private();
+        let item = self.item_and_marker();
+        let alias = self.alias();
         let key = self.key();
-        let (declared, declarations) = declare_values(
+        let declarations = self.declarations(leading);
+        let calls = self.args.descriptor_calls(&private);
+        let line = self.line();
+        let registration = submit::registration(
             &private,
-            self.function
-                .params
-                .iter()
-                .map(|param| (param.ty.span(), param.label.as_str())),
+            &quote! {
+                #checks
+                registry.add_service(
+                    #descriptor
+                        .__declare(__hosted_declare)
+                        .__source(::core::file!(), #line)
+                        #calls,
+                );
+            },
         );
-        let tie = tie_to_call(ident, leading, &declared);
-        let calls = self.args.descriptor_calls();
-        let line = quote_spanned!(ident.span()=> ::core::line!());
-        let reason = format!("`#[{}]` runs an `async fn`", self.attribute);
-        let mut item = self.item.clone();
-        item.attrs
-            .push(syn::parse_quote!(#[allow(clippy::unused_async, reason = #reason)]));
         quote! {
             #item
 
-            #marker
-
             const _: () = {
+                #alias
                 #key
 
                 #runner
 
                 fn __hosted_declare(__hosted_needs: &mut #private::Dependencies) {
-                    #(#declarations)*
-                    #tie
+                    #declarations
                 }
 
-                fn __hosted_register(registry: &mut #private::Registry) {
-                    #checks
-                    registry.add_service(
-                        #descriptor
-                            .__declare(__hosted_declare)
-                            .__source(::core::file!(), #line)
-                            #calls,
-                    );
-                }
-
-                #private::inventory::submit! {
-                    #private::Registration::new(__hosted_register, ::core::env!("CARGO_CRATE_NAME"))
-                }
+                #registration
             };
         }
     }
 
     /// The expression of the service's registered name.
     pub(crate) fn name(&self) -> TokenStream {
-        let private = self.private();
+        let private = Self::private();
         let ident = self.ident();
         quote!(<#ident as #private::ServiceKey>::NAME)
     }

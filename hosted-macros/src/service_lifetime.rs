@@ -14,7 +14,7 @@ use crate::construct::StructFields;
 use crate::diagnostics::{Errors, with_item};
 use crate::injection::{declare_values, inject_params, inject_params_stepwise, tie_to_call};
 use crate::signature::{self, HostedFn};
-use crate::values;
+use crate::{submit, values};
 
 /// Which attribute is expanding.
 #[derive(Clone, Copy)]
@@ -337,8 +337,7 @@ fn emit_factory_fn(model: &FactoryModel, private: &TokenStream) -> (TokenStream,
     }
 }
 
-/// The `__hosted_register` function adding the provider to the registry, and its `inventory`
-/// submission: the one registration both factories and annotated structs emit. `factory` names
+/// The registration adding the provider to the registry, submitted before `main`: the one registration both factories and annotated structs emit. `factory` names
 /// the `GeneratedFactory`, `declare` the function declaring what it needs; `ident` spans the
 /// registration site reported in diagnostics.
 fn emit_registration(
@@ -359,8 +358,9 @@ fn emit_registration(
     let provided_assertion = assert_provided(&private, value_type, registered);
     let line = quote_spanned!(ident.span()=> ::core::line!());
     let name = ident.to_string();
-    quote! {
-        fn __hosted_register(registry: &mut #private::Registry) {
+    submit::registration(
+        &private,
+        &quote! {
             #provided_assertion
             registry.add_provider(
                 #provider(
@@ -378,12 +378,8 @@ fn emit_registration(
                     #line,
                 ),
             );
-        }
-
-        #private::inventory::submit! {
-            #private::Registration::new(__hosted_register, ::core::env!("CARGO_CRATE_NAME"))
-        }
-    }
+        },
+    )
 }
 
 /// The statements turning `__hosted_value` into a `Built`: shared as `Arc<T>` in one allocation,

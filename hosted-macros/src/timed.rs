@@ -440,7 +440,7 @@ fn emit(
     item: &ItemFn,
 ) -> TokenStream {
     let service = service_fn(service, function, item);
-    let private = service.private();
+    let private = ServiceFn::private();
     let options = emit_options(&private, timer);
     let body = service.body(&[]);
     let runner = quote! {

@@ -18,7 +18,7 @@ static FEATURE_HOOKS: &[ListingHook] = &[
 
 pub use crate::queue::generated::{assert_queue_item, hook_dead_letters, log_dead_letters};
 pub use crate::queue::{DeadLetters, FullMode, QueueHandler, QueueOptions};
-pub use crate::registry::{Registration, Registry, ServiceDescriptor};
+pub use crate::registry::{Register, Registration, Registry, ServiceDescriptor, submit};
 pub use crate::service::{BoxError, FailurePolicy, IntoOutcome, RestartPolicy};
 pub use crate::timer::{Missed, Overlap, TimerOptions};
 #[cfg(feature = "web")]
@@ -149,16 +149,61 @@ pub fn durable_queued<T: Send + 'static, H: QueueHandler<T>>(
 /// Not public API, used by generated code: a boxed future.
 pub type BoxFuture<T> = crate::util::BoxFuture<'static, T>;
 
-/// Not public API, used by generated code: the name a `#[hosted_service]` item registers under,
-/// so `after = path` is checked by the compiler.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a hosted service",
-    label = "`after` expects the path of an item annotated with `#[hosted_service]`",
-    note = "to start after a service registered by hand, give its name as a string: `after = \"name\"`"
-)]
-pub trait ServiceKey {
+pub use crate::registry::{NotAHostedService, ServiceKey};
+
+/// Not public API, used by generated code: where an annotated item was written.
+#[derive(Debug, Clone, Copy)]
+pub struct At {
+    file: &'static str,
+    line: u32,
+    krate: &'static str,
+}
+
+impl At {
+    /// Not public API, used by generated code: `file!()`, `line!()` and `CARGO_CRATE_NAME`.
+    #[must_use]
+    pub const fn new(file: &'static str, line: u32, krate: &'static str) -> Self {
+        Self { file, line, krate }
+    }
+}
+
+/// Not public API, used by generated code: a `#[hosted_service] async fn`, implemented on its
+/// marker type. The generic [`background`] registers it, so each function's expansion holds only
+/// what differs: where it is, what it needs, how to call it, and its arguments.
+pub trait BackgroundFn: 'static {
     /// The registered name.
     const NAME: &'static str;
+    /// Where the function was written.
+    const AT: At;
+    /// Declares what the parameters need.
+    fn declare(needs: &mut Dependencies);
+    /// One run: injects the parameters and calls the function.
+    fn run(cx: RunContext) -> impl Future<Output = Result<(), BoxError>> + Send + 'static;
+    /// Applies the attribute's `order`, `after` and failure policy.
+    #[must_use]
+    fn configure(service: ServiceDescriptor) -> ServiceDescriptor {
+        service
+    }
+}
+
+/// Not public API, used by generated code: the constructor a `#[hosted_service] async fn` places
+/// in the executable's initialisation section (see [`submit`]).
+pub extern "C" fn background<T: BackgroundFn>() {
+    Registration::new(register_background::<T>, T::AT.krate).submit();
+}
+
+// `do_not_recommend`: a wrong `after = path` should not list the user's services as the types
+// that implement the hidden trait.
+#[diagnostic::do_not_recommend]
+impl<T: BackgroundFn> ServiceKey for T {
+    const NAME: &'static str = T::NAME;
+}
+
+fn register_background<T: BackgroundFn>(registry: &mut Registry) {
+    let service = ServiceDescriptor::background(T::NAME, T::run)
+        .__declare(T::declare)
+        .__source(T::AT.file, T::AT.line);
+    registry.add_service(T::configure(service));
 }
 
 /// Not public API, used by generated code: names the parameter whose needs are declared next.

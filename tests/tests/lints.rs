@@ -6,7 +6,8 @@
     clippy::pedantic,
     missing_docs,
     unreachable_pub,
-    rust_2018_idioms
+    rust_2018_idioms,
+    unsafe_code
 )]
 
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! What the host knows before it is built: service descriptors and registered types, collected
-//! from the attributes at link time (through `inventory`) or added by hand on the builder, and
+//! from the attributes before `main` (each submits a [`Registration`] from a constructor in the
+//! executable's initialisation section) or added by hand on the builder, and
 //! the [`Problem`]s that can be found in them.
 //!
 //! The registry describes; it runs nothing. A [`ServiceDescriptor`] says how to make the running
@@ -15,12 +16,13 @@ pub use self::descriptor::ServiceDescriptor;
 pub use self::problem::{CaptiveLink, Problem};
 
 use std::collections::BTreeSet;
+use std::sync::{Mutex, PoisonError};
 
 use crate::di::Provider;
 
 /// One item submitted by an attribute macro. Not public API, used by generated code.
 #[doc(hidden)]
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Registration {
     register: fn(&mut Registry),
     /// The crate the attribute was written in (`CARGO_CRATE_NAME`).
@@ -34,9 +36,59 @@ impl Registration {
     pub const fn new(register: fn(&mut Registry), krate: &'static str) -> Self {
         Self { register, krate }
     }
+
+    /// Not public API, used by generated code: adds the registration to those
+    /// [`Registry::discovered`] reads. Called before `main` by the constructor each annotated item
+    /// places in the executable's initialisation section (as `inventory` does), so it must not
+    /// panic: a poisoned lock is taken over, since pushing cannot leave the list half-written.
+    #[doc(hidden)]
+    pub fn submit(self) {
+        SUBMITTED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(self);
+    }
 }
 
-inventory::collect!(Registration);
+/// An annotated item's registration, submitted by [`submit`]. Not public API, used by generated
+/// code.
+#[doc(hidden)]
+pub trait Register {
+    /// The crate the attribute was written in (`CARGO_CRATE_NAME`).
+    const CRATE: &'static str;
+    /// Adds the item to the registry.
+    fn register(registry: &mut Registry);
+}
+
+/// Not public API, used by generated code: the constructor an annotated item places in the
+/// executable's initialisation section, submitting `T`'s registration before `main`. One generic
+/// function instead of one constructor per item keeps the expansion small.
+#[doc(hidden)]
+pub extern "C" fn submit<T: Register>() {
+    Registration::new(T::register, T::CRATE).submit();
+}
+
+/// Every registration submitted so far, in the order the constructors ran.
+static SUBMITTED: Mutex<Vec<Registration>> = Mutex::new(Vec::new());
+
+/// The name an annotated item registers under, so `after = path` is checked by the compiler.
+/// Not public API, used by generated code; public in this module so messages name it as
+/// `hosted::registry::ServiceKey`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`after` names something that is not a hosted service",
+    label = "not an item annotated with `#[hosted_service]`, `#[timed]` or `#[queued]`",
+    note = "give the path of an annotated item, or the service's name as a string: `after = \"name\"`"
+)]
+pub trait ServiceKey {
+    /// The registered name.
+    const NAME: &'static str;
+}
+
+/// What `after = plain_fn` names, as messages print it. Not public API, used by generated code.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct NotAHostedService;
 
 /// Everything registered with a host, before it is validated and built.
 #[derive(Debug, Default)]
@@ -52,7 +104,13 @@ impl Registry {
     /// Every registration the attribute macros submitted in the linked crates.
     pub(crate) fn discovered() -> Self {
         let mut registry = Self::default();
-        for registration in inventory::iter::<Registration> {
+        let submitted = SUBMITTED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        // Newest first, as `inventory` listed them: the order services with equal `order` have
+        // always started and been listed in.
+        for registration in submitted.iter().rev() {
             let before = registry.services.len() + registry.providers.len();
             (registration.register)(&mut registry);
             if registry.services.len() + registry.providers.len() > before {

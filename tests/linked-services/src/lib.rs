@@ -1,4 +1,4 @@
-//! A library crate whose services are registered through `inventory`. A binary that never names
+//! A library crate whose services are registered before `main`. A binary that never names
 //! this crate would lose them at link time; `hosted::run!(link = [linked_services])` keeps them.
 
 /// Logs a line the process tests look for, then waits for the stop.

@@ -34,4 +34,26 @@ struct Sixth;
 
 impl HostedService for Sixth {}
 
+#[hosted::timed(every = "1h")]
+async fn hourly() {}
+
+#[hosted::queued(capacity = 8)]
+async fn mail(item: String) {
+    drop(item);
+}
+
+mod deeper {
+    use super::hourly as renamed;
+
+    #[hosted::hosted_service(after = [super::first, crate::nested::third, self::sibling, renamed])]
+    pub(crate) async fn seventh(stop: hosted::CancellationToken) {
+        stop.cancelled().await;
+    }
+
+    #[hosted::hosted_service(after = [super::mail, super::Second])]
+    pub(crate) async fn sibling(stop: hosted::CancellationToken) {
+        stop.cancelled().await;
+    }
+}
+
 fn main() {}
