@@ -12,8 +12,9 @@ use syn::{Generics, Ident, Item, ItemFn, ItemStruct};
 use crate::args::{Args, Attribute};
 use crate::construct::StructFields;
 use crate::diagnostics::{Errors, with_item};
+use crate::injection::ALLOW_QUALIFIED;
 use crate::service_args::{self, ServiceArgs};
-use crate::service_fn::ServiceFn;
+use crate::service_fn::{self, ServiceFn};
 use crate::signature::{self, HostedFn};
 use crate::submit;
 
@@ -123,7 +124,6 @@ fn service_fn<'a>(model: &'a FnModel, item: &'a ItemFn) -> ServiceFn<'a> {
         args: &model.args,
         function: &model.function,
         item,
-        attribute: ATTRIBUTE,
     }
 }
 
@@ -178,7 +178,7 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
     };
     let construct = model.fields.emit_construct(&private, ident);
     let calls = model.args.descriptor_calls(&private);
-    let line = quote_spanned!(ident.span()=> ::core::line!());
+    let at = service_fn::at_item(&private, ident);
     let registration = submit::registration(
         &private,
         &quote! {
@@ -187,7 +187,7 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
                 #private::ServiceDescriptor::__hosted_type::<#ident>(
                     <#ident as #private::ServiceKey>::NAME,
                 )
-                .__source(::core::file!(), #line)
+                .__at(#at)
                 #calls,
             );
         },
@@ -195,6 +195,7 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
     quote! {
         #item
 
+        #ALLOW_QUALIFIED
         const _: () = {
             #key
 

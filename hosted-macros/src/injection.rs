@@ -24,27 +24,31 @@ pub(crate) fn inject_value(
 ) -> TokenStream {
     let at_type = spanned_at(private, span);
     quote_spanned! {span=>
-        {
-            #ALLOW_QUALIFIED
-            let __hosted_value = #at_type::inject(#private::InjectSite::Later(#cx)).later().await;
-            __hosted_value.map_err(|error| #private::parameter_error(#label, error))?
-        }
+        #at_type::inject(#private::InjectSite::Later(#cx)).later().await.map_err(#private::label(#label))?
     }
 }
 
-/// On each statement whose call of `inject` is spanned at the user's type: to rustc, that path
-/// is the user's, and `unused_qualifications` would ask them to shorten it.
-const ALLOW_QUALIFIED: AllowQualified = AllowQualified;
+/// On each block of generated code that calls `inject`: the call is spanned at the user's type,
+/// so to rustc its path is the user's, and `unused_qualifications` would ask them to shorten it.
+/// (On the block rather than on each statement: attributes cannot sit on expressions, and one
+/// line per block keeps the expansion short.)
+pub(crate) const ALLOW_QUALIFIED: AllowQualified = AllowQualified;
 
 /// [`ALLOW_QUALIFIED`]'s tokens.
-struct AllowQualified;
+pub(crate) struct AllowQualified;
 
 impl quote::ToTokens for AllowQualified {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         tokens.extend(quote! {
-            #[allow(unused_qualifications, reason = "the generated path is spanned at the user's type")]
+            #[allow(unused_qualifications, reason = "user-spanned paths")]
         });
     }
+}
+
+/// The local variable holding the injected value of the parameter or field `label`: prefixed so
+/// that no label (`cx`, `needs`, `item`) can shadow the generated code's own locals.
+pub(crate) fn local(label: &str) -> Ident {
+    format_ident!("__hosted_arg_{}", label)
 }
 
 /// The local variables holding a function's injected parameters, and the statements filling
@@ -57,7 +61,7 @@ pub(crate) fn inject_params(
     params
         .iter()
         .map(|param| {
-            let local = format_ident!("__hosted_{}", param.label);
+            let local = local(&param.label);
             let value = inject_value(private, &cx, param.ty.span(), &param.label);
             let statement = quote!(let #local = #value;);
             (local, statement)
@@ -76,10 +80,7 @@ pub(crate) fn inject_params_stepwise(
     params: &[Param],
     build: &TokenStream,
 ) -> TokenStream {
-    let locals: Vec<Ident> = params
-        .iter()
-        .map(|param| format_ident!("__hosted_{}", param.label))
-        .collect();
+    let locals: Vec<Ident> = params.iter().map(|param| local(&param.label)).collect();
     let attempts = params
         .iter()
         .zip(&locals)
@@ -89,9 +90,7 @@ pub(crate) fn inject_params_stepwise(
             let span = param.ty.span();
             let at_type = spanned_at(private, span);
             let attempt = quote_spanned! {span=> {
-                #ALLOW_QUALIFIED
-                let __hosted_value = #at_type::inject(#private::InjectSite::Now(__hosted_cx)).now();
-                match __hosted_value {
+                match #at_type::inject(#private::InjectSite::Now(__hosted_cx)).now() {
                     ::core::option::Option::Some(::core::result::Result::Ok(value)) => {
                         ::core::option::Option::Some(value)
                     }
@@ -142,7 +141,7 @@ pub(crate) fn inject_params_stepwise(
 }
 
 /// The statements declaring what each value needs into `__hosted_needs`, one local per value
-/// (`__hosted_declared_<label>`) to name its type in a tie: the caller ends the declarations
+/// (see [`local`]) to name its type in a tie: the caller ends the declarations
 /// with a closure, never called, passing `<local>.never_called()` where the value goes.
 pub(crate) fn declare_values<'a>(
     private: &'a TokenStream,
@@ -151,11 +150,10 @@ pub(crate) fn declare_values<'a>(
     values
         .into_iter()
         .map(move |(span, label)| {
-            let local = format_ident!("__hosted_declared_{}", label);
+            let local = local(label);
             let at_type = spanned_at(private, span);
             let statement = quote_spanned! {span=>
                 #private::name_parameter(__hosted_needs, #label);
-                #ALLOW_QUALIFIED
                 let #local = #at_type::inject(#private::InjectSite::Declare(__hosted_needs));
             };
             (local, statement)
@@ -181,7 +179,7 @@ pub(crate) fn tie_to_call(
 
 /// The path `private` (`::hosted::__private`), spanned at `span`: an expression starting with it
 /// is then spanned at `span` alone, and so is what rustc reports there.
-fn spanned_at(private: &TokenStream, span: Span) -> TokenStream {
+pub(crate) fn spanned_at(private: &TokenStream, span: Span) -> TokenStream {
     private
         .clone()
         .into_iter()

@@ -573,6 +573,5 @@ fn service_fn<'a>(model: &'a Model, item: &'a ItemFn) -> ServiceFn<'a> {
         args: &model.args,
         function: &model.function,
         item,
-        attribute: ATTRIBUTE,
     }
 }

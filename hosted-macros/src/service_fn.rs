@@ -7,7 +7,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
 use syn::{Ident, ItemFn};
 
-use crate::injection::{declare_values, inject_params, tie_to_call};
+use crate::injection::{ALLOW_QUALIFIED, declare_values, inject_params, spanned_at, tie_to_call};
 use crate::service_args::ServiceArgs;
 use crate::signature::HostedFn;
 use crate::submit;
@@ -17,8 +17,6 @@ pub(crate) struct ServiceFn<'a> {
     pub(crate) args: &'a ServiceArgs,
     pub(crate) function: &'a HostedFn,
     pub(crate) item: &'a ItemFn,
-    /// The attribute's name, for the lint allowance's reason.
-    pub(crate) attribute: &'static str,
 }
 
 impl ServiceFn<'_> {
@@ -111,10 +109,9 @@ impl ServiceFn<'_> {
     /// The user's function, allowed to be `async` without awaiting (the host needs an
     /// `async fn`), and its marker.
     fn item_and_marker(&self) -> TokenStream {
-        let reason = format!("`#[{}]` runs an `async fn`", self.attribute);
         let mut item = self.item.clone();
         item.attrs
-            .push(syn::parse_quote!(#[allow(clippy::unused_async, reason = #reason)]));
+            .push(syn::parse_quote!(#[allow(clippy::unused_async, reason = "the host awaits it")]));
         let marker = self.marker_type();
         quote! {
             #item
@@ -142,9 +139,10 @@ impl ServiceFn<'_> {
         }
     }
 
-    /// `line!()` at the function's name: the line the host reports the service at.
-    fn line(&self) -> TokenStream {
-        quote_spanned!(self.ident().span()=> ::core::line!())
+    /// Where the function is, as an `At` expression spanned at its name: the place the host
+    /// reports the service at (see [`at_item`]).
+    fn at(&self) -> TokenStream {
+        at_item(&Self::private(), self.ident())
     }
 
     /// A `#[hosted_service] async fn`: the marker implementing `BackgroundFn`, which the
@@ -155,7 +153,7 @@ impl ServiceFn<'_> {
         let item = self.item_and_marker();
         let alias = self.alias();
         let name = self.args.name_expr(ident);
-        let line = self.line();
+        let at = self.at();
         let declarations = self.declarations(&[]);
         let body = self.body(&[]);
         let calls = self.args.descriptor_calls(&private);
@@ -166,18 +164,18 @@ impl ServiceFn<'_> {
                 }
             }
         });
-        let constructor = submit::constructor(&quote!(#private::background::<#ident>));
+        let constructor = submit::constructor(&private, &quote!(#private::background::<#ident>));
         quote! {
             #item
 
+            #ALLOW_QUALIFIED
             const _: () = {
                 #alias
 
                 #[automatically_derived]
                 impl #private::BackgroundFn for #ident {
                     const NAME: &'static str = #name;
-                    const AT: #private::At =
-                        #private::At::new(::core::file!(), #line, ::core::env!("CARGO_CRATE_NAME"));
+                    const AT: #private::At = #at;
 
                     fn declare(__hosted_needs: &mut #private::Dependencies) {
                         #declarations
@@ -213,7 +211,7 @@ impl ServiceFn<'_> {
         let key = self.key();
         let declarations = self.declarations(leading);
         let calls = self.args.descriptor_calls(&private);
-        let line = self.line();
+        let at = self.at();
         let registration = submit::registration(
             &private,
             &quote! {
@@ -221,7 +219,7 @@ impl ServiceFn<'_> {
                 registry.add_service(
                     #descriptor
                         .__declare(__hosted_declare)
-                        .__source(::core::file!(), #line)
+                        .__at(#at)
                         #calls,
                 );
             },
@@ -229,6 +227,7 @@ impl ServiceFn<'_> {
         quote! {
             #item
 
+            #ALLOW_QUALIFIED
             const _: () = {
                 #alias
                 #key
@@ -249,5 +248,15 @@ impl ServiceFn<'_> {
         let private = Self::private();
         let ident = self.ident();
         quote!(<#ident as #private::ServiceKey>::NAME)
+    }
+}
+
+/// `hosted::__private::At::here(..)` spanned at `ident`, an annotated item's name: `At::here`
+/// reads the place it is called from, so the expansion holds no line number (an edit above the
+/// item leaves its generated code unchanged for rustc's incremental cache).
+pub(crate) fn at_item(private: &TokenStream, ident: &Ident) -> TokenStream {
+    let here = spanned_at(private, ident.span());
+    quote_spanned! {ident.span()=>
+        #here::At::here(::core::env!("CARGO_CRATE_NAME"))
     }
 }

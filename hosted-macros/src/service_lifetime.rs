@@ -12,7 +12,9 @@ use syn::{GenericArgument, Ident, Item, ItemFn, ItemStruct, PathArguments, Type}
 use crate::args::{Args, Attribute};
 use crate::construct::StructFields;
 use crate::diagnostics::{Errors, with_item};
-use crate::injection::{declare_values, inject_params, inject_params_stepwise, tie_to_call};
+use crate::injection::{
+    ALLOW_QUALIFIED, declare_values, inject_params, inject_params_stepwise, tie_to_call,
+};
 use crate::signature::{self, HostedFn};
 use crate::{submit, values};
 
@@ -249,6 +251,7 @@ fn emit_factory(model: &FactoryModel, item: &ItemFn) -> TokenStream {
     quote! {
         #item
 
+        #ALLOW_QUALIFIED
         const _: () = {
             #factory_fn
 
@@ -497,6 +500,7 @@ fn emit_struct(model: &StructModel, item: &ItemStruct) -> TokenStream {
     quote! {
         #item
 
+        #ALLOW_QUALIFIED
         const _: () = {
             #construct
 

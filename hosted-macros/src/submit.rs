@@ -7,7 +7,7 @@ use quote::quote;
 
 /// The static placing `constructor` (an `extern "C" fn()` of the runtime, instantiated for this
 /// item) where the platform runs it before `main`.
-pub(crate) fn constructor(constructor: &TokenStream) -> TokenStream {
+pub(crate) fn constructor(private: &TokenStream, constructor: &TokenStream) -> TokenStream {
     quote! {
         #[used]
         #[cfg_attr(
@@ -32,14 +32,14 @@ pub(crate) fn constructor(constructor: &TokenStream) -> TokenStream {
             unsafe(link_section = "__DATA,__mod_init_func,mod_init_funcs")
         )]
         #[cfg_attr(windows, unsafe(link_section = ".CRT$XCU"))]
-        static __HOSTED_SUBMIT: extern "C" fn() = #constructor;
+        static __HOSTED: #private::Constructor = #constructor;
     }
 }
 
 /// A registration whose `register` function body is `body` (adding to `registry`), submitted
 /// through the runtime's generic constructor.
 pub(crate) fn registration(private: &TokenStream, body: &TokenStream) -> TokenStream {
-    let constructor = constructor(&quote!(#private::submit::<__HostedItem>));
+    let constructor = constructor(private, &quote!(#private::submit::<__HostedItem>));
     quote! {
         struct __HostedItem;
 

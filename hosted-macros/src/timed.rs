@@ -484,7 +484,6 @@ fn service_fn<'a>(
         args,
         function,
         item,
-        attribute: ATTRIBUTE,
     }
 }
 

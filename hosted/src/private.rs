@@ -19,6 +19,10 @@ static FEATURE_HOOKS: &[ListingHook] = &[
 pub use crate::queue::generated::{assert_queue_item, hook_dead_letters, log_dead_letters};
 pub use crate::queue::{DeadLetters, FullMode, QueueHandler, QueueOptions};
 pub use crate::registry::{Register, Registration, Registry, ServiceDescriptor, submit};
+
+/// Not public API, used by generated code: what an annotated item places in the executable's
+/// initialisation section, run before `main` (see [`submit`]).
+pub type Constructor = extern "C" fn();
 pub use crate::service::{BoxError, FailurePolicy, IntoOutcome, RestartPolicy};
 pub use crate::timer::{Missed, Overlap, TimerOptions};
 #[cfg(feature = "web")]
@@ -154,16 +158,25 @@ pub use crate::registry::{NotAHostedService, ServiceKey};
 /// Not public API, used by generated code: where an annotated item was written.
 #[derive(Debug, Clone, Copy)]
 pub struct At {
-    file: &'static str,
-    line: u32,
+    pub(crate) file: &'static str,
+    pub(crate) line: u32,
     krate: &'static str,
 }
 
 impl At {
-    /// Not public API, used by generated code: `file!()`, `line!()` and `CARGO_CRATE_NAME`.
+    /// Not public API, used by generated code: where the call is written (generated code spans
+    /// it at the function's name), in `krate` (`CARGO_CRATE_NAME`). Read through
+    /// `#[track_caller]` rather than `line!()`, so the expansion holds no line number: a line
+    /// inserted above the item leaves its code unchanged for rustc's incremental cache.
     #[must_use]
-    pub const fn new(file: &'static str, line: u32, krate: &'static str) -> Self {
-        Self { file, line, krate }
+    #[track_caller]
+    pub const fn here(krate: &'static str) -> Self {
+        let caller = std::panic::Location::caller();
+        Self {
+            file: caller.file(),
+            line: caller.line(),
+            krate,
+        }
     }
 }
 
@@ -202,13 +215,19 @@ impl<T: BackgroundFn> ServiceKey for T {
 fn register_background<T: BackgroundFn>(registry: &mut Registry) {
     let service = ServiceDescriptor::background(T::NAME, T::run)
         .__declare(T::declare)
-        .__source(T::AT.file, T::AT.line);
+        .__at(T::AT);
     registry.add_service(T::configure(service));
 }
 
 /// Not public API, used by generated code: names the parameter whose needs are declared next.
 pub fn name_parameter(needs: &mut Dependencies, parameter: &'static str) {
     needs.at(parameter);
+}
+
+/// Not public API, used by generated code: names the parameter whose injection failed, as the
+/// `map_err` of its injection.
+pub fn label(parameter: &'static str) -> impl FnOnce(InjectError) -> InjectError {
+    move |source| parameter_error(parameter, source)
 }
 
 /// Not public API, used by generated code: names the parameter whose injection failed.

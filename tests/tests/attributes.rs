@@ -155,15 +155,27 @@ fn registered_services_are_found_named_and_ordered() {
         consumer.after().collect::<Vec<_>>(),
         ["attributes::Producer", "attributes::auditor"]
     );
-    let source = consumer
-        .source()
-        .expect("attribute services know their source");
-    assert_eq!(source.file, "tests/tests/attributes.rs");
-    let declared_at = include_str!("attributes.rs")
-        .lines()
-        .position(|line| line.starts_with("async fn consume("))
-        .unwrap();
-    assert_eq!(source.line, u32::try_from(declared_at + 1).unwrap());
+    // The line of the item's name, below its attribute: for a function and for a type.
+    for (service, declaration) in [
+        ("consumer", "async fn consume("),
+        ("attributes::Producer", "struct Producer {"),
+    ] {
+        let source = host
+            .services()
+            .find(|info| info.name() == service)
+            .and_then(|info| info.source())
+            .expect("attribute services know their source");
+        assert_eq!(source.file, "tests/tests/attributes.rs");
+        let declared_at = include_str!("attributes.rs")
+            .lines()
+            .position(|line| line.starts_with(declaration))
+            .unwrap();
+        assert_eq!(
+            source.line,
+            u32::try_from(declared_at + 1).unwrap(),
+            "{service}"
+        );
+    }
 }
 
 #[test]

@@ -200,6 +200,14 @@ impl ServiceDescriptor {
         self
     }
 
+    /// Not public API, used by generated code: [`Self::__source`] from where an annotated item
+    /// was written.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn __at(self, at: crate::__private::At) -> Self {
+        self.__source(at.file, at.line)
+    }
+
     /// Declares what the body resolves, so the host checks it before anything starts (missing
     /// registrations, typed configuration sections to load) and gives runs a scope only when
     /// needed. Generated code declares this itself; closures registered by hand that resolve
