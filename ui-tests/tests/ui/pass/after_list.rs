@@ -56,4 +56,20 @@ mod deeper {
     }
 }
 
-fn main() {}
+fn main() {
+    // Services declared in a function body (a test, a doctest) are named by `after` too.
+    #[hosted::hosted_service]
+    async fn local(stop: hosted::CancellationToken) {
+        stop.cancelled().await;
+    }
+
+    #[hosted::hosted_service]
+    struct LocalType;
+
+    impl HostedService for LocalType {}
+
+    #[hosted::hosted_service(after = [local, LocalType, first])]
+    async fn after_locals(stop: hosted::CancellationToken) {
+        stop.cancelled().await;
+    }
+}
