@@ -163,7 +163,7 @@ fn registered_services_are_found_named_and_ordered() {
         let source = host
             .services()
             .find(|info| info.name() == service)
-            .and_then(|info| info.source())
+            .and_then(ServiceInfo::source)
             .expect("attribute services know their source");
         assert_eq!(source.file, "tests/tests/attributes.rs");
         let declared_at = include_str!("attributes.rs")
