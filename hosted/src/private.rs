@@ -155,30 +155,7 @@ pub type BoxFuture<T> = crate::util::BoxFuture<'static, T>;
 
 pub use crate::registry::{NotAHostedService, ServiceKey};
 
-/// Not public API, used by generated code: where an annotated item was written.
-#[derive(Debug, Clone, Copy)]
-pub struct At {
-    pub(crate) file: &'static str,
-    pub(crate) line: u32,
-    krate: &'static str,
-}
-
-impl At {
-    /// Not public API, used by generated code: where the call is written (generated code spans
-    /// it at the function's name), in `krate` (`CARGO_CRATE_NAME`). Read through
-    /// `#[track_caller]` rather than `line!()`, so the expansion holds no line number: a line
-    /// inserted above the item leaves its code unchanged for rustc's incremental cache.
-    #[must_use]
-    #[track_caller]
-    pub const fn here(krate: &'static str) -> Self {
-        let caller = std::panic::Location::caller();
-        Self {
-            file: caller.file(),
-            line: caller.line(),
-            krate,
-        }
-    }
-}
+pub use crate::registry::At;
 
 /// Not public API, used by generated code: a `#[hosted_service] async fn`, implemented on its
 /// marker type. The generic [`background`] registers it, so each function's expansion holds only

@@ -204,7 +204,7 @@ impl ServiceDescriptor {
     /// was written.
     #[doc(hidden)]
     #[must_use]
-    pub fn __at(self, at: crate::__private::At) -> Self {
+    pub fn __at(self, at: super::At) -> Self {
         self.__source(at.file, at.line)
     }
 

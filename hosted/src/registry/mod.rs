@@ -85,6 +85,32 @@ pub trait ServiceKey {
     const NAME: &'static str;
 }
 
+/// Not public API, used by generated code: where an annotated item was written.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct At {
+    pub(crate) file: &'static str,
+    pub(crate) line: u32,
+    pub(crate) krate: &'static str,
+}
+
+impl At {
+    /// Not public API, used by generated code: where the call is written (generated code spans
+    /// it at the function's name), in `krate` (`CARGO_CRATE_NAME`). Read through
+    /// `#[track_caller]` rather than `line!()`, so the expansion holds no line number: a line
+    /// inserted above the item leaves its code unchanged for rustc's incremental cache.
+    #[must_use]
+    #[track_caller]
+    pub const fn here(krate: &'static str) -> Self {
+        let caller = std::panic::Location::caller();
+        Self {
+            file: caller.file(),
+            line: caller.line(),
+            krate,
+        }
+    }
+}
+
 /// What `after = plain_fn` names, as messages print it. Not public API, used by generated code.
 #[doc(hidden)]
 #[derive(Debug)]
