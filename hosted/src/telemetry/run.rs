@@ -126,18 +126,40 @@ impl RunSpan {
 
 /// Runs `future` inside the run: its span entered, and the run marked for the `send`s it makes,
 /// on every poll. A disabled span costs one check, not an enter per poll.
-pub(crate) async fn in_run<F: Future>(run: RunSpan, future: F) -> F::Output {
-    let RunSpan { span, mut mark } = run;
-    if span.is_disabled() {
-        return future.await;
+///
+/// A future of its own rather than an `async fn`: an `async fn` would keep `future` as its
+/// argument and again as the value it awaits, twice its size, and the timer loop holds a tick's
+/// run inline (measured: a tick's run of 3,000 bytes in an `async fn`, against the 960 of the
+/// future it wraps).
+pub(crate) fn in_run<F: Future>(run: RunSpan, future: F) -> InRun<F> {
+    InRun { future, run }
+}
+
+pin_project_lite::pin_project! {
+    /// [`in_run`]'s future.
+    pub(crate) struct InRun<F> {
+        #[pin]
+        future: F,
+        run: RunSpan,
     }
-    let mut future = std::pin::pin!(future);
-    std::future::poll_fn(move |cx| {
+}
+
+impl<F: Future> Future for InRun<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let RunSpan { span, mark } = this.run;
+        if span.is_disabled() {
+            return this.future.poll(cx);
+        }
         let _entered = span.enter();
-        let _marked = Marked::new(&mut mark);
-        future.as_mut().poll(cx)
-    })
-    .await
+        let _marked = Marked::new(mark);
+        this.future.poll(cx)
+    }
 }
 
 /// The run's mark, in [`CURRENT`] while one poll lasts; the previous one back after it, even if
