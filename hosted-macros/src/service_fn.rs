@@ -252,8 +252,8 @@ impl ServiceFn<'_> {
 }
 
 /// `hosted::__private::At::here(..)` spanned at `ident`, an annotated item's name: `At::here`
-/// reads the place it is called from, so the expansion holds no line number (an edit above the
-/// item leaves its generated code unchanged for rustc's incremental cache).
+/// reads the place it is called from, so the expansion holds no line number that an edit above
+/// the item would change.
 pub(crate) fn at_item(private: &TokenStream, ident: &Ident) -> TokenStream {
     let here = spanned_at(private, ident.span());
     quote_spanned! {ident.span()=>

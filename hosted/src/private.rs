@@ -19,10 +19,6 @@ static FEATURE_HOOKS: &[ListingHook] = &[
 pub use crate::queue::generated::{assert_queue_item, hook_dead_letters, log_dead_letters};
 pub use crate::queue::{DeadLetters, FullMode, QueueHandler, QueueOptions};
 pub use crate::registry::{Register, Registration, Registry, ServiceDescriptor, submit};
-
-/// Not public API, used by generated code: what an annotated item places in the executable's
-/// initialisation section, run before `main` (see [`submit`]).
-pub type Constructor = extern "C" fn();
 pub use crate::service::{BoxError, FailurePolicy, IntoOutcome, RestartPolicy};
 pub use crate::timer::{Missed, Overlap, TimerOptions};
 #[cfg(feature = "web")]
@@ -153,9 +149,11 @@ pub fn durable_queued<T: Send + 'static, H: QueueHandler<T>>(
 /// Not public API, used by generated code: a boxed future.
 pub type BoxFuture<T> = crate::util::BoxFuture<'static, T>;
 
-pub use crate::registry::{NotAHostedService, ServiceKey};
+pub use crate::registry::{At, NotAHostedService, ServiceKey};
 
-pub use crate::registry::At;
+/// Not public API, used by generated code: what an annotated item places in the executable's
+/// initialisation section, run before `main` (see [`submit`]).
+pub type Constructor = extern "C" fn();
 
 /// Not public API, used by generated code: a `#[hosted_service] async fn`, implemented on its
 /// marker type. The generic [`background`] registers it, so each function's expansion holds only

@@ -97,8 +97,8 @@ pub struct At {
 impl At {
     /// Not public API, used by generated code: where the call is written (generated code spans
     /// it at the function's name), in `krate` (`CARGO_CRATE_NAME`). Read through
-    /// `#[track_caller]` rather than `line!()`, so the expansion holds no line number: a line
-    /// inserted above the item leaves its code unchanged for rustc's incremental cache.
+    /// `#[track_caller]` rather than `line!()`, so the expansion holds no line number that an
+    /// edit above the item would change.
     #[must_use]
     #[track_caller]
     pub const fn here(krate: &'static str) -> Self {
