@@ -5,9 +5,25 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use hosted::durable::JobId;
 use tokio::process::{Child, Command};
 
 use crate::store::{Settings, Store};
+
+const STARTED: &str = "test worker: started job ";
+const ENDED: &str = "test worker: ended job ";
+
+/// The line the worker binary writes to stderr when it starts `job`.
+#[must_use]
+pub fn started(job: JobId) -> String {
+    format!("{STARTED}{job}")
+}
+
+/// The line the worker binary writes to stderr when `job`'s work is done.
+#[must_use]
+pub fn ended(job: JobId) -> String {
+    format!("{ENDED}{job}")
+}
 
 /// A running worker; killed when dropped.
 #[derive(Debug)]
@@ -122,6 +138,19 @@ impl Worker {
             .expect("the worker exits within its budget")
             .expect("an exit status");
         (status, self.log())
+    }
+
+    /// Whether its log shows a job that started and has not ended: killed now, the job is cut
+    /// off (or ends in the moment between this read and the kill).
+    #[must_use]
+    pub fn holds_a_job(&self) -> bool {
+        let log = self.log();
+        log.lines()
+            .filter_map(|line| line.strip_prefix(STARTED))
+            .any(|job| {
+                !log.lines()
+                    .any(|line| line.strip_prefix(ENDED) == Some(job))
+            })
     }
 
     /// Whether it still runs.

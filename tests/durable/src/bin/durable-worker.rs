@@ -1,6 +1,7 @@
 //! A worker process for the process-level durable tests: one durable queue whose handler waits
 //! `WORK_MS` (a random part of it, with `WORK_RANDOM=1`), then records its effect in
 //! `<schema>.effects` through the job's transaction, so each completed job has exactly one row.
+//! It marks the start and the end of each job on stderr (`worker::started`, `worker::ended`).
 //! With `NOOP=1` the handler does nothing (for the benchmark). With `RECORD_TICKS=1` a once-per-cluster timer records each tick it runs in
 //! `<schema>.tick_runs`. The store comes from `HOSTED_DURABLE__*`, like any deployment's.
 
@@ -49,6 +50,8 @@ async fn work(
     if std::env::var("NOOP").is_ok_and(|on| on == "1") {
         return Ok(());
     }
+    // Read by the kill test, which picks a victim holding a job.
+    eprintln!("{}", hosted_durable_tests::worker::started(job.id()));
     tokio::select! {
         () = tokio::time::sleep(work_time()) => {}
         () = stop.cancelled() => anyhow::bail!("cancelled by the stop"),
@@ -57,6 +60,7 @@ async fn work(
     hosted_durable_tests::postgres::insert_effect(&mut connection, &config.schema, &job, item.n)
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;
+    eprintln!("{}", hosted_durable_tests::worker::ended(job.id()));
     Ok(())
 }
 

@@ -83,11 +83,20 @@ pub async fn kill_9_of_one_of_three_workers_mid_job_loses_nothing_and_records_ea
     let per_trial = 15;
     for trial in 0..trials {
         enqueue(&backend, trial * per_trial, per_trial).await;
-        // Within the trial's jobs (each up to 150 ms), so that kills land mid-job: with kills up
-        // to 400 ms after the enqueue, every job had often ended, and the check below that some
-        // job was cut off and run again failed in whole-suite runs.
-        tokio::time::sleep(Duration::from_millis(fastrand::u64(20..150))).await;
-        let victim = workers.remove(fastrand::usize(..workers.len()));
+        // A worker holding a job, found within the trial's jobs (each up to 150 ms), so that the
+        // kill cuts a job off: random kills often hit a worker that had finished its jobs or not
+        // started yet, and the check below that some job was run again failed in whole-suite runs.
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..50))).await;
+        let holding = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let Some(index) = workers.iter().position(Worker::holds_a_job) {
+                    return index;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await;
+        let victim = workers.remove(holding.unwrap_or_else(|_| fastrand::usize(..workers.len())));
         victim.kill9().await;
         workers.push(Worker::spawn(&store, &settings, &work));
     }
