@@ -6,7 +6,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use tokio_util::task::AbortOnDropHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::host_lifetime::{HostLifetime, LifetimeContext};
 use super::lifecycle::Outcome;
@@ -33,7 +33,7 @@ pub const EXIT_SECOND_QUIT: i32 = 131;
 /// [`stopped`](HostLifetime::stopped).
 #[derive(Debug, Default)]
 pub struct SignalLifetime {
-    watcher: Mutex<Option<AbortOnDropHandle<()>>>,
+    watcher: Mutex<Option<Watcher>>,
 }
 
 impl SignalLifetime {
@@ -46,8 +46,8 @@ impl SignalLifetime {
 
 impl HostLifetime for SignalLifetime {
     async fn starting(&self, cx: &LifetimeContext) -> Result<(), BoxError> {
-        let watcher = watch_signals(cx.clone());
-        *self.watcher.lock().unwrap_or_else(PoisonError::into_inner) = Some(watcher);
+        let watcher = Watcher::start(cx.clone()).await;
+        *self.watcher.lock().unwrap_or_else(PoisonError::into_inner) = watcher;
         Ok(())
     }
 
@@ -61,36 +61,88 @@ impl HostLifetime for SignalLifetime {
     }
 }
 
-/// Listens for signals until the returned handle is dropped.
+/// Listens for signals on a thread of its own until dropped.
 ///
-/// The handlers are installed before this returns, so a signal that arrives right after is
-/// never met by the default disposition (which would kill the process without a stop).
-fn watch_signals(cx: LifetimeContext) -> AbortOnDropHandle<()> {
-    let signals = Signals::install();
-    AbortOnDropHandle::new(tokio::spawn(async move {
-        let Some(mut signals) = signals else {
-            return;
-        };
-        let Some(first) = signals.next().await else {
-            return;
-        };
-        tracing::info!(
-            signal = first.name(),
-            "received {}; stopping gracefully (send it again to exit at once)",
-            first.name()
-        );
-        cx.request_stop(first.reason());
-        if let Some(second) = signals.next().await {
-            tracing::warn!(
-                signal = second.name(),
-                code = second.exit_code(),
-                "received {} during shutdown; exiting at once",
-                second.name()
-            );
-            super::logging::report_dropped_lines();
-            std::process::exit(second.exit_code());
+/// Not a task of the host's runtime: tokio delivers a signal through a runtime's driver, which
+/// a worker thread polls when it has nothing to run. A service that blocks a worker thread
+/// forever (the case the shutdown budget exists for) can leave the runtime's other worker
+/// parked where it does not poll the driver, and the signal would wait for good. This thread's
+/// own single-threaded runtime polls a driver of its own whenever it waits, and the stop it
+/// requests wakes the host from outside, which a blocked worker cannot prevent.
+#[derive(Debug)]
+struct Watcher {
+    /// Cancelled when the lifetime stops listening; the thread then ends.
+    done: CancellationToken,
+}
+
+impl Watcher {
+    /// Starts the thread; returns once its handlers are installed, so a signal that arrives
+    /// right after is never met by the default disposition (which would kill the process without
+    /// a stop). `None` (with a warning) when no thread or no handler could be had.
+    async fn start(cx: LifetimeContext) -> Option<Self> {
+        let done = CancellationToken::new();
+        let (installed, listening) = tokio::sync::oneshot::channel();
+        let until = done.clone();
+        let thread = std::thread::Builder::new()
+            .name("hosted-signals".to_owned())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot listen for signals; stop the host another way");
+                        let _ = installed.send(false);
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let signals = Signals::install();
+                    let _ = installed.send(signals.is_some());
+                    if let Some(signals) = signals {
+                        tokio::select! {
+                            () = until.cancelled() => {}
+                            () = watch(signals, &cx) => {}
+                        }
+                    }
+                });
+            });
+        if let Err(error) = thread {
+            tracing::warn!(%error, "cannot listen for signals; stop the host another way");
+            return None;
         }
-    }))
+        listening.await.unwrap_or(false).then_some(Self { done })
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.done.cancel();
+    }
+}
+
+/// The first signal requests the stop; a second one ends the process at once.
+async fn watch(mut signals: Signals, cx: &LifetimeContext) {
+    let Some(first) = signals.next().await else {
+        return;
+    };
+    tracing::info!(
+        signal = first.name(),
+        "received {}; stopping gracefully (send it again to exit at once)",
+        first.name()
+    );
+    cx.request_stop(first.reason());
+    if let Some(second) = signals.next().await {
+        tracing::warn!(
+            signal = second.name(),
+            code = second.exit_code(),
+            "received {} during shutdown; exiting at once",
+            second.name()
+        );
+        super::logging::report_dropped_lines();
+        std::process::exit(second.exit_code());
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
