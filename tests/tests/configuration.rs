@@ -251,6 +251,55 @@ fn invalid_toml_stops_with_the_file_and_line() {
     });
 }
 
+/// Alike services share one list of settings (see `HostBuilder::build`); configuring one of
+/// them changes that one only, whether it comes first, last or between the others.
+#[test]
+fn configuring_one_of_many_alike_services_leaves_the_others_alone() {
+    let alike = |name: &str| {
+        ServiceDescriptor::background(name.to_owned(), |_: RunContext| async {}).setting(
+            Setting::new(
+                "every",
+                SettingKind::Duration {
+                    min: Duration::from_millis(1),
+                },
+                SettingValue::Duration(Duration::from_secs(5)),
+            ),
+        )
+    };
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "hosted.toml",
+            "[services.app.t0]\nevery = \"1s\"\n\n[services.app.t5]\nevery = \"2s\"\n\n[services.app.t9]\nevery = \"3s\"\n",
+        )?;
+        let configuration = ConfigSources::new().load().expect("readable configuration");
+        let mut builder = Host::builder().configuration(configuration);
+        for index in 0..10 {
+            builder = builder.add_service(alike(&format!("app::t{index}")));
+        }
+        let host = builder.build().unwrap();
+        let every: Vec<(String, Duration)> = host
+            .services()
+            .map(|info| {
+                let every = info.settings().duration("every").unwrap();
+                (info.name().to_owned(), every)
+            })
+            .collect();
+        let expected: Vec<(String, Duration)> = (0..10)
+            .map(|index| {
+                let every = match index {
+                    0 => Duration::from_secs(1),
+                    5 => Duration::from_secs(2),
+                    9 => Duration::from_secs(3),
+                    _ => Duration::from_secs(5),
+                };
+                (format!("app::t{index}"), every)
+            })
+            .collect();
+        assert_eq!(every, expected);
+        Ok(())
+    });
+}
+
 #[test]
 fn a_disabled_service_does_not_run() {
     Jail::expect_with(|jail| {

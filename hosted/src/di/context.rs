@@ -51,11 +51,29 @@ impl RunEnd {
     /// Closes the run's scope once its body has returned: disposes its values in reverse
     /// creation order, telling them how the run went. A `dispose` that panicked fails the run.
     /// The run is recorded in the service's status, the one place every kind of run ends.
-    pub(crate) async fn finish(self, exit: ScopeExit) -> Result<(), crate::service::Failure> {
+    ///
+    /// Done at once when nothing needs awaiting; the future of a scope with dispose hooks is
+    /// boxed, so the future of every run that awaits this one stays two words.
+    pub(crate) fn finish(
+        self,
+        exit: ScopeExit,
+    ) -> impl Future<Output = Result<(), crate::service::Failure>> + Send + 'static {
+        let closing = self
+            .finish_now(exit)
+            .map(|end| Box::pin(end.close_and_record(exit)));
+        async move {
+            match closing {
+                None => Ok(()),
+                Some(closing) => closing.await,
+            }
+        }
+    }
+
+    /// The rest of [`finish`](Self::finish) for a scope whose values have dispose hooks.
+    async fn close_and_record(self, exit: ScopeExit) -> Result<(), crate::service::Failure> {
         let closed = match self.scope {
-            // Nothing to dispose: no future to run.
-            Some(scope) if !scope.close_now() => scope.close(exit).await,
-            _ => Ok(()),
+            Some(scope) => scope.close(exit).await,
+            None => Ok(()),
         };
         if let Some((status, began)) = self.status {
             status.run_ended(began, exit == ScopeExit::Succeeded && closed.is_ok());

@@ -1,7 +1,7 @@
 //! [`HostBuilder`]: collects registrations and options, then checks everything at once and
 //! plans the start order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -401,6 +401,43 @@ fn replace(providers: &mut Vec<Provider>, replacements: Vec<Provider>) -> Vec<Pr
     problems
 }
 
+/// How many distinct lists of settings [`merge_settings`] keeps at hand to share with the
+/// next services.
+const RECENT_SETTINGS: usize = 4;
+
+/// Gives each service the common settings (`shared` for the default policy, `common(policy)`
+/// for its own) followed by its own. Services alike (the same kind with the same arguments: a
+/// thousand identical timers) share one merged list too. The lists met last are compared, not
+/// hashed: alike services are usually registered together, and one that matches none costs a
+/// comparison with a few.
+fn merge_settings(
+    services: &mut [ServiceDescriptor],
+    shared: &Settings,
+    common: impl Fn(&FailurePolicy) -> Settings,
+) {
+    let mut recent: VecDeque<Settings> = VecDeque::with_capacity(RECENT_SETTINGS);
+    for service in services.iter_mut() {
+        let base = match &service.policy {
+            Some(policy) => common(policy),
+            None => shared.clone(),
+        };
+        if service.settings.is_empty() {
+            service.settings = base;
+            continue;
+        }
+        let merged = Settings::merged(&base, &service.settings);
+        if let Some(seen) = recent.iter().find(|seen| seen.same_content(&merged)) {
+            service.settings = seen.clone();
+            continue;
+        }
+        if recent.len() == RECENT_SETTINGS {
+            recent.pop_back();
+        }
+        recent.push_front(merged.clone());
+        service.settings = merged;
+    }
+}
+
 /// Applies configuration and the per-service settings before the checks: host options, each
 /// service's `enabled`, failure policy and attribute settings, and typed sections. Disabled
 /// services are removed with the types they register. Returns the default failure policy and
@@ -439,16 +476,7 @@ fn prepare(
         settings
     };
     let shared = common(&default_policy);
-    for service in services.iter_mut() {
-        let mut settings = match &service.policy {
-            Some(policy) => common(policy),
-            None => shared.clone(),
-        };
-        for own in service.settings.iter() {
-            settings.declare(own.clone());
-        }
-        service.settings = settings;
-    }
+    merge_settings(services, &shared, common);
     #[cfg(feature = "config")]
     let sections = match configuration {
         Some((configuration, aliases)) => {
@@ -660,5 +688,51 @@ fn planned(
         make: service.make,
         needs_scope,
         declare: service.declare,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::Host;
+    use crate::di::RunContext;
+    use crate::registry::ServiceDescriptor;
+    use crate::service::{Setting, SettingKind, SettingValue};
+
+    fn every(name: String, seconds: u64) -> ServiceDescriptor {
+        ServiceDescriptor::background(name, |_: RunContext| async {}).setting(Setting::new(
+            "every",
+            SettingKind::Duration {
+                min: Duration::from_millis(1),
+            },
+            SettingValue::Duration(Duration::from_secs(seconds)),
+        ))
+    }
+
+    /// A thousand alike timers keep one list of settings, not a thousand: the list is most of
+    /// an idle timer's memory (BENCHMARKS.md, issue 14's timer memory).
+    #[test]
+    fn alike_services_share_one_list_of_settings() {
+        let mut builder = Host::builder();
+        for index in 0..6 {
+            // Two kinds interleaved, then one of its own.
+            let seconds = if index == 5 { 7 } else { index % 2 + 1 };
+            builder = builder.add_service(every(format!("t{index}"), seconds));
+        }
+        let host = builder.build().unwrap();
+        let infos: Vec<_> = host.services().collect();
+        let shared = |a: usize, b: usize| infos[a].settings().same(infos[b].settings());
+        assert!(shared(0, 2) && shared(2, 4), "the 1 s ones share");
+        assert!(shared(1, 3), "the 2 s ones share");
+        assert!(!shared(0, 1) && !shared(4, 5), "different values do not");
+        assert_eq!(
+            infos[5].settings().duration("every"),
+            Some(Duration::from_secs(7))
+        );
+        assert!(
+            infos[0].settings().get("enabled").is_some(),
+            "merged with the common keys"
+        );
     }
 }

@@ -92,26 +92,40 @@ where
     }
 }
 
-/// [`call_caught`] without a deadline. Its future has no room for a timer, which counts in a
-/// future kept for as long as a service runs: a supervisor awaiting its service's body.
-pub(crate) async fn call_caught_unbounded<T, E, F>(call: F) -> Result<T, Failure>
+/// [`call_caught`] without a deadline. Its future has no room for a timer and holds `call`
+/// once, inline: it is kept for as long as a service runs (a supervisor awaiting its service's
+/// body), and run on every tick.
+pub(crate) fn call_caught_unbounded<T, E, F>(call: F) -> Caught<F>
 where
     E: Into<BoxError>,
     F: Future<Output = Result<T, E>> + Send,
 {
-    // Pinned where it is rather than boxed: timers call this once per tick.
-    let mut call = std::pin::pin!(call);
-    let outcome = std::future::poll_fn(|cx| {
-        // A call that panicked is never polled again: this future is then ready.
-        match catch_panic(|| call.as_mut().poll(cx)) {
+    Caught { call }
+}
+
+pin_project_lite::pin_project! {
+    /// [`call_caught_unbounded`]'s future: `call`'s outcome, a panic caught as a [`Failure`].
+    /// A call that panicked is not polled again: this future is then ready.
+    pub(crate) struct Caught<F> {
+        #[pin]
+        call: F,
+    }
+}
+
+impl<T, E: Into<BoxError>, F: Future<Output = Result<T, E>>> Future for Caught<F> {
+    type Output = Result<T, Failure>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let call = self.project().call;
+        match catch_panic(|| call.poll(cx)) {
             Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
-            Err(payload) => std::task::Poll::Ready(Err(payload)),
+            Ok(std::task::Poll::Ready(result)) => {
+                std::task::Poll::Ready(result.map_err(|error| Failure::Error(error.into())))
+            }
+            Err(message) => std::task::Poll::Ready(Err(Failure::Panic(message))),
         }
-    })
-    .await;
-    match outcome {
-        Ok(result) => result.map_err(|error| Failure::Error(error.into())),
-        Err(message) => Err(Failure::Panic(message)),
     }
 }

@@ -82,6 +82,28 @@ pub enum SettingKind {
 }
 
 impl SettingKind {
+    /// Whether `other` accepts what this one does. A `Text` check is compared by address, which
+    /// may tell two copies of one function apart: then two alike lists are not shared, which
+    /// costs room, never meaning.
+    fn same_as(self, other: Self) -> bool {
+        match (self, other) {
+            (Self::Duration { min: a }, Self::Duration { min: b }) => a == b,
+            (Self::Integer { min: a, max: c }, Self::Integer { min: b, max: d }) => {
+                a == b && c == d
+            }
+            (Self::Bool, Self::Bool) => true,
+            (Self::Choice(a), Self::Choice(b)) => a == b,
+            (Self::Text { check: a }, Self::Text { check: b }) => match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => std::ptr::fn_addr_eq(a, b),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+impl SettingKind {
     /// The form expected, for messages.
     #[must_use]
     pub fn expected(&self) -> String {
@@ -316,6 +338,36 @@ impl Settings {
             Some(entry) => *entry = setting,
             None => entries.push(setting),
         }
+    }
+
+    /// `base`'s settings, then `own`'s (one with a key `base` has replaces it), in one
+    /// allocation of the exact size: a list kept by every service for as long as it runs.
+    pub(crate) fn merged(base: &Self, own: &Self) -> Self {
+        let mut entries = Vec::with_capacity(base.entries.len() + own.entries.len());
+        entries.extend(base.entries.iter().cloned());
+        for setting in own.entries.iter() {
+            match entries.iter_mut().find(|entry| entry.key == setting.key) {
+                Some(entry) => *entry = setting.clone(),
+                None => entries.push(setting.clone()),
+            }
+        }
+        entries.shrink_to_fit();
+        Self {
+            entries: Arc::new(entries),
+        }
+    }
+
+    /// Whether both hold the same settings in the same order: keys, kinds, values and origins.
+    /// Two such lists can be one, shared (see [`same`](Self::same)).
+    pub(crate) fn same_content(&self, other: &Self) -> bool {
+        self.same(other)
+            || (self.entries.len() == other.entries.len()
+                && self.entries.iter().zip(other.entries.iter()).all(|(a, b)| {
+                    a.key == b.key
+                        && a.value == b.value
+                        && a.origin == b.origin
+                        && a.kind.same_as(b.kind)
+                }))
     }
 
     /// Whether `other` is this very list, shared: what holds for one holds for the other.

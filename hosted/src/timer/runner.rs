@@ -17,7 +17,7 @@ use crate::di::RunContext;
 use crate::di::ScopeExit;
 use crate::service::Failure;
 use crate::service::FailurePolicy;
-use crate::service::call_caught;
+use crate::service::call_caught_unbounded;
 use crate::service::{BoxError, HostedService, IntoOutcome};
 use crate::telemetry::{RunSpan, in_run};
 use crate::timer::options::{Cadence, Missed, Overlap, Plan};
@@ -417,14 +417,13 @@ async fn run_tick<B: TickBody>(
 ) -> (Result<(), Failure>, Option<Instant>) {
     let (cx, end) = base.begin_unrecorded_run();
     let entry = log.map(|log| log.started(base.info().name(), tick));
-    let result = call_caught(body.call(cx.with_extension(tick)), None).await;
-    let disposed = end
-        .finish(if result.is_ok() {
-            ScopeExit::Succeeded
-        } else {
-            ScopeExit::Failed
-        })
-        .await;
+    let result = call_caught_unbounded(body.call(cx.with_extension(tick))).await;
+    let exit = if result.is_ok() {
+        ScopeExit::Succeeded
+    } else {
+        ScopeExit::Failed
+    };
+    let disposed = end.finish(exit).await;
     let result = result.and(disposed);
     let ended = (status.is_some() || log.is_some()).then(Instant::now);
     if let (Some(status), Some(ended)) = (status, ended) {
