@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 
-use super::supervisor::{ExitGuard, Exits, Incident, Incidents, supervise};
+use super::supervisor::{ExitGuard, Exits, Incident, Incidents, Supervised, supervise};
 use crate::di::Container;
 use crate::di::RunContext;
 use crate::di::ScopeExit;
@@ -234,15 +234,15 @@ impl Shared {
     /// Spawns the supervisor of a service whose start returned: from now on it runs.
     fn launch(&self, service: Built, slot: usize, began: Instant) -> Started {
         let supervisor = AbortOnDropHandle::new(tokio::spawn(
-            supervise(
-                ExitGuard::new(&self.exits, slot),
-                Arc::clone(&service.service),
-                service.info.clone(),
-                service.stop.clone(),
-                self.lifetime.clone(),
-                self.incidents.clone(),
-                Arc::clone(&service.status),
-            )
+            supervise(Supervised {
+                service: Arc::clone(&service.service),
+                info: service.info.clone(),
+                stop: service.stop.clone(),
+                lifetime: self.lifetime.clone(),
+                incidents: self.incidents.clone(),
+                status: Arc::clone(&service.status),
+                exit: ExitGuard::new(&self.exits, slot),
+            })
             .instrument(service.span.clone()),
         ));
         service.info.activity().set_running(true);

@@ -106,85 +106,135 @@ impl Drop for ExitGuard {
     }
 }
 
+/// What a supervisor keeps while its service runs: moved into its task once.
+pub(crate) struct Supervised {
+    pub(crate) service: Arc<dyn ErasedService>,
+    pub(crate) info: ServiceInfo,
+    pub(crate) stop: CancellationToken,
+    pub(crate) lifetime: ApplicationLifetime,
+    pub(crate) incidents: Incidents,
+    pub(crate) status: Arc<ServiceStatus>,
+    /// Reports the end, however it comes; last, so it is dropped after the rest.
+    #[expect(dead_code, reason = "held for its `Drop`, which reports the end")]
+    pub(crate) exit: ExitGuard,
+}
+
 /// Runs the service's body, and runs it again or stops the host when it fails, as its policy
-/// says. Returns when the body has ended for good; `_exit`, dropped last, reports the end,
+/// says. Completes when the body has ended for good; `exit`, dropped last, reports the end,
 /// however it comes.
-pub(crate) async fn supervise(
-    _exit: ExitGuard,
-    service: Arc<dyn ErasedService>,
-    info: ServiceInfo,
-    stop: CancellationToken,
-    lifetime: ApplicationLifetime,
-    incidents: Incidents,
-    status: Arc<ServiceStatus>,
-) {
-    let mut consecutive_failures = 0_u32;
-    for run in 1_u32.. {
-        let began = Instant::now();
-        status.set_state(ServiceState::Running);
-        let body = Arc::clone(&service).execute(stop.clone());
-        let span = RunSpan::body(info.name(), run);
-        let outcome = call_caught_unbounded(in_run(span, body)).await;
-        status.body_ended(outcome.as_ref().err(), stop.is_cancelled());
-        let failure = match outcome {
-            Ok(()) if stop.is_cancelled() || lifetime.stop_requested_token().is_cancelled() => {
+///
+/// An `async` block that uses what it holds in place, rather than an `async fn` whose
+/// parameters the compiler keeps twice (as arguments and as locals): the supervisor's task is
+/// held by every running service.
+pub(crate) fn supervise(supervised: Supervised) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        // The block must hold `supervised` whole, `exit` included: it would capture only the
+        // fields it reads otherwise, and `exit` would report the end at once. Its fields are
+        // read through this one reference at each use, not bound to locals: each reference
+        // kept across an await is one more word in the task.
+        let supervised = &supervised;
+        let mut consecutive_failures = 0_u32;
+        for run in 1_u32.. {
+            let began = Instant::now();
+            supervised.status.set_state(ServiceState::Running);
+            let body = Arc::clone(&supervised.service).execute(supervised.stop.clone());
+            let span = RunSpan::body(supervised.info.name(), run);
+            let outcome = call_caught_unbounded(in_run(span, body)).await;
+            let (stop, lifetime) = (&supervised.stop, &supervised.lifetime);
+            supervised
+                .status
+                .body_ended(outcome.as_ref().err(), stop.is_cancelled());
+            let failure = match outcome {
+                Ok(()) if stop.is_cancelled() || lifetime.stop_requested_token().is_cancelled() => {
+                    return;
+                }
+                Ok(()) => {
+                    tracing::info!(ran_for = ?began.elapsed(), "body completed; the host keeps running");
+                    return;
+                }
+                Err(failure) => failure,
+            };
+            if !Box::pin(after_failure(
+                &supervised.info,
+                &supervised.stop,
+                &supervised.lifetime,
+                &supervised.incidents,
+                &supervised.status,
+                run,
+                began,
+                &mut consecutive_failures,
+                failure,
+            ))
+            .await
+            {
                 return;
             }
-            Ok(()) => {
-                tracing::info!(ran_for = ?began.elapsed(), "body completed; the host keeps running");
-                return;
-            }
-            Err(failure) => failure,
-        };
-        if stop.is_cancelled() {
-            tracing::error!(run, error = %failure, "failed while stopping");
-            incidents.record(&info, format!("failed while stopping: {failure}"));
-            return;
         }
-        match info.policy() {
-            FailurePolicy::StopHost => {
-                tracing::error!(run, error = %failure, "failed; stopping the host (policy: stop)");
-                fail_host(&info, &lifetime, &incidents, &failure);
-                return;
+    }
+}
+
+/// What a failed run leads to, as the policy says; `true` to run the body again. Boxed by
+/// the supervisor: failures are rare, and its task stays small.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the supervisor's state, lent for the one failure"
+)]
+async fn after_failure(
+    info: &ServiceInfo,
+    stop: &CancellationToken,
+    lifetime: &ApplicationLifetime,
+    incidents: &Incidents,
+    status: &ServiceStatus,
+    run: u32,
+    began: Instant,
+    consecutive_failures: &mut u32,
+    failure: Failure,
+) -> bool {
+    if stop.is_cancelled() {
+        tracing::error!(run, error = %failure, "failed while stopping");
+        incidents.record(info, format!("failed while stopping: {failure}"));
+        return false;
+    }
+    match info.policy() {
+        FailurePolicy::StopHost => {
+            tracing::error!(run, error = %failure, "failed; stopping the host (policy: stop)");
+            fail_host(info, lifetime, incidents, &failure);
+            false
+        }
+        FailurePolicy::Ignore => {
+            tracing::error!(
+                run,
+                error = %failure,
+                "failed; the service stays stopped and the host keeps running (policy: ignore)"
+            );
+            false
+        }
+        FailurePolicy::Restart(restart) => {
+            if began.elapsed() >= restart.max_backoff() {
+                *consecutive_failures = 0;
             }
-            FailurePolicy::Ignore => {
+            *consecutive_failures += 1;
+            if *consecutive_failures > restart.max_restarts() {
                 tracing::error!(
                     run,
                     error = %failure,
-                    "failed; the service stays stopped and the host keeps running (policy: ignore)"
+                    restarts = restart.max_restarts(),
+                    "failed again after its last restart; stopping the host (policy: restart)"
                 );
-                return;
+                fail_host(info, lifetime, incidents, &failure);
+                return false;
             }
-            FailurePolicy::Restart(restart) => {
-                if began.elapsed() >= restart.max_backoff() {
-                    consecutive_failures = 0;
-                }
-                consecutive_failures += 1;
-                if consecutive_failures > restart.max_restarts() {
-                    tracing::error!(
-                        run,
-                        error = %failure,
-                        restarts = restart.max_restarts(),
-                        "failed again after its last restart; stopping the host (policy: restart)"
-                    );
-                    fail_host(&info, &lifetime, &incidents, &failure);
-                    return;
-                }
-                let delay = restart.jittered_delay(consecutive_failures);
-                tracing::warn!(
-                    run,
-                    error = %failure,
-                    restart = consecutive_failures,
-                    of = restart.max_restarts(),
-                    ?delay,
-                    "failed; restarting after a backoff (policy: restart)"
-                );
-                status.restarted();
-                // Boxed: a timer is large, and every idle service's task would carry its room.
-                if !Box::pin(sleep_unless_stopped(delay, &stop)).await {
-                    return;
-                }
-            }
+            let delay = restart.jittered_delay(*consecutive_failures);
+            tracing::warn!(
+                run,
+                error = %failure,
+                restart = *consecutive_failures,
+                of = restart.max_restarts(),
+                ?delay,
+                "failed; restarting after a backoff (policy: restart)"
+            );
+            status.restarted();
+            sleep_unless_stopped(delay, stop).await
         }
     }
 }
