@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hosted::di::RunContext;
+use hosted::di::{Inject, RunContext};
 use hosted::registry::ServiceDescriptor;
 use hosted::timer::TimerOptions;
 use hosted::{Host, Tick};
@@ -214,10 +214,13 @@ fn run_variant(variant: &str) {
                 // do nothing but wait for the stop, to tell it apart from the timers'.
                 let mut builder = Host::builder();
                 for timer in 0..*TIMERS {
-                    builder = builder.add_service(ServiceDescriptor::background(
-                        format!("idle-{timer}"),
-                        |cx: RunContext| async move { cx.stop_token().cancelled().await },
-                    ));
+                    builder = builder.add_service(
+                        ServiceDescriptor::background(
+                            format!("idle-{timer}"),
+                            |cx: RunContext| async move { cx.stop_token().cancelled().await },
+                        )
+                        .needs(|_| {}),
+                    );
                 }
                 let host = builder.build().expect("a valid host");
                 Some(host.start().await.expect("the host starts"))
@@ -227,23 +230,28 @@ fn run_variant(variant: &str) {
                 let mut builder = Host::builder();
                 for timer in 0..*TIMERS {
                     let recorder = Arc::clone(&recorder);
-                    builder = builder.add_service(ServiceDescriptor::timed(
-                        format!("timer-{timer}"),
-                        TimerOptions::every(PERIOD),
-                        move |cx: RunContext| {
-                            let recorder = Arc::clone(&recorder);
-                            async move {
-                                let tick = cx.resolve::<Tick>().await?;
-                                recorder.record(
-                                    timer,
-                                    tick.number(),
-                                    tick.scheduled(),
-                                    tick.started(),
-                                );
-                                Ok::<(), hosted::BoxError>(())
-                            }
-                        },
-                    ));
+                    builder = builder.add_service(
+                        ServiceDescriptor::timed(
+                            format!("timer-{timer}"),
+                            TimerOptions::every(PERIOD),
+                            move |cx: RunContext| {
+                                let recorder = Arc::clone(&recorder);
+                                async move {
+                                    let tick = cx.resolve::<Tick>().await?;
+                                    recorder.record(
+                                        timer,
+                                        tick.number(),
+                                        tick.scheduled(),
+                                        tick.started(),
+                                    );
+                                    Ok::<(), hosted::BoxError>(())
+                                }
+                            },
+                        )
+                        // As `#[timed] async fn f(tick: Tick)` declares it: nothing scoped, so a tick
+                        // opens no scope (a service that declares nothing gets one per run).
+                        .needs(<Tick as Inject>::declare),
+                    );
                 }
                 let host = builder.build().expect("a valid host");
                 Some(host.start().await.expect("the host starts"))
