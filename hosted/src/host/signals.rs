@@ -87,7 +87,7 @@ impl Watcher {
             .name("hosted-signals".to_owned())
             .spawn(move || {
                 let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_io()
+                    .enable_all()
                     .build()
                 {
                     Ok(runtime) => runtime,
