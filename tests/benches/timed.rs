@@ -170,6 +170,25 @@ fn resident_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Timer `timer` of the hosted variants, registered as `#[timed(every = "100ms")] async fn
+/// f(tick: Tick)` expands: with what it declares, nothing scoped, so a tick opens no scope (a
+/// service that declares nothing gets one per run).
+fn timer_service(timer: usize, recorder: Arc<Recorder>) -> ServiceDescriptor {
+    ServiceDescriptor::timed(
+        format!("timer-{timer}"),
+        TimerOptions::every(PERIOD),
+        move |cx: RunContext| {
+            let recorder = Arc::clone(&recorder);
+            async move {
+                let tick = cx.resolve::<Tick>().await?;
+                recorder.record(timer, tick.number(), tick.scheduled(), tick.started());
+                Ok::<(), hosted::BoxError>(())
+            }
+        },
+    )
+    .needs(<Tick as Inject>::declare)
+}
+
 /// Runs one variant in this process and prints its figures on one line.
 fn run_variant(variant: &str) {
     let runtime = if from_env("TIMED_BENCH_PAUSED", 0) == 1 {
@@ -229,29 +248,7 @@ fn run_variant(variant: &str) {
                 hosted_tests::bench::bypass(variant);
                 let mut builder = Host::builder();
                 for timer in 0..*TIMERS {
-                    let recorder = Arc::clone(&recorder);
-                    builder = builder.add_service(
-                        ServiceDescriptor::timed(
-                            format!("timer-{timer}"),
-                            TimerOptions::every(PERIOD),
-                            move |cx: RunContext| {
-                                let recorder = Arc::clone(&recorder);
-                                async move {
-                                    let tick = cx.resolve::<Tick>().await?;
-                                    recorder.record(
-                                        timer,
-                                        tick.number(),
-                                        tick.scheduled(),
-                                        tick.started(),
-                                    );
-                                    Ok::<(), hosted::BoxError>(())
-                                }
-                            },
-                        )
-                        // As `#[timed] async fn f(tick: Tick)` declares it: nothing scoped, so a tick
-                        // opens no scope (a service that declares nothing gets one per run).
-                        .needs(<Tick as Inject>::declare),
-                    );
+                    builder = builder.add_service(timer_service(timer, Arc::clone(&recorder)));
                 }
                 let host = builder.build().expect("a valid host");
                 Some(host.start().await.expect("the host starts"))

@@ -101,9 +101,7 @@ impl SettingKind {
             _ => false,
         }
     }
-}
 
-impl SettingKind {
     /// The form expected, for messages.
     #[must_use]
     pub fn expected(&self) -> String {
