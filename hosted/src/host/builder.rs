@@ -695,8 +695,8 @@ fn planned(
 mod tests {
     use std::time::Duration;
 
-    use crate::Host;
     use crate::di::RunContext;
+    use crate::host::Host;
     use crate::registry::ServiceDescriptor;
     use crate::service::{Setting, SettingKind, SettingValue};
 
