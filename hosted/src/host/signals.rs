@@ -29,8 +29,10 @@ pub const EXIT_SECOND_QUIT: i32 = 131;
 /// [`HostBuilder::handle_signals`](super::HostBuilder::handle_signals) turned it off; a host
 /// driven by hand with [`Host::start`](crate::Host::start) gets it with
 /// `.lifetime(SignalLifetime::new())`. The handlers are installed in
-/// [`starting`](HostLifetime::starting), before any service is built, and removed in
-/// [`stopped`](HostLifetime::stopped).
+/// [`starting`](HostLifetime::starting), before any service is built, and listened to until
+/// [`stopped`](HostLifetime::stopped), on a thread of their own (`hosted-signals`), so a service
+/// that blocks a worker thread cannot keep a signal from reaching the host (see the
+/// [lifecycle guide](crate::docs::lifecycle#signals)).
 #[derive(Debug, Default)]
 pub struct SignalLifetime {
     watcher: Mutex<Option<Watcher>>,
