@@ -94,7 +94,7 @@ impl Watcher {
                 {
                     Ok(runtime) => runtime,
                     Err(error) => {
-                        tracing::warn!(%error, "cannot listen for signals; stop the host another way");
+                        cannot_listen(&error);
                         let _ = installed.send(false);
                         return;
                     }
@@ -111,7 +111,7 @@ impl Watcher {
                 });
             });
         if let Err(error) = thread {
-            tracing::warn!(%error, "cannot listen for signals; stop the host another way");
+            cannot_listen(&error);
             return None;
         }
         listening.await.unwrap_or(false).then_some(Self { done })
@@ -122,6 +122,11 @@ impl Drop for Watcher {
     fn drop(&mut self) {
         self.done.cancel();
     }
+}
+
+/// Says that the host will not hear signals, and why.
+fn cannot_listen(error: &dyn std::fmt::Display) {
+    tracing::warn!(%error, "cannot listen for signals; stop the host another way");
 }
 
 /// The first signal requests the stop; a second one ends the process at once.
@@ -205,7 +210,7 @@ impl Signals {
                 quit,
             }),
             (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
-                tracing::warn!(%error, "cannot listen for signals; stop the host another way");
+                cannot_listen(&error);
                 None
             }
         }

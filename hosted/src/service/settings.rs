@@ -318,6 +318,14 @@ impl Setting {
     }
 }
 
+/// Adds `setting` to `entries`, in place of the one with its key if there is one.
+fn put(entries: &mut Vec<Setting>, setting: Setting) {
+    match entries.iter_mut().find(|entry| entry.key == setting.key) {
+        Some(entry) => *entry = setting,
+        None => entries.push(setting),
+    }
+}
+
 /// The settings of one service, in declaration order.
 ///
 /// Cheap to clone: services declaring the same settings with the same values (every service
@@ -331,11 +339,7 @@ pub struct Settings {
 impl Settings {
     /// Adds a setting; a later one with the same key replaces the earlier.
     pub fn declare(&mut self, setting: Setting) {
-        let entries = Arc::make_mut(&mut self.entries);
-        match entries.iter_mut().find(|entry| entry.key == setting.key) {
-            Some(entry) => *entry = setting,
-            None => entries.push(setting),
-        }
+        put(Arc::make_mut(&mut self.entries), setting);
     }
 
     /// `base`'s settings, then `own`'s (one with a key `base` has replaces it), in one
@@ -344,10 +348,7 @@ impl Settings {
         let mut entries = Vec::with_capacity(base.entries.len() + own.entries.len());
         entries.extend(base.entries.iter().cloned());
         for setting in own.entries.iter() {
-            match entries.iter_mut().find(|entry| entry.key == setting.key) {
-                Some(entry) => *entry = setting.clone(),
-                None => entries.push(setting.clone()),
-            }
+            put(&mut entries, setting.clone());
         }
         entries.shrink_to_fit();
         Self {
