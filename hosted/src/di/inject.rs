@@ -224,6 +224,10 @@ impl Dependencies {
     }
 }
 
+// `do_not_recommend` on every impl but `Arc<T>`'s and `Config<T>`'s: rustc's "other types
+// implement `Inject`" list under a non-injectable parameter then names those two public types
+// only, and their nested reasons (`T: Send + Sync`, `T: Section`) are still reported.
+#[diagnostic::do_not_recommend]
 impl Inject for CancellationToken {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
         Ok(cx.stop_token().clone())
@@ -234,6 +238,7 @@ impl Inject for CancellationToken {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl Inject for ApplicationLifetime {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
         Ok(cx.lifetime().clone())
@@ -244,6 +249,7 @@ impl Inject for ApplicationLifetime {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl Inject for ServiceInfo {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
         Ok(cx.info().clone())
@@ -299,6 +305,7 @@ impl<T: ?Sized + Send + Sync + 'static> Future for InjectArc<'_, T> {
 }
 
 /// An optional dependency: `None` when nothing registers what `T` needs.
+#[diagnostic::do_not_recommend]
 impl<T: Inject> Inject for Option<T> {
     fn declare(needs: &mut Dependencies) {
         needs.optionally(T::declare);

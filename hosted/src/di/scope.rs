@@ -348,6 +348,7 @@ impl ScopeFactory {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl Inject for ScopeFactory {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
         Ok(Self { cx: cx.unscoped() })

@@ -191,6 +191,7 @@ impl fmt::Debug for DurableConfig {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl Section for DurableConfig {
     const KEY: &'static str = "durable";
     const SECRETS: &'static [&'static str] = &["url"];

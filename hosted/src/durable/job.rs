@@ -50,6 +50,7 @@ impl Job {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl Inject for Job {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
         cx.extension::<JobRun>().map(|run| run.job).ok_or_else(|| {
@@ -142,6 +143,7 @@ impl JobTransaction {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl Inject for JobTransaction {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
         let Some(run) = cx.extension::<JobRun>() else {

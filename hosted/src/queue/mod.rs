@@ -497,6 +497,7 @@ impl<T> Shared<T> {
 }
 
 /// A queue's handle, as a parameter or field: the queue whose items are `T`.
+#[diagnostic::do_not_recommend]
 impl<T: Send + 'static> Inject for Queue<T> {
     fn declare(needs: &mut Dependencies) {
         needs.require::<Self>();

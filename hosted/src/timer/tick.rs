@@ -83,6 +83,7 @@ impl Tick {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl Inject for Tick {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
         Self::of_run(cx)

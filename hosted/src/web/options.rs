@@ -126,6 +126,7 @@ impl WebOptions {
 }
 
 #[cfg(feature = "config")]
+#[diagnostic::do_not_recommend]
 impl crate::config::Section for WebOptions {
     const KEY: &'static str = "web";
 

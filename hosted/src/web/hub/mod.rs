@@ -527,6 +527,7 @@ impl<M> Hub<M> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<M: Send + 'static> Inject for Hub<M> {
     fn declare(needs: &mut Dependencies) {
         needs.require::<HubCore>();
