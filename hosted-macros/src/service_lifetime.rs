@@ -395,7 +395,7 @@ fn emit_shared(
 ) -> TokenStream {
     let built = match register_as {
         None => quote_spanned! {value_type.span()=>
-            ::core::result::Result::Ok(#private::Built::__sized(__hosted_shared, __hosted_disposer))
+            ::core::result::Result::Ok(#private::Built::__sized::<#value_type>(__hosted_shared, __hosted_disposer))
         },
         Some(registered) => {
             let coerced = quote_spanned! {registered.span()=>

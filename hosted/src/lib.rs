@@ -30,11 +30,17 @@ pub mod timer;
 #[cfg(feature = "web")]
 pub mod web;
 
+mod run;
 mod util;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+
+// Not public API: where `hosted::run!()` expands to, at the root so messages name it
+// `hosted::run_main`.
+#[doc(hidden)]
+pub use crate::run::run_main;
 
 #[doc = include_str!("docs/hosted_service.md")]
 pub use hosted_macros::hosted_service;

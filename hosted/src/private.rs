@@ -7,17 +7,11 @@ pub use crate::di::provider::{Built, Disposer, GeneratedFactory, Step};
 pub use crate::di::{
     Dependencies, Inject, InjectError, InjectSite, Provider, RunContext, ServiceLifetime, inject,
 };
-use crate::host::HostBuilder;
 pub use crate::host::entry::{HookFailure, HookStep, ListingHook, MainOptions};
+pub use crate::run::run_main;
 
-/// What the crate's own features contribute to `--list`, `--check` and `--migrate`.
-static FEATURE_HOOKS: &[ListingHook] = &[
-    #[cfg(feature = "postgres")]
-    crate::durable::COMMAND_HOOK,
-];
-
-pub use crate::queue::generated::{assert_queue_item, hook_dead_letters, log_dead_letters};
 pub use crate::queue::{DeadLetters, FullMode, QueueHandler, QueueOptions};
+pub use crate::queue::{assert_queue_item, hook_dead_letters, log_dead_letters};
 pub use crate::registry::{Register, Registration, Registry, ServiceDescriptor, submit};
 pub use crate::service::{BoxError, FailurePolicy, IntoOutcome, RestartPolicy};
 pub use crate::timer::{Missed, Overlap, TimerOptions};
@@ -68,22 +62,8 @@ impl DurableFeature for () {}
 /// compiled in.
 pub const fn assert_durable<T: DurableFeature>() {}
 
-/// Not public API, used by generated code: what a durable queue's item must be.
 #[cfg(feature = "postgres")]
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be a durable queue's item: it must implement `serde::Serialize` and `serde::de::DeserializeOwned`",
-    label = "the durable queue's item type",
-    note = "a durable queue stores each item in PostgreSQL as JSON: derive `serde::Serialize` and `serde::Deserialize` (without borrowed fields)"
-)]
-pub trait DurableItem: serde::Serialize + serde::de::DeserializeOwned + Send + 'static {}
-
-#[cfg(feature = "postgres")]
-#[diagnostic::do_not_recommend]
-impl<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static> DurableItem for T {}
-
-/// Not public API, used by generated code: checks, at the item's type, that it can be stored.
-#[cfg(feature = "postgres")]
-pub const fn assert_durable_item<T: DurableItem>() {}
+pub use crate::durable::{DurableItem, durable_item as assert_durable_item};
 
 /// Not public API, used by generated code: without the `postgres` feature the `durable` key is
 /// reported by [`assert_durable`] alone.
@@ -214,13 +194,8 @@ pub fn parameter_error(parameter: &'static str, source: InjectError) -> InjectEr
     }
 }
 
-/// Not public API, used by generated code: checks, at the item's span, that a
-/// `#[hosted_service]` type implements the trait.
-pub const fn assert_hosted_service<T: crate::HostedService>() {}
-
-/// Not public API, used by generated code: checks, at the factory's return type, that the value
-/// can be shared between threads and lives as long as the host.
-pub const fn assert_provided<T: ?Sized + Send + Sync + 'static>() {}
+pub use crate::di::provided as assert_provided;
+pub use crate::service::implements_hosted_service as assert_hosted_service;
 
 /// Not public API, used by generated code: finds out, for a concrete `T`, whether it implements
 /// [`Dispose`](crate::Dispose), by method resolution preferring [`DisposeViaTrait`] (autoref
@@ -278,28 +253,5 @@ impl<T: ?Sized> DisposeViaNothing<T> for &DisposeProbe<T> {
     }
     fn disposer(&self, _value: &std::sync::Arc<T>) -> Option<Disposer> {
         None
-    }
-}
-
-/// Not public API, used by generated code: the body of `hosted::run!()`, with the host
-/// lifetimes of the features compiled in (systemd's) and their hooks (the durable store's).
-pub fn run_main(options: MainOptions, configure: impl FnOnce(HostBuilder) -> HostBuilder) -> ! {
-    crate::host::entry::run_main(options, FEATURE_HOOKS, |builder| {
-        #[cfg(feature = "systemd")]
-        let builder = builder.lifetime(crate::systemd::Systemd::new());
-        with_feature_services(configure(builder))
-    })
-}
-
-/// The services the features compiled in add when the configuration asks for them (the
-/// standalone metrics listener for `metrics.listen`), after the application's own `configure`.
-fn with_feature_services(builder: HostBuilder) -> HostBuilder {
-    #[cfg(feature = "prometheus")]
-    {
-        crate::prometheus::install_configured(builder)
-    }
-    #[cfg(not(feature = "prometheus"))]
-    {
-        builder
     }
 }

@@ -224,9 +224,13 @@ impl Dependencies {
     }
 }
 
-// `do_not_recommend` on every impl but `Arc<T>`'s and `Config<T>`'s: rustc's "other types
-// implement `Inject`" list under a non-injectable parameter then names those two public types
-// only, and their nested reasons (`T: Send + Sync`, `T: Section`) are still reported.
+// `do_not_recommend` on every impl but `Arc<T>`'s, `Option<T>`'s and `Config<T>`'s: rustc's
+// "other types implement `Inject`" list under a non-injectable parameter then names those
+// three public types only. They stay unmarked because rustc 1.95 reports a marked impl's
+// unmet bound at the impl instead (`Option<Settings>` cannot be injected, take
+// `Arc<Option<Settings>>`), and their bounds are the real reasons: `T: Send + Sync`,
+// `T: Inject`, `T: Section`. A bound on `struct Config<T: Section>` instead reports one mistake
+// three times (tried).
 #[diagnostic::do_not_recommend]
 impl Inject for CancellationToken {
     async fn inject(cx: &RunContext) -> Result<Self, InjectError> {
@@ -305,7 +309,6 @@ impl<T: ?Sized + Send + Sync + 'static> Future for InjectArc<'_, T> {
 }
 
 /// An optional dependency: `None` when nothing registers what `T` needs.
-#[diagnostic::do_not_recommend]
 impl<T: Inject> Inject for Option<T> {
     fn declare(needs: &mut Dependencies) {
         needs.optionally(T::declare);

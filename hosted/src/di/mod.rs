@@ -25,4 +25,4 @@ pub(crate) use self::provider::disposer_of;
 pub(crate) use self::provider::{Built, GeneratedFactory};
 pub use self::provider::{Provider, ServiceLifetime};
 pub use self::scope::{Dispose, Scope, ScopeExit, ScopeFactory};
-pub use self::site::{InjectSite, Injection, inject};
+pub use self::site::{InjectSite, Injection, Shareable, inject, provided};

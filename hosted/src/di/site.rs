@@ -83,3 +83,22 @@ pub fn inject<'cx, T: Inject>(
         },
     }
 }
+
+/// Not public API, used by generated code: what a registered value must be, as one rule with
+/// one message (rustc would otherwise report `Send` and `Sync` apart, at every bound).
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be registered: it must be `Send + Sync + 'static`",
+    label = "shared between threads for as long as it lives",
+    note = "a registered value is shared by every run that resolves it, on any of the host's threads: use `Arc` instead of `Rc`, a `Mutex` or atomics instead of `Cell`/`RefCell`, and owned data instead of references"
+)]
+pub trait Shareable: Send + Sync + 'static {}
+
+#[diagnostic::do_not_recommend]
+impl<T: ?Sized + Send + Sync + 'static> Shareable for T {}
+
+/// Not public API, used by generated code: checks, at a factory's return type (and at its
+/// `as` type), that a registered value can be shared between threads for the life of the host.
+/// Public here so a compile error names it `hosted::di::provided`.
+#[doc(hidden)]
+pub const fn provided<T: ?Sized + Shareable>() {}

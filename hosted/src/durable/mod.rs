@@ -31,6 +31,8 @@ pub use self::config::{DatabaseUrl, DurableConfig, Migrate};
 pub use self::job::{Job, JobTransaction};
 pub use self::postgres::{Migrated, PgBackend, SCHEMA_VERSION};
 pub use self::service::durable_queued;
+#[doc(hidden)]
+pub use self::service::{DurableItem, durable_item};
 
 pub(crate) use self::commands::COMMAND_HOOK;
 pub use self::commands::{EXIT_SCHEMA_VERSION, EXIT_UNREACHABLE};

@@ -869,3 +869,20 @@ async fn maintain(
         }
     }
 }
+
+/// Not public API, used by generated code: what a durable queue's item must be. Public here so
+/// a compile error names it `hosted::durable::DurableItem`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a durable queue's item: it must implement `serde::Serialize` and `serde::de::DeserializeOwned`",
+    label = "the durable queue's item type",
+    note = "a durable queue stores each item in PostgreSQL as JSON: derive `serde::Serialize` and `serde::Deserialize` (without borrowed fields)"
+)]
+pub trait DurableItem: Serialize + DeserializeOwned + Send + 'static {}
+
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned + Send + 'static> DurableItem for T {}
+
+/// Not public API, used by generated code: checks, at the item's type, that it can be stored.
+#[doc(hidden)]
+pub const fn durable_item<T: DurableItem>() {}

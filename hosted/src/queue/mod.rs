@@ -32,6 +32,14 @@ pub use self::options::{FullMode, QueueOptions};
 pub use self::service::{DeadLetter, DeadLetters, QueueHandler};
 pub use self::work::{WorkItem, WorkQueue};
 
+// Not public API, used by generated code: the checks `#[queued]` makes on its item and its
+// dead-letter hook, public here so compile errors name them `hosted::queue::…`.
+#[doc(hidden)]
+pub use self::generated::{
+    DeadLetterHook, KeptItem, LoggedItem, QueueItem, assert_queue_item, hook_dead_letters,
+    log_dead_letters,
+};
+
 use self::channel::{Chan, Offer, Queued};
 
 /// The sending end of a queue of `T`, injectable into any hosted function, factory or

@@ -165,3 +165,9 @@ impl ServiceContext {
         &self.cancellation
     }
 }
+
+/// Not public API, used by generated code: checks, at a `#[hosted_service]` type's name, that
+/// the type implements [`HostedService`]. Public here so a compile error names it
+/// `hosted::service::implements_hosted_service`.
+#[doc(hidden)]
+pub const fn implements_hosted_service<T: HostedService>() {}

@@ -17,7 +17,7 @@ mod settings;
 
 pub use self::activity::Activity;
 pub(crate) use self::erased::ErasedService;
-pub use self::hosted::{HostedService, ServiceContext};
+pub use self::hosted::{HostedService, ServiceContext, implements_hosted_service};
 pub use self::info::{ServiceInfo, ServiceKind, SourceLocation};
 pub use self::lifetime::{ApplicationLifetime, StopReason};
 pub use self::outcome::{BoxError, Failure, IntoOutcome};
