@@ -87,15 +87,20 @@ impl WallAnchor {
         if let Clock::Virtual(clock) = clock {
             return clock.wall_at(instant);
         }
-        if instant.saturating_duration_since(self.instant) > WALL_CLOCK_RECHECK {
-            *self = Self::new(clock);
-        }
-        if instant >= self.instant {
-            self.wall + (instant - self.instant)
-        } else {
-            self.wall
+        // One subtraction in the usual case: a tick within a minute after the anchor.
+        match instant.checked_duration_since(self.instant) {
+            Some(since) if since <= WALL_CLOCK_RECHECK => self.wall + since,
+            Some(_) => {
+                *self = Self::new(clock);
+                match instant.checked_duration_since(self.instant) {
+                    Some(since) => self.wall + since,
+                    None => self.wall,
+                }
+            }
+            None => self
+                .wall
                 .checked_sub(self.instant - instant)
-                .unwrap_or(self.wall)
+                .unwrap_or(self.wall),
         }
     }
 }
@@ -256,6 +261,10 @@ impl<B: TickBody> TimerService<B> {
         let mut wall = WallAnchor::new(&self.clock);
         let mut offset = self.jitter();
         let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
+        // The previous tick's allocation, for the next tick's `Tick`.
+        let mut spare = None;
+        // When the previous tick ended, if that was read.
+        let mut ended = None;
         loop {
             let Some(due) = cursor.due() else {
                 self.cx.info().activity().set_next_due(None);
@@ -265,7 +274,7 @@ impl<B: TickBody> TimerService<B> {
             if self.record {
                 self.cx.info().activity().set_next_due(Some(target));
             }
-            if target > Instant::now() {
+            if later_than_now(target, ended.take()) {
                 sleep.as_mut().reset(cursor.wake_at(target));
                 tokio::select! {
                     biased;
@@ -291,18 +300,21 @@ impl<B: TickBody> TimerService<B> {
                 .store(cursor.next_number, Ordering::Relaxed);
             self.record_tick(&tick, &mut cursor);
             let span = self.span(tick.number);
-            let (result, ended) = in_run(
+            let (result, run_ended) = in_run(
                 span,
                 run_tick(
                     &*self.body,
                     &self.cx,
                     tick,
+                    Some(&mut spare),
                     self.log.as_deref(),
                     self.status.as_deref(),
                 ),
             )
             .await;
-            cursor.after_run(now, ended.unwrap_or_else(Instant::now), self.plan.overlap);
+            let end = run_ended.unwrap_or_else(Instant::now);
+            ended = Some(end);
+            cursor.after_run(now, end, self.plan.overlap);
             if let Err(failure) = result {
                 self.failed(tick.number, failure)?;
             }
@@ -364,7 +376,7 @@ impl<B: TickBody> TimerService<B> {
             let span = self.span(tick.number);
             running.spawn(in_run(span, async move {
                 let (result, _) =
-                    run_tick(&*body, &cx, tick, log.as_deref(), status.as_deref()).await;
+                    run_tick(&*body, &cx, tick, None, log.as_deref(), status.as_deref()).await;
                 (tick.number, result)
             }));
         }
@@ -407,17 +419,23 @@ impl<B: TickBody> HostedService for TimerService<B> {
 /// One tick: a fresh run (and scope) with the tick attached, the body called with its panics
 /// caught, the scope closed with the outcome, the run recorded in the status from the tick's
 /// start to its end. Returns the outcome and the end, when it was read (for the status or the
-/// tick log): the schedule's next step reads the same instant.
+/// tick log): the schedule's next step reads the same instant. Ticks run one after the other
+/// pass `spare`, so the tick reuses the previous one's allocation.
 async fn run_tick<B: TickBody>(
     body: &B,
     base: &RunContext,
     tick: Tick,
+    spare: Option<&mut Option<Arc<dyn std::any::Any + Send + Sync>>>,
     log: Option<&TickLog>,
     status: Option<&crate::status::ServiceStatus>,
 ) -> (Result<(), Failure>, Option<Instant>) {
     let (cx, end) = base.begin_unrecorded_run();
     let entry = log.map(|log| log.started(base.info().name(), tick));
-    let result = call_caught_unbounded(body.call(cx.with_extension(tick))).await;
+    let cx = match spare {
+        Some(spare) => cx.with_extension_reusing(tick, spare),
+        None => cx.with_extension(tick),
+    };
+    let result = call_caught_unbounded(body.call(cx)).await;
     let exit = if result.is_ok() {
         ScopeExit::Succeeded
     } else {
@@ -433,6 +451,18 @@ async fn run_tick<B: TickBody>(
         log.finished(entry, ended, result.is_ok());
     }
     (result, ended)
+}
+
+/// Whether `target` is still to come. When the previous tick ended more than a millisecond
+/// before `target`, the clock is not read again: `target` is to come unless this task was held
+/// up for longer than that since, and then a sleep until `target` wakes on the timer's next
+/// millisecond, which the hold-up has mostly spent already. Otherwise the clock decides, so a
+/// tick due right away never waits for the timer's resolution.
+fn later_than_now(target: Instant, ended: Option<Instant>) -> bool {
+    match ended {
+        Some(ended) if target > ended + Duration::from_millis(1) => true,
+        _ => target > Instant::now(),
+    }
 }
 
 /// A failed tick, as the supervisor sees it under the `stop` and `restart` policies.
@@ -468,12 +498,7 @@ struct Cursor<'a> {
 }
 
 enum CursorKind<'a> {
-    /// Tick `index` is due at `anchor + index × period`.
-    Rate {
-        anchor: Instant,
-        period: Duration,
-        index: u64,
-    },
+    Rate(Grid),
     Delay {
         due: Instant,
         delay: Duration,
@@ -490,11 +515,7 @@ impl<'a> Cursor<'a> {
     fn start(plan: &'a Plan, clock: &'a Clock, next_number: &AtomicU64) -> Self {
         let first = Instant::now() + plan.initial_delay;
         let kind = match &plan.cadence {
-            Cadence::Rate(period) => CursorKind::Rate {
-                anchor: first,
-                period: *period,
-                index: 0,
-            },
+            Cadence::Rate(period) => CursorKind::Rate(Grid::new(first, *period)),
             Cadence::Delay(delay) => CursorKind::Delay {
                 due: first,
                 delay: *delay,
@@ -517,11 +538,7 @@ impl<'a> Cursor<'a> {
     /// When the next tick is due, before jitter; `None` when no tick will ever be.
     fn due(&self) -> Option<Instant> {
         match &self.kind {
-            CursorKind::Rate {
-                anchor,
-                period,
-                index,
-            } => Some(slot(*anchor, *period, *index)),
+            CursorKind::Rate(grid) => Some(grid.due),
             CursorKind::Delay { due, .. } => Some(*due),
             CursorKind::Cron { due, .. } => due.map(|(_, instant)| instant),
         }
@@ -565,22 +582,16 @@ impl<'a> Cursor<'a> {
         let first = self.next_number;
         let bursting = &mut self.bursting;
         let due = match &mut self.kind {
-            CursorKind::Rate {
-                anchor,
-                period,
-                index,
-            } => {
-                let passed = slots_through(*anchor, *period, *index, now).max(1);
+            CursorKind::Rate(grid) => {
+                let passed = slots_through(grid.due, grid.period, now).max(1);
                 let (ran, at) = match missed {
-                    _ if passed == 1 => (0, slot(*anchor, *period, *index)),
-                    Missed::Burst => (0, slot(*anchor, *period, *index)),
-                    Missed::Skip | Missed::Delay => {
-                        (passed - 1, slot(*anchor, *period, *index + passed - 1))
-                    }
+                    _ if passed == 1 => (0, grid.due),
+                    Missed::Burst => (0, grid.due),
+                    Missed::Skip | Missed::Delay => (passed - 1, grid.later(passed - 1)),
                 };
                 if passed > 1 && !*bursting {
                     tracing::warn!(
-                        late = ?now.saturating_duration_since(slot(*anchor, *period, *index)),
+                        late = ?now.saturating_duration_since(grid.due),
                         missed = passed - 1,
                         "the timer woke up late; {} missed ticks (missed: {missed})",
                         passed - 1
@@ -588,10 +599,9 @@ impl<'a> Cursor<'a> {
                 }
                 *bursting = passed > 1 && missed == Missed::Burst;
                 if passed > 1 && missed == Missed::Delay {
-                    *anchor = now;
-                    *index = 1;
+                    grid.restart(now);
                 } else {
-                    *index += ran + 1;
+                    grid.advance(ran + 1);
                 }
                 Due {
                     number: first + ran,
@@ -647,18 +657,14 @@ impl<'a> Cursor<'a> {
     fn after_run(&mut self, started: Instant, end: Instant, overlap: Overlap) {
         let inclusive = overlap != Overlap::Skip;
         let overran = match &mut self.kind {
-            CursorKind::Rate {
-                anchor,
-                period,
-                index,
-            } => {
-                if slots_through(*anchor, *period, *index, started) > 0 {
+            CursorKind::Rate(grid) => {
+                if slots_through(grid.due, grid.period, started) > 0 {
                     return;
                 }
                 if inclusive {
-                    slots_through(*anchor, *period, *index, end)
+                    slots_through(grid.due, grid.period, end)
                 } else {
-                    slots_before(*anchor, *period, *index, end)
+                    slots_before(grid.due, grid.period, end)
                 }
             }
             CursorKind::Delay { due, delay } => {
@@ -706,7 +712,7 @@ impl<'a> Cursor<'a> {
     fn skip(&mut self, count: u64) {
         self.next_number += count;
         match &mut self.kind {
-            CursorKind::Rate { index, .. } => *index += count,
+            CursorKind::Rate(grid) => grid.advance(count),
             CursorKind::Delay { .. } => {}
             CursorKind::Cron {
                 schedule,
@@ -732,16 +738,55 @@ fn fire_after(
     Some((next, clock.instant_at(next)))
 }
 
-/// When tick `index` is due: `anchor + index × period`, computed from the anchor each time so
-/// that no rounding accumulates.
+/// A fixed-rate schedule: tick `index` is due at `anchor + index × period`, computed from the
+/// anchor so that no rounding accumulates, once per step of `index` (the 128-bit product and the
+/// division behind it are a tick's largest arithmetic), and read from `due` the rest of the time.
+struct Grid {
+    anchor: Instant,
+    period: Duration,
+    index: u64,
+    /// When tick `index` is due: always `slot(anchor, period, index)`.
+    due: Instant,
+}
+
+impl Grid {
+    fn new(anchor: Instant, period: Duration) -> Self {
+        Self {
+            anchor,
+            period,
+            index: 0,
+            due: anchor,
+        }
+    }
+
+    /// When the tick `count` after the next one is due.
+    fn later(&self, count: u64) -> Instant {
+        slot(self.anchor, self.period, self.index.saturating_add(count))
+    }
+
+    /// Moves `count` ticks on.
+    fn advance(&mut self, count: u64) {
+        self.index = self.index.saturating_add(count);
+        self.due = slot(self.anchor, self.period, self.index);
+    }
+
+    /// Starts the grid again from `now` (`missed = "delay"`): the next tick one period later.
+    fn restart(&mut self, now: Instant) {
+        self.anchor = now;
+        self.index = 1;
+        self.due = slot(now, self.period, 1);
+    }
+}
+
+/// When tick `index` is due: `anchor + index × period`.
 fn slot(anchor: Instant, period: Duration, index: u64) -> Instant {
     let nanos = period.as_nanos().saturating_mul(u128::from(index));
     anchor + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
-/// How many ticks from `index` on are due at or before `now`.
-fn slots_through(anchor: Instant, period: Duration, index: u64, now: Instant) -> u64 {
-    let first = slot(anchor, period, index);
+/// How many ticks, the first due at `first` and the others a `period` apart, are due at or
+/// before `now`.
+fn slots_through(first: Instant, period: Duration, now: Instant) -> u64 {
     if now < first {
         return 0;
     }
@@ -754,9 +799,9 @@ fn slots_through(anchor: Instant, period: Duration, index: u64, now: Instant) ->
     u64::try_from(passed).unwrap_or(u64::MAX)
 }
 
-/// How many ticks from `index` on were due strictly before `end`.
-fn slots_before(anchor: Instant, period: Duration, index: u64, end: Instant) -> u64 {
-    let first = slot(anchor, period, index);
+/// How many ticks, the first due at `first` and the others a `period` apart, were due strictly
+/// before `end`.
+fn slots_before(first: Instant, period: Duration, end: Instant) -> u64 {
     if end <= first {
         return 0;
     }
@@ -777,14 +822,15 @@ mod tests {
         let anchor = Instant::now();
         let period = Duration::from_secs(5);
         let at = |seconds: f64| anchor + Duration::from_secs_f64(seconds);
-        assert_eq!(slots_through(anchor, period, 0, at(0.0)), 1);
-        assert_eq!(slots_through(anchor, period, 0, at(4.9)), 1);
-        assert_eq!(slots_through(anchor, period, 0, at(5.0)), 2);
-        assert_eq!(slots_through(anchor, period, 2, at(9.0)), 0);
-        assert_eq!(slots_before(anchor, period, 1, at(5.0)), 0);
-        assert_eq!(slots_before(anchor, period, 1, at(5.1)), 1);
-        assert_eq!(slots_before(anchor, period, 1, at(15.0)), 2);
-        assert_eq!(slots_before(anchor, period, 1, at(15.1)), 3);
+        let first = |index| slot(anchor, period, index);
+        assert_eq!(slots_through(first(0), period, at(0.0)), 1);
+        assert_eq!(slots_through(first(0), period, at(4.9)), 1);
+        assert_eq!(slots_through(first(0), period, at(5.0)), 2);
+        assert_eq!(slots_through(first(2), period, at(9.0)), 0);
+        assert_eq!(slots_before(first(1), period, at(5.0)), 0);
+        assert_eq!(slots_before(first(1), period, at(5.1)), 1);
+        assert_eq!(slots_before(first(1), period, at(15.0)), 2);
+        assert_eq!(slots_before(first(1), period, at(15.1)), 3);
     }
 
     #[test]
@@ -794,6 +840,16 @@ mod tests {
         assert_eq!(
             slot(anchor, period, 3_000_000) - anchor,
             Duration::from_millis(99_999_999)
+        );
+        // Stepped one tick at a time, the grid lands where the product puts it.
+        let mut grid = Grid::new(anchor, period);
+        for _ in 0..3_000_000 {
+            grid.advance(1);
+        }
+        assert_eq!(grid.due - anchor, Duration::from_millis(99_999_999));
+        assert_eq!(
+            grid.later(3) - anchor,
+            Duration::from_nanos(100_000_098_999_999)
         );
     }
 }
