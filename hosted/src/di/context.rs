@@ -236,35 +236,6 @@ impl RunContext {
         self
     }
 
-    /// As [`with_extension`](Self::with_extension), reusing the allocation in `spare` when no
-    /// earlier run holds it any more, and keeping it there for the next run: a runner that
-    /// attaches a value to every run, one run after the other (a timer's tick), then allocates
-    /// once instead of once per run. A run whose context outlives it (moved into a task) only
-    /// makes the next run allocate again.
-    pub(crate) fn with_extension_reusing<T: Send + Sync + 'static>(
-        mut self,
-        value: T,
-        spare: &mut Option<Arc<dyn Any + Send + Sync>>,
-    ) -> Self {
-        let shared: Arc<dyn Any + Send + Sync> = match spare.take() {
-            Some(mut shared) => {
-                match Arc::get_mut(&mut shared).and_then(|place| place.downcast_mut::<T>()) {
-                    Some(place) => {
-                        *place = value;
-                        shared
-                    }
-                    None => Arc::new(value),
-                }
-            }
-            None => Arc::new(value),
-        };
-        let type_id = TypeId::of::<T>();
-        self.extensions.retain(|(existing, _)| *existing != type_id);
-        *spare = Some(Arc::clone(&shared));
-        self.extensions.push((type_id, shared));
-        self
-    }
-
     /// A value attached to this run with [`with_extension`](Self::with_extension).
     #[must_use]
     pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
@@ -316,46 +287,5 @@ impl std::fmt::Debug for RunContext {
             .field("scoped", &self.scope.is_some())
             .field("extensions", &self.extensions.len())
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn context() -> RunContext {
-        let container = Container::new(Vec::new(), ApplicationLifetime::new(), |_| None);
-        Arc::new(container).root_context()
-    }
-
-    #[test]
-    fn a_reused_extension_holds_the_new_value_and_one_still_held_is_left_alone() {
-        let base = context();
-        let mut spare = None;
-
-        let first = base.clone().with_extension_reusing(1_u64, &mut spare);
-        assert_eq!(first.extension::<u64>(), Some(&1));
-        let held = spare.clone().expect("kept for the next run");
-        drop(first);
-        drop(held);
-
-        // The first run is over: its allocation carries the second value.
-        let address = spare
-            .as_ref()
-            .map(|shared| Arc::as_ptr(shared).cast::<()>());
-        let second = base.clone().with_extension_reusing(2_u64, &mut spare);
-        assert_eq!(second.extension::<u64>(), Some(&2));
-        assert_eq!(
-            spare
-                .as_ref()
-                .map(|shared| Arc::as_ptr(shared).cast::<()>()),
-            address
-        );
-
-        // The second run's context is still held: the third gets an allocation of its own and
-        // the second keeps its value.
-        let third = base.with_extension_reusing(3_u64, &mut spare);
-        assert_eq!(third.extension::<u64>(), Some(&3));
-        assert_eq!(second.extension::<u64>(), Some(&2));
     }
 }

@@ -261,8 +261,6 @@ impl<B: TickBody> TimerService<B> {
         let mut wall = WallAnchor::new(&self.clock);
         let mut offset = self.jitter();
         let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
-        // The previous tick's allocation, for the next tick's `Tick`.
-        let mut spare = None;
         // When the previous tick ended, if that was read.
         let mut ended = None;
         loop {
@@ -306,7 +304,6 @@ impl<B: TickBody> TimerService<B> {
                     &*self.body,
                     &self.cx,
                     tick,
-                    Some(&mut spare),
                     self.log.as_deref(),
                     self.status.as_deref(),
                 ),
@@ -376,7 +373,7 @@ impl<B: TickBody> TimerService<B> {
             let span = self.span(tick.number);
             running.spawn(in_run(span, async move {
                 let (result, _) =
-                    run_tick(&*body, &cx, tick, None, log.as_deref(), status.as_deref()).await;
+                    run_tick(&*body, &cx, tick, log.as_deref(), status.as_deref()).await;
                 (tick.number, result)
             }));
         }
@@ -419,23 +416,17 @@ impl<B: TickBody> HostedService for TimerService<B> {
 /// One tick: a fresh run (and scope) with the tick attached, the body called with its panics
 /// caught, the scope closed with the outcome, the run recorded in the status from the tick's
 /// start to its end. Returns the outcome and the end, when it was read (for the status or the
-/// tick log): the schedule's next step reads the same instant. Ticks run one after the other
-/// pass `spare`, so the tick reuses the previous one's allocation.
+/// tick log): the schedule's next step reads the same instant.
 async fn run_tick<B: TickBody>(
     body: &B,
     base: &RunContext,
     tick: Tick,
-    spare: Option<&mut Option<Arc<dyn std::any::Any + Send + Sync>>>,
     log: Option<&TickLog>,
     status: Option<&crate::status::ServiceStatus>,
 ) -> (Result<(), Failure>, Option<Instant>) {
     let (cx, end) = base.begin_unrecorded_run();
     let entry = log.map(|log| log.started(base.info().name(), tick));
-    let cx = match spare {
-        Some(spare) => cx.with_extension_reusing(tick, spare),
-        None => cx.with_extension(tick),
-    };
-    let result = call_caught_unbounded(body.call(cx)).await;
+    let result = call_caught_unbounded(body.call(cx.with_extension(tick))).await;
     let exit = if result.is_ok() {
         ScopeExit::Succeeded
     } else {
