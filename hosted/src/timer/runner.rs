@@ -298,7 +298,10 @@ impl<B: TickBody> TimerService<B> {
                 .store(cursor.next_number, Ordering::Relaxed);
             self.record_tick(&tick, &mut cursor);
             let span = self.span(tick.number);
-            let (result, run_ended) = in_run(
+            // Boxed for the tick's run only: the timer between ticks then holds its schedule
+            // and its sleep, not room for a run (half its future), and successive runs on a
+            // worker thread reuse one recently freed, cache-warm allocation.
+            let (result, run_ended) = Box::pin(in_run(
                 span,
                 run_tick(
                     &*self.body,
@@ -307,7 +310,7 @@ impl<B: TickBody> TimerService<B> {
                     self.log.as_deref(),
                     self.status.as_deref(),
                 ),
-            )
+            ))
             .await;
             let end = run_ended.unwrap_or_else(Instant::now);
             ended = Some(end);
