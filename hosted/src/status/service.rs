@@ -101,11 +101,9 @@ pub struct ServiceStatus {
     /// Written on the failure path only; boxed, so a service that never fails pays 16 bytes for
     /// it, not 48.
     last_error: Mutex<Option<Box<LastError>>>,
-    /// Boxed, as the durable counts: a service that is not of that kind pays a pointer for it.
+    /// Boxed, as the queue's records: a service that is not of that kind pays a pointer for it.
     timer: OnceLock<Box<TimerStatus>>,
-    queue: OnceLock<QueueProbe>,
-    durable: OnceLock<Box<DurableCounts>>,
-    dead_letters: OnceLock<Arc<dyn DeadLetters>>,
+    queue: OnceLock<Box<QueueRecords>>,
     /// `None` when the benchmarks leave the metrics out ([`super::bypass`]).
     #[cfg(feature = "metrics")]
     metrics: Option<super::metrics::ServiceMetrics>,
@@ -134,8 +132,6 @@ impl ServiceStatus {
             last_error: Mutex::new(None),
             timer: OnceLock::new(),
             queue: OnceLock::new(),
-            durable: OnceLock::new(),
-            dead_letters: OnceLock::new(),
             #[cfg(feature = "metrics")]
             metrics: super::metrics_wanted()
                 .then(|| super::metrics::ServiceMetrics::new(info.name())),
@@ -243,9 +239,13 @@ impl ServiceStatus {
         self.timer.get().map(|timer| &**timer)
     }
 
+    fn queue_records(&self) -> &QueueRecords {
+        self.queue.get_or_init(Box::default)
+    }
+
     /// Makes this service a queue, whose counts the probe reads.
     pub(crate) fn queue(&self, probe: QueueProbe) {
-        let _ = self.queue.set(probe);
+        let _ = self.queue_records().probe.set(probe);
     }
 
     /// The counts only a durable queue has.
@@ -254,7 +254,9 @@ impl ServiceStatus {
         allow(dead_code, reason = "durable queues record here")
     )]
     pub(crate) fn durable(&self) -> &DurableCounts {
-        self.durable.get_or_init(Box::default)
+        self.queue_records()
+            .durable
+            .get_or_init(DurableCounts::default)
     }
 
     /// Lets an operator list, retry and discard this queue's dead letters.
@@ -263,24 +265,26 @@ impl ServiceStatus {
         allow(dead_code, reason = "durable queues keep them")
     )]
     pub(crate) fn keep_dead_letters(&self, store: Arc<dyn DeadLetters>) {
-        let _ = self.dead_letters.set(store);
+        let _ = self.queue_records().dead_letters.set(store);
     }
 
     pub(crate) fn dead_letters(&self) -> Option<Arc<dyn DeadLetters>> {
-        self.dead_letters.get().cloned()
+        self.queue.get()?.dead_letters.get().cloned()
     }
 
     pub(crate) fn snapshot(&self) -> ServiceSnapshot {
         let runs = self.runs.load(Ordering::Relaxed);
         let last = self.last_run_nanos.load(Ordering::Relaxed);
-        let queue = match (self.durable.get(), self.queue.get()) {
+        let records = self.queue.get();
+        let durable = records.and_then(|records| records.durable.get());
+        let queue = match (durable, records.and_then(|records| records.probe.get())) {
             (Some(durable), _) => Some(durable.snapshot()),
             (None, Some(probe)) => Some(probe()),
             (None, None) => None,
         };
         // An in-memory queue's attempts are its own counters' (each one succeeds, processed, or
         // fails): its hot path records nothing else.
-        let (runs, failures) = match (&queue, self.durable.get()) {
+        let (runs, failures) = match (&queue, durable) {
             (Some(queue), None) => (queue.processed + queue.failed, queue.failed),
             _ => (runs, self.failures.load(Ordering::Relaxed)),
         };
@@ -301,9 +305,18 @@ impl ServiceStatus {
             total_run_time: Duration::from_nanos(self.run_nanos.load(Ordering::Relaxed)),
             timer: self.timer_status().map(TimerStatus::snapshot),
             queue,
-            dead_letters: self.dead_letters.get().is_some(),
+            dead_letters: records.is_some_and(|records| records.dead_letters.get().is_some()),
         }
     }
+}
+
+/// What only a queue has: how its counts are read (an in-memory queue's probe, or a durable
+/// queue's own counts) and its dead letters, if it keeps them.
+#[derive(Default)]
+struct QueueRecords {
+    probe: OnceLock<QueueProbe>,
+    durable: OnceLock<DurableCounts>,
+    dead_letters: OnceLock<Arc<dyn DeadLetters>>,
 }
 
 /// What a timer records per tick, beside its service's runs.
