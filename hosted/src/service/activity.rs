@@ -24,11 +24,18 @@ use tokio::time::Instant;
 /// ```
 pub struct Activity {
     running: AtomicBool,
-    stuck: Mutex<Option<String>>,
     /// The next due time as nanoseconds from `epoch` (before it, negative); [`NO_DUE`] for none.
     /// An atomic, not a lock: a timer writes it on every tick.
     next_due: AtomicI64,
     epoch: Instant,
+    /// What few services ever have, boxed when the first of it is set: a service that never
+    /// declares itself stuck and counts no work in flight pays a pointer, not 56 bytes.
+    rare: OnceLock<Box<Rare>>,
+}
+
+#[derive(Default)]
+struct Rare {
+    stuck: Mutex<Option<String>>,
     in_flight: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>,
 }
 
@@ -39,10 +46,9 @@ impl Activity {
     pub(crate) fn new() -> Self {
         Self {
             running: AtomicBool::new(false),
-            stuck: Mutex::new(None),
             next_due: AtomicI64::new(NO_DUE),
             epoch: Instant::now(),
-            in_flight: OnceLock::new(),
+            rare: OnceLock::new(),
         }
     }
 
@@ -51,12 +57,20 @@ impl Activity {
     pub fn declare_stuck(&self, reason: impl Into<String>) {
         let reason = reason.into();
         tracing::warn!(reason = %reason, "declared stuck");
-        *self.stuck.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+        *self
+            .rare
+            .get_or_init(Box::default)
+            .stuck
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(reason);
     }
 
     /// Withdraws [`declare_stuck`](Self::declare_stuck): the service makes progress again.
     pub fn declare_alive(&self) {
-        let was = self
+        let Some(rare) = self.rare.get() else {
+            return;
+        };
+        let was = rare
             .stuck
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -69,7 +83,9 @@ impl Activity {
     /// Why the service declared itself stuck, if it did.
     #[must_use]
     pub fn stuck(&self) -> Option<String> {
-        self.stuck
+        self.rare
+            .get()?
+            .stuck
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -101,7 +117,7 @@ impl Activity {
     /// services.
     #[must_use]
     pub fn in_flight(&self) -> Option<u64> {
-        self.in_flight.get().map(|count| count())
+        self.rare.get()?.in_flight.get().map(|count| count())
     }
 
     pub(crate) fn set_running(&self, running: bool) {
@@ -130,7 +146,11 @@ impl Activity {
 
     /// Where [`in_flight`](Self::in_flight) reads its count; the first source set stays.
     pub(crate) fn count_in_flight_with(&self, count: impl Fn() -> u64 + Send + Sync + 'static) {
-        let _ = self.in_flight.set(Box::new(count));
+        let _ = self
+            .rare
+            .get_or_init(Box::default)
+            .in_flight
+            .set(Box::new(count));
     }
 }
 
