@@ -139,7 +139,7 @@ impl Container {
                 ServiceKind::Hosted,
                 0,
                 Vec::new(),
-                crate::service::FailurePolicy::StopHost,
+                Arc::new(crate::service::FailurePolicy::StopHost),
                 None,
                 crate::service::Settings::default(),
             ),

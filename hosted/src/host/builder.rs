@@ -293,6 +293,8 @@ impl HostBuilder {
             &mut providers,
             &mut problems,
         );
+        // One policy shared by every service whose own is the default.
+        let default_policy = Arc::new(default_policy);
         problems.extend(validation::duplicate_names(&services));
         problems.extend(replace(&mut providers, self.replacements));
         let nodes: Vec<Node<'_>> = services
@@ -668,7 +670,7 @@ fn missing(
 fn planned(
     service: ServiceDescriptor,
     needs_scope: bool,
-    default_policy: &FailurePolicy,
+    default_policy: &Arc<FailurePolicy>,
     status: &HostStatus,
 ) -> Planned {
     let info = ServiceInfo::new(
@@ -676,7 +678,10 @@ fn planned(
         service.kind,
         service.order,
         service.after,
-        service.policy.unwrap_or_else(|| default_policy.clone()),
+        match service.policy {
+            Some(policy) if policy != **default_policy => Arc::new(policy),
+            _ => Arc::clone(default_policy),
+        },
         service.source,
         service.settings,
     );

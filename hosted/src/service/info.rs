@@ -56,7 +56,8 @@ struct InfoInner {
     kind: ServiceKind,
     order: i32,
     after: Vec<Cow<'static, str>>,
-    policy: FailurePolicy,
+    /// Shared by every service whose policy is the host's default.
+    policy: Arc<FailurePolicy>,
     source: Option<SourceLocation>,
     settings: Settings,
     activity: super::Activity,
@@ -68,7 +69,7 @@ impl ServiceInfo {
         kind: ServiceKind,
         order: i32,
         after: Vec<Cow<'static, str>>,
-        policy: FailurePolicy,
+        policy: Arc<FailurePolicy>,
         source: Option<SourceLocation>,
         settings: Settings,
     ) -> Self {
