@@ -92,15 +92,20 @@ impl WallAnchor {
             Some(since) if since <= WALL_CLOCK_RECHECK => self.wall + since,
             Some(_) => {
                 *self = Self::new(clock);
-                match instant.checked_duration_since(self.instant) {
-                    Some(since) => self.wall + since,
-                    None => self.wall,
-                }
+                self.wall_of(instant)
             }
-            None => self
-                .wall
+            None => self.wall_of(instant),
+        }
+    }
+
+    /// The wall time of `instant`, before or after the anchor.
+    fn wall_of(&self, instant: Instant) -> SystemTime {
+        if instant >= self.instant {
+            self.wall + (instant - self.instant)
+        } else {
+            self.wall
                 .checked_sub(self.instant - instant)
-                .unwrap_or(self.wall),
+                .unwrap_or(self.wall)
         }
     }
 }
