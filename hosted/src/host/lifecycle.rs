@@ -549,9 +549,11 @@ impl Shared {
     }
 
     /// Waits until every supervisor of `slots` from `cursor` on has ended, or `limit`: then
-    /// returns the position in `slots` of the first still running. One wake-up serves every
-    /// supervisor that ended meanwhile, and `cursor` only moves forward, so a wave of `n` costs
-    /// `O(n)` however its supervisors' ends are spread over wake-ups.
+    /// returns the position in `slots` of the first still running. The stop is woken only once
+    /// as many supervisors have ended as the wave has still running (one wake-up for a wave
+    /// whose bodies all return when told), and `cursor` only moves forward: each wake-up's count
+    /// of those still running is paid for by as many ends, so a stop costs `O(n)` however the
+    /// ends are spread over wake-ups.
     async fn wait_for(
         &self,
         ends: &mut Ends,
@@ -562,16 +564,22 @@ impl Shared {
         // Registered with the timer only if the first check finds a body still running.
         let mut timer = std::pin::pin!(tokio::time::sleep_until(limit));
         loop {
-            ends.collect(&self.exits);
+            let seen = ends.collect(&self.exits);
             while slots.get(*cursor).is_some_and(|&slot| ends.ended(slot)) {
                 *cursor += 1;
             }
             if *cursor == slots.len() {
                 return None;
             }
+            // Woken only once as many supervisors have ended as this wave still has running:
+            // not once per end.
+            let running = slots[*cursor..]
+                .iter()
+                .filter(|&&slot| !ends.ended(slot))
+                .count();
             tokio::select! {
                 biased;
-                () = self.exits.ended() => {}
+                () = self.exits.ended(seen, running) => {}
                 () = timer.as_mut() => {
                     ends.collect(&self.exits);
                     while slots.get(*cursor).is_some_and(|&slot| ends.ended(slot)) {
@@ -753,13 +761,16 @@ impl Ends {
         }
     }
 
-    fn collect(&mut self, exits: &Exits) {
-        exits.drain(&mut self.fresh);
+    /// Learns the ends reported since the last call; returns how many supervisors have ended
+    /// so far, as [`Exits::drain`] does.
+    fn collect(&mut self, exits: &Exits) -> usize {
+        let seen = exits.drain(&mut self.fresh);
         for slot in self.fresh.drain(..) {
             if let Some(ended) = self.ended.get_mut(slot) {
                 *ended = true;
             }
         }
+        seen
     }
 
     fn ended(&self, slot: usize) -> bool {

@@ -58,23 +58,64 @@ impl Incidents {
 
 /// The supervisors that have ended, in the order they did. Each reports its slot as its task
 /// ends, whether the body returned, the supervisor panicked or its task was aborted, so the stop
-/// waits for a whole wave on one notification instead of joining every task in turn.
-#[derive(Debug, Default)]
+/// waits for a whole wave on one notification instead of joining every task in turn: the waiter
+/// says how many ends it needs, and only the end that brings that many wakes it.
+#[derive(Debug)]
 pub(crate) struct Exits {
-    ended: Mutex<Vec<usize>>,
+    state: Mutex<ExitState>,
     notify: Notify,
 }
 
+#[derive(Debug)]
+struct ExitState {
+    /// The slots that ended since the last [`Exits::drain`].
+    ended: Vec<usize>,
+    /// How many supervisors have ended, ever.
+    count: usize,
+    /// The `count` at which the waiter wants waking; `usize::MAX` when nobody waits.
+    wake_at: usize,
+}
+
+impl Default for Exits {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(ExitState {
+                ended: Vec::new(),
+                count: 0,
+                wake_at: usize::MAX,
+            }),
+            notify: Notify::new(),
+        }
+    }
+}
+
 impl Exits {
-    /// Moves the slots that ended since the last call into `into`.
-    pub(crate) fn drain(&self, into: &mut Vec<usize>) {
-        into.append(&mut self.ended.lock().unwrap_or_else(PoisonError::into_inner));
+    /// Moves the slots that ended since the last call into `into`, and returns how many
+    /// supervisors have ended so far, for [`ended`](Self::ended).
+    pub(crate) fn drain(&self, into: &mut Vec<usize>) -> usize {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        into.append(&mut state.ended);
+        state.count
     }
 
-    /// Completes when a supervisor has ended since the last time this completed; one that ended
-    /// before the call counts, so nothing is missed between a [`drain`](Self::drain) and this.
-    pub(crate) async fn ended(&self) {
-        self.notify.notified().await;
+    /// Completes once `needed` more supervisors have ended than the `seen` that
+    /// [`drain`](Self::drain) returned; ends before the call count, so nothing is missed
+    /// between a drain and this. One waiter at a time.
+    pub(crate) async fn ended(&self, seen: usize, needed: usize) {
+        let target = seen.saturating_add(needed);
+        loop {
+            {
+                let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+                if state.count >= target {
+                    state.wake_at = usize::MAX;
+                    return;
+                }
+                state.wake_at = target;
+            }
+            // A permit left by an earlier wake-up the waiter did not wait for returns at once:
+            // the count is checked again.
+            self.notify.notified().await;
+        }
     }
 }
 
@@ -96,13 +137,25 @@ impl ExitGuard {
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
-        self.exits
-            .ended
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(self.slot);
-        // A permit when nobody waits yet: the next wait returns at once.
-        self.exits.notify.notify_one();
+        let wake = {
+            let mut state = self
+                .exits
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            state.ended.push(self.slot);
+            state.count += 1;
+            let wake = state.count >= state.wake_at;
+            if wake {
+                state.wake_at = usize::MAX;
+            }
+            wake
+        };
+        if wake {
+            // A permit when the waiter is between its check and its wait: that wait returns at
+            // once.
+            self.exits.notify.notify_one();
+        }
     }
 }
 
