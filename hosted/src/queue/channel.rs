@@ -4,9 +4,10 @@
 //! takes every queued item out at once, and several workers share one receiving end. Items and
 //! waiters live under one `std` mutex held for a few instructions, so each send and each receive
 //! costs one lock and at most one wake-up, like the semaphore and list of a tokio channel. The
-//! lock and the fields every send and receive reads share one cache line, and nothing else
-//! written lies on it or the line paired with it: with producers and a worker on several cores,
-//! each lock moves one line between them instead of three.
+//! lock and the fields every send and receive reads share one cache line (the waiters' lists,
+//! used only when a side waits, come after it), and the worker's in-flight count and whatever
+//! lies beside the channel are on lines of their own: with producers and a worker on several
+//! cores, a send or receive that does not wait moves one line between them instead of three.
 //!
 //! Waiting senders are served first come, first served: a slot freed while senders wait is
 //! granted to the first of them (`reserved`), so a sender arriving later cannot take it.
@@ -55,8 +56,9 @@ pub(crate) struct Chan<T> {
     pub(crate) in_flight: Alone<AtomicU64>,
 }
 
-/// A value on cache lines of its own (two, as the prefetcher pairs them), so writes to what lies
-/// beside it do not take the line away from the cores using it.
+/// A value starting on a cache line pair of its own (two lines, as the prefetcher pairs them),
+/// so writes to what lies before or after it do not take its lines away from the cores using
+/// it.
 #[repr(align(128))]
 pub(crate) struct Alone<T>(T);
 
