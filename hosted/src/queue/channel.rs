@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker, ready};
 
+use crossbeam_utils::CachePadded;
 use tokio::task::coop;
 
 use super::options::FullMode;
@@ -49,27 +50,15 @@ pub(crate) enum Offer<T> {
 }
 
 pub(crate) struct Chan<T> {
-    state: Alone<Mutex<State<T>>>,
+    state: CachePadded<Mutex<State<T>>>,
     capacity: usize,
     full_mode: FullMode,
     /// Items taken by workers and not yet finished, plus [`SEALED`] once the stop has counted them.
-    pub(crate) in_flight: Alone<AtomicU64>,
+    pub(crate) in_flight: CachePadded<AtomicU64>,
 }
 
-/// A value starting on a cache line pair of its own (two lines, as the prefetcher pairs them),
-/// so writes to what lies before or after it do not take its lines away from the cores using
-/// it.
-#[repr(align(128))]
-pub(crate) struct Alone<T>(T);
-
-impl<T> std::ops::Deref for Alone<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-/// The fields every send and receive reads come first, on the lock's own cache line.
+/// The fields every send and receive reads come first, on the lock's own cache line (the
+/// `layout` test below keeps them there).
 #[repr(C)]
 struct State<T> {
     items: VecDeque<Queued<T>>,
@@ -136,7 +125,7 @@ fn wake(waker: Wake) {
 impl<T> Chan<T> {
     pub(crate) fn new(capacity: usize, full_mode: FullMode) -> Self {
         Self {
-            state: Alone(Mutex::new(State {
+            state: CachePadded::new(Mutex::new(State {
                 items: VecDeque::with_capacity(capacity.min(1024)),
                 accepted: 0,
                 closed: false,
@@ -148,7 +137,7 @@ impl<T> Chan<T> {
             })),
             capacity,
             full_mode,
-            in_flight: Alone(AtomicU64::new(0)),
+            in_flight: CachePadded::new(AtomicU64::new(0)),
         }
     }
 
@@ -451,5 +440,22 @@ impl<T> Drop for Recv<'_, T> {
         }
         drop(state);
         wake(next);
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    use super::*;
+
+    /// The mutex's own word comes before the state on its line: the hot fields must fit in the
+    /// rest of it.
+    #[test]
+    fn the_fields_every_send_and_receive_reads_fit_on_the_locks_line() {
+        let hot_end = std::mem::offset_of!(State<u64>, halted) + 1;
+        assert!(
+            hot_end <= 56,
+            "the hot fields end at byte {hot_end} of the state"
+        );
+        assert!(align_of::<Chan<u64>>() >= 64);
     }
 }
