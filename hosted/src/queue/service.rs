@@ -561,15 +561,14 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
     loop {
         // The handler consumes the item: keep a copy for a retry or the dead letter.
         let copy = keep.map(|keep| keep(&item));
-        // No span built when no subscriber would see it: one relaxed load per attempt.
-        let mut run = if shared.spans && crate::telemetry::runs_traced() {
-            RunSpan::item(base.info().name(), seq, attempt, origin)
-        } else {
-            RunSpan::none()
-        };
+        // No span built when no subscriber would see it: one relaxed load per attempt, and
+        // nothing to enter or drop.
+        let mut run = (shared.spans && crate::telemetry::runs_traced())
+            .then(|| RunSpan::item(base.info().name(), seq, attempt, origin));
         let outcome = if base.runs_scoped() {
             let (cx, end) = base.begin_run();
-            let outcome = run_attempt(&parts.handler, item, &cx, options.timeout(), &mut run).await;
+            let outcome =
+                run_attempt(&parts.handler, item, &cx, options.timeout(), run.as_mut()).await;
             drop(cx);
             let disposed = end
                 .finish(if outcome.is_ok() {
@@ -582,7 +581,7 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
         } else {
             // Nothing scoped to resolve: the attempts share the base context. The status counts
             // them from the queue's own counters, so this path reads no clock.
-            run_attempt(&parts.handler, item, base, options.timeout(), &mut run).await
+            run_attempt(&parts.handler, item, base, options.timeout(), run.as_mut()).await
         };
         let failure = match outcome {
             Ok(()) => {
@@ -603,7 +602,7 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
             attempts,
             failure,
             copy,
-            run.span(),
+            run.as_ref().map_or(&NO_SPAN, RunSpan::span),
         ))
         .await
         {
@@ -615,6 +614,9 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
         }
     }
 }
+
+/// The span of an attempt no subscriber sees.
+static NO_SPAN: tracing::Span = tracing::Span::none();
 
 /// What to do once an attempt failed.
 enum AfterFailure<T> {
@@ -716,7 +718,7 @@ async fn dead_letter<T: Send + 'static, H>(
     }
 }
 
-/// Runs one attempt in place, inside the item's run (when its span is enabled), catching a panic
+/// Runs one attempt in place, inside the item's run (when it has a span), catching a panic
 /// and bounded by the per-item timeout. Unlike [`call_caught`], nothing is boxed or moved: this
 /// runs for every item.
 async fn run_attempt<T, H: QueueHandler<T>>(
@@ -724,12 +726,12 @@ async fn run_attempt<T, H: QueueHandler<T>>(
     item: T,
     cx: &RunContext,
     timeout: Option<Duration>,
-    run: &mut RunSpan,
+    mut run: Option<&mut RunSpan>,
 ) -> Result<(), Failure> {
     let mut handling = std::pin::pin!(handler.handle(item, cx));
     let mut deadline = std::pin::pin!(timeout.map(tokio::time::sleep));
     std::future::poll_fn(move |task| {
-        let _entered = run.enter();
+        let _entered = run.as_deref_mut().map(RunSpan::enter);
         // A future that panicked is never polled again.
         match catch_panic(|| handling.as_mut().poll(task)) {
             Ok(Poll::Ready(result)) => return Poll::Ready(result.map_err(Failure::Error)),

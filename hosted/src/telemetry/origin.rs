@@ -7,12 +7,21 @@ use tracing::Span;
 /// Where an item was sent from: the run that called `send`, and with the `otel` feature the
 /// OpenTelemetry context of the span that called it. Empty when neither was there to record;
 /// without a subscriber, all a send costs is one atomic load.
+///
+/// One pointer, null when empty: every queued item carries an origin, and an empty one is what
+/// a host without a subscriber moves and drops for each of them.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Origin {
+    recorded: Option<Box<Recorded>>,
+}
+
+/// What an origin holds when there was something to record.
+#[derive(Clone, Debug, Default)]
+struct Recorded {
     /// The sender's run span, as the text format writes it.
     run: Option<Arc<str>>,
     #[cfg(feature = "otel")]
-    context: Option<Box<opentelemetry::trace::SpanContext>>,
+    context: Option<opentelemetry::trace::SpanContext>,
 }
 
 impl Origin {
@@ -24,11 +33,33 @@ impl Origin {
         }
         #[cfg(debug_assertions)]
         super::counts::add(&super::counts::ORIGINS);
-        Self {
+        Self::of(Recorded {
             run: super::run::current_run(),
             #[cfg(feature = "otel")]
-            context: super::otel::current_context().map(Box::new),
+            context: super::otel::current_context(),
+        })
+    }
+
+    /// An origin of what was recorded; empty when that is nothing.
+    fn of(recorded: Recorded) -> Self {
+        #[cfg(feature = "otel")]
+        let nothing = recorded.run.is_none() && recorded.context.is_none();
+        #[cfg(not(feature = "otel"))]
+        let nothing = recorded.run.is_none();
+        Self {
+            recorded: (!nothing).then(|| Box::new(recorded)),
         }
+    }
+
+    /// The sender's run span, if recorded.
+    fn run(&self) -> Option<&Arc<str>> {
+        self.recorded.as_ref()?.run.as_ref()
+    }
+
+    /// The sending span's trace context, if recorded.
+    #[cfg(feature = "otel")]
+    fn context(&self) -> Option<&opentelemetry::trace::SpanContext> {
+        self.recorded.as_ref()?.context.as_ref()
     }
 
     /// Whether there is nothing recorded.
@@ -37,20 +68,16 @@ impl Origin {
         expect(dead_code, reason = "the durable store's column")
     )]
     pub(crate) fn is_empty(&self) -> bool {
-        #[cfg(feature = "otel")]
-        if self.context.is_some() {
-            return false;
-        }
-        self.run.is_none()
+        self.recorded.is_none()
     }
 
     /// Shows the origin on the span of the item's run: its `sent_from` field, and its link.
     pub(super) fn mark(&self, span: &Span) {
-        if let Some(run) = &self.run {
+        if let Some(run) = self.run() {
             span.record("sent_from", tracing::field::display(run));
         }
         #[cfg(feature = "otel")]
-        if let Some(context) = &self.context {
+        if let Some(context) = self.context() {
             super::otel::link(span, context);
         }
     }
@@ -64,11 +91,11 @@ impl Origin {
             return None;
         }
         let mut stored = serde_json::Map::new();
-        if let Some(run) = &self.run {
+        if let Some(run) = self.run() {
             stored.insert("run".to_owned(), serde_json::Value::from(&**run));
         }
         #[cfg(feature = "otel")]
-        if let Some(context) = &self.context {
+        if let Some(context) = self.context() {
             stored.insert(
                 "traceparent".to_owned(),
                 serde_json::Value::from(super::otel::traceparent(context)),
@@ -86,15 +113,14 @@ impl Origin {
         else {
             return Self::default();
         };
-        Self {
+        Self::of(Recorded {
             run: value.get("run").and_then(|run| run.as_str()).map(Arc::from),
             #[cfg(feature = "otel")]
             context: value
                 .get("traceparent")
                 .and_then(|parent| parent.as_str())
-                .and_then(super::otel::parse_traceparent)
-                .map(Box::new),
-        }
+                .and_then(super::otel::parse_traceparent),
+        })
     }
 }
 
@@ -117,15 +143,30 @@ mod tests {
         )
     )]
     fn a_run_is_stored_as_json() {
-        let origin = Origin {
+        let origin = Origin::of(Recorded {
             run: Some(Arc::from("tick{service=a\"b tick=1}")),
-            ..Origin::default()
-        };
+            ..Recorded::default()
+        });
         let stored = origin.to_stored().unwrap();
         assert_eq!(stored, r#"{"run":"tick{service=a\"b tick=1}"}"#);
         let back = Origin::from_stored(Some(&stored));
-        assert_eq!(back.run.as_deref(), Some("tick{service=a\"b tick=1}"));
+        assert_eq!(
+            back.run().map(|run| &**run),
+            Some("tick{service=a\"b tick=1}")
+        );
         assert!(Origin::from_stored(Some("not json")).is_empty());
         assert!(Origin::from_stored(None).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod size {
+    use super::*;
+
+    /// Every queued item carries one.
+    #[test]
+    fn an_origin_is_one_pointer() {
+        assert_eq!(size_of::<Origin>(), size_of::<usize>());
+        assert!(Origin::of(Recorded::default()).recorded.is_none());
     }
 }
