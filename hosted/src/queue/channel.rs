@@ -278,6 +278,7 @@ impl<T> Chan<T> {
 }
 
 /// Appends an accepted item; returns a worker to wake.
+#[inline]
 fn push<T>(state: &mut State<T>, item: T, origin: Origin) -> Wake {
     state.accepted += 1;
     let seq = state.accepted;
@@ -286,6 +287,7 @@ fn push<T>(state: &mut State<T>, item: T, origin: Origin) -> Wake {
 }
 
 /// Hands a freed slot to the first waiting sender, if any; returns it to wake.
+#[inline]
 fn grant<T>(state: &mut State<T>, capacity: usize) -> Wake {
     if state.closed || state.items.len() + state.reserved >= capacity {
         return None;

@@ -526,20 +526,62 @@ async fn join_reporting(mut workers: JoinSet<Result<(), Failure>>) -> Option<Fai
 }
 
 /// One worker: takes items until the queue is closed and empty, or halted.
+///
+/// An item without a scope or a span, which succeeds, is the common case and runs inline: its
+/// attempt polled in this loop, its count taken here. An item that runs in a scope or a span
+/// goes through [`run_item`]; a failed attempt goes to the boxed [`after_failure`], then to
+/// [`run_item`] for its retries.
 async fn work<T: Send + 'static, H: QueueHandler<T>>(
     parts: Arc<Parts<T, H>>,
     queue: Queue<T>,
     base: RunContext,
 ) -> Result<(), Failure> {
-    let chan = queue.shared().chan();
+    let shared = queue.shared();
+    let (chan, counters, options) = (shared.chan(), shared.counters(), shared.options());
+    let keep = parts.dead_letters.keep();
+    let attempts = attempts_of(keep, options);
+    let scoped = base.runs_scoped();
     while let Some(Queued { seq, item, origin }) = chan.recv().await {
-        run_item(&parts, &queue, &base, seq, item, &origin).await?;
+        if scoped || (shared.spans && crate::telemetry::runs_traced()) {
+            run_item(&parts, &queue, &base, seq, item, &origin, 1).await?;
+            continue;
+        }
+        // The handler consumes the item: keep a copy for a retry or the dead letter.
+        let copy = keep.map(|keep| keep(&item));
+        let failure =
+            match Attempt::new(parts.handler.handle(item, &base), options.timeout(), None).await {
+                Ok(()) => {
+                    if chan.finish() {
+                        Counters::add(&counters.processed, 1);
+                    }
+                    continue;
+                }
+                Err(failure) => failure,
+            };
+        let after = after_failure(
+            &parts, &queue, &base, seq, 1, attempts, failure, copy, &NO_SPAN,
+        );
+        match Box::pin(after).await {
+            AfterFailure::Retry(copy) => {
+                Box::pin(run_item(&parts, &queue, &base, seq, copy, &origin, 2)).await?;
+            }
+            AfterFailure::Done(result) => result?,
+        }
     }
     Ok(())
 }
 
-/// Runs every attempt at one item and records how it ended. Errs only when its dead letter
-/// failed: a failure of the service.
+/// How many attempts an item gets: one, plus its retries when it can be copied for them.
+fn attempts_of<T>(keep: Option<fn(&T) -> T>, options: &QueueOptions) -> u32 {
+    match keep {
+        Some(_) => options.retries().saturating_add(1),
+        None => 1,
+    }
+}
+
+/// Runs the attempts at one item from `attempt` on, each in its scope and span when it has
+/// them, and records how the item ended. Errs only when its dead letter failed: a failure of
+/// the service.
 async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
     parts: &Parts<T, H>,
     queue: &Queue<T>,
@@ -547,17 +589,14 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
     seq: u64,
     mut item: T,
     origin: &Origin,
+    mut attempt: u32,
 ) -> Result<(), Failure> {
     let shared = queue.shared();
     let chan = shared.chan();
     let counters = shared.counters();
     let options = shared.options();
     let keep = parts.dead_letters.keep();
-    let attempts = match keep {
-        Some(_) => options.retries().saturating_add(1),
-        None => 1,
-    };
-    let mut attempt = 1;
+    let attempts = attempts_of(keep, options);
     loop {
         // The handler consumes the item: keep a copy for a retry or the dead letter.
         let copy = keep.map(|keep| keep(&item));
@@ -567,8 +606,8 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
             .then(|| RunSpan::item(base.info().name(), seq, attempt, origin));
         let outcome = if base.runs_scoped() {
             let (cx, end) = base.begin_run();
-            let outcome =
-                run_attempt(&parts.handler, item, &cx, options.timeout(), run.as_mut()).await;
+            let handling = parts.handler.handle(item, &cx);
+            let outcome = Attempt::new(handling, options.timeout(), run.as_mut()).await;
             drop(cx);
             let disposed = end
                 .finish(if outcome.is_ok() {
@@ -581,7 +620,8 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
         } else {
             // Nothing scoped to resolve: the attempts share the base context. The status counts
             // them from the queue's own counters, so this path reads no clock.
-            run_attempt(&parts.handler, item, base, options.timeout(), run.as_mut()).await
+            let handling = parts.handler.handle(item, base);
+            Attempt::new(handling, options.timeout(), run.as_mut()).await
         };
         let failure = match outcome {
             Ok(()) => {
@@ -718,32 +758,55 @@ async fn dead_letter<T: Send + 'static, H>(
     }
 }
 
-/// Runs one attempt in place, inside the item's run (when it has a span), catching a panic
-/// and bounded by the per-item timeout. Unlike [`call_caught`], nothing is boxed or moved: this
-/// runs for every item.
-async fn run_attempt<T, H: QueueHandler<T>>(
-    handler: &H,
-    item: T,
-    cx: &RunContext,
-    timeout: Option<Duration>,
-    mut run: Option<&mut RunSpan>,
-) -> Result<(), Failure> {
-    let mut handling = std::pin::pin!(handler.handle(item, cx));
-    let mut deadline = std::pin::pin!(timeout.map(tokio::time::sleep));
-    std::future::poll_fn(move |task| {
-        let _entered = run.as_deref_mut().map(RunSpan::enter);
-        // A future that panicked is never polled again.
-        match catch_panic(|| handling.as_mut().poll(task)) {
+pin_project_lite::pin_project! {
+    /// One attempt at an item, polled in place: the handler's future inside the item's run (when
+    /// it has a span), a panic caught, bounded by the per-item timeout. A future of its own
+    /// rather than an `async fn`, and nothing boxed or moved: this runs for every item.
+    struct Attempt<'a, F> {
+        #[pin]
+        handling: F,
+        #[pin]
+        deadline: Option<tokio::time::Sleep>,
+        run: Option<&'a mut RunSpan>,
+    }
+}
+
+impl<'a, F: Future<Output = Result<(), BoxError>>> Attempt<'a, F> {
+    fn new(handling: F, timeout: Option<Duration>, run: Option<&'a mut RunSpan>) -> Self {
+        Self {
+            handling,
+            deadline: timeout.map(tokio::time::sleep),
+            run,
+        }
+    }
+}
+
+impl<F: Future<Output = Result<(), BoxError>>> Future for Attempt<'_, F> {
+    type Output = Result<(), Failure>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        task: &mut std::task::Context<'_>,
+    ) -> Poll<Self::Output> {
+        let this = self.project();
+        // An `Attempt` that panicked has returned, and is never polled again.
+        let polled = match this.run.as_deref_mut() {
+            Some(run) => {
+                let _entered = run.enter();
+                catch_panic(|| this.handling.poll(task))
+            }
+            None => catch_panic(|| this.handling.poll(task)),
+        };
+        match polled {
             Ok(Poll::Ready(result)) => return Poll::Ready(result.map_err(Failure::Error)),
             Ok(Poll::Pending) => {}
             Err(message) => return Poll::Ready(Err(Failure::Panic(message))),
         }
-        match deadline.as_mut().as_pin_mut().map(|sleep| sleep.poll(task)) {
+        match this.deadline.as_pin_mut().map(|sleep| sleep.poll(task)) {
             Some(Poll::Ready(())) => Poll::Ready(Err(Failure::TimedOut)),
             _ => Poll::Pending,
         }
-    })
-    .await
+    }
 }
 
 /// Sleeps for `delay`; returns `false` early if `stop` fires.
