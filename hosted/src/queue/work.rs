@@ -40,12 +40,20 @@ impl WorkItem {
         F: FnOnce(CancellationToken) -> Fut + Send + Sync + 'static,
         Fut: Future<Output: IntoOutcome> + Send + 'static,
     {
+        let name = std::any::type_name::<F>();
         Self {
+            // The closure is named in its error inside the one boxed future, so running an item
+            // wraps it in nothing more.
             job: Box::new(move |stop| {
                 let running = work(stop);
-                Box::pin(async move { running.await.into_outcome() })
+                Box::pin(async move {
+                    running
+                        .await
+                        .into_outcome()
+                        .map_err(|error| format!("work item `{name}` failed: {error}").into())
+                })
             }),
-            name: std::any::type_name::<F>(),
+            name,
         }
     }
 
@@ -53,11 +61,11 @@ impl WorkItem {
     ///
     /// # Errors
     /// The closure's own error, with the closure named.
-    pub async fn run(self, stop: CancellationToken) -> Result<(), BoxError> {
-        let name = self.name;
+    pub fn run(
+        self,
+        stop: CancellationToken,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'static {
         (self.job)(stop)
-            .await
-            .map_err(|error| format!("work item `{name}` failed: {error}").into())
     }
 }
 
@@ -116,5 +124,42 @@ impl ServiceDescriptor {
         // one opens it with `ScopeFactory`.
         descriptor.declare = Some(|_| {});
         descriptor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failing_item_names_its_closure() {
+        let item = WorkItem::new(|_stop| async { Err::<(), BoxError>("boom".into()) });
+        let shown = format!("{item:?}");
+        let error = item.run(CancellationToken::new()).await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("work item `hosted::queue::work::tests::"),
+            "{error}"
+        );
+        assert!(
+            error.to_string().ends_with("{{closure}}` failed: boom"),
+            "{error}"
+        );
+        assert!(shown.contains("{{closure}}"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn an_item_gets_its_stop_token() {
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let item = WorkItem::new(|stop: CancellationToken| async move {
+            if stop.is_cancelled() {
+                Ok(())
+            } else {
+                Err("not the token given")
+            }
+        });
+        item.run(stop).await.unwrap();
     }
 }
