@@ -382,6 +382,64 @@ async fn a_panicking_handler_fails_that_item_only() {
     );
 }
 
+#[tokio::test]
+async fn a_handler_that_panics_before_returning_its_future_fails_that_item_only() {
+    let seen = Seen::default();
+    let service = ServiceDescriptor::queued(
+        "panicky_call",
+        QueueOptions::new(4).with_retries(1),
+        {
+            let seen = seen.clone();
+            move |item: u32, _cx: RunContext| {
+                assert!(item != 2, "item two is cursed before its future exists");
+                let seen = seen.clone();
+                async move { seen.push(item) }
+            }
+        },
+        DeadLetters::log(),
+    );
+    let host = start(service).await;
+    let queue = host.get::<Queue<u32>>().await.unwrap();
+    for item in 1..=3 {
+        queue.send(item).await.unwrap();
+    }
+    let outcome = host.stop().await;
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert_eq!(seen.all(), [1, 3]);
+    let stats = queue.stats();
+    assert_eq!(
+        (
+            stats.processed,
+            stats.failed,
+            stats.retried,
+            stats.dead_lettered
+        ),
+        (2, 2, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_work_item_that_panics_before_returning_its_future_fails_alone() {
+    let host = start(ServiceDescriptor::work_queue(
+        "background_tasks",
+        QueueOptions::new(4),
+    ))
+    .await;
+    let work = host.get::<WorkQueue>().await.unwrap();
+    let seen = Seen::default();
+    work.enqueue(|_stop| -> std::future::Ready<()> { panic!("no future for you") })
+        .await
+        .unwrap();
+    let after = seen.clone();
+    work.enqueue(move |_stop| async move { after.push(1_u32) })
+        .await
+        .unwrap();
+    assert!(host.stop().await.is_success());
+    assert_eq!(seen.all(), [1]);
+    let stats = work.stats();
+    assert_eq!((stats.processed, stats.dead_lettered), (1, 1));
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_attempt_past_its_timeout_fails() {
     let letters = Seen::<String>::default();

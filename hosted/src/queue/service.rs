@@ -548,16 +548,21 @@ async fn work<T: Send + 'static, H: QueueHandler<T>>(
         }
         // The handler consumes the item: keep a copy for a retry or the dead letter.
         let copy = keep.map(|keep| keep(&item));
-        let failure =
-            match Attempt::new(parts.handler.handle(item, &base), options.timeout(), None).await {
-                Ok(()) => {
-                    if chan.finish() {
-                        Counters::add(&counters.processed, 1);
-                    }
-                    continue;
+        let failure = match Attempt::new(
+            || parts.handler.handle(item, &base),
+            options.timeout(),
+            None,
+        )
+        .await
+        {
+            Ok(()) => {
+                if chan.finish() {
+                    Counters::add(&counters.processed, 1);
                 }
-                Err(failure) => failure,
-            };
+                continue;
+            }
+            Err(failure) => failure,
+        };
         let after = after_failure(
             &parts, &queue, &base, seq, 1, attempts, failure, copy, &NO_SPAN,
         );
@@ -606,8 +611,8 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
             .then(|| RunSpan::item(base.info().name(), seq, attempt, origin));
         let outcome = if base.runs_scoped() {
             let (cx, end) = base.begin_run();
-            let handling = parts.handler.handle(item, &cx);
-            let outcome = Attempt::new(handling, options.timeout(), run.as_mut()).await;
+            let call = || parts.handler.handle(item, &cx);
+            let outcome = Attempt::new(call, options.timeout(), run.as_mut()).await;
             drop(cx);
             let disposed = end
                 .finish(if outcome.is_ok() {
@@ -620,8 +625,8 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
         } else {
             // Nothing scoped to resolve: the attempts share the base context. The status counts
             // them from the queue's own counters, so this path reads no clock.
-            let handling = parts.handler.handle(item, base);
-            Attempt::new(handling, options.timeout(), run.as_mut()).await
+            let call = || parts.handler.handle(item, base);
+            Attempt::new(call, options.timeout(), run.as_mut()).await
         };
         let failure = match outcome {
             Ok(()) => {
@@ -759,29 +764,42 @@ async fn dead_letter<T: Send + 'static, H>(
 }
 
 pin_project_lite::pin_project! {
-    /// One attempt at an item, polled in place: the handler's future inside the item's run (when
-    /// it has a span), a panic caught, bounded by the per-item timeout. A future of its own
-    /// rather than an `async fn`, and nothing boxed or moved: this runs for every item.
-    struct Attempt<'a, F> {
+    /// One attempt at an item, polled in place: the handler called and its future polled inside
+    /// the item's run (when it has a span), a panic in either caught, bounded by the per-item
+    /// timeout. A future of its own rather than an `async fn`, and nothing boxed or moved: this
+    /// runs for every item.
+    struct Attempt<'a, M, F> {
+        // The handler's call, made at the first poll: a handler that panics before it returns
+        // its future fails the attempt, like one whose future panics.
+        call: Option<M>,
         #[pin]
-        handling: F,
+        handling: Option<F>,
         #[pin]
         deadline: Option<tokio::time::Sleep>,
         run: Option<&'a mut RunSpan>,
     }
 }
 
-impl<'a, F: Future<Output = Result<(), BoxError>>> Attempt<'a, F> {
-    fn new(handling: F, timeout: Option<Duration>, run: Option<&'a mut RunSpan>) -> Self {
+impl<'a, M, F> Attempt<'a, M, F>
+where
+    M: FnOnce() -> F,
+    F: Future<Output = Result<(), BoxError>>,
+{
+    fn new(call: M, timeout: Option<Duration>, run: Option<&'a mut RunSpan>) -> Self {
         Self {
-            handling,
+            call: Some(call),
+            handling: None,
             deadline: timeout.map(tokio::time::sleep),
             run,
         }
     }
 }
 
-impl<F: Future<Output = Result<(), BoxError>>> Future for Attempt<'_, F> {
+impl<M, F> Future for Attempt<'_, M, F>
+where
+    M: FnOnce() -> F,
+    F: Future<Output = Result<(), BoxError>>,
+{
     type Output = Result<(), Failure>;
 
     fn poll(
@@ -789,13 +807,23 @@ impl<F: Future<Output = Result<(), BoxError>>> Future for Attempt<'_, F> {
         task: &mut std::task::Context<'_>,
     ) -> Poll<Self::Output> {
         let this = self.project();
+        let (call, mut handling) = (this.call, this.handling);
         // An `Attempt` that panicked has returned, and is never polled again.
+        let step = || {
+            if let Some(call) = call.take() {
+                handling.set(Some(call()));
+            }
+            match handling.as_mut().as_pin_mut() {
+                Some(handling) => handling.poll(task),
+                None => Poll::Pending,
+            }
+        };
         let polled = match this.run.as_deref_mut() {
             Some(run) => {
                 let _entered = run.enter();
-                catch_panic(|| this.handling.poll(task))
+                catch_panic(step)
             }
-            None => catch_panic(|| this.handling.poll(task)),
+            None => catch_panic(step),
         };
         match polled {
             Ok(Poll::Ready(result)) => return Poll::Ready(result.map_err(Failure::Error)),
