@@ -442,10 +442,25 @@ fn failing_third(panics: bool) -> ServiceDescriptor {
     })
 }
 
+/// A timer whose body panics at its third call, before it returns the tick's future.
+fn panicking_third_call() -> ServiceDescriptor {
+    let count = Arc::new(AtomicU32::new(0));
+    ServiceDescriptor::timed(NAME, TimerOptions::every(secs(5)), move |_: RunContext| {
+        let tick = count.fetch_add(1, Ordering::Relaxed) + 1;
+        assert!(tick != 3, "call three panicked");
+        async {}
+    })
+}
+
 #[tokio::test(start_paused = true)]
 async fn by_default_a_failing_or_panicking_tick_is_logged_and_the_timer_keeps_going() {
-    for panics in [false, true] {
-        let mut host = start(failing_third(panics)).await;
+    let timers = [
+        ("fails", failing_third(false)),
+        ("panics", failing_third(true)),
+        ("panics before its future", panicking_third_call()),
+    ];
+    for (panics, timer) in timers {
+        let mut host = start(timer).await;
         host.run_for(secs(30)).await;
         let ticks = host.ticks(NAME);
         assert_eq!(ticks.len(), 6);

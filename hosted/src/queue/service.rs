@@ -750,7 +750,8 @@ async fn dead_letter<T: Send + 'static, H>(
                 error,
                 cx: base.clone(),
             };
-            let handled = call_caught(hook(letter), None).await;
+            // Called inside the catch, at the first poll, as the handler.
+            let handled = call_caught(async { hook(letter).await }, None).await;
             if let Err(failure) = &handled {
                 tracing::error!(error = %failure, "the dead-letter hook failed: the item is lost");
             }
