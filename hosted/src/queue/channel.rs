@@ -373,10 +373,19 @@ impl<T> Future for Send<'_, T> {
 }
 
 impl<T> Drop for Send<'_, T> {
+    #[inline]
     fn drop(&mut self) {
-        let Some(id) = self.waiter.take() else {
-            return;
-        };
+        // A send that completed, or never stood in line, has nothing to undo: the common case.
+        if let Some(id) = self.waiter.take() {
+            self.leave_line(id);
+        }
+    }
+}
+
+impl<T> Send<'_, T> {
+    /// Leaves the senders' line, gone before its turn came, or after it without using it.
+    #[cold]
+    fn leave_line(&self, id: u64) {
         let mut state = self.chan.lock();
         let mut next = None;
         if let Some(position) = state.granted.iter().position(|granted| *granted == id) {
@@ -430,10 +439,19 @@ impl<T> Future for Recv<'_, T> {
 }
 
 impl<T> Drop for Recv<'_, T> {
+    #[inline]
     fn drop(&mut self) {
-        let Some(id) = self.waiter.take() else {
-            return;
-        };
+        // A receive that completed, or never stood in line, has nothing to undo: the common case.
+        if let Some(id) = self.waiter.take() {
+            self.leave_line(id);
+        }
+    }
+}
+
+impl<T> Recv<'_, T> {
+    /// Leaves the workers' line, gone before an item came, or woken for one it did not take.
+    #[cold]
+    fn leave_line(&self, id: u64) {
         let mut state = self.chan.lock();
         let mut next = None;
         if !state.receivers.remove(id) && !state.items.is_empty() {

@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use tokio_util::sync::CancellationToken;
 
@@ -45,12 +47,9 @@ impl WorkItem {
             // The closure is named in its error inside the one boxed future, so running an item
             // wraps it in nothing more.
             job: Box::new(move |stop| {
-                let running = work(stop);
-                Box::pin(async move {
-                    running
-                        .await
-                        .into_outcome()
-                        .map_err(|error| format!("work item `{name}` failed: {error}").into())
+                Box::pin(Named {
+                    running: work(stop),
+                    name,
                 })
             }),
             name,
@@ -66,6 +65,27 @@ impl WorkItem {
         stop: CancellationToken,
     ) -> impl Future<Output = Result<(), BoxError>> + Send + 'static {
         (self.job)(stop)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A work item's future: the closure's, its outcome named after the closure when it fails.
+    /// Polled in place of an `async` block around it, which would add a state of its own.
+    struct Named<Fut> {
+        #[pin]
+        running: Fut,
+        name: &'static str,
+    }
+}
+
+impl<Fut: Future<Output: IntoOutcome>> Future for Named<Fut> {
+    type Output = Result<(), BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let outcome = ready!(this.running.poll(cx)).into_outcome();
+        let name = *this.name;
+        Poll::Ready(outcome.map_err(|error| format!("work item `{name}` failed: {error}").into()))
     }
 }
 
