@@ -62,9 +62,14 @@ pub(crate) struct CatchUnwind<'a, T> {
 }
 
 impl<'a, T> CatchUnwind<'a, T> {
-    pub(crate) fn new(future: impl Future<Output = T> + Send + 'a) -> Self {
+    /// Makes `call` at the first poll, inside the catch, and runs its future: user code that
+    /// panics before it returns its future is caught like code whose future panics.
+    pub(crate) fn new<F>(call: impl FnOnce() -> F + Send + 'a) -> Self
+    where
+        F: Future<Output = T> + Send + 'a,
+    {
         Self {
-            inner: Box::pin(future),
+            inner: Box::pin(async move { call().await }),
         }
     }
 }
@@ -140,13 +145,19 @@ mod tests {
 
     #[tokio::test]
     async fn panics_in_futures_are_caught() {
-        let caught = CatchUnwind::new(async {
+        let caught = CatchUnwind::new(|| async {
             tokio::task::yield_now().await;
             panic!("late panic");
         })
         .await;
         assert_eq!(caught.unwrap_err(), "late panic");
-        assert_eq!(CatchUnwind::new(async { 7 }).await.unwrap(), 7);
+        assert_eq!(CatchUnwind::new(|| async { 7 }).await.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn a_call_that_panics_before_its_future_is_caught() {
+        let call = || -> std::future::Ready<()> { panic!("no future") };
+        assert_eq!(CatchUnwind::new(call).await.unwrap_err(), "no future");
     }
 
     #[test]

@@ -349,6 +349,19 @@ async fn an_item_that_exhausts_its_retries_goes_to_the_dead_letter_hook() {
     assert!(host.stop().await.is_success());
 }
 
+/// Sends items 1 to 3 to the service's `Queue<u32>`, stops the host (which must stop cleanly)
+/// and returns the queue's counts.
+async fn send_one_to_three_and_stop(service: ServiceDescriptor) -> QueueStats {
+    let host = start(service).await;
+    let queue = host.get::<Queue<u32>>().await.unwrap();
+    for item in 1..=3 {
+        queue.send(item).await.unwrap();
+    }
+    let outcome = host.stop().await;
+    assert!(outcome.is_success(), "{outcome:?}");
+    queue.stats()
+}
+
 #[tokio::test]
 async fn a_panicking_handler_fails_that_item_only() {
     let seen = Seen::default();
@@ -367,15 +380,8 @@ async fn a_panicking_handler_fails_that_item_only() {
         },
         DeadLetters::log(),
     );
-    let host = start(service).await;
-    let queue = host.get::<Queue<u32>>().await.unwrap();
-    for item in 1..=3 {
-        queue.send(item).await.unwrap();
-    }
-    let outcome = host.stop().await;
-    assert!(outcome.is_success(), "{outcome:?}");
+    let stats = send_one_to_three_and_stop(service).await;
     assert_eq!(seen.all(), [1, 3]);
-    let stats = queue.stats();
     assert_eq!(
         (stats.processed, stats.failed, stats.dead_lettered),
         (2, 1, 1)
@@ -398,15 +404,8 @@ async fn a_handler_that_panics_before_returning_its_future_fails_that_item_only(
         },
         DeadLetters::log(),
     );
-    let host = start(service).await;
-    let queue = host.get::<Queue<u32>>().await.unwrap();
-    for item in 1..=3 {
-        queue.send(item).await.unwrap();
-    }
-    let outcome = host.stop().await;
-    assert!(outcome.is_success(), "{outcome:?}");
+    let stats = send_one_to_three_and_stop(service).await;
     assert_eq!(seen.all(), [1, 3]);
-    let stats = queue.stats();
     assert_eq!(
         (
             stats.processed,

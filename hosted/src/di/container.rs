@@ -371,7 +371,7 @@ impl Container {
         );
         let mut panics = Vec::new();
         for disposer in built.into_iter().rev() {
-            if let Err(message) = crate::util::CatchUnwind::new(disposer(exit)).await {
+            if let Err(message) = crate::util::CatchUnwind::new(|| disposer(exit)).await {
                 panics.push(message);
             }
         }

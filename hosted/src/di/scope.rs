@@ -273,7 +273,7 @@ impl ScopeState {
         };
         let mut panics = Vec::new();
         for disposer in disposers {
-            if let Err(message) = CatchUnwind::new(disposer(exit)).await {
+            if let Err(message) = CatchUnwind::new(|| disposer(exit)).await {
                 panics.push(message);
             }
         }

@@ -204,8 +204,7 @@ impl ClusterTimer {
         };
         let (cx, end) = self.cx.begin_run();
         let cx = cx.with_extension(tick);
-        // Called inside the catch, at the first poll, as a timer's body.
-        let result = call_caught(async { (self.body)(cx).await }, None).await;
+        let result = call_caught(|| (self.body)(cx), None).await;
         let disposed = end
             .finish(if result.is_ok() {
                 ScopeExit::Succeeded

@@ -585,9 +585,7 @@ where
         let deadline = options.timeout().map(|timeout| Instant::now() + timeout);
         // Boxed, as the completion below: a handler's future is as large as its deepest await,
         // and inline it would make every job's task that large, copied whole at each spawn.
-        // The handler is called inside the catch, at the first poll: one that panics before it
-        // returns its future fails the attempt, like one whose future panics.
-        let result = call_caught(Box::pin(async { handler.handle(item, &cx).await }), deadline).await;
+        let result = call_caught(|| Box::pin(handler.handle(item, &cx)), deadline).await;
         let disposed = end
             .finish(if result.is_ok() {
                 ScopeExit::Succeeded

@@ -260,7 +260,11 @@ impl Shared {
     /// with the registration named. Returns whether startup may go on.
     async fn build_singletons(&self, deadline: Option<Instant>) -> bool {
         let container = Arc::clone(&self.container);
-        let built = call_caught(async move { container.build_singletons().await }, deadline).await;
+        let built = call_caught(
+            move || async move { container.build_singletons().await },
+            deadline,
+        )
+        .await;
         let Err(failure) = built else {
             return true;
         };
@@ -305,7 +309,7 @@ impl Shared {
                 needs_scope,
                 Some(Arc::clone(&status)),
             );
-            let made = call_caught(make(cx).instrument(span.clone()), deadline).await;
+            let made = call_caught(|| make(cx).instrument(span.clone()), deadline).await;
             match made {
                 Ok(service) => built.push(Built {
                     info,
@@ -337,7 +341,7 @@ impl Shared {
         call: BoxFuture<'static, Result<(), crate::service::BoxError>>,
         deadline: Option<Instant>,
     ) -> bool {
-        let result = call_caught(call.instrument(service.span.clone()), deadline).await;
+        let result = call_caught(|| call.instrument(service.span.clone()), deadline).await;
         let _entered = service.span.enter();
         match result {
             Ok(()) => true,
@@ -612,7 +616,7 @@ impl Shared {
             .filter(|service| !service.service.default_hooks())
             .map(|service| {
                 let cx = self.service_context(&service.info, cancellation);
-                let call = hook(&service.service, cx, method).instrument(service.span.clone());
+                let call = || hook(&service.service, cx, method).instrument(service.span.clone());
                 call_caught(call, Some(limit))
             });
         let mut results = join_all(calls.collect()).await.into_iter();
@@ -691,7 +695,7 @@ impl Shared {
         };
         let container = Arc::clone(&self.container);
         let disposed = call_caught(
-            async move {
+            move || async move {
                 container
                     .dispose_singletons(exit)
                     .await

@@ -194,9 +194,14 @@ pub(crate) fn supervise(supervised: Supervised) -> impl Future<Output = ()> + Se
         for run in 1_u32.. {
             let began = Instant::now();
             supervised.status.set_state(ServiceState::Running);
-            let body = Arc::clone(&supervised.service).execute(supervised.stop.clone());
             let span = RunSpan::body(supervised.info.name(), run);
-            let outcome = call_caught_unbounded(in_run(span, body)).await;
+            let body = || {
+                in_run(
+                    span,
+                    Arc::clone(&supervised.service).execute(supervised.stop.clone()),
+                )
+            };
+            let outcome = call_caught_unbounded(body).await;
             let (stop, lifetime) = (&supervised.stop, &supervised.lifetime);
             supervised
                 .status

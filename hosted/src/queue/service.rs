@@ -21,10 +21,10 @@ use crate::di::ScopeExit;
 use crate::registry::ServiceDescriptor;
 use crate::service::Failure;
 use crate::service::FailurePolicy;
-use crate::service::call_caught;
 use crate::service::{BoxError, HostedService, IntoOutcome, ServiceContext, ServiceKind};
+use crate::service::{Caught, call_caught, call_caught_unbounded};
 use crate::telemetry::{Origin, RunSpan};
-use crate::util::{BoxFuture, catch_panic};
+use crate::util::BoxFuture;
 
 /// What a queued service does with each item: implemented by every
 /// `Fn(T, RunContext) -> impl Future<Output = ()>` (or `Result<(), E>`), as
@@ -750,8 +750,7 @@ async fn dead_letter<T: Send + 'static, H>(
                 error,
                 cx: base.clone(),
             };
-            // Called inside the catch, at the first poll, as the handler.
-            let handled = call_caught(async { hook(letter).await }, None).await;
+            let handled = call_caught(|| hook(letter), None).await;
             if let Err(failure) = &handled {
                 tracing::error!(error = %failure, "the dead-letter hook failed: the item is lost");
             }
@@ -766,15 +765,12 @@ async fn dead_letter<T: Send + 'static, H>(
 
 pin_project_lite::pin_project! {
     /// One attempt at an item, polled in place: the handler called and its future polled inside
-    /// the item's run (when it has a span), a panic in either caught, bounded by the per-item
-    /// timeout. A future of its own rather than an `async fn`, and nothing boxed or moved: this
-    /// runs for every item.
+    /// the panic catch ([`call_caught_unbounded`]) and the item's run (when it has a span),
+    /// bounded by the per-item timeout. A future of its own rather than an `async fn`, and
+    /// nothing boxed or moved: this runs for every item.
     struct Attempt<'a, M, F> {
-        // The handler's call, made at the first poll: a handler that panics before it returns
-        // its future fails the attempt, like one whose future panics.
-        call: Option<M>,
         #[pin]
-        handling: Option<F>,
+        handling: Caught<M, F>,
         #[pin]
         deadline: Option<tokio::time::Sleep>,
         run: Option<&'a mut RunSpan>,
@@ -788,8 +784,7 @@ where
 {
     fn new(call: M, timeout: Option<Duration>, run: Option<&'a mut RunSpan>) -> Self {
         Self {
-            call: Some(call),
-            handling: None,
+            handling: call_caught_unbounded(call),
             deadline: timeout.map(tokio::time::sleep),
             run,
         }
@@ -808,28 +803,15 @@ where
         task: &mut std::task::Context<'_>,
     ) -> Poll<Self::Output> {
         let this = self.project();
-        let (call, mut handling) = (this.call, this.handling);
-        // An `Attempt` that panicked has returned, and is never polled again.
-        let step = || {
-            if let Some(call) = call.take() {
-                handling.set(Some(call()));
-            }
-            match handling.as_mut().as_pin_mut() {
-                Some(handling) => handling.poll(task),
-                None => Poll::Pending,
-            }
-        };
         let polled = match this.run.as_deref_mut() {
             Some(run) => {
                 let _entered = run.enter();
-                catch_panic(step)
+                this.handling.poll(task)
             }
-            None => catch_panic(step),
+            None => this.handling.poll(task),
         };
-        match polled {
-            Ok(Poll::Ready(result)) => return Poll::Ready(result.map_err(Failure::Error)),
-            Ok(Poll::Pending) => {}
-            Err(message) => return Poll::Ready(Err(Failure::Panic(message))),
+        if polled.is_ready() {
+            return polled;
         }
         match this.deadline.as_pin_mut().map(|sleep| sleep.poll(task)) {
             Some(Poll::Ready(())) => Poll::Ready(Err(Failure::TimedOut)),

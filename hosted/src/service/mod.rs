@@ -21,7 +21,7 @@ pub use self::hosted::{HostedService, ServiceContext, implements_hosted_service}
 pub use self::info::{ServiceInfo, ServiceKind, SourceLocation};
 pub use self::lifetime::{ApplicationLifetime, StopReason};
 pub use self::outcome::{BoxError, Failure, IntoOutcome};
-pub(crate) use self::outcome::{call_caught, call_caught_unbounded};
+pub(crate) use self::outcome::{Caught, call_caught, call_caught_unbounded};
 pub use self::policy::{FailurePolicy, RestartPolicy};
 pub(crate) use self::policy::{declare_policy, policy_from};
 pub(crate) use self::settings::format_duration;

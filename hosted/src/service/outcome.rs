@@ -59,14 +59,20 @@ pub enum Failure {
     TimedOut,
 }
 
-/// Runs `call` where it is, catching a panic, bounded by `deadline` when there is one; the call
-/// is dropped if the deadline passes.
+/// Makes `call` and runs its future where it is, catching a panic in either, bounded by
+/// `deadline` when there is one; the call is dropped if the deadline passes. The call is made
+/// at the first poll, inside the catch: user code that panics before it returns its future
+/// fails like code whose future panics.
 ///
 /// Not spawned: the host must make progress even when every worker thread is blocked by a
 /// service's body, so its own steps never wait for a worker.
-pub(crate) async fn call_caught<T, E, F>(call: F, deadline: Option<Instant>) -> Result<T, Failure>
+pub(crate) async fn call_caught<T, E, C, F>(
+    call: C,
+    deadline: Option<Instant>,
+) -> Result<T, Failure>
 where
     E: Into<BoxError>,
+    C: FnOnce() -> F + Send,
     F: Future<Output = Result<T, E>> + Send,
 {
     let outcome = if let Some(deadline) = deadline {
@@ -92,35 +98,67 @@ where
     }
 }
 
-/// [`call_caught`] without a deadline. Its future has no room for a timer and holds `call`
-/// once, inline: it is kept for as long as a service runs (a supervisor awaiting its service's
-/// body), and run on every tick.
-pub(crate) fn call_caught_unbounded<T, E, F>(call: F) -> Caught<F>
+/// [`call_caught`] without a deadline. Its future has no room for a timer and holds the call,
+/// then its future, in the same place, inline: it is kept for as long as a service runs (a
+/// supervisor awaiting its service's body), and run on every tick and every queued item.
+pub(crate) fn call_caught_unbounded<T, E, C, F>(call: C) -> Caught<C, F>
 where
     E: Into<BoxError>,
-    F: Future<Output = Result<T, E>> + Send,
+    C: FnOnce() -> F,
+    F: Future<Output = Result<T, E>>,
 {
-    Caught { call }
-}
-
-pin_project_lite::pin_project! {
-    /// [`call_caught_unbounded`]'s future: `call`'s outcome, a panic caught as a [`Failure`].
-    /// A call that panicked is not polled again: this future is then ready.
-    pub(crate) struct Caught<F> {
-        #[pin]
-        call: F,
+    Caught {
+        step: Step::Call { call: Some(call) },
     }
 }
 
-impl<T, E: Into<BoxError>, F: Future<Output = Result<T, E>>> Future for Caught<F> {
+pin_project_lite::pin_project! {
+    /// [`call_caught_unbounded`]'s future: the call's outcome, a panic caught as a [`Failure`].
+    /// A call that panicked is not polled again: this future is then ready.
+    pub(crate) struct Caught<C, F> {
+        #[pin]
+        step: Step<C, F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Where a [`Caught`] is: its call still to make, then the call's future.
+    #[project = StepProjection]
+    enum Step<C, F> {
+        Call { call: Option<C> },
+        Running { #[pin] running: F },
+    }
+}
+
+impl<T, E, C, F> Future for Caught<C, F>
+where
+    E: Into<BoxError>,
+    C: FnOnce() -> F,
+    F: Future<Output = Result<T, E>>,
+{
     type Output = Result<T, Failure>;
 
     fn poll(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        let call = self.project().call;
-        match catch_panic(|| call.poll(cx)) {
+        let mut step = self.project().step;
+        let polled = catch_panic(|| {
+            loop {
+                match step.as_mut().project() {
+                    StepProjection::Call { call } => {
+                        // Taken only once: a call that panicked made this future ready.
+                        let Some(call) = call.take() else {
+                            return std::task::Poll::Pending;
+                        };
+                        let running = call();
+                        step.set(Step::Running { running });
+                    }
+                    StepProjection::Running { running } => return running.poll(cx),
+                }
+            }
+        });
+        match polled {
             Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
             Ok(std::task::Poll::Ready(result)) => {
                 std::task::Poll::Ready(result.map_err(|error| Failure::Error(error.into())))

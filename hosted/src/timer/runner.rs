@@ -434,10 +434,7 @@ async fn run_tick<B: TickBody>(
 ) -> (Result<(), Failure>, Option<Instant>) {
     let (cx, end) = base.begin_unrecorded_run();
     let entry = log.map(|log| log.started(base.info().name(), tick));
-    let cx = cx.with_extension(tick);
-    // The body is called inside the catch, at the first poll: a body that panics before it
-    // returns its future fails the tick, like one whose future panics.
-    let result = call_caught_unbounded(async { body.call(cx).await }).await;
+    let result = call_caught_unbounded(|| body.call(cx.with_extension(tick))).await;
     let exit = if result.is_ok() {
         ScopeExit::Succeeded
     } else {

@@ -313,7 +313,7 @@ async fn read(
             core: Arc::clone(core),
             cx,
         };
-        let result = CatchUnwind::new(handler(text, client)).await;
+        let result = CatchUnwind::new(|| handler(text, client)).await;
         let exit = match &result {
             Ok(Ok(())) => ScopeExit::Succeeded,
             Ok(Err(error)) => {
