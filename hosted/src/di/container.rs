@@ -2,9 +2,7 @@
 //! resolution for a run. Scoped and transient values live in a [`Scope`](super::Scope) instead.
 
 use std::any::TypeId;
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::OnceCell;
@@ -12,37 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::provider::{AnyValue, Built, Disposer, Extract, Factory, ProvidedValue, Step, extract};
 use super::scope::{Claim, ScopeState};
+use super::type_index::TypeIndex;
 use super::{InjectError, Provider, RunContext, ScopeExit, ServiceLifetime};
 use crate::service::{ApplicationLifetime, ServiceInfo, ServiceKind};
 use crate::util::BoxFuture;
-
-/// Hashes a `TypeId` by taking the bits it hashes itself as: a `TypeId` is already a hash, so
-/// hashing it again on every resolution would be wasted work.
-#[derive(Default)]
-struct TypeIdHasher(u64);
-
-impl Hasher for TypeIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not reached for `TypeId`, which writes integers; kept correct all the same.
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 ^= value;
-    }
-
-    fn write_u128(&mut self, value: u128) {
-        #[allow(clippy::cast_possible_truncation, reason = "folding 128 bits into 64")]
-        let folded = (value as u64) ^ ((value >> 64) as u64);
-        self.0 ^= folded;
-    }
-}
 
 /// One registration, as the built container keeps it.
 struct Entry {
@@ -64,11 +35,8 @@ impl Entry {
     fn scoped_now(&self, cx: &RunContext) -> Option<Result<AnyValue, InjectError>> {
         let scope = cx.scope()?;
         let slot = self.scoped_slot;
-        if let Some(value) = scope.built_value(slot) {
-            return Some(Ok(value));
-        }
         if !matches!(self.factory, Some(Factory::Sync(_) | Factory::Stepwise(_))) {
-            return None;
+            return scope.built_value(slot).map(Ok);
         }
         match scope.claim(slot) {
             Claim::Ready(value) => Some(Ok(value)),
@@ -113,7 +81,7 @@ impl Entry {
 /// singleton before starting the first service, so building errors surface at startup.
 pub struct Container {
     /// Registration positions by type.
-    index: HashMap<TypeId, usize, BuildHasherDefault<TypeIdHasher>>,
+    index: TypeIndex,
     entries: Vec<Entry>,
     /// The context of values that no service owns.
     host_home: (ServiceInfo, CancellationToken),
@@ -146,8 +114,7 @@ impl Container {
             lifetime.stopping_token(),
         );
         let mut scoped_count = 0;
-        let mut index =
-            HashMap::with_capacity_and_hasher(providers.len(), BuildHasherDefault::default());
+        let mut index = TypeIndex::with_capacity(providers.len());
         let mut entries = Vec::with_capacity(providers.len());
         let mut disposables = Vec::new();
         for provider in providers {
@@ -299,7 +266,7 @@ impl Container {
     }
 
     fn position(&self, type_id: TypeId) -> Option<usize> {
-        self.index.get(&type_id).copied()
+        self.index.get(type_id)
     }
 
     /// The singleton at `position`, built now if this is the first request.

@@ -14,6 +14,7 @@ mod inject;
 pub(crate) mod provider;
 mod scope;
 mod site;
+mod type_index;
 
 pub(crate) use self::construct::Construct;
 pub use self::container::Container;

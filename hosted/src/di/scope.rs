@@ -6,8 +6,7 @@
 //! of their own with [`ScopeFactory`].
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use smallvec::SmallVec;
 use tokio::sync::Notify;
@@ -62,48 +61,40 @@ pub trait Dispose: Send + Sync + 'static {
     fn dispose(&self, exit: ScopeExit) -> impl Future<Output = ()> + Send;
 }
 
-/// The values of one scope: one cell per scoped registration of the container, laid out in the
-/// scope's own allocation (inline up to [`INLINE_SLOTS`]) and read without a lock, and, under a
-/// lock taken only when one is created, the transients and dispose hooks, in creation order.
+/// The values of one scope, under one lock: a cell per scoped registration of the container
+/// (inline up to [`INLINE_SLOTS`]), every value created in the scope in creation order, and the
+/// dispose hooks. A run's scope is used by the run's own task nearly always, so the lock is
+/// uncontended; one lock taken per resolution costs less than a set-once cell per value
+/// (`OnceLock::set` goes through `Once`), and keeps the creation order without atomics.
 pub(crate) struct ScopeState {
-    slots: SmallVec<[Slot; INLINE_SLOTS]>,
-    /// The slots in the order their values were created: `by_order[k]` is the `k`-th scoped
-    /// value's slot. Each slot is filled at most once, so `k` stays below `slots.len()`.
-    by_order: SmallVec<[AtomicUsize; INLINE_SLOTS]>,
-    /// How many slots were filled.
-    filled: AtomicUsize,
-    closed: AtomicBool,
-    /// The next value's place in creation order: values are released in reverse.
-    next: AtomicU32,
-    /// How many values with a dispose hook were created: without any, closing awaits nothing
-    /// and takes no lock.
-    disposable: AtomicUsize,
-    /// Transients and dispose hooks; locked only when one is created, and at close.
-    tail: Mutex<SmallVec<[Created; 2]>>,
-    /// Tasks waiting in [`Claim::Wait`]; the notification is skipped when there are none.
-    waiting: AtomicUsize,
+    values: Mutex<Values>,
     /// Wakes the tasks waiting for a value another task of the same scope is building.
     built: Notify,
+}
+
+struct Values {
+    cells: SmallVec<[Cell; INLINE_SLOTS]>,
+    /// Every value created in this scope, scoped and transient alike, in creation order: they
+    /// are released from the last.
+    created: SmallVec<[AnyValue; INLINE_SLOTS]>,
+    /// The dispose hooks, in creation order: they are awaited from the last.
+    disposers: Vec<Disposer>,
+    closed: bool,
+    /// How many tasks wait in [`Claim::Wait`]; the notification is skipped when none does.
+    waiting: usize,
 }
 
 /// How many scoped registrations a scope holds without a second allocation.
 const INLINE_SLOTS: usize = 6;
 
-/// One scoped registration's cell: claimed by the one task that builds it (`building`, which a
-/// successful build leaves set), then set once and read with an atomic load.
-#[derive(Default)]
-struct Slot {
-    building: AtomicBool,
-    /// Place in creation order, written before `value` is set.
-    created: AtomicU32,
-    value: OnceLock<AnyValue>,
-}
-
-/// A transient (with its value) or a scoped value's dispose hook (its value is in its slot).
-struct Created {
-    order: u32,
-    value: Option<AnyValue>,
-    disposer: Option<Disposer>,
+/// One scoped registration's state in a scope.
+#[derive(Clone, Copy)]
+enum Cell {
+    Empty,
+    /// Claimed by the one task building it.
+    Building,
+    /// Built: the value is `created[index]`.
+    Built(usize),
 }
 
 /// What a resolution finds in a scoped slot.
@@ -123,138 +114,112 @@ impl ScopeState {
     /// A scope with a cell for each of `slots` scoped registrations.
     pub(crate) fn new(slots: usize) -> Self {
         Self {
-            slots: (0..slots).map(|_| Slot::default()).collect(),
-            by_order: (0..slots).map(|_| AtomicUsize::new(usize::MAX)).collect(),
-            filled: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-            next: AtomicU32::new(0),
-            disposable: AtomicUsize::new(0),
-            tail: Mutex::new(SmallVec::new()),
-            waiting: AtomicUsize::new(0),
+            values: Mutex::new(Values {
+                cells: SmallVec::from_elem(Cell::Empty, slots),
+                created: SmallVec::new(),
+                disposers: Vec::new(),
+                closed: false,
+                waiting: 0,
+            }),
             built: Notify::new(),
         }
     }
 
-    fn lock_tail(&self) -> std::sync::MutexGuard<'_, SmallVec<[Created; 2]>> {
-        self.tail.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Values> {
+        self.values.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The value of `slot`, if it has been built in this open scope: an atomic load or two.
+    /// The value of `slot`, if it has been built in this open scope.
     pub(crate) fn built_value(&self, slot: usize) -> Option<AnyValue> {
-        if self.closed.load(Ordering::Acquire) {
-            return None;
+        let values = self.lock();
+        match values.cells.get(slot) {
+            Some(Cell::Built(index)) if !values.closed => values.created.get(*index).cloned(),
+            _ => None,
         }
-        self.slots.get(slot)?.value.get().cloned()
     }
 
     /// The value of `slot`, or what to do to get it; [`Claim::Build`] makes the caller its
     /// one builder.
     pub(crate) fn claim(&self, slot: usize) -> Claim {
-        if self.closed.load(Ordering::Acquire) {
+        let mut values = self.lock();
+        if values.closed {
             return Claim::Closed;
         }
-        let Some(cell) = self.slots.get(slot) else {
-            return Claim::Closed;
-        };
-        if let Some(value) = cell.value.get() {
-            return Claim::Ready(value.clone());
-        }
-        if cell
-            .building
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            // Built by another task between the look and the claim, then not released: a
-            // successful build leaves `building` set, so this claim found it free only if the
-            // value was never built.
-            return Claim::Build;
-        }
-        match cell.value.get() {
-            Some(value) => Claim::Ready(value.clone()),
-            None => Claim::Wait,
+        match values.cells.get(slot).copied() {
+            None => Claim::Closed,
+            Some(Cell::Built(index)) => match values.created.get(index) {
+                Some(value) => Claim::Ready(value.clone()),
+                None => Claim::Closed,
+            },
+            Some(Cell::Building) => Claim::Wait,
+            Some(Cell::Empty) => {
+                values.cells[slot] = Cell::Building;
+                Claim::Build
+            }
         }
     }
 
     /// Waits, after a [`Claim::Wait`], until the task building `slot` has filled or released
     /// it; the caller then claims again.
     pub(crate) async fn wait_for(&self, slot: usize) {
+        // Listening before the look: a fill after it wakes this listener.
         let built = self.built.notified();
-        // Counted after listening: a fill that misses the count is seen by the look below.
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        let cell = &self.slots[slot];
-        if cell.value.get().is_some()
-            || !cell.building.load(Ordering::SeqCst)
-            || self.closed.load(Ordering::SeqCst)
         {
-            return;
+            let mut values = self.lock();
+            if values.closed || !matches!(values.cells.get(slot), Some(Cell::Building)) {
+                return;
+            }
+            values.waiting += 1;
         }
         built.await;
     }
 
-    fn wake_waiters(&self) {
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if self.waiting.swap(0, Ordering::SeqCst) > 0 {
+    /// Wakes the waiters, if any, once the lock is released.
+    fn wake_waiters(&self, mut values: MutexGuard<'_, Values>) {
+        let waiting = std::mem::take(&mut values.waiting);
+        drop(values);
+        if waiting > 0 {
             self.built.notify_waiters();
         }
     }
 
     /// Stores the value built for a claimed slot and wakes the waiters.
     pub(crate) fn fill(&self, slot: usize, value: AnyValue, disposer: Option<Disposer>) {
-        let cell = &self.slots[slot];
-        match disposer {
-            None => {
-                let order = self.next.fetch_add(1, Ordering::Relaxed);
-                cell.created.store(order, Ordering::Relaxed);
-            }
-            Some(disposer) => {
-                let mut tail = self.lock_tail();
-                let order = self.next.fetch_add(1, Ordering::Relaxed);
-                cell.created.store(order, Ordering::Relaxed);
-                tail.push(Created {
-                    order,
-                    value: None,
-                    disposer: Some(disposer),
-                });
-                self.disposable.fetch_add(1, Ordering::Release);
-            }
+        let mut values = self.lock();
+        let index = values.created.len();
+        values.created.push(value);
+        values.disposers.extend(disposer);
+        if let Some(cell) = values.cells.get_mut(slot) {
+            *cell = Cell::Built(index);
         }
-        // The claim makes this task the slot's one writer.
-        let _ = cell.value.set(value);
-        let filled = self.filled.fetch_add(1, Ordering::Relaxed);
-        if let Some(place) = self.by_order.get(filled) {
-            place.store(slot, Ordering::Relaxed);
-        }
-        self.wake_waiters();
+        self.wake_waiters(values);
     }
 
     /// Gives up a claim whose build failed, so a waiter may try again.
     pub(crate) fn release_claim(&self, slot: usize) {
-        self.slots[slot].building.store(false, Ordering::SeqCst);
-        self.wake_waiters();
+        let mut values = self.lock();
+        if let Some(cell @ Cell::Building) = values.cells.get_mut(slot) {
+            *cell = Cell::Empty;
+        }
+        self.wake_waiters(values);
     }
 
     /// Records a transient built in this scope.
     pub(crate) fn created(&self, value: AnyValue, disposer: Option<Disposer>) {
-        let mut tail = self.lock_tail();
-        let order = self.next.fetch_add(1, Ordering::Relaxed);
-        if disposer.is_some() {
-            self.disposable.fetch_add(1, Ordering::Release);
-        }
-        tail.push(Created {
-            order,
-            value: Some(value),
-            disposer,
-        });
+        let mut values = self.lock();
+        values.created.push(value);
+        values.disposers.extend(disposer);
     }
 
     /// Closes the scope at once if none of its values has a dispose hook; otherwise leaves it
     /// open for [`close`](Self::close). The values are released, in reverse creation order,
     /// when the last context of the scope is gone (at once, for a run that kept none).
     pub(crate) fn close_now(&self) -> bool {
-        if self.disposable.load(Ordering::Acquire) > 0 {
+        let mut values = self.lock();
+        if !values.disposers.is_empty() {
             return false;
         }
-        self.closed.store(true, Ordering::Release);
+        values.closed = true;
         true
     }
 
@@ -262,17 +227,13 @@ impl ScopeState {
     /// by [`close_now`](Self::close_now). A `dispose` that panics does not keep the others from
     /// running; the panics are returned.
     pub(crate) async fn close(&self, exit: ScopeExit) -> Result<(), Failure> {
-        self.closed.store(true, Ordering::Release);
-        let disposers: SmallVec<[Disposer; 4]> = {
-            let mut tail = self.lock_tail();
-            self.disposable.store(0, Ordering::Release);
-            tail.iter_mut()
-                .rev()
-                .filter_map(|created| created.disposer.take())
-                .collect()
+        let disposers = {
+            let mut values = self.lock();
+            values.closed = true;
+            std::mem::take(&mut values.disposers)
         };
         let mut panics = Vec::new();
-        for disposer in disposers {
+        for disposer in disposers.into_iter().rev() {
             if let Err(message) = CatchUnwind::new(|| disposer(exit)).await {
                 panics.push(message);
             }
@@ -284,31 +245,14 @@ impl ScopeState {
 impl Drop for ScopeState {
     /// Releases the values in reverse creation order, scoped and transient alike.
     fn drop(&mut self) {
-        let tail = std::mem::take(self.tail.get_mut().unwrap_or_else(PoisonError::into_inner));
-        if tail.is_empty() {
-            // Only scoped values: their creation order is recorded, no sorting needed.
-            let filled = (*self.filled.get_mut()).min(self.by_order.len());
-            for place in self.by_order[..filled].iter_mut().rev() {
-                if let Some(slot) = self.slots.get_mut(*place.get_mut()) {
-                    drop(slot.value.take());
-                }
-            }
-            return;
-        }
-        let mut values: SmallVec<[(u32, AnyValue); INLINE_SLOTS]> = SmallVec::new();
-        for slot in &mut self.slots {
-            if let Some(value) = slot.value.take() {
-                values.push((*slot.created.get_mut(), value));
-            }
-        }
-        for created in tail {
-            drop(created.disposer);
-            if let Some(value) = created.value {
-                values.push((created.order, value));
-            }
-        }
-        values.sort_unstable_by_key(|(order, _)| std::cmp::Reverse(*order));
-        for value in values {
+        let values = self
+            .values
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The hooks of a scope never closed hold their values too: they go first, so the
+        // values' own order decides which is released last.
+        values.disposers.clear();
+        while let Some(value) = values.created.pop() {
             drop(value);
         }
     }
