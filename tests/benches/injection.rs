@@ -146,6 +146,14 @@ fn main() {
                 black_box(by_hand(&settings, &pool));
                 return;
             }
+            Ok("scope") => {
+                // An empty scope opened and ended: the part of the cost no resolution changes.
+                for _ in 0..ITERATIONS {
+                    let scope = scopes.create_scope();
+                    scope.end(ScopeExit::Succeeded).await;
+                }
+                return;
+            }
             Ok("none") => return,
             _ => {}
         }

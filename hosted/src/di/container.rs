@@ -177,7 +177,7 @@ impl Container {
     ) -> Option<Result<Arc<T>, InjectError>> {
         let entry = &self.entries[self.position(TypeId::of::<T>())?];
         let value = match entry.lifetime {
-            ServiceLifetime::Singleton => entry.singleton.get()?.clone(),
+            ServiceLifetime::Singleton => Arc::clone(entry.singleton.get()?),
             ServiceLifetime::Scoped => match entry.scoped_now(cx)? {
                 Ok(value) => value,
                 Err(error) => return Some(Err(error)),
@@ -186,7 +186,7 @@ impl Container {
         };
         let type_name = std::any::type_name::<T>();
         Some(
-            extract::<T>(&value, entry.extract)
+            extract::<T>(value, entry.extract)
                 .ok_or_else(|| InjectError::NotRegistered { type_name }),
         )
     }
@@ -202,7 +202,7 @@ impl Container {
         let (value, read) = self
             .resolve_erased(TypeId::of::<T>(), type_name, cx)
             .await?;
-        extract::<T>(&value, read).ok_or_else(|| InjectError::NotRegistered { type_name })
+        extract::<T>(value, read).ok_or_else(|| InjectError::NotRegistered { type_name })
     }
 
     async fn resolve_erased(
@@ -364,7 +364,7 @@ impl Container {
 
     /// A fresh scope sized for this container: a cell per scoped registration.
     pub(crate) fn new_scope(&self) -> Arc<ScopeState> {
-        Arc::new(ScopeState::new(self.scoped_count))
+        super::scope::fresh_scope(self.scoped_count)
     }
 }
 

@@ -72,7 +72,11 @@ impl RunEnd {
     /// The rest of [`finish`](Self::finish) for a scope whose values have dispose hooks.
     async fn close_and_record(self, exit: ScopeExit) -> Result<(), crate::service::Failure> {
         let closed = match self.scope {
-            Some(scope) => scope.close(exit).await,
+            Some(scope) => {
+                let closed = scope.close(exit).await;
+                super::scope::recycle(scope);
+                closed
+            }
             None => Ok(()),
         };
         if let Some((status, began)) = self.status {
@@ -93,6 +97,9 @@ impl RunEnd {
         }
         if let Some((status, began)) = self.status {
             status.run_ended(began, exit == ScopeExit::Succeeded);
+        }
+        if let Some(scope) = self.scope {
+            super::scope::recycle(scope);
         }
         None
     }
@@ -219,6 +226,11 @@ impl RunContext {
             scope: None,
             extensions: SmallVec::new(),
         }
+    }
+
+    /// Lets go of this context's scope: it resolves as outside any scope from now on.
+    pub(crate) fn leave_scope(&mut self) {
+        self.scope = None;
     }
 
     pub(crate) fn scope(&self) -> Option<&Arc<ScopeState>> {

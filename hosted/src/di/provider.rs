@@ -16,24 +16,30 @@ pub(crate) type AnyValue = Arc<dyn Any + Send + Sync>;
 
 /// Gets the `Arc<T>` back out of an [`AnyValue`]: monomorphic to one registration, it writes
 /// into the `Option<Arc<T>>` the resolver passes as `&mut dyn Any`, so the resolver can stay
-/// generic over unsized `T` while sized values are stored in a single allocation.
-pub(crate) type Extract = fn(&AnyValue, &mut dyn Any);
+/// generic over unsized `T` while sized values are stored in a single allocation. It takes the
+/// value's reference count over: a sized value is handed on without another count.
+pub(crate) type Extract = fn(AnyValue, &mut dyn Any);
 
-fn extract_sized<T: Send + Sync + 'static>(value: &AnyValue, out: &mut dyn Any) {
+fn extract_sized<T: Send + Sync + 'static>(value: AnyValue, out: &mut dyn Any) {
     if let Some(out) = out.downcast_mut::<Option<Arc<T>>>() {
-        *out = Arc::clone(value).downcast::<T>().ok();
+        *out = value.downcast::<T>().ok();
     }
 }
 
-fn extract_boxed<T: ?Sized + Send + Sync + 'static>(value: &AnyValue, out: &mut dyn Any) {
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "one signature with `extract_sized`, which hands the count on"
+)]
+fn extract_boxed<T: ?Sized + Send + Sync + 'static>(value: AnyValue, out: &mut dyn Any) {
     if let Some(out) = out.downcast_mut::<Option<Arc<T>>>() {
         *out = value.downcast_ref::<Arc<T>>().cloned();
     }
 }
 
 /// The `Arc<T>` in `value`, read through the registration's `extract`.
+#[inline]
 pub(crate) fn extract<T: ?Sized + Send + Sync + 'static>(
-    value: &AnyValue,
+    value: AnyValue,
     extract: Extract,
 ) -> Option<Arc<T>> {
     let mut out: Option<Arc<T>> = None;
@@ -278,7 +284,8 @@ impl Provider {
         self.disposable = true;
         let read = self.extract;
         let attach = move |mut built: Built| {
-            built.disposer = extract::<T>(&built.value, read).map(|value| disposer_of(&value));
+            built.disposer =
+                extract::<T>(built.value.clone(), read).map(|value| disposer_of(&value));
             built
         };
         self.value = match self.value {

@@ -5,8 +5,9 @@
 //! creation order, after its [`Dispose`] hook has been awaited. Long-lived services open scopes
 //! of their own with [`ScopeFactory`].
 
+use std::cell::RefCell;
 use std::future::Future;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use smallvec::SmallVec;
 use tokio::sync::Notify;
@@ -93,8 +94,9 @@ enum Cell {
     Empty,
     /// Claimed by the one task building it.
     Building,
-    /// Built: the value is `created[index]`.
-    Built(usize),
+    /// Built: the value is `created[index]` (a `u32` keeps the cells, which every scope
+    /// initialises, small).
+    Built(u32),
 }
 
 /// What a resolution finds in a scoped slot.
@@ -133,7 +135,9 @@ impl ScopeState {
     pub(crate) fn built_value(&self, slot: usize) -> Option<AnyValue> {
         let values = self.lock();
         match values.cells.get(slot) {
-            Some(Cell::Built(index)) if !values.closed => values.created.get(*index).cloned(),
+            Some(Cell::Built(index)) if !values.closed => {
+                values.created.get(*index as usize).cloned()
+            }
             _ => None,
         }
     }
@@ -147,7 +151,7 @@ impl ScopeState {
         }
         match values.cells.get(slot).copied() {
             None => Claim::Closed,
-            Some(Cell::Built(index)) => match values.created.get(index) {
+            Some(Cell::Built(index)) => match values.created.get(index as usize) {
                 Some(value) => Claim::Ready(value.clone()),
                 None => Claim::Closed,
             },
@@ -186,9 +190,12 @@ impl ScopeState {
     /// Stores the value built for a claimed slot and wakes the waiters.
     pub(crate) fn fill(&self, slot: usize, value: AnyValue, disposer: Option<Disposer>) {
         let mut values = self.lock();
-        let index = values.created.len();
+        // More values than a `u32` counts cannot be created in one scope: memory ends first.
+        let index = u32::try_from(values.created.len()).unwrap_or(u32::MAX);
         values.created.push(value);
-        values.disposers.extend(disposer);
+        if let Some(disposer) = disposer {
+            values.disposers.push(disposer);
+        }
         if let Some(cell) = values.cells.get_mut(slot) {
             *cell = Cell::Built(index);
         }
@@ -256,6 +263,72 @@ impl Drop for ScopeState {
             drop(value);
         }
     }
+}
+
+impl ScopeState {
+    /// How many scoped registrations this scope has cells for.
+    fn slots(&self) -> usize {
+        self.values
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .cells
+            .len()
+    }
+
+    /// Releases the values in reverse creation order and empties the cells, as a fresh scope.
+    fn reset(&mut self) {
+        let values = self
+            .values
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        values.disposers.clear();
+        while let Some(value) = values.created.pop() {
+            drop(value);
+        }
+        values.cells.fill(Cell::Empty);
+        values.closed = false;
+        values.waiting = 0;
+    }
+}
+
+/// How many ended scopes a thread keeps for its next runs.
+const SPARE_SCOPES: usize = 4;
+
+thread_local! {
+    /// Scopes whose runs ended on this thread, emptied, for the next runs here: a scoped run
+    /// then neither allocates nor frees its scope, and no other thread is involved.
+    static SPARE: RefCell<Vec<Arc<ScopeState>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A fresh scope with a cell for each of `slots` scoped registrations: one this thread ended
+/// earlier, or a new one.
+pub(crate) fn fresh_scope(slots: usize) -> Arc<ScopeState> {
+    let spare = SPARE
+        .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten();
+    match spare {
+        Some(scope) if scope.slots() == slots => scope,
+        _ => Arc::new(ScopeState::new(slots)),
+    }
+}
+
+/// Ends a closed scope: when nothing else holds it, its values are released now, in reverse
+/// creation order, and the emptied scope kept for this thread's next run; otherwise whatever
+/// holds it last releases them.
+pub(crate) fn recycle(mut scope: Arc<ScopeState>) {
+    let Some(state) = Arc::get_mut(&mut scope) else {
+        return;
+    };
+    // Released before the spare list is borrowed: a value's `Drop` may end a scope itself.
+    state.reset();
+    let _ = SPARE.try_with(|spare| {
+        if let Ok(mut spare) = spare.try_borrow_mut()
+            && spare.len() < SPARE_SCOPES
+        {
+            spare.push(scope);
+        }
+    });
 }
 
 /// Opens scopes by hand, for long-lived services that need several over their life (seed 001's
@@ -332,6 +405,9 @@ impl Scope {
     /// A scope none of whose values has a [`Dispose`] hook ends when `end` is called, without
     /// awaiting; the returned future then has nothing left to do.
     pub fn end(mut self, exit: ScopeExit) -> impl Future<Output = ()> + Send {
+        // The context lets go of the scope first: the run end then holds its last reference,
+        // and an emptied scope is kept for the next one.
+        self.cx.leave_scope();
         let rest = self.end.take().and_then(|end| end.finish_now(exit));
         // The context goes first: with the run end's, its reference was the scope's last, so
         // the values are released here (in reverse creation order) unless the scope had hooks.
@@ -361,5 +437,87 @@ impl Drop for Scope {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::{Claim, fresh_scope, recycle};
+
+    /// A value counting its drops.
+    struct Counted(Arc<AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn fill_first(scope: &super::ScopeState, drops: &Arc<AtomicUsize>) {
+        assert!(matches!(scope.claim(0), Claim::Build));
+        scope.fill(0, Arc::new(Counted(Arc::clone(drops))), None);
+    }
+
+    #[test]
+    fn an_ended_scope_releases_its_values_and_comes_back_empty() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let scope = fresh_scope(2);
+        fill_first(&scope, &drops);
+        assert!(scope.close_now());
+        let address = Arc::as_ptr(&scope);
+        recycle(scope);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "released when the scope ended"
+        );
+
+        let next = fresh_scope(2);
+        assert_eq!(Arc::as_ptr(&next), address, "the emptied scope is reused");
+        assert!(
+            matches!(next.claim(0), Claim::Build),
+            "nothing of the last run is left"
+        );
+        assert!(next.built_value(1).is_none());
+    }
+
+    #[test]
+    fn a_scope_something_still_holds_is_neither_emptied_nor_reused() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let scope = fresh_scope(1);
+        fill_first(&scope, &drops);
+        assert!(scope.close_now());
+        let held = Arc::clone(&scope);
+        recycle(scope);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            0,
+            "the holder keeps the values alive"
+        );
+
+        let next = fresh_scope(1);
+        assert!(!Arc::ptr_eq(&next, &held));
+        assert!(matches!(next.claim(0), Claim::Build));
+        drop(held);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "released by the last holder"
+        );
+    }
+
+    #[test]
+    fn a_spare_scope_of_another_size_is_not_reused() {
+        let scope = fresh_scope(1);
+        assert!(scope.close_now());
+        recycle(scope);
+        let next = fresh_scope(3);
+        assert!(
+            matches!(next.claim(2), Claim::Build),
+            "a cell for every registration"
+        );
     }
 }
