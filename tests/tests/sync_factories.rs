@@ -223,6 +223,13 @@ async fn what_needs_no_awaiting_is_had_without_a_future() {
     let running = started().await;
     let scope = running.scope_factory().create_scope();
     let cx = scope.context();
+    let builds = Arc::<Builds>::inject_now(cx)
+        .expect("a built singleton answers at once")
+        .unwrap();
+    assert!(Arc::ptr_eq(
+        &builds,
+        &running.get::<Builds>().await.unwrap()
+    ));
     let chained = Arc::<Chained>::inject_now(cx)
         .expect("sync factories over built singletons answer at once")
         .unwrap();
@@ -240,6 +247,56 @@ async fn what_needs_no_awaiting_is_had_without_a_future() {
         .expect("built now")
         .unwrap();
     assert!(Arc::ptr_eq(&after, &now));
+    scope.end(ScopeExit::Succeeded).await;
+    assert!(running.stop().await.is_success());
+}
+
+trait Greeter: Send + Sync {
+    fn greet(&self) -> &'static str;
+}
+
+struct English;
+
+impl Greeter for English {
+    fn greet(&self) -> &'static str {
+        "hello"
+    }
+}
+
+struct Answer(u64);
+
+#[tokio::test]
+async fn singletons_of_every_origin_are_had_without_a_future() {
+    use hosted::di::{Inject as _, Provider};
+
+    let running = Host::builder()
+        .provide(Provider::instance(Arc::new(English) as Arc<dyn Greeter>))
+        .provide(Provider::singleton(|_| async {
+            Ok::<_, BoxError>(Arc::new(Answer(42)))
+        }))
+        .build()
+        .expect("a valid host")
+        .start()
+        .await
+        .expect("a clean start");
+    let scope = running.scope_factory().create_scope();
+    let cx = scope.context();
+    let greeter = Arc::<dyn Greeter>::inject_now(cx)
+        .expect("an instance, a trait object, answers at once")
+        .unwrap();
+    assert_eq!(greeter.greet(), "hello");
+    assert!(Arc::ptr_eq(
+        &greeter,
+        &running.get::<dyn Greeter>().await.unwrap()
+    ));
+    let answer = Arc::<Answer>::inject_now(cx)
+        .expect("a singleton built at start answers at once")
+        .unwrap();
+    assert_eq!(answer.0, 42);
+    assert!(Arc::ptr_eq(
+        &answer,
+        &running.get::<Answer>().await.unwrap()
+    ));
     scope.end(ScopeExit::Succeeded).await;
     assert!(running.stop().await.is_success());
 }

@@ -1,14 +1,16 @@
 //! The built container: every registration with its lifetime, the singletons once built, and
 //! resolution for a run. Scoped and transient values live in a [`Scope`](super::Scope) instead.
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-use super::provider::{AnyValue, Built, Disposer, Extract, Factory, ProvidedValue, Step, extract};
+use super::provider::{
+    AnyValue, Built, Disposer, Extract, Factory, ProvidedValue, Share, Step, extract,
+};
 use super::scope::{Claim, ScopeState};
 use super::type_index::TypeIndex;
 use super::{InjectError, Provider, RunContext, ScopeExit, ServiceLifetime};
@@ -23,6 +25,9 @@ struct Entry {
     extract: Extract,
     /// For singletons: the value once built.
     singleton: OnceCell<AnyValue>,
+    /// For singletons: the value once built, as the `Arc<T>` its consumers receive.
+    shared: OnceLock<Box<dyn Any + Send + Sync>>,
+    share: Share,
     /// For scoped registrations: their slot in every scope.
     scoped_slot: usize,
     /// The context singletons are built in: their owning service's, or the host's.
@@ -136,6 +141,12 @@ impl Container {
                 lifetime: provider.lifetime,
                 factory,
                 extract: provider.extract,
+                shared: singleton
+                    .get()
+                    .and_then(|value| (provider.share)(value, provider.extract))
+                    .map(OnceLock::from)
+                    .unwrap_or_default(),
+                share: provider.share,
                 singleton,
                 scoped_slot,
                 home,
@@ -177,7 +188,14 @@ impl Container {
     ) -> Option<Result<Arc<T>, InjectError>> {
         let entry = &self.entries[self.position(TypeId::of::<T>())?];
         let value = match entry.lifetime {
-            ServiceLifetime::Singleton => Arc::clone(entry.singleton.get()?),
+            ServiceLifetime::Singleton => {
+                return entry
+                    .shared
+                    .get()?
+                    .downcast_ref::<Arc<T>>()
+                    .cloned()
+                    .map(Ok);
+            }
             ServiceLifetime::Scoped => match entry.scoped_now(cx)? {
                 Ok(value) => value,
                 Err(error) => return Some(Err(error)),
@@ -285,6 +303,9 @@ impl Container {
                         RunContext::new(info, stop, self.lifetime.clone(), Arc::clone(self), false);
                     let Built { value, disposer } = self.build(entry, &cx).await?;
                     self.dispose_at_end(disposer);
+                    if let Some(shared) = (entry.share)(&value, entry.extract) {
+                        let _ = entry.shared.set(shared);
+                    }
                     Ok::<_, InjectError>(value)
                 })
                 .await

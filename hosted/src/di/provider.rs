@@ -47,6 +47,17 @@ pub(crate) fn extract<T: ?Sized + Send + Sync + 'static>(
     out
 }
 
+/// A singleton's value as the `Arc<T>` its consumers receive, boxed once so that reading it is
+/// one checked downcast, with no [`Extract`] call: monomorphic to one registration.
+pub(crate) type Share = fn(&AnyValue, Extract) -> Option<Box<dyn Any + Send + Sync>>;
+
+fn share_typed<T: ?Sized + Send + Sync + 'static>(
+    value: &AnyValue,
+    read: Extract,
+) -> Option<Box<dyn Any + Send + Sync>> {
+    extract::<T>(Arc::clone(value), read).map(|value| Box::new(value) as Box<dyn Any + Send + Sync>)
+}
+
 /// Not public API: a value's [`Dispose`] hook, bound to the value, run at the end of its scope (or of the host,
 /// for singletons).
 #[doc(hidden)]
@@ -220,6 +231,7 @@ pub struct Provider {
     pub(crate) declare: fn(&mut Dependencies),
     pub(crate) value: ProvidedValue,
     pub(crate) extract: Extract,
+    pub(crate) share: Share,
     /// Whether values have a [`Dispose`] hook: a transient one then needs its run's scope.
     pub(crate) disposable: bool,
     /// Whether this is a hosted service's own type, which is always a singleton.
@@ -352,6 +364,7 @@ impl Provider {
             declare: |_| {},
             value,
             extract: |_, _| {},
+            share: |_, _| None,
             disposable: false,
             service_type: false,
         }
@@ -362,6 +375,7 @@ impl Provider {
         self.type_id = TypeId::of::<T>();
         self.type_name = std::any::type_name::<T>();
         self.extract = extract_boxed::<T>;
+        self.share = share_typed::<T>;
         self
     }
 
