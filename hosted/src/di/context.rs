@@ -241,18 +241,10 @@ impl RunContext {
     /// how a timer hands its tick information or a queue its item's sequence number to their
     /// `Inject` implementations. A second value of the same type replaces the first.
     #[must_use]
-    pub fn with_extension<T: Send + Sync + 'static>(self, value: T) -> Self {
-        self.with_shared_extension(Arc::new(value))
-    }
-
-    /// As [`with_extension`](Self::with_extension), with the value already in an `Arc`: a
-    /// runner that attaches a value to every run (a timer's tick) reuses one allocation while
-    /// the last run's context is gone.
-    #[must_use]
-    pub(crate) fn with_shared_extension<T: Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
+    pub fn with_extension<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         let type_id = TypeId::of::<T>();
         self.extensions.retain(|(existing, _)| *existing != type_id);
-        self.extensions.push((type_id, value));
+        self.extensions.push((type_id, Arc::new(value)));
         self
     }
 

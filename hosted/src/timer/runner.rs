@@ -268,7 +268,6 @@ impl<B: TickBody> TimerService<B> {
         let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
         // When the previous tick ended, if that was read.
         let mut ended = None;
-        let mut attached = None;
         loop {
             let Some(due) = cursor.due() else {
                 self.cx.info().activity().set_next_due(None);
@@ -312,7 +311,7 @@ impl<B: TickBody> TimerService<B> {
                 run_tick(
                     &*self.body,
                     &self.cx,
-                    attach(&mut attached, tick),
+                    tick,
                     self.log.as_deref(),
                     self.status.as_deref(),
                 ),
@@ -336,7 +335,6 @@ impl<B: TickBody> TimerService<B> {
         let mut offset = self.jitter();
         let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
         let mut running: JoinSet<(u64, Result<(), Failure>)> = JoinSet::new();
-        let mut attached = None;
         let mut escalated = None;
         // When the last tick started, filling the last free slot.
         let mut full_since = Instant::now();
@@ -381,12 +379,10 @@ impl<B: TickBody> TimerService<B> {
             let status = self.status.clone();
             full_since = now;
             let span = self.span(tick.number);
-            let tick = attach(&mut attached, tick);
             running.spawn(in_run(span, async move {
-                let number = tick.number;
                 let (result, _) =
                     run_tick(&*body, &cx, tick, log.as_deref(), status.as_deref()).await;
-                (number, result)
+                (tick.number, result)
             }));
         }
         while let Some(joined) = running.join_next().await {
@@ -425,16 +421,6 @@ impl<B: TickBody> HostedService for TimerService<B> {
     }
 }
 
-/// `tick`, in the allocation the last tick was attached to its run in when that run's context
-/// is gone (ticks in turn: always, from the second on), or in a new one.
-fn attach(kept: &mut Option<Arc<Tick>>, tick: Tick) -> Arc<Tick> {
-    match kept.as_mut().and_then(Arc::get_mut) {
-        Some(last) => *last = tick,
-        None => *kept = Some(Arc::new(tick)),
-    }
-    kept.clone().unwrap_or_else(|| Arc::new(tick))
-}
-
 /// One tick: a fresh run (and scope) with the tick attached, the body called with its panics
 /// caught, the scope closed with the outcome, the run recorded in the status from the tick's
 /// start to its end. Returns the outcome and the end, when it was read (for the status or the
@@ -442,14 +428,13 @@ fn attach(kept: &mut Option<Arc<Tick>>, tick: Tick) -> Arc<Tick> {
 async fn run_tick<B: TickBody>(
     body: &B,
     base: &RunContext,
-    tick: Arc<Tick>,
+    tick: Tick,
     log: Option<&TickLog>,
     status: Option<&crate::status::ServiceStatus>,
 ) -> (Result<(), Failure>, Option<Instant>) {
     let (cx, end) = base.begin_unrecorded_run();
-    let entry = log.map(|log| log.started(base.info().name(), *tick));
-    let started = tick.started;
-    let result = call_caught_unbounded(|| body.call(cx.with_shared_extension(tick))).await;
+    let entry = log.map(|log| log.started(base.info().name(), tick));
+    let result = call_caught_unbounded(|| body.call(cx.with_extension(tick))).await;
     let exit = if result.is_ok() {
         ScopeExit::Succeeded
     } else {
@@ -459,7 +444,7 @@ async fn run_tick<B: TickBody>(
     let result = result.and(disposed);
     let ended = (status.is_some() || log.is_some()).then(Instant::now);
     if let (Some(status), Some(ended)) = (status, ended) {
-        status.run_ended_between(started, ended, result.is_ok());
+        status.run_ended_between(tick.started, ended, result.is_ok());
     }
     if let (Some(log), Some(entry), Some(ended)) = (log, entry, ended) {
         log.finished(entry, ended, result.is_ok());
@@ -830,36 +815,6 @@ fn slots_before(first: Instant, period: Duration, end: Instant) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn numbered(number: u64) -> Tick {
-        let now = Instant::now();
-        Tick {
-            number,
-            scheduled: now,
-            scheduled_at: SystemTime::now(),
-            started: now,
-            missed: 0,
-        }
-    }
-
-    #[test]
-    fn a_tick_reuses_the_last_ticks_allocation_only_once_its_run_let_go() {
-        let mut kept = None;
-        let first = attach(&mut kept, numbered(1));
-        // The first run still holds its tick: the second is attached in a new allocation.
-        let second = attach(&mut kept, numbered(2));
-        assert_eq!((first.number, second.number), (1, 2));
-        assert!(!Arc::ptr_eq(&first, &second));
-        let address = Arc::as_ptr(&second);
-        drop((first, second));
-        let third = attach(&mut kept, numbered(3));
-        assert_eq!(third.number, 3);
-        assert_eq!(
-            Arc::as_ptr(&third),
-            address,
-            "the second's allocation, let go"
-        );
-    }
 
     #[test]
     fn slots_are_counted_on_the_grid() {
