@@ -131,6 +131,26 @@ impl ScopeState {
         self.values.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn values_mut(&mut self) -> &mut Values {
+        self.values
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many scoped registrations this scope has cells for.
+    fn slots(&self) -> usize {
+        self.lock().cells.len()
+    }
+
+    /// Releases the values, in reverse creation order, and empties the cells: a fresh scope.
+    fn reset(&mut self) {
+        let values = self.values_mut();
+        values.release();
+        values.cells.fill(Cell::Empty);
+        values.closed = false;
+        values.waiting = 0;
+    }
+
     /// The value of `slot`, if it has been built in this open scope.
     pub(crate) fn built_value(&self, slot: usize) -> Option<AnyValue> {
         let values = self.lock();
@@ -250,44 +270,20 @@ impl ScopeState {
 }
 
 impl Drop for ScopeState {
-    /// Releases the values in reverse creation order, scoped and transient alike.
     fn drop(&mut self) {
-        let values = self
-            .values
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
-        // The hooks of a scope never closed hold their values too: they go first, so the
-        // values' own order decides which is released last.
-        values.disposers.clear();
-        while let Some(value) = values.created.pop() {
-            drop(value);
-        }
+        self.values_mut().release();
     }
 }
 
-impl ScopeState {
-    /// How many scoped registrations this scope has cells for.
-    fn slots(&self) -> usize {
-        self.values
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .cells
-            .len()
-    }
-
-    /// Releases the values in reverse creation order and empties the cells, as a fresh scope.
-    fn reset(&mut self) {
-        let values = self
-            .values
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
-        values.disposers.clear();
-        while let Some(value) = values.created.pop() {
+impl Values {
+    /// Releases the values in reverse creation order, scoped and transient alike.
+    fn release(&mut self) {
+        // The hooks of a scope never closed hold their values too: they go first, so the
+        // values' own order decides which is released last.
+        self.disposers.clear();
+        while let Some(value) = self.created.pop() {
             drop(value);
         }
-        values.cells.fill(Cell::Empty);
-        values.closed = false;
-        values.waiting = 0;
     }
 }
 
@@ -405,12 +401,11 @@ impl Scope {
     /// A scope none of whose values has a [`Dispose`] hook ends when `end` is called, without
     /// awaiting; the returned future then has nothing left to do.
     pub fn end(mut self, exit: ScopeExit) -> impl Future<Output = ()> + Send {
-        // The context lets go of the scope first: the run end then holds its last reference,
-        // and an emptied scope is kept for the next one.
+        // The context lets go of the scope first: the run end then holds its last reference
+        // (unless a clone of the context was kept), so without hooks the values are released
+        // here, in reverse creation order, and the emptied scope kept for the next one.
         self.cx.leave_scope();
         let rest = self.end.take().and_then(|end| end.finish_now(exit));
-        // The context goes first: with the run end's, its reference was the scope's last, so
-        // the values are released here (in reverse creation order) unless the scope had hooks.
         drop(self);
         async move {
             if let Some(end) = rest

@@ -11,23 +11,26 @@ pub(super) struct TypeIndex {
     slots: Box<[Option<(TypeId, usize)>]>,
     /// `slots.len() - 1`; the length is a power of two.
     mask: usize,
+    /// How many types are recorded: at most half the slots.
+    len: usize,
 }
 
 impl TypeIndex {
-    /// A table with room for `registrations` types.
+    /// A table with room for `registrations` types (it grows if more are inserted).
     pub(super) fn with_capacity(registrations: usize) -> Self {
         let len = (registrations * 2).max(8).next_power_of_two();
         Self {
             slots: vec![None; len].into_boxed_slice(),
             mask: len - 1,
+            len: 0,
         }
     }
 
     /// Records `position` for `type_id`, in place of an earlier one.
-    ///
-    /// # Panics
-    /// When the table is already half full: [`with_capacity`](Self::with_capacity) sizes it.
     pub(super) fn insert(&mut self, type_id: TypeId, position: usize) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
         let mut index = bits(type_id) & self.mask;
         loop {
             match &mut self.slots[index] {
@@ -38,10 +41,21 @@ impl TypeIndex {
                 Some(_) => index = (index + 1) & self.mask,
                 empty @ None => {
                     *empty = Some((type_id, position));
+                    self.len += 1;
                     return;
                 }
             }
         }
+    }
+
+    /// Twice the slots, every type recorded again: the table stays at most half full, so a
+    /// probe always ends.
+    fn grow(&mut self) {
+        let mut grown = Self::with_capacity(self.slots.len());
+        for (type_id, position) in self.slots.iter().flatten() {
+            grown.insert(*type_id, *position);
+        }
+        *self = grown;
     }
 
     /// The position recorded for `type_id`.
@@ -118,13 +132,14 @@ mod tests {
     }
 
     #[test]
-    fn a_full_table_of_colliding_types_still_finds_each() {
-        // Many more types than the smallest table's slots: collisions and wrap-around probes.
+    fn types_past_the_tables_room_are_each_found() {
+        // More types than the smallest table's slots, and than it was sized for: collisions,
+        // wrap-around probes and growth.
         macro_rules! ids {
             ($($name:ident)*) => {{ $(struct $name;)* vec![$(TypeId::of::<$name>()),*] }};
         }
         let ids = ids!(T0 T1 T2 T3 T4 T5 T6 T7 T8 T9 T10 T11 T12 T13 T14 T15 T16 T17 T18 T19);
-        let mut index = TypeIndex::with_capacity(ids.len());
+        let mut index = TypeIndex::with_capacity(3);
         for (position, id) in ids.iter().enumerate() {
             index.insert(*id, position);
         }
