@@ -336,7 +336,10 @@ impl HostBuilder {
         let planned: Vec<Planned> = order
             .into_iter()
             .filter_map(|position| services[position].take())
-            .map(|(service, needs_scope)| planned(service, needs_scope, &default_policy, &status))
+            .map({
+                let mut policies = SharedPolicies::new(default_policy);
+                move |(service, needs_scope)| planned(service, needs_scope, &mut policies, &status)
+            })
             .collect();
         let lifetime = ApplicationLifetime::new();
         let container = container(providers, &lifetime, &planned);
@@ -666,11 +669,46 @@ fn missing(
         .collect()
 }
 
+/// The failure policies services declare, one allocation for each distinct one: every timer
+/// declares `ignore` (the timers' default), and 10,000 timers would otherwise hold 10,000
+/// copies.
+struct SharedPolicies {
+    /// The host's default first; at most [`Self::KEPT`] of them.
+    known: Vec<Arc<FailurePolicy>>,
+}
+
+impl SharedPolicies {
+    /// How many distinct policies are shared; past them (restart policies with parameters of
+    /// their own, say), each service gets its own.
+    const KEPT: usize = 16;
+
+    fn new(default: Arc<FailurePolicy>) -> Self {
+        Self {
+            known: vec![default],
+        }
+    }
+
+    /// The shared `policy`, or the default when the service declared none.
+    fn get(&mut self, policy: Option<FailurePolicy>) -> Arc<FailurePolicy> {
+        let Some(policy) = policy else {
+            return Arc::clone(&self.known[0]);
+        };
+        if let Some(known) = self.known.iter().find(|known| ***known == policy) {
+            return Arc::clone(known);
+        }
+        let policy = Arc::new(policy);
+        if self.known.len() < Self::KEPT {
+            self.known.push(Arc::clone(&policy));
+        }
+        policy
+    }
+}
+
 /// A checked service, ready to be built when the host starts.
 fn planned(
     service: ServiceDescriptor,
     needs_scope: bool,
-    default_policy: &Arc<FailurePolicy>,
+    policies: &mut SharedPolicies,
     status: &HostStatus,
 ) -> Planned {
     let info = ServiceInfo::new(
@@ -678,10 +716,7 @@ fn planned(
         service.kind,
         service.order,
         service.after,
-        match service.policy {
-            Some(policy) if policy != **default_policy => Arc::new(policy),
-            _ => Arc::clone(default_policy),
-        },
+        policies.get(service.policy),
         service.source,
         service.settings,
     );
@@ -698,7 +733,38 @@ fn planned(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
+
+    use super::SharedPolicies;
+    use crate::service::{FailurePolicy, RestartPolicy};
+
+    #[test]
+    fn services_with_the_same_policy_share_one() {
+        let mut policies = SharedPolicies::new(Arc::new(FailurePolicy::StopHost));
+        let default = policies.get(None);
+        assert_eq!(*default, FailurePolicy::StopHost);
+        assert!(Arc::ptr_eq(&default, &policies.get(None)));
+        assert!(Arc::ptr_eq(
+            &default,
+            &policies.get(Some(FailurePolicy::StopHost))
+        ));
+        let ignore = policies.get(Some(FailurePolicy::Ignore));
+        assert_eq!(*ignore, FailurePolicy::Ignore);
+        assert!(Arc::ptr_eq(
+            &ignore,
+            &policies.get(Some(FailurePolicy::Ignore))
+        ));
+        // Past the ones kept, each gets its own, still the one it declared.
+        for restarts in 0..40 {
+            let declared = FailurePolicy::Restart(RestartPolicy::new().with_max_restarts(restarts));
+            assert_eq!(*policies.get(Some(declared.clone())), declared);
+        }
+        assert!(Arc::ptr_eq(
+            &ignore,
+            &policies.get(Some(FailurePolicy::Ignore))
+        ));
+    }
 
     use crate::di::RunContext;
     use crate::host::Host;
