@@ -89,9 +89,9 @@ impl RunEnd {
 impl RunEnd {
     /// Finishes the run at once when nothing needs awaiting (no value with a dispose hook);
     /// otherwise hands the run end back for [`finish`](Self::finish).
-    pub(crate) fn finish_now(self, exit: ScopeExit) -> Option<Self> {
-        if let Some(scope) = &self.scope
-            && !scope.close_now()
+    pub(crate) fn finish_now(mut self, exit: ScopeExit) -> Option<Self> {
+        if let Some(scope) = &mut self.scope
+            && !ScopeState::close_now(scope)
         {
             return Some(self);
         }

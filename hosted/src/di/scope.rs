@@ -241,13 +241,12 @@ impl ScopeState {
     /// Closes the scope at once if none of its values has a dispose hook; otherwise leaves it
     /// open for [`close`](Self::close). The values are released, in reverse creation order,
     /// when the last context of the scope is gone (at once, for a run that kept none).
-    pub(crate) fn close_now(&self) -> bool {
-        let mut values = self.lock();
-        if !values.disposers.is_empty() {
-            return false;
+    pub(crate) fn close_now(scope: &mut Arc<Self>) -> bool {
+        // Held by the run's end alone, the usual case: nothing else can reach it, so no lock.
+        if let Some(state) = Arc::get_mut(scope) {
+            return state.values_mut().close_unless_disposing();
         }
-        values.closed = true;
-        true
+        scope.lock().close_unless_disposing()
     }
 
     /// Awaits the dispose hooks in reverse creation order; the values are released after, as
@@ -276,6 +275,15 @@ impl Drop for ScopeState {
 }
 
 impl Values {
+    /// Marks the scope closed, unless one of its values has a dispose hook to await first.
+    fn close_unless_disposing(&mut self) -> bool {
+        if !self.disposers.is_empty() {
+            return false;
+        }
+        self.closed = true;
+        true
+    }
+
     /// Releases the values in reverse creation order, scoped and transient alike.
     fn release(&mut self) {
         // The hooks of a scope never closed hold their values too: they go first, so the
@@ -440,7 +448,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::{Claim, fresh_scope, recycle};
+    use super::{Claim, ScopeState, fresh_scope, recycle};
 
     /// A value counting its drops.
     struct Counted(Arc<AtomicUsize>);
@@ -459,9 +467,9 @@ mod tests {
     #[test]
     fn an_ended_scope_releases_its_values_and_comes_back_empty() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let scope = fresh_scope(2);
+        let mut scope = fresh_scope(2);
         fill_first(&scope, &drops);
-        assert!(scope.close_now());
+        assert!(ScopeState::close_now(&mut scope));
         let address = Arc::as_ptr(&scope);
         recycle(scope);
         assert_eq!(
@@ -482,10 +490,14 @@ mod tests {
     #[test]
     fn a_scope_something_still_holds_is_neither_emptied_nor_reused() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let scope = fresh_scope(1);
+        let mut scope = fresh_scope(1);
         fill_first(&scope, &drops);
-        assert!(scope.close_now());
         let held = Arc::clone(&scope);
+        assert!(ScopeState::close_now(&mut scope), "closed under the lock");
+        assert!(
+            held.built_value(0).is_none(),
+            "a closed scope answers nothing"
+        );
         recycle(scope);
         assert_eq!(
             drops.load(Ordering::SeqCst),
@@ -506,8 +518,8 @@ mod tests {
 
     #[test]
     fn a_spare_scope_of_another_size_is_not_reused() {
-        let scope = fresh_scope(1);
-        assert!(scope.close_now());
+        let mut scope = fresh_scope(1);
+        assert!(ScopeState::close_now(&mut scope));
         recycle(scope);
         let next = fresh_scope(3);
         assert!(
