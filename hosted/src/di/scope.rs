@@ -459,7 +459,7 @@ mod tests {
         }
     }
 
-    fn fill_first(scope: &super::ScopeState, drops: &Arc<AtomicUsize>) {
+    fn fill_first(scope: &ScopeState, drops: &Arc<AtomicUsize>) {
         assert!(matches!(scope.claim(0), Claim::Build));
         scope.fill(0, Arc::new(Counted(Arc::clone(drops))), None);
     }
