@@ -137,16 +137,15 @@ impl ScopeState {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// How many scoped registrations this scope has cells for.
-    fn slots(&self) -> usize {
-        self.lock().cells.len()
-    }
-
     /// Releases the values, in reverse creation order, and empties the cells: a fresh scope.
     fn reset(&mut self) {
         let values = self.values_mut();
-        values.release();
-        values.cells.fill(Cell::Empty);
+        // Nothing created, no hook either; and no cell is being built in a scope nothing else
+        // holds, so every cell is empty already.
+        if !values.created.is_empty() {
+            values.release();
+            values.cells.fill(Cell::Empty);
+        }
         values.closed = false;
         values.waiting = 0;
     }
@@ -311,10 +310,12 @@ pub(crate) fn fresh_scope(slots: usize) -> Arc<ScopeState> {
         .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
         .ok()
         .flatten();
-    match spare {
-        Some(scope) if scope.slots() == slots => scope,
-        _ => Arc::new(ScopeState::new(slots)),
+    if let Some(mut scope) = spare
+        && Arc::get_mut(&mut scope).is_some_and(|state| state.values_mut().cells.len() == slots)
+    {
+        return scope;
     }
+    Arc::new(ScopeState::new(slots))
 }
 
 /// Ends a closed scope: when nothing else holds it, its values are released now, in reverse
