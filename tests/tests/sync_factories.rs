@@ -300,3 +300,40 @@ async fn singletons_of_every_origin_are_had_without_a_future() {
     scope.end(ScopeExit::Succeeded).await;
     assert!(running.stop().await.is_success());
 }
+
+struct Abandoned;
+
+#[tokio::test]
+async fn a_build_dropped_midway_leaves_the_value_to_the_next_resolution() {
+    use hosted::di::Provider;
+    use std::time::Duration;
+
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let running = Host::builder()
+        .provide(Provider::scoped(|_| async {
+            if CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, BoxError>(Arc::new(Abandoned))
+        }))
+        .build()
+        .expect("a valid host")
+        .start()
+        .await
+        .expect("a clean start");
+    let scope = running.scope_factory().create_scope();
+    let first =
+        tokio::time::timeout(Duration::from_millis(50), scope.resolve::<Arc<Abandoned>>()).await;
+    assert!(
+        first.is_err(),
+        "the first build never ends; its future is dropped"
+    );
+    let second = tokio::time::timeout(Duration::from_secs(5), scope.resolve::<Arc<Abandoned>>())
+        .await
+        .expect("the dropped build gave its claim up: nobody waits for it")
+        .unwrap();
+    assert_eq!(CALLS.load(Ordering::SeqCst), 2);
+    drop(second);
+    scope.end(ScopeExit::Succeeded).await;
+    assert!(running.stop().await.is_success());
+}

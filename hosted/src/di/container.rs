@@ -46,19 +46,13 @@ impl Entry {
         match scope.claim(slot) {
             Claim::Ready(value) => Some(Ok(value)),
             Claim::Wait | Claim::Closed => None,
-            Claim::Build => match self.build_now(cx) {
-                Some(Ok(Built { value, disposer })) => {
-                    scope.fill(slot, value.clone(), disposer);
+            // Dropped unfilled, the claim gives the cell up.
+            Claim::Build(claim) => match self.build_now(cx)? {
+                Ok(Built { value, disposer }) => {
+                    claim.fill(value.clone(), disposer);
                     Some(Ok(value))
                 }
-                Some(Err(error)) => {
-                    scope.release_claim(slot);
-                    Some(Err(error))
-                }
-                None => {
-                    scope.release_claim(slot);
-                    None
-                }
+                Err(error) => Some(Err(error)),
             },
         }
     }
@@ -267,17 +261,12 @@ impl Container {
                 Claim::Ready(value) => return Ok(value),
                 Claim::Closed => return Err(InjectError::OutsideScope { type_name }),
                 Claim::Wait => scope.wait_for(slot).await,
-                Claim::Build => {
-                    return match self.build(entry, cx).await {
-                        Ok(Built { value, disposer }) => {
-                            scope.fill(slot, value.clone(), disposer);
-                            Ok(value)
-                        }
-                        Err(error) => {
-                            scope.release_claim(slot);
-                            Err(error)
-                        }
-                    };
+                Claim::Build(claim) => {
+                    // A failed build, or this future dropped midway, drops the claim unfilled:
+                    // the cell is given up, and a waiter builds it instead.
+                    let Built { value, disposer } = self.build(entry, cx).await?;
+                    claim.fill(value.clone(), disposer);
+                    return Ok(value);
                 }
             }
         }

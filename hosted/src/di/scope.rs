@@ -100,16 +100,38 @@ enum Cell {
 }
 
 /// What a resolution finds in a scoped slot.
-pub(crate) enum Claim {
+pub(crate) enum Claim<'a> {
     /// The value, built earlier in this scope.
     Ready(AnyValue),
-    /// Nothing yet: the caller builds it, then calls [`ScopeState::fill`] or
-    /// [`ScopeState::release_claim`].
-    Build,
+    /// Nothing yet: the caller builds it and fills the cell through the claim.
+    Build(Claimed<'a>),
     /// Another task of this scope is building it: see [`ScopeState::wait_for`].
     Wait,
     /// The scope has ended.
     Closed,
+}
+
+/// The one claim on a scoped cell, held while its value is built. Dropped without
+/// [`fill`](Self::fill) (the build failed, panicked, or its future was dropped midway), it gives
+/// the cell up and wakes the waiters, so one of them builds it instead of waiting for ever.
+#[must_use = "a claim is given up when dropped"]
+pub(crate) struct Claimed<'a> {
+    scope: &'a ScopeState,
+    slot: usize,
+}
+
+impl Claimed<'_> {
+    /// Stores the value built and wakes the waiters.
+    pub(crate) fn fill(self, value: AnyValue, disposer: Option<Disposer>) {
+        let claim = std::mem::ManuallyDrop::new(self);
+        claim.scope.fill(claim.slot, value, disposer);
+    }
+}
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        self.scope.release_claim(self.slot);
+    }
 }
 
 impl ScopeState {
@@ -140,12 +162,10 @@ impl ScopeState {
     /// Releases the values, in reverse creation order, and empties the cells: a fresh scope.
     fn reset(&mut self) {
         let values = self.values_mut();
-        // Nothing created, no hook either; and no cell is being built in a scope nothing else
-        // holds, so every cell is empty already.
         if !values.created.is_empty() {
             values.release();
-            values.cells.fill(Cell::Empty);
         }
+        values.cells.fill(Cell::Empty);
         values.closed = false;
         values.waiting = 0;
     }
@@ -163,7 +183,7 @@ impl ScopeState {
 
     /// The value of `slot`, or what to do to get it; [`Claim::Build`] makes the caller its
     /// one builder.
-    pub(crate) fn claim(&self, slot: usize) -> Claim {
+    pub(crate) fn claim(&self, slot: usize) -> Claim<'_> {
         let mut values = self.lock();
         if values.closed {
             return Claim::Closed;
@@ -177,7 +197,7 @@ impl ScopeState {
             Some(Cell::Building) => Claim::Wait,
             Some(Cell::Empty) => {
                 values.cells[slot] = Cell::Building;
-                Claim::Build
+                Claim::Build(Claimed { scope: self, slot })
             }
         }
     }
@@ -207,7 +227,7 @@ impl ScopeState {
     }
 
     /// Stores the value built for a claimed slot and wakes the waiters.
-    pub(crate) fn fill(&self, slot: usize, value: AnyValue, disposer: Option<Disposer>) {
+    fn fill(&self, slot: usize, value: AnyValue, disposer: Option<Disposer>) {
         let mut values = self.lock();
         // More values than a `u32` counts cannot be created in one scope: memory ends first.
         let index = u32::try_from(values.created.len()).unwrap_or(u32::MAX);
@@ -222,7 +242,7 @@ impl ScopeState {
     }
 
     /// Gives up a claim whose build failed, so a waiter may try again.
-    pub(crate) fn release_claim(&self, slot: usize) {
+    fn release_claim(&self, slot: usize) {
         let mut values = self.lock();
         if let Some(cell @ Cell::Building) = values.cells.get_mut(slot) {
             *cell = Cell::Empty;
@@ -461,8 +481,10 @@ mod tests {
     }
 
     fn fill_first(scope: &ScopeState, drops: &Arc<AtomicUsize>) {
-        assert!(matches!(scope.claim(0), Claim::Build));
-        scope.fill(0, Arc::new(Counted(Arc::clone(drops))), None);
+        let Claim::Build(claim) = scope.claim(0) else {
+            panic!("a fresh scope's cell is free");
+        };
+        claim.fill(Arc::new(Counted(Arc::clone(drops))), None);
     }
 
     #[test]
@@ -482,7 +504,7 @@ mod tests {
         let next = fresh_scope(2);
         assert_eq!(Arc::as_ptr(&next), address, "the emptied scope is reused");
         assert!(
-            matches!(next.claim(0), Claim::Build),
+            matches!(next.claim(0), Claim::Build(_)),
             "nothing of the last run is left"
         );
         assert!(next.built_value(1).is_none());
@@ -508,7 +530,7 @@ mod tests {
 
         let next = fresh_scope(1);
         assert!(!Arc::ptr_eq(&next, &held));
-        assert!(matches!(next.claim(0), Claim::Build));
+        assert!(matches!(next.claim(0), Claim::Build(_)));
         drop(held);
         assert_eq!(
             drops.load(Ordering::SeqCst),
@@ -524,7 +546,7 @@ mod tests {
         recycle(scope);
         let next = fresh_scope(3);
         assert!(
-            matches!(next.claim(2), Claim::Build),
+            matches!(next.claim(2), Claim::Build(_)),
             "a cell for every registration"
         );
     }
