@@ -285,18 +285,20 @@ impl HostedService for ClusterTimer {
             };
             backoff = Duration::from_millis(100);
             let from = match cursor {
-                Some(cursor) => cursor,
+                // Ticks that passed while this replica was busy or cut off are skipped here:
+                // another replica ran them, or they were missed.
+                Some(cursor) => cursor.max(clock.now()),
+                // Back-filled up to there: a tick that came due since the back-fill last read
+                // the clock runs next, late, rather than being skipped as passed.
                 None => match self.backfill(clock).await {
-                    Ok(now) => now,
+                    Ok(resume) => resume,
                     Err(error) => {
                         tracing::warn!(%error, "cannot back-fill the missed ticks");
                         clock.now()
                     }
                 },
             };
-            // Ticks that passed while this replica was busy or cut off are skipped here: another
-            // replica ran them, or they were missed.
-            let Some(due) = self.slots.next_after(from.max(clock.now())) else {
+            let Some(due) = self.slots.next_after(from) else {
                 stop.cancelled().await;
                 return Ok(());
             };
