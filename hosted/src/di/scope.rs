@@ -294,6 +294,11 @@ impl Drop for ScopeState {
 }
 
 impl Values {
+    /// Whether the lists hold no more room than a run's scope usually needs.
+    fn small(&self) -> bool {
+        !self.created.spilled() && self.disposers.capacity() <= INLINE_SLOTS
+    }
+
     /// Marks the scope closed, unless one of its values has a dispose hook to await first.
     fn close_unless_disposing(&mut self) -> bool {
         if !self.disposers.is_empty() {
@@ -347,6 +352,11 @@ pub(crate) fn recycle(mut scope: Arc<ScopeState>) {
     };
     // Released before the spare list is borrowed: a value's `Drop` may end a scope itself.
     state.reset();
+    if !state.values_mut().small() {
+        // A scope that made many values (a long-lived scope opened by hand, say) would keep
+        // their room for ever in the spare list: it is freed instead.
+        return;
+    }
     let _ = SPARE.try_with(|spare| {
         if let Ok(mut spare) = spare.try_borrow_mut()
             && spare.len() < SPARE_SCOPES
@@ -537,6 +547,29 @@ mod tests {
             1,
             "released by the last holder"
         );
+    }
+
+    #[test]
+    fn a_scope_that_made_many_values_is_freed_rather_than_kept() {
+        let spares = || super::SPARE.with(|spare| spare.borrow().len());
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut scope = fresh_scope(1);
+        for _ in 0..100 {
+            scope.created(Arc::new(Counted(Arc::clone(&drops))), None);
+        }
+        assert!(ScopeState::close_now(&mut scope));
+        recycle(scope);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            100,
+            "released when the scope ended"
+        );
+        assert_eq!(spares(), 0, "not kept with room for 100 values");
+
+        let mut small = fresh_scope(1);
+        assert!(ScopeState::close_now(&mut small));
+        recycle(small);
+        assert_eq!(spares(), 1, "a run's usual scope is kept");
     }
 
     #[test]
