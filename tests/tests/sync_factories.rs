@@ -109,8 +109,11 @@ fn flaky(view: Arc<View>, builds: Arc<Builds>) -> Result<Flaky, BoxError> {
 }
 
 async fn started() -> hosted::host::RunningHost {
-    Host::builder()
-        .discover()
+    started_with(Host::builder().discover()).await
+}
+
+async fn started_with(builder: hosted::host::HostBuilder) -> hosted::host::RunningHost {
+    builder
         .build()
         .expect("a valid host")
         .start()
@@ -269,16 +272,14 @@ struct Answer(u64);
 async fn singletons_of_every_origin_are_had_without_a_future() {
     use hosted::di::{Inject as _, Provider};
 
-    let running = Host::builder()
-        .provide(Provider::instance(Arc::new(English) as Arc<dyn Greeter>))
-        .provide(Provider::singleton(|_| async {
-            Ok::<_, BoxError>(Arc::new(Answer(42)))
-        }))
-        .build()
-        .expect("a valid host")
-        .start()
-        .await
-        .expect("a clean start");
+    let running = started_with(
+        Host::builder()
+            .provide(Provider::instance(Arc::new(English) as Arc<dyn Greeter>))
+            .provide(Provider::singleton(|_| async {
+                Ok::<_, BoxError>(Arc::new(Answer(42)))
+            })),
+    )
+    .await;
     let scope = running.scope_factory().create_scope();
     let cx = scope.context();
     let greeter = Arc::<dyn Greeter>::inject_now(cx)
@@ -309,18 +310,13 @@ async fn a_build_dropped_midway_leaves_the_value_to_the_next_resolution() {
     use std::time::Duration;
 
     static CALLS: AtomicUsize = AtomicUsize::new(0);
-    let running = Host::builder()
-        .provide(Provider::scoped(|_| async {
-            if CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
-                std::future::pending::<()>().await;
-            }
-            Ok::<_, BoxError>(Arc::new(Abandoned))
-        }))
-        .build()
-        .expect("a valid host")
-        .start()
-        .await
-        .expect("a clean start");
+    let running = started_with(Host::builder().provide(Provider::scoped(|_| async {
+        if CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
+            std::future::pending::<()>().await;
+        }
+        Ok::<_, BoxError>(Arc::new(Abandoned))
+    })))
+    .await;
     let scope = running.scope_factory().create_scope();
     let first =
         tokio::time::timeout(Duration::from_millis(50), scope.resolve::<Arc<Abandoned>>()).await;
