@@ -9,6 +9,15 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+/// Nanoseconds in a `u64`, saturating (584 years), without the 128-bit arithmetic of
+/// `Duration::as_nanos`: the status and the timers count in these on every run and tick.
+pub(crate) fn nanos(duration: std::time::Duration) -> u64 {
+    duration
+        .as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(duration.subsec_nanos()))
+}
+
 /// A boxed, sendable future.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -122,6 +131,14 @@ pub(crate) fn error_chain(error: &(dyn Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nanoseconds_saturate() {
+        use std::time::Duration;
+        assert_eq!(nanos(Duration::from_nanos(7)), 7);
+        assert_eq!(nanos(Duration::new(3, 5)), 3_000_000_005);
+        assert_eq!(nanos(Duration::MAX), u64::MAX);
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("outer")]

@@ -124,9 +124,11 @@ impl Activity {
         self.running.store(running, Ordering::Relaxed);
     }
 
-    pub(crate) fn set_next_due(&self, due: Option<Instant>) {
-        // Nanoseconds in an `i64`: 292 years either side of the service's creation. Without the
-        // 128-bit arithmetic of `Duration::as_nanos`: a timer writes this on every tick.
+    /// Where `instant` falls from this activity's epoch, in the nanoseconds
+    /// [`set_next_due`](Self::set_next_due) takes: a timer converts its own start once and
+    /// then adds its due times to it, without an `Instant` subtraction per tick.
+    pub(crate) fn since_epoch(&self, instant: Instant) -> i64 {
+        // Nanoseconds in an `i64`: 292 years either side of the service's creation.
         let nanos = |duration: std::time::Duration| {
             i64::try_from(duration.as_secs())
                 .ok()
@@ -134,13 +136,18 @@ impl Activity {
                 .and_then(|nanos| nanos.checked_add(i64::from(duration.subsec_nanos())))
                 .unwrap_or(i64::MAX)
         };
-        let value = due.map_or(NO_DUE, |due| {
-            if due >= self.epoch {
-                nanos(due - self.epoch)
-            } else {
-                -nanos(self.epoch - due)
-            }
-        });
+        if instant >= self.epoch {
+            nanos(instant - self.epoch)
+        } else {
+            -nanos(self.epoch - instant)
+        }
+    }
+
+    /// Records when the next tick is due, as nanoseconds from the epoch
+    /// ([`since_epoch`](Self::since_epoch)); `None` when none will be.
+    pub(crate) fn set_next_due(&self, due: Option<i64>) {
+        // `NO_DUE` is `i64::MIN`, below anything `since_epoch` returns.
+        let value = due.map_or(NO_DUE, |due| due.max(NO_DUE + 1));
         self.next_due.store(value, Ordering::Relaxed);
     }
 

@@ -41,6 +41,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+pub(crate) use self::service::unix_nanos;
 pub use self::service::{ServiceState, ServiceStatus, TimerStatus};
 pub use self::snapshot::{
     DeadJob, HubSnapshot, LastError, QueueSnapshot, ServiceSnapshot, StatusSnapshot, TimerSnapshot,

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::snapshot::{LastError, QueueSnapshot, ServiceSnapshot, TimerSnapshot};
 use super::{DeadLetters, QueueProbe};
 use crate::service::ServiceInfo;
+use crate::util::nanos;
 
 /// Where a service is in its life, as the host last saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,13 +74,11 @@ impl fmt::Display for ServiceState {
     }
 }
 
-/// Nanoseconds in a `u64`, saturating (584 years). Without the 128-bit arithmetic of
-/// `Duration::as_nanos`: this runs on every tick.
-fn nanos(duration: Duration) -> u64 {
-    duration
-        .as_secs()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(u64::from(duration.subsec_nanos()))
+/// A wall time as [`TimerStatus::tick_started`] takes it: nanoseconds since the Unix epoch, at
+/// least 1 (0 stands for "never"; a time before 1970 shows as the epoch).
+pub(crate) fn unix_nanos(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(1, |since| nanos(since).max(1))
 }
 
 /// Nanoseconds since the Unix epoch back to a time; 0 stands for "never".
@@ -165,13 +164,13 @@ impl ServiceStatus {
     /// Records the end of one run (a body, a tick, a queue item's attempt, a request) that began
     /// at `began`.
     pub(crate) fn run_ended(&self, began: Instant, succeeded: bool) {
-        self.run_ended_between(began, Instant::now(), succeeded);
+        self.run_took(nanos(began.elapsed()), succeeded);
     }
 
-    /// Records the end of one run between two instants its runner read anyway (a tick's start,
-    /// and the end its schedule reads): no clock read of its own.
-    pub(crate) fn run_ended_between(&self, began: Instant, ended: Instant, succeeded: bool) {
-        let took = nanos(ended.saturating_duration_since(began));
+    /// Records the end of one run that took `took` nanoseconds, as its runner counted them from
+    /// instants it read anyway (a tick's start, and the end its schedule reads): no clock read
+    /// of its own.
+    pub(crate) fn run_took(&self, took: u64, succeeded: bool) {
         self.runs.fetch_add(1, Ordering::Relaxed);
         if !succeeded {
             self.failures.fetch_add(1, Ordering::Relaxed);
@@ -346,25 +345,21 @@ impl fmt::Debug for TimerStatus {
 }
 
 impl TimerStatus {
-    /// Records a tick as it starts: when it was due on the wall clock, how late it started,
-    /// the due ticks it stands for (`missed`), the ticks skipped since the last one, and how long
-    /// after this one's due time the next one is due (the wall time is derived from this one's,
-    /// with no second conversion between the clocks). No clock read, no lock, no 128-bit
-    /// arithmetic: the times are kept as nanoseconds since the epoch, converted back when a
-    /// snapshot is taken.
+    /// Records a tick as it starts: when it was due on the wall clock, in nanoseconds since the
+    /// Unix epoch (see [`unix_nanos`]), how late it started, the due ticks it stands for
+    /// (`missed`), the ticks skipped since the last one, and how long after this one's due time
+    /// the next one is due (the wall time is derived from this one's, with no second conversion
+    /// between the clocks). No clock read, no lock, no 128-bit arithmetic: the times are kept as
+    /// nanoseconds, converted back when a snapshot is taken.
     pub(crate) fn tick_started(
         &self,
-        scheduled_at: SystemTime,
-        lateness: Duration,
+        scheduled_at: u64,
+        late: u64,
         missed: u64,
         skipped: u64,
-        next_after: Option<Duration>,
+        next_after: Option<u64>,
     ) {
-        let late = nanos(lateness);
-        // At least 1: 0 stands for "never" (a tick due before 1970 shows as the epoch).
-        let last = scheduled_at
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(1, |since| nanos(since).max(1));
+        let last = scheduled_at.max(1);
         self.ticks.fetch_add(1, Ordering::Relaxed);
         if missed > 0 {
             self.missed.fetch_add(missed, Ordering::Relaxed);
@@ -374,7 +369,7 @@ impl TimerStatus {
         }
         self.last_tick_nanos.store(last, Ordering::Relaxed);
         self.next_tick_nanos.store(
-            next_after.map_or(0, |after| last.saturating_add(nanos(after))),
+            next_after.map_or(0, |after| last.saturating_add(after)),
             Ordering::Relaxed,
         );
         self.last_lateness_nanos.store(late, Ordering::Relaxed);

@@ -14,6 +14,7 @@ mod schedule;
 mod stop_signal;
 mod tick;
 mod tick_log;
+mod timeline;
 
 use std::borrow::Cow;
 use std::future::Future;

@@ -23,7 +23,9 @@ use crate::telemetry::{RunSpan, in_run};
 use crate::timer::options::{Cadence, Missed, Overlap, Plan};
 use crate::timer::schedule::CronSchedule;
 use crate::timer::tick::Tick;
+use crate::timer::timeline::{At, Reading, Timeline};
 use crate::timer::{TickLog, VirtualWallClock};
+use crate::util::nanos;
 
 /// Under the system clock, a cron timer wakes at least this often to read the wall clock again,
 /// so a clock step or a suspended machine delays a fire time by at most this much.
@@ -67,45 +69,74 @@ impl Clock {
     }
 }
 
-/// The wall time of one instant, from which a tick's wall time is derived without reading both
-/// clocks on every tick. Taken again every minute, so the system's wall clock is followed.
+/// The wall time of one point of the timeline, from which a tick's wall time is derived without
+/// reading both clocks on every tick. Taken again every minute, so the system's wall clock is
+/// followed.
 struct WallAnchor {
-    instant: Instant,
-    wall: SystemTime,
+    at: At,
+    wall: Wall,
+}
+
+/// A tick's wall time, as the tick shows it and as the status keeps it.
+#[derive(Clone, Copy)]
+struct Wall {
+    time: SystemTime,
+    /// `time` in nanoseconds since the Unix epoch ([`crate::status::unix_nanos`]).
+    unix_nanos: u64,
+}
+
+impl Wall {
+    fn of(time: SystemTime) -> Self {
+        Self {
+            time,
+            unix_nanos: crate::status::unix_nanos(time),
+        }
+    }
+
+    /// `nanos` after this one.
+    fn after(self, nanos: u64) -> Self {
+        Self {
+            time: self.time + Duration::from_nanos(nanos),
+            unix_nanos: self.unix_nanos.saturating_add(nanos),
+        }
+    }
 }
 
 impl WallAnchor {
-    fn new(clock: &Clock) -> Self {
-        let instant = Instant::now();
+    fn new(clock: &Clock, timeline: Timeline) -> Self {
+        let now = timeline.read();
         Self {
-            instant,
-            wall: clock.wall_at(instant),
+            at: now.at,
+            wall: Wall::of(clock.wall_at(now.instant)),
         }
     }
 
-    fn wall_at(&mut self, clock: &Clock, instant: Instant) -> SystemTime {
+    fn wall_at(&mut self, clock: &Clock, timeline: Timeline, at: At) -> Wall {
         if let Clock::Virtual(clock) = clock {
-            return clock.wall_at(instant);
+            return Wall::of(clock.wall_at(timeline.instant(at)));
         }
-        // One subtraction in the usual case: a tick within a minute after the anchor.
-        match instant.checked_duration_since(self.instant) {
-            Some(since) if since <= WALL_CLOCK_RECHECK => self.wall + since,
+        // One subtraction of integers in the usual case: a tick within a minute after the
+        // anchor.
+        match at.checked_sub(self.at) {
+            Some(since) if since <= nanos(WALL_CLOCK_RECHECK) => self.wall.after(since),
             Some(_) => {
-                *self = Self::new(clock);
-                self.wall_of(instant)
+                *self = Self::new(clock, timeline);
+                self.wall_of(at)
             }
-            None => self.wall_of(instant),
+            None => self.wall_of(at),
         }
     }
 
-    /// The wall time of `instant`, before or after the anchor.
-    fn wall_of(&self, instant: Instant) -> SystemTime {
-        if instant >= self.instant {
-            self.wall + (instant - self.instant)
-        } else {
-            self.wall
-                .checked_sub(self.instant - instant)
-                .unwrap_or(self.wall)
+    /// The wall time of `at`, before or after the anchor.
+    fn wall_of(&self, at: At) -> Wall {
+        match at.checked_sub(self.at) {
+            Some(since) => self.wall.after(since),
+            None => Wall::of(
+                self.wall
+                    .time
+                    .checked_sub(Duration::from_nanos(self.at - at))
+                    .unwrap_or(self.wall.time),
+            ),
         }
     }
 }
@@ -186,7 +217,7 @@ impl<B: TickBody> TimerService<B> {
 
     /// Records a tick as it starts in the host's status: its lateness, the ticks it stands
     /// for, and when the next one is due.
-    fn record_tick(&self, tick: &Tick, cursor: &mut Cursor<'_>) {
+    fn record_tick(&self, starting: &Starting, cursor: &mut Cursor<'_>) {
         let Some(timer) = self
             .status
             .as_ref()
@@ -196,11 +227,11 @@ impl<B: TickBody> TimerService<B> {
         };
         let next = cursor
             .due()
-            .map(|due| due.saturating_duration_since(tick.scheduled));
+            .map(|due| due.saturating_sub(starting.scheduled));
         timer.tick_started(
-            tick.scheduled_at,
-            tick.started.saturating_duration_since(tick.scheduled),
-            tick.missed,
+            starting.wall_nanos,
+            starting.started.saturating_sub(starting.scheduled),
+            starting.tick.missed,
             std::mem::take(&mut cursor.skipped),
             next,
         );
@@ -215,28 +246,40 @@ impl<B: TickBody> TimerService<B> {
         }
     }
 
-    fn jitter(&self) -> Duration {
+    /// The next tick's random delay, in nanoseconds.
+    fn jitter(&self) -> u64 {
         if self.plan.jitter.is_zero() {
-            return Duration::ZERO;
+            return 0;
         }
-        let bound = u64::try_from(self.plan.jitter.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(fastrand::u64(0..=bound))
+        fastrand::u64(0..=nanos(self.plan.jitter))
     }
 
-    fn tick(&self, due: Due, offset: Duration, started: Instant, wall: &mut WallAnchor) -> Tick {
-        let scheduled = due.at + offset;
+    fn tick(
+        &self,
+        timeline: Timeline,
+        due: Due,
+        offset: u64,
+        now: Reading,
+        wall: &mut WallAnchor,
+    ) -> Starting {
+        let scheduled = due.at.saturating_add(offset);
         // A cron fire time is a wall time already; converting it to tokio's clock and back would
         // add the error of two clock readings (the first tick once read a microsecond early).
         let scheduled_at = due.wall.map_or_else(
-            || wall.wall_at(&self.clock, scheduled),
-            |fire| fire + offset,
+            || wall.wall_at(&self.clock, timeline, scheduled),
+            |fire| Wall::of(fire + Duration::from_nanos(offset)),
         );
-        Tick {
-            number: due.number,
+        Starting {
+            tick: Tick {
+                number: due.number,
+                scheduled: timeline.instant(scheduled),
+                scheduled_at: scheduled_at.time,
+                started: now.instant,
+                missed: due.missed,
+            },
             scheduled,
-            scheduled_at,
-            started,
-            missed: due.missed,
+            started: now.at,
+            wall_nanos: scheduled_at.unix_nanos,
         }
     }
 
@@ -263,21 +306,24 @@ impl<B: TickBody> TimerService<B> {
     async fn run_in_turn(&self, stop: &CancellationToken) -> Result<(), BoxError> {
         let mut stop = StopSignal::new(stop);
         let mut cursor = Cursor::start(&self.plan, &self.clock, &self.next_number);
-        let mut wall = WallAnchor::new(&self.clock);
+        let timeline = cursor.timeline;
+        let activity = self.cx.info().activity();
+        let due_base = activity.since_epoch(timeline.origin());
+        let mut wall = WallAnchor::new(&self.clock, timeline);
         let mut offset = self.jitter();
-        let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
+        let mut sleep = std::pin::pin!(tokio::time::sleep_until(timeline.origin()));
         // When the previous tick ended, if that was read.
         let mut ended = None;
         loop {
             let Some(due) = cursor.due() else {
-                self.cx.info().activity().set_next_due(None);
+                activity.set_next_due(None);
                 return Ok(());
             };
-            let target = due + offset;
+            let target = due.saturating_add(offset);
             if self.record {
-                self.cx.info().activity().set_next_due(Some(target));
+                activity.set_next_due(Some(due_base.saturating_add(signed(target))));
             }
-            if later_than_now(target, ended.take()) {
+            if later_than_now(timeline, target, ended.take()) {
                 sleep.as_mut().reset(cursor.wake_at(target));
                 tokio::select! {
                     biased;
@@ -293,16 +339,18 @@ impl<B: TickBody> TimerService<B> {
                     return Ok(());
                 }
             }
-            let now = Instant::now();
+            let now = timeline.read();
             if !cursor.ready(now, target) {
                 continue;
             }
-            let tick = self.tick(cursor.take(now, self.plan.missed), offset, now, &mut wall);
+            let due = cursor.take(now, self.plan.missed);
+            let starting = self.tick(timeline, due, offset, now, &mut wall);
             offset = self.jitter();
             self.next_number
                 .store(cursor.next_number, Ordering::Relaxed);
-            self.record_tick(&tick, &mut cursor);
-            let span = self.span(tick.number);
+            self.record_tick(&starting, &mut cursor);
+            let span = self.span(starting.tick.number);
+            let number = starting.tick.number;
             // Boxed for the tick's run only: the timer between ticks then holds its schedule
             // and its sleep, not room for a run (half its future), and successive runs on a
             // worker thread reuse one recently freed, cache-warm allocation.
@@ -311,17 +359,18 @@ impl<B: TickBody> TimerService<B> {
                 run_tick(
                     &*self.body,
                     &self.cx,
-                    tick,
+                    timeline,
+                    &starting,
                     self.log.as_deref(),
                     self.status.as_deref(),
                 ),
             ))
             .await;
-            let end = run_ended.unwrap_or_else(Instant::now);
+            let end = run_ended.unwrap_or_else(|| timeline.read().at);
             ended = Some(end);
-            cursor.after_run(now, end, self.plan.overlap);
+            cursor.after_run(now.at, end, self.plan.overlap);
             if let Err(failure) = result {
-                self.failed(tick.number, failure)?;
+                self.failed(number, failure)?;
             }
         }
     }
@@ -331,18 +380,21 @@ impl<B: TickBody> TimerService<B> {
     async fn run_side_by_side(&self, stop: &CancellationToken) -> Result<(), BoxError> {
         let mut stop = StopSignal::new(stop);
         let mut cursor = Cursor::start(&self.plan, &self.clock, &self.next_number);
-        let mut wall = WallAnchor::new(&self.clock);
+        let timeline = cursor.timeline;
+        let activity = self.cx.info().activity();
+        let due_base = activity.since_epoch(timeline.origin());
+        let mut wall = WallAnchor::new(&self.clock, timeline);
         let mut offset = self.jitter();
-        let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now()));
+        let mut sleep = std::pin::pin!(tokio::time::sleep_until(timeline.origin()));
         let mut running: JoinSet<(u64, Result<(), Failure>)> = JoinSet::new();
         let mut escalated = None;
         // When the last tick started, filling the last free slot.
-        let mut full_since = Instant::now();
+        let mut full_since = timeline.read().at;
         while let Some(due) = cursor.due() {
             let full = running.len() >= self.plan.max_concurrent;
-            let target = due + offset;
+            let target = due.saturating_add(offset);
             if self.record {
-                self.cx.info().activity().set_next_due(Some(target));
+                activity.set_next_due(Some(due_base.saturating_add(signed(target))));
             }
             if !full {
                 sleep.as_mut().reset(cursor.wake_at(target));
@@ -357,7 +409,7 @@ impl<B: TickBody> TimerService<B> {
                     }
                     if full {
                         // The ticks that came due while every slot was taken coalesce.
-                        cursor.after_run(full_since, Instant::now(), Overlap::Coalesce);
+                        cursor.after_run(full_since, timeline.read().at, Overlap::Coalesce);
                     }
                     continue;
                 }
@@ -366,23 +418,31 @@ impl<B: TickBody> TimerService<B> {
             if stop.is_stopped() {
                 break;
             }
-            let now = Instant::now();
+            let now = timeline.read();
             if !cursor.ready(now, target) {
                 continue;
             }
-            let tick = self.tick(cursor.take(now, self.plan.missed), offset, now, &mut wall);
+            let due = cursor.take(now, self.plan.missed);
+            let starting = self.tick(timeline, due, offset, now, &mut wall);
             offset = self.jitter();
             self.next_number
                 .store(cursor.next_number, Ordering::Relaxed);
-            self.record_tick(&tick, &mut cursor);
+            self.record_tick(&starting, &mut cursor);
             let (body, cx, log) = (Arc::clone(&self.body), self.cx.clone(), self.log.clone());
             let status = self.status.clone();
-            full_since = now;
-            let span = self.span(tick.number);
+            full_since = now.at;
+            let span = self.span(starting.tick.number);
             running.spawn(in_run(span, async move {
-                let (result, _) =
-                    run_tick(&*body, &cx, tick, log.as_deref(), status.as_deref()).await;
-                (tick.number, result)
+                let (result, _) = run_tick(
+                    &*body,
+                    &cx,
+                    timeline,
+                    &starting,
+                    log.as_deref(),
+                    status.as_deref(),
+                )
+                .await;
+                (starting.tick.number, result)
             }));
         }
         while let Some(joined) = running.join_next().await {
@@ -421,6 +481,18 @@ impl<B: TickBody> HostedService for TimerService<B> {
     }
 }
 
+/// A tick about to run, with its instants on the timer's timeline.
+#[derive(Clone, Copy)]
+struct Starting {
+    tick: Tick,
+    /// When it was due, jitter included.
+    scheduled: At,
+    /// When it starts.
+    started: At,
+    /// When it was due on the wall clock, in nanoseconds since the Unix epoch.
+    wall_nanos: u64,
+}
+
 /// One tick: a fresh run (and scope) with the tick attached, the body called with its panics
 /// caught, the scope closed with the outcome, the run recorded in the status from the tick's
 /// start to its end. Returns the outcome and the end, when it was read (for the status or the
@@ -428,13 +500,14 @@ impl<B: TickBody> HostedService for TimerService<B> {
 async fn run_tick<B: TickBody>(
     body: &B,
     base: &RunContext,
-    tick: Tick,
+    timeline: Timeline,
+    starting: &Starting,
     log: Option<&TickLog>,
     status: Option<&crate::status::ServiceStatus>,
-) -> (Result<(), Failure>, Option<Instant>) {
+) -> (Result<(), Failure>, Option<At>) {
     let (cx, end) = base.begin_unrecorded_run();
-    let entry = log.map(|log| log.started(base.info().name(), tick));
-    let result = call_caught_unbounded(|| body.call(cx.with_extension(tick))).await;
+    let entry = log.map(|log| log.started(base.info().name(), starting.tick));
+    let result = call_caught_unbounded(|| body.call(cx.with_extension(starting.tick))).await;
     let exit = if result.is_ok() {
         ScopeExit::Succeeded
     } else {
@@ -442,14 +515,14 @@ async fn run_tick<B: TickBody>(
     };
     let disposed = end.finish(exit).await;
     let result = result.and(disposed);
-    let ended = (status.is_some() || log.is_some()).then(Instant::now);
+    let ended = (status.is_some() || log.is_some()).then(|| timeline.read());
     if let (Some(status), Some(ended)) = (status, ended) {
-        status.run_ended_between(tick.started, ended, result.is_ok());
+        status.run_took(ended.at.saturating_sub(starting.started), result.is_ok());
     }
     if let (Some(log), Some(entry), Some(ended)) = (log, entry, ended) {
-        log.finished(entry, ended, result.is_ok());
+        log.finished(entry, ended.instant, result.is_ok());
     }
-    (result, ended)
+    (result, ended.map(|ended| ended.at))
 }
 
 /// Whether `target` is still to come. When the previous tick ended more than a millisecond
@@ -457,11 +530,18 @@ async fn run_tick<B: TickBody>(
 /// up for longer than that since, and then a sleep until `target` wakes on the timer's next
 /// millisecond, which the hold-up has mostly spent already. Otherwise the clock decides, so a
 /// tick due right away never waits for the timer's resolution.
-fn later_than_now(target: Instant, ended: Option<Instant>) -> bool {
+fn later_than_now(timeline: Timeline, target: At, ended: Option<At>) -> bool {
     match ended {
-        Some(ended) if target > ended + Duration::from_millis(1) => true,
-        _ => target > Instant::now(),
+        Some(ended) if target > ended.saturating_add(MILLISECOND) => true,
+        _ => target > timeline.read().at,
     }
+}
+
+const MILLISECOND: u64 = 1_000_000;
+
+/// A point of the timeline as a signed count, as the service's activity adds it.
+fn signed(at: At) -> i64 {
+    i64::try_from(at).unwrap_or(i64::MAX)
 }
 
 /// A failed tick, as the supervisor sees it under the `stop` and `restart` policies.
@@ -477,7 +557,7 @@ struct TickFailed {
 struct Due {
     number: u64,
     /// When it was due, before jitter.
-    at: Instant,
+    at: At,
     /// For a cron schedule, the fire time on the wall clock, before jitter.
     wall: Option<SystemTime>,
     missed: u64,
@@ -486,6 +566,8 @@ struct Due {
 /// Where the schedule stands: the next due tick, and the arithmetic that finds the ones after.
 struct Cursor<'a> {
     kind: CursorKind<'a>,
+    /// Where the schedule's instants are counted from: when the timer started.
+    timeline: Timeline,
     /// The number the next tick due will have.
     next_number: u64,
     /// Ticks coalesced into the next one.
@@ -499,34 +581,42 @@ struct Cursor<'a> {
 enum CursorKind<'a> {
     Rate(Grid),
     Delay {
-        due: Instant,
-        delay: Duration,
+        due: At,
+        /// In nanoseconds.
+        delay: u64,
     },
     Cron {
         schedule: &'a CronSchedule,
         clock: &'a Clock,
         /// `None` once the schedule has no fire time left.
-        due: Option<(SystemTime, Instant)>,
+        due: Option<(SystemTime, At)>,
     },
 }
 
 impl<'a> Cursor<'a> {
     fn start(plan: &'a Plan, clock: &'a Clock, next_number: &AtomicU64) -> Self {
-        let first = Instant::now() + plan.initial_delay;
+        let timeline = Timeline::starting_now();
+        let first = nanos(plan.initial_delay);
         let kind = match &plan.cadence {
-            Cadence::Rate(period) => CursorKind::Rate(Grid::new(first, *period)),
+            Cadence::Rate(period) => CursorKind::Rate(Grid::new(first, nanos(*period))),
             Cadence::Delay(delay) => CursorKind::Delay {
                 due: first,
-                delay: *delay,
+                delay: nanos(*delay),
             },
             Cadence::Cron(schedule) => CursorKind::Cron {
                 schedule,
                 clock,
-                due: fire_after(schedule, clock, clock.wall_at(first)),
+                due: fire_after(
+                    schedule,
+                    clock,
+                    timeline,
+                    clock.wall_at(timeline.instant(first)),
+                ),
             },
         };
         Self {
             kind,
+            timeline,
             next_number: next_number.load(Ordering::Relaxed),
             coalesced: 0,
             bursting: false,
@@ -535,7 +625,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// When the next tick is due, before jitter; `None` when no tick will ever be.
-    fn due(&self) -> Option<Instant> {
+    fn due(&self) -> Option<At> {
         match &self.kind {
             CursorKind::Rate(grid) => Some(grid.due),
             CursorKind::Delay { due, .. } => Some(*due),
@@ -545,7 +635,8 @@ impl<'a> Cursor<'a> {
 
     /// When to wake up to start a tick due at `target`: under the system clock a cron timer
     /// wakes up now and then to follow the wall clock.
-    fn wake_at(&self, target: Instant) -> Instant {
+    fn wake_at(&self, target: At) -> Instant {
+        let target = self.timeline.instant(target);
         match &self.kind {
             CursorKind::Cron {
                 clock: Clock::System,
@@ -556,33 +647,34 @@ impl<'a> Cursor<'a> {
     }
 
     /// Whether the tick due at `target` may start at `now`.
-    fn ready(&mut self, now: Instant, target: Instant) -> bool {
+    fn ready(&mut self, now: Reading, target: At) -> bool {
         match &mut self.kind {
             CursorKind::Cron {
                 clock: clock @ Clock::System,
-                due: Some((wall, instant)),
+                due: Some((wall, at)),
                 ..
             } => {
-                if clock.wall_at(now) >= *wall {
+                if clock.wall_at(now.instant) >= *wall {
                     return true;
                 }
                 // The wall clock moved against tokio's: aim again.
-                *instant = clock.instant_at(*wall);
+                *at = self.timeline.at(clock.instant_at(*wall));
                 false
             }
-            _ => now >= target,
+            _ => now.at >= target,
         }
     }
 
     /// Takes the tick to run now. When the timer woke up so late that several ticks are due, the
     /// missed-tick policy says which run (a cron timer always runs the latest).
-    fn take(&mut self, now: Instant, missed: Missed) -> Due {
+    fn take(&mut self, now: Reading, missed: Missed) -> Due {
         let coalesced = std::mem::take(&mut self.coalesced);
         let first = self.next_number;
         let bursting = &mut self.bursting;
+        let timeline = self.timeline;
         let due = match &mut self.kind {
             CursorKind::Rate(grid) => {
-                let passed = slots_through(grid.due, grid.period, now).max(1);
+                let passed = slots_through(grid.due, grid.period, now.at).max(1);
                 let (ran, at) = match missed {
                     _ if passed == 1 => (0, grid.due),
                     Missed::Burst => (0, grid.due),
@@ -590,7 +682,7 @@ impl<'a> Cursor<'a> {
                 };
                 if passed > 1 && !*bursting {
                     tracing::warn!(
-                        late = ?now.saturating_duration_since(grid.due),
+                        late = ?Duration::from_nanos(now.at.saturating_sub(grid.due)),
                         missed = passed - 1,
                         "the timer woke up late; {} missed ticks (missed: {missed})",
                         passed - 1
@@ -598,7 +690,7 @@ impl<'a> Cursor<'a> {
                 }
                 *bursting = passed > 1 && missed == Missed::Burst;
                 if passed > 1 && missed == Missed::Delay {
-                    grid.restart(now);
+                    grid.restart(now.at);
                 } else {
                     grid.advance(ran + 1);
                 }
@@ -620,14 +712,14 @@ impl<'a> Cursor<'a> {
                 clock,
                 due,
             } => {
-                let (mut wall, mut instant) = due.expect("`take` follows a due tick");
-                let wall_now = clock.wall_at(now);
+                let (mut wall, mut at) = due.expect("`take` follows a due tick");
+                let wall_now = clock.wall_at(now.instant);
                 let mut ran = 0;
-                while let Some(next) = fire_after(schedule, clock, wall)
+                while let Some(next) = fire_after(schedule, clock, timeline, wall)
                     && next.0 <= wall_now
                     && ran < MAX_COUNTED_FIRES
                 {
-                    (wall, instant) = next;
+                    (wall, at) = next;
                     ran += 1;
                 }
                 if ran > 0 {
@@ -636,10 +728,10 @@ impl<'a> Cursor<'a> {
                         "the timer woke up late; {ran} missed fire times"
                     );
                 }
-                *due = fire_after(schedule, clock, wall);
+                *due = fire_after(schedule, clock, timeline, wall);
                 Due {
                     number: first + ran,
-                    at: instant,
+                    at,
                     wall: Some(wall),
                     missed: ran + coalesced,
                 }
@@ -653,8 +745,9 @@ impl<'a> Cursor<'a> {
     /// `end`): under `overlap = "skip"` those due before the end are dropped (one due at the very
     /// instant it ended runs); under `"coalesce"` those due up to the end fold into one, which
     /// runs at once. Ticks already due when it started (a burst catching up) are left to run.
-    fn after_run(&mut self, started: Instant, end: Instant, overlap: Overlap) {
+    fn after_run(&mut self, started: At, end: At, overlap: Overlap) {
         let inclusive = overlap != Overlap::Skip;
+        let timeline = self.timeline;
         let overran = match &mut self.kind {
             CursorKind::Rate(grid) => {
                 if slots_through(grid.due, grid.period, started) > 0 {
@@ -667,7 +760,7 @@ impl<'a> Cursor<'a> {
                 }
             }
             CursorKind::Delay { due, delay } => {
-                *due = end + *delay;
+                *due = end.saturating_add(*delay);
                 return;
             }
             CursorKind::Cron {
@@ -677,12 +770,12 @@ impl<'a> Cursor<'a> {
             } => {
                 let mut count = 0;
                 let mut next = *due;
-                while let Some((wall, instant)) = next
-                    && (instant < end || (inclusive && instant == end))
+                while let Some((wall, at)) = next
+                    && (at < end || (inclusive && at == end))
                     && count < MAX_COUNTED_FIRES
                 {
                     count += 1;
-                    next = fire_after(schedule, clock, wall);
+                    next = fire_after(schedule, clock, timeline, wall);
                 }
                 count
             }
@@ -710,6 +803,7 @@ impl<'a> Cursor<'a> {
     /// Passes over `count` due ticks without running them.
     fn skip(&mut self, count: u64) {
         self.next_number += count;
+        let timeline = self.timeline;
         match &mut self.kind {
             CursorKind::Rate(grid) => grid.advance(count),
             CursorKind::Delay { .. } => {}
@@ -720,46 +814,48 @@ impl<'a> Cursor<'a> {
             } => {
                 for _ in 0..count {
                     let Some((wall, _)) = *due else { break };
-                    *due = fire_after(schedule, clock, wall);
+                    *due = fire_after(schedule, clock, timeline, wall);
                 }
             }
         }
     }
 }
 
-/// The fire time after `wall`, and the instant it falls on.
+/// The fire time after `wall`, and where it falls on the timeline.
 fn fire_after(
     schedule: &CronSchedule,
     clock: &Clock,
+    timeline: Timeline,
     wall: SystemTime,
-) -> Option<(SystemTime, Instant)> {
+) -> Option<(SystemTime, At)> {
     let next = schedule.next_after(wall)?;
-    Some((next, clock.instant_at(next)))
+    Some((next, timeline.at(clock.instant_at(next))))
 }
 
 /// A fixed-rate schedule: tick `index` is due at `anchor + index × period`, computed from the
-/// anchor so that no rounding accumulates, once per step of `index` (the 128-bit product and the
-/// division behind it are a tick's largest arithmetic), and read from `due` the rest of the time.
+/// anchor so that no rounding accumulates, once per step of `index`, and read from `due` the rest
+/// of the time. In nanoseconds of the timeline.
 struct Grid {
-    anchor: Instant,
-    period: Duration,
+    anchor: At,
+    /// At least 1.
+    period: u64,
     index: u64,
     /// When tick `index` is due: always `slot(anchor, period, index)`.
-    due: Instant,
+    due: At,
 }
 
 impl Grid {
-    fn new(anchor: Instant, period: Duration) -> Self {
+    fn new(anchor: At, period: u64) -> Self {
         Self {
             anchor,
-            period,
+            period: period.max(1),
             index: 0,
             due: anchor,
         }
     }
 
     /// When the tick `count` after the next one is due.
-    fn later(&self, count: u64) -> Instant {
+    fn later(&self, count: u64) -> At {
         slot(self.anchor, self.period, self.index.saturating_add(count))
     }
 
@@ -770,7 +866,7 @@ impl Grid {
     }
 
     /// Starts the grid again from `now` (`missed = "delay"`): the next tick one period later.
-    fn restart(&mut self, now: Instant) {
+    fn restart(&mut self, now: At) {
         self.anchor = now;
         self.index = 1;
         self.due = slot(now, self.period, 1);
@@ -778,77 +874,76 @@ impl Grid {
 }
 
 /// When tick `index` is due: `anchor + index × period`.
-fn slot(anchor: Instant, period: Duration, index: u64) -> Instant {
-    let nanos = period.as_nanos().saturating_mul(u128::from(index));
-    anchor + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+fn slot(anchor: At, period: u64, index: u64) -> At {
+    anchor.saturating_add(period.saturating_mul(index))
 }
 
 /// How many ticks, the first due at `first` and the others a `period` apart, are due at or
 /// before `now`.
-fn slots_through(first: Instant, period: Duration, now: Instant) -> u64 {
-    if now < first {
-        return 0;
+fn slots_through(first: At, period: u64, now: At) -> u64 {
+    match now.checked_sub(first) {
+        None => 0,
+        // The usual case, without a division.
+        Some(since) if since < period => 1,
+        Some(since) => since / period + 1,
     }
-    let since = now - first;
-    if since < period {
-        // The usual case, without a 128-bit division.
-        return 1;
-    }
-    let passed = since.as_nanos() / period.as_nanos() + 1;
-    u64::try_from(passed).unwrap_or(u64::MAX)
 }
 
 /// How many ticks, the first due at `first` and the others a `period` apart, were due strictly
 /// before `end`.
-fn slots_before(first: Instant, period: Duration, end: Instant) -> u64 {
-    if end <= first {
-        return 0;
+fn slots_before(first: At, period: u64, end: At) -> u64 {
+    match end.checked_sub(first) {
+        None | Some(0) => 0,
+        Some(since) if since <= period => 1,
+        Some(since) => since.div_ceil(period),
     }
-    let since = end - first;
-    if since <= period {
-        return 1;
-    }
-    let passed = since.as_nanos().div_ceil(period.as_nanos());
-    u64::try_from(passed).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const SECOND: u64 = 1_000_000_000;
+
     #[test]
     fn slots_are_counted_on_the_grid() {
-        let anchor = Instant::now();
-        let period = Duration::from_secs(5);
-        let at = |seconds: f64| anchor + Duration::from_secs_f64(seconds);
+        let anchor: At = 7_000;
+        let period = 5 * SECOND;
+        let at = |tenths: u64| anchor + tenths * SECOND / 10;
         let first = |index| slot(anchor, period, index);
-        assert_eq!(slots_through(first(0), period, at(0.0)), 1);
-        assert_eq!(slots_through(first(0), period, at(4.9)), 1);
-        assert_eq!(slots_through(first(0), period, at(5.0)), 2);
-        assert_eq!(slots_through(first(2), period, at(9.0)), 0);
-        assert_eq!(slots_before(first(1), period, at(5.0)), 0);
-        assert_eq!(slots_before(first(1), period, at(5.1)), 1);
-        assert_eq!(slots_before(first(1), period, at(15.0)), 2);
-        assert_eq!(slots_before(first(1), period, at(15.1)), 3);
+        assert_eq!(slots_through(first(0), period, at(0)), 1);
+        assert_eq!(slots_through(first(0), period, at(49)), 1);
+        assert_eq!(slots_through(first(0), period, at(50)), 2);
+        assert_eq!(slots_through(first(0), period, at(151)), 4);
+        assert_eq!(slots_through(first(2), period, at(90)), 0);
+        assert_eq!(slots_before(first(1), period, at(50)), 0);
+        assert_eq!(slots_before(first(1), period, at(51)), 1);
+        assert_eq!(slots_before(first(1), period, at(100)), 1);
+        assert_eq!(slots_before(first(1), period, at(150)), 2);
+        assert_eq!(slots_before(first(1), period, at(151)), 3);
     }
 
     #[test]
     fn slots_do_not_drift() {
-        let anchor = Instant::now();
-        let period = Duration::from_millis(100) / 3;
+        let anchor: At = 7_000;
+        let period = nanos(Duration::from_millis(100) / 3);
         assert_eq!(
             slot(anchor, period, 3_000_000) - anchor,
-            Duration::from_millis(99_999_999)
+            nanos(Duration::from_millis(99_999_999))
         );
         // Stepped one tick at a time, the grid lands where the product puts it.
         let mut grid = Grid::new(anchor, period);
         for _ in 0..3_000_000 {
             grid.advance(1);
         }
-        assert_eq!(grid.due - anchor, Duration::from_millis(99_999_999));
-        assert_eq!(
-            grid.later(3) - anchor,
-            Duration::from_nanos(100_000_098_999_999)
-        );
+        assert_eq!(grid.due - anchor, nanos(Duration::from_millis(99_999_999)));
+        assert_eq!(grid.later(3) - anchor, 100_000_098_999_999);
+    }
+
+    #[test]
+    fn a_schedule_beyond_the_timeline_saturates() {
+        let grid = Grid::new(SECOND, u64::MAX / 2);
+        assert_eq!(grid.later(3), u64::MAX);
+        assert_eq!(slots_through(grid.due, grid.period, u64::MAX), 2);
     }
 }
