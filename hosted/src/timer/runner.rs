@@ -215,6 +215,24 @@ impl<B: TickBody> TimerService<B> {
         }
     }
 
+    /// Takes the tick due now from the schedule, and records its start. Not inlined in the
+    /// timer's loop: a tick borrowed there would keep room for a copy in the timer's future
+    /// across the run, though it was moved into the run.
+    fn start_tick(
+        &self,
+        cursor: &mut Cursor<'_>,
+        now: Reading,
+        offset: u64,
+        wall: &mut WallAnchor,
+    ) -> Starting {
+        let due = cursor.take(now, self.plan.missed);
+        let starting = self.tick(cursor.timeline, due, offset, now, wall);
+        self.next_number
+            .store(cursor.next_number, Ordering::Relaxed);
+        self.record_tick(&starting, cursor);
+        starting
+    }
+
     /// Records a tick as it starts in the host's status: its lateness, the ticks it stands
     /// for, and when the next one is due.
     fn record_tick(&self, starting: &Starting, cursor: &mut Cursor<'_>) {
@@ -306,24 +324,31 @@ impl<B: TickBody> TimerService<B> {
     async fn run_in_turn(&self, stop: &CancellationToken) -> Result<(), BoxError> {
         let mut stop = StopSignal::new(stop);
         let mut cursor = Cursor::start(&self.plan, &self.clock, &self.next_number);
-        let timeline = cursor.timeline;
-        let activity = self.cx.info().activity();
-        let due_base = activity.since_epoch(timeline.origin());
-        let mut wall = WallAnchor::new(&self.clock, timeline);
+        // Neither the timeline nor the activity is kept in a local: each would be one more
+        // field of the timer's future, held by every resting timer.
+        let due_base = self
+            .cx
+            .info()
+            .activity()
+            .since_epoch(cursor.timeline.origin());
+        let mut wall = WallAnchor::new(&self.clock, cursor.timeline);
         let mut offset = self.jitter();
-        let mut sleep = std::pin::pin!(tokio::time::sleep_until(timeline.origin()));
+        let mut sleep = std::pin::pin!(tokio::time::sleep_until(cursor.timeline.origin()));
         // When the previous tick ended, if that was read.
         let mut ended = None;
         loop {
             let Some(due) = cursor.due() else {
-                activity.set_next_due(None);
+                self.cx.info().activity().set_next_due(None);
                 return Ok(());
             };
             let target = due.saturating_add(offset);
             if self.record {
-                activity.set_next_due(Some(due_base.saturating_add(signed(target))));
+                self.cx
+                    .info()
+                    .activity()
+                    .set_next_due(Some(due_base.saturating_add(signed(target))));
             }
-            if later_than_now(timeline, target, ended.take()) {
+            if later_than_now(cursor.timeline, target, ended.take()) {
                 sleep.as_mut().reset(cursor.wake_at(target));
                 tokio::select! {
                     biased;
@@ -339,18 +364,14 @@ impl<B: TickBody> TimerService<B> {
                     return Ok(());
                 }
             }
-            let now = timeline.read();
+            let now = cursor.timeline.read();
             if !cursor.ready(now, target) {
                 continue;
             }
-            let due = cursor.take(now, self.plan.missed);
-            let starting = self.tick(timeline, due, offset, now, &mut wall);
+            let starting = self.start_tick(&mut cursor, now, offset, &mut wall);
             offset = self.jitter();
-            self.next_number
-                .store(cursor.next_number, Ordering::Relaxed);
-            self.record_tick(&starting, &mut cursor);
             let span = self.span(starting.tick.number);
-            let number = starting.tick.number;
+            let (number, started) = (starting.tick.number, now.at);
             // Boxed for the tick's run only: the timer between ticks then holds its schedule
             // and its sleep, not room for a run (half its future), and successive runs on a
             // worker thread reuse one recently freed, cache-warm allocation.
@@ -359,16 +380,16 @@ impl<B: TickBody> TimerService<B> {
                 run_tick(
                     &*self.body,
                     &self.cx,
-                    timeline,
-                    &starting,
+                    cursor.timeline,
+                    starting,
                     self.log.as_deref(),
                     self.status.as_deref(),
                 ),
             ))
             .await;
-            let end = run_ended.unwrap_or_else(|| timeline.read().at);
+            let end = run_ended.unwrap_or_else(|| cursor.timeline.read().at);
             ended = Some(end);
-            cursor.after_run(now.at, end, self.plan.overlap);
+            cursor.after_run(started, end, self.plan.overlap);
             if let Err(failure) = result {
                 self.failed(number, failure)?;
             }
@@ -380,21 +401,26 @@ impl<B: TickBody> TimerService<B> {
     async fn run_side_by_side(&self, stop: &CancellationToken) -> Result<(), BoxError> {
         let mut stop = StopSignal::new(stop);
         let mut cursor = Cursor::start(&self.plan, &self.clock, &self.next_number);
-        let timeline = cursor.timeline;
-        let activity = self.cx.info().activity();
-        let due_base = activity.since_epoch(timeline.origin());
-        let mut wall = WallAnchor::new(&self.clock, timeline);
+        let due_base = self
+            .cx
+            .info()
+            .activity()
+            .since_epoch(cursor.timeline.origin());
+        let mut wall = WallAnchor::new(&self.clock, cursor.timeline);
         let mut offset = self.jitter();
-        let mut sleep = std::pin::pin!(tokio::time::sleep_until(timeline.origin()));
+        let mut sleep = std::pin::pin!(tokio::time::sleep_until(cursor.timeline.origin()));
         let mut running: JoinSet<(u64, Result<(), Failure>)> = JoinSet::new();
         let mut escalated = None;
         // When the last tick started, filling the last free slot.
-        let mut full_since = timeline.read().at;
+        let mut full_since = cursor.timeline.read().at;
         while let Some(due) = cursor.due() {
             let full = running.len() >= self.plan.max_concurrent;
             let target = due.saturating_add(offset);
             if self.record {
-                activity.set_next_due(Some(due_base.saturating_add(signed(target))));
+                self.cx
+                    .info()
+                    .activity()
+                    .set_next_due(Some(due_base.saturating_add(signed(target))));
             }
             if !full {
                 sleep.as_mut().reset(cursor.wake_at(target));
@@ -409,7 +435,7 @@ impl<B: TickBody> TimerService<B> {
                     }
                     if full {
                         // The ticks that came due while every slot was taken coalesce.
-                        cursor.after_run(full_since, timeline.read().at, Overlap::Coalesce);
+                        cursor.after_run(full_since, cursor.timeline.read().at, Overlap::Coalesce);
                     }
                     continue;
                 }
@@ -418,31 +444,29 @@ impl<B: TickBody> TimerService<B> {
             if stop.is_stopped() {
                 break;
             }
-            let now = timeline.read();
+            let now = cursor.timeline.read();
             if !cursor.ready(now, target) {
                 continue;
             }
-            let due = cursor.take(now, self.plan.missed);
-            let starting = self.tick(timeline, due, offset, now, &mut wall);
+            let starting = self.start_tick(&mut cursor, now, offset, &mut wall);
             offset = self.jitter();
-            self.next_number
-                .store(cursor.next_number, Ordering::Relaxed);
-            self.record_tick(&starting, &mut cursor);
             let (body, cx, log) = (Arc::clone(&self.body), self.cx.clone(), self.log.clone());
             let status = self.status.clone();
             full_since = now.at;
             let span = self.span(starting.tick.number);
+            let timeline = cursor.timeline;
             running.spawn(in_run(span, async move {
+                let number = starting.tick.number;
                 let (result, _) = run_tick(
                     &*body,
                     &cx,
                     timeline,
-                    &starting,
+                    starting,
                     log.as_deref(),
                     status.as_deref(),
                 )
                 .await;
-                (starting.tick.number, result)
+                (number, result)
             }));
         }
         while let Some(joined) = running.join_next().await {
@@ -482,7 +506,6 @@ impl<B: TickBody> HostedService for TimerService<B> {
 }
 
 /// A tick about to run, with its instants on the timer's timeline.
-#[derive(Clone, Copy)]
 struct Starting {
     tick: Tick,
     /// When it was due, jitter included.
@@ -501,7 +524,7 @@ async fn run_tick<B: TickBody>(
     body: &B,
     base: &RunContext,
     timeline: Timeline,
-    starting: &Starting,
+    starting: Starting,
     log: Option<&TickLog>,
     status: Option<&crate::status::ServiceStatus>,
 ) -> (Result<(), Failure>, Option<At>) {
