@@ -31,16 +31,25 @@ where
 {
     const __DEFAULT_HOOKS: bool = true;
 
-    async fn execute(&self, _stop: CancellationToken) -> Result<(), BoxError> {
-        let (cx, end) = self.cx.begin_run();
-        let result = (self.body)(cx).await.into_outcome();
-        let disposed = end
-            .finish(if result.is_ok() {
-                ScopeExit::Succeeded
-            } else {
-                ScopeExit::Failed
-            })
-            .await;
-        result.and(disposed.map_err(BoxError::from))
+    /// A plain `fn` returning the run's future: the body reads its stop token through its
+    /// context, and an `async fn` would keep the unused token twice (as argument and as local)
+    /// in the future every running service holds.
+    fn execute(
+        &self,
+        stop: CancellationToken,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        drop(stop);
+        async move {
+            let (cx, end) = self.cx.begin_run();
+            let result = (self.body)(cx).await.into_outcome();
+            let disposed = end
+                .finish(if result.is_ok() {
+                    ScopeExit::Succeeded
+                } else {
+                    ScopeExit::Failed
+                })
+                .await;
+            result.and(disposed.map_err(BoxError::from))
+        }
     }
 }
