@@ -1,11 +1,10 @@
 //! The [`RunContext`] one run of a hosted function draws its parameters from, and the end of
 //! that run, where its scope is closed.
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 
-use smallvec::SmallVec;
 use tokio_util::sync::CancellationToken;
 
 use super::container::Container;
@@ -22,10 +21,18 @@ pub struct RunContext {
     /// The run's scope; `None` where values are built for the whole host (singletons), or
     /// where nothing the service resolves is scoped.
     scope: Option<Arc<ScopeState>>,
-    /// Inline for the one a run usually has (a tick, a queue item's number): no allocation
-    /// beyond the value's own.
-    extensions: SmallVec<[(TypeId, Arc<dyn Any + Send + Sync>); 1]>,
+    /// What the runner attached ([`with_extension`](Self::with_extension)): nothing, the one
+    /// value a run usually has (a tick, a job), or an [`ExtensionList`] of several. One
+    /// pointer: a context lives in every service's base, every body's future and every run.
+    extensions: Option<Extension>,
 }
+
+/// A value attached to a run, read back by its own type.
+type Extension = Arc<dyn Any + Send + Sync>;
+
+/// Several values attached to one run, in attachment order: stored as the run's one
+/// [`Extension`], recognised by this type, which no code outside this module can attach.
+struct ExtensionList(Vec<Extension>);
 
 struct RunEnv {
     info: ServiceInfo,
@@ -142,7 +149,7 @@ impl RunContext {
                 status,
             }),
             scope: None,
-            extensions: SmallVec::new(),
+            extensions: None,
         }
     }
 
@@ -165,7 +172,7 @@ impl RunContext {
         let cx = Self {
             env: Arc::clone(&self.env),
             scope: scope.clone(),
-            extensions: SmallVec::new(),
+            extensions: None,
         };
         (cx, self.end_run(scope))
     }
@@ -178,7 +185,7 @@ impl RunContext {
         let cx = Self {
             env: Arc::clone(&self.env),
             scope: scope.clone(),
-            extensions: SmallVec::new(),
+            extensions: None,
         };
         (
             cx,
@@ -224,7 +231,7 @@ impl RunContext {
         Self {
             env: Arc::clone(&self.env),
             scope: None,
-            extensions: SmallVec::new(),
+            extensions: None,
         }
     }
 
@@ -242,19 +249,32 @@ impl RunContext {
     /// `Inject` implementations. A second value of the same type replaces the first.
     #[must_use]
     pub fn with_extension<T: Send + Sync + 'static>(mut self, value: T) -> Self {
-        let type_id = TypeId::of::<T>();
-        self.extensions.retain(|(existing, _)| *existing != type_id);
-        self.extensions.push((type_id, Arc::new(value)));
+        let value: Extension = Arc::new(value);
+        self.extensions = Some(match self.extensions.take() {
+            None => value,
+            Some(existing) if existing.is::<T>() => value,
+            Some(existing) => {
+                let mut list = match existing.downcast_ref::<ExtensionList>() {
+                    Some(ExtensionList(list)) => list.clone(),
+                    None => vec![existing],
+                };
+                list.retain(|attached| !attached.is::<T>());
+                list.push(value);
+                Arc::new(ExtensionList(list))
+            }
+        });
         self
     }
 
     /// A value attached to this run with [`with_extension`](Self::with_extension).
     #[must_use]
     pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.extensions
-            .iter()
-            .find(|(type_id, _)| *type_id == TypeId::of::<T>())
-            .and_then(|(_, value)| value.downcast_ref::<T>())
+        let attached = self.extensions.as_deref()?;
+        if let Some(value) = attached.downcast_ref::<T>() {
+            return Some(value);
+        }
+        let ExtensionList(list) = attached.downcast_ref::<ExtensionList>()?;
+        list.iter().find_map(|value| value.downcast_ref::<T>())
     }
 
     /// The service this run belongs to.
@@ -291,13 +311,99 @@ impl RunContext {
     }
 }
 
+impl RunContext {
+    /// How many values are attached to this run.
+    fn extension_count(&self) -> usize {
+        match self.extensions.as_deref() {
+            None => 0,
+            Some(attached) => attached
+                .downcast_ref::<ExtensionList>()
+                .map_or(1, |ExtensionList(list)| list.len()),
+        }
+    }
+}
+
 impl std::fmt::Debug for RunContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunContext")
             .field("service", &self.env.info.name())
             .field("stopping", &self.env.stop.is_cancelled())
             .field("scoped", &self.scope.is_some())
-            .field("extensions", &self.extensions.len())
+            .field("extensions", &self.extension_count())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::RunContext;
+    use crate::di::Container;
+    use crate::service::ApplicationLifetime;
+
+    fn context() -> RunContext {
+        Arc::new(Container::new(
+            Vec::new(),
+            ApplicationLifetime::new(),
+            |_| None,
+        ))
+        .root_context()
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Tick(u64);
+    #[derive(Debug, PartialEq)]
+    struct Job(i64);
+    #[derive(Debug, PartialEq)]
+    struct Request(&'static str);
+
+    #[test]
+    fn a_run_reads_back_what_was_attached_by_its_type() {
+        let cx = context();
+        assert_eq!(cx.extension::<Tick>(), None, "nothing attached yet");
+        let cx = cx.with_extension(Tick(1));
+        assert_eq!(cx.extension::<Tick>(), Some(&Tick(1)));
+        assert_eq!(cx.extension::<Job>(), None, "another type is not there");
+        let cx = cx.with_extension(Tick(2));
+        assert_eq!(
+            cx.extension::<Tick>(),
+            Some(&Tick(2)),
+            "the second replaces the first"
+        );
+        assert_eq!(cx.extension_count(), 1);
+    }
+
+    #[test]
+    fn several_types_are_kept_side_by_side_and_each_replaced_alone() {
+        let cx = context()
+            .with_extension(Tick(1))
+            .with_extension(Job(7))
+            .with_extension(Request("/"));
+        assert_eq!(cx.extension_count(), 3);
+        assert_eq!(cx.extension::<Tick>(), Some(&Tick(1)));
+        assert_eq!(cx.extension::<Job>(), Some(&Job(7)));
+        assert_eq!(cx.extension::<Request>(), Some(&Request("/")));
+
+        let copy = cx.clone();
+        let cx = cx.with_extension(Job(8));
+        assert_eq!(cx.extension_count(), 3, "replaced, not added");
+        assert_eq!(cx.extension::<Job>(), Some(&Job(8)));
+        assert_eq!(cx.extension::<Tick>(), Some(&Tick(1)));
+        assert_eq!(
+            copy.extension::<Job>(),
+            Some(&Job(7)),
+            "a clone taken before keeps its own values"
+        );
+    }
+
+    #[test]
+    fn another_run_of_the_same_service_starts_with_none() {
+        let cx = context().with_extension(Tick(1)).with_extension(Job(2));
+        let (next, end) = cx.begin_run();
+        assert_eq!(next.extension_count(), 0);
+        assert_eq!(next.extension::<Tick>(), None);
+        assert!(end.finish_now(crate::di::ScopeExit::Succeeded).is_none());
+        assert_eq!(cx.unscoped().extension::<Job>(), None);
     }
 }
