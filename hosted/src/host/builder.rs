@@ -12,7 +12,7 @@ use super::host_lifetime::{ErasedLifetime, LifetimeContext, Lifetimes};
 use super::lifecycle::{Planned, Shared};
 use super::options::HostOptions;
 use super::ordering::{Node, start_order};
-use super::supervisor::Incidents;
+use super::supervisor::{Incidents, Supervision};
 use super::{BuildError, Host, validation};
 use crate::di::{Container, Provider};
 use crate::registry::{Problem, Registry, ServiceDescriptor};
@@ -360,13 +360,16 @@ impl HostBuilder {
                 #[cfg(feature = "config")]
                 configuration: self.configuration,
             },
-            shared: Shared {
-                lifetime,
-                container,
-                incidents: Incidents::default(),
-                startup_timeout,
-                shutdown_timeout,
-                exits: Arc::default(),
+            shared: {
+                let incidents = Incidents::default();
+                Shared {
+                    supervision: Arc::new(Supervision::new(lifetime.clone(), incidents.clone())),
+                    lifetime,
+                    container,
+                    incidents,
+                    startup_timeout,
+                    shutdown_timeout,
+                }
             },
         })
     }

@@ -9,7 +9,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 
-use super::supervisor::{ExitGuard, Exits, Incident, Incidents, Supervised, supervise};
+use super::supervisor::{
+    ExitGuard, Exits, Incident, Incidents, Supervised, Supervision, supervise,
+};
 use crate::di::Container;
 use crate::di::RunContext;
 use crate::di::ScopeExit;
@@ -19,6 +21,7 @@ use crate::service::{ApplicationLifetime, StopReason};
 use crate::service::{ErasedService, call_caught};
 use crate::service::{ServiceContext, ServiceInfo};
 use crate::status::{ServiceState, ServiceStatus};
+use crate::telemetry::{ServiceSpan, in_service_span};
 use crate::util::BoxFuture;
 
 /// A service the host will start: its facts, its stop token and how to build it.
@@ -48,7 +51,7 @@ pub(crate) struct Built {
     info: ServiceInfo,
     stop: CancellationToken,
     service: Arc<dyn ErasedService>,
-    span: tracing::Span,
+    span: ServiceSpan,
     status: Arc<ServiceStatus>,
 }
 
@@ -68,8 +71,8 @@ pub(crate) struct Shared {
     pub(crate) incidents: Incidents,
     pub(crate) startup_timeout: Option<Duration>,
     pub(crate) shutdown_timeout: Duration,
-    /// Where the supervisors report that they ended.
-    pub(crate) exits: Arc<Exits>,
+    /// What the supervisors share, and where they report that they ended.
+    pub(crate) supervision: Arc<Supervision>,
 }
 
 /// How a run of the host ended.
@@ -233,20 +236,17 @@ impl Shared {
 
     /// Spawns the supervisor of a service whose start returned: from now on it runs.
     fn launch(&self, service: Built, slot: usize, began: Instant) -> Started {
-        let supervisor = AbortOnDropHandle::new(tokio::spawn(
+        let supervisor = AbortOnDropHandle::new(tokio::spawn(in_service_span(
+            service.span.clone(),
             supervise(Supervised {
                 service: Arc::clone(&service.service),
-                info: service.info.clone(),
                 stop: service.stop.clone(),
-                lifetime: self.lifetime.clone(),
-                incidents: self.incidents.clone(),
                 status: Arc::clone(&service.status),
-                exit: ExitGuard::new(&self.exits, slot),
-            })
-            .instrument(service.span.clone()),
-        ));
+                exit: ExitGuard::new(&self.supervision, slot),
+            }),
+        )));
         service.info.activity().set_running(true);
-        service.span.in_scope(|| {
+        service.span.span().in_scope(|| {
             tracing::info!(elapsed = ?began.elapsed(), "started");
         });
         Started {
@@ -299,8 +299,7 @@ impl Shared {
             ..
         } in planned
         {
-            // Not `name`: the JSON format writes the span's own name under that key as well.
-            let span = tracing::info_span!("service", service = %info.name());
+            let span = ServiceSpan::new(info.name());
             let cx = RunContext::with_status(
                 info.clone(),
                 stop.clone(),
@@ -309,7 +308,7 @@ impl Shared {
                 needs_scope,
                 Some(Arc::clone(&status)),
             );
-            let made = call_caught(|| make(cx).instrument(span.clone()), deadline).await;
+            let made = call_caught(|| make(cx).instrument(span.span().clone()), deadline).await;
             match made {
                 Ok(service) => built.push(Built {
                     info,
@@ -319,7 +318,8 @@ impl Shared {
                     status,
                 }),
                 Err(failure) => {
-                    span.in_scope(|| tracing::error!(error = %failure, "could not be built"));
+                    span.span()
+                        .in_scope(|| tracing::error!(error = %failure, "could not be built"));
                     self.incidents
                         .record(&info, format!("could not be built: {failure}"));
                     self.lifetime.request_stop(StopReason::StartFailed {
@@ -341,8 +341,8 @@ impl Shared {
         call: BoxFuture<'static, Result<(), crate::service::BoxError>>,
         deadline: Option<Instant>,
     ) -> bool {
-        let result = call_caught(|| call.instrument(service.span.clone()), deadline).await;
-        let _entered = service.span.enter();
+        let result = call_caught(|| call.instrument(service.span.span().clone()), deadline).await;
+        let _entered = service.span.span().enter();
         match result {
             Ok(()) => true,
             Err(failure)
@@ -520,7 +520,7 @@ impl Shared {
                     self.shutdown_timeout
                 ),
             };
-            built.span.in_scope(|| tracing::error!("{what}"));
+            built.span.span().in_scope(|| tracing::error!("{what}"));
             self.incidents.record(&built.info, what);
             budget.overrun(built.info.name());
         }
@@ -533,7 +533,7 @@ impl Shared {
         for ((built, finished), stopped_cleanly) in members.into_iter().zip(ended).zip(cleanly) {
             built.info.activity().set_running(false);
             if let Some(offender) = &late {
-                built.span.in_scope(|| {
+                built.span.span().in_scope(|| {
                     tracing::warn!(
                         held_up_by = %offender,
                         "its turn to stop came after the shutdown budget ran out: stopped with a \
@@ -543,7 +543,7 @@ impl Shared {
                 held_up.push(built.info.name().to_owned());
             }
             if finished && stopped_cleanly {
-                built.span.in_scope(|| {
+                built.span.span().in_scope(|| {
                     tracing::info!(elapsed = ?began.elapsed(), "stopped");
                 });
             }
@@ -568,7 +568,7 @@ impl Shared {
         // Registered with the timer only if the first check finds a body still running.
         let mut timer = std::pin::pin!(tokio::time::sleep_until(limit));
         loop {
-            let seen = ends.collect(&self.exits);
+            let seen = ends.collect(&self.supervision.exits);
             while slots.get(*cursor).is_some_and(|&slot| ends.ended(slot)) {
                 *cursor += 1;
             }
@@ -583,9 +583,9 @@ impl Shared {
                 .count();
             tokio::select! {
                 biased;
-                () = self.exits.ended(seen, running) => {}
+                () = self.supervision.exits.ended(seen, running) => {}
                 () = timer.as_mut() => {
-                    ends.collect(&self.exits);
+                    ends.collect(&self.supervision.exits);
                     while slots.get(*cursor).is_some_and(|&slot| ends.ended(slot)) {
                         *cursor += 1;
                     }
@@ -616,7 +616,8 @@ impl Shared {
             .filter(|service| !service.service.default_hooks())
             .map(|service| {
                 let cx = self.service_context(&service.info, cancellation);
-                let call = || hook(&service.service, cx, method).instrument(service.span.clone());
+                let call =
+                    || hook(&service.service, cx, method).instrument(service.span.span().clone());
                 call_caught(call, Some(limit))
             });
         let mut results = join_all(calls.collect()).await.into_iter();
@@ -730,7 +731,7 @@ impl Shared {
         result: Result<(), Failure>,
         budget: &mut Budget,
     ) -> bool {
-        let _entered = service.span.enter();
+        let _entered = service.span.span().enter();
         match result {
             Ok(()) => true,
             Err(Failure::TimedOut) => {

@@ -119,19 +119,44 @@ impl Exits {
     }
 }
 
-/// Reports a supervisor's end to its [`Exits`] when dropped: moved into the supervisor's task, it
-/// is dropped when the task ends, however it ends.
+/// What every supervisor of one host shares: the host's lifetime, where failures are recorded,
+/// and where each reports its end. One pointer in each supervisor's task.
+#[derive(Debug)]
+pub(crate) struct Supervision {
+    pub(crate) lifetime: ApplicationLifetime,
+    pub(crate) incidents: Incidents,
+    pub(crate) exits: Exits,
+}
+
+impl Supervision {
+    pub(crate) fn new(lifetime: ApplicationLifetime, incidents: Incidents) -> Self {
+        Self {
+            lifetime,
+            incidents,
+            exits: Exits::default(),
+        }
+    }
+}
+
+/// A supervisor's link to its host's [`Supervision`]; reports the supervisor's end to its
+/// [`Exits`] when dropped: moved into the supervisor's task, it is dropped when the task ends,
+/// however it ends.
 pub(crate) struct ExitGuard {
-    exits: Arc<Exits>,
+    supervision: Arc<Supervision>,
     slot: usize,
 }
 
 impl ExitGuard {
-    pub(crate) fn new(exits: &Arc<Exits>, slot: usize) -> Self {
+    pub(crate) fn new(supervision: &Arc<Supervision>, slot: usize) -> Self {
         Self {
-            exits: Arc::clone(exits),
+            supervision: Arc::clone(supervision),
             slot,
         }
+    }
+
+    /// What the host's supervisors share.
+    pub(crate) fn supervision(&self) -> &Supervision {
+        &self.supervision
     }
 }
 
@@ -139,6 +164,7 @@ impl Drop for ExitGuard {
     fn drop(&mut self) {
         let wake = {
             let mut state = self
+                .supervision
                 .exits
                 .state
                 .lock()
@@ -154,7 +180,7 @@ impl Drop for ExitGuard {
         if wake {
             // A permit when the waiter is between its check and its wait: that wait returns at
             // once.
-            self.exits.notify.notify_one();
+            self.supervision.exits.notify.notify_one();
         }
     }
 }
@@ -162,13 +188,11 @@ impl Drop for ExitGuard {
 /// What a supervisor keeps while its service runs: moved into its task once.
 pub(crate) struct Supervised {
     pub(crate) service: Arc<dyn ErasedService>,
-    pub(crate) info: ServiceInfo,
     pub(crate) stop: CancellationToken,
-    pub(crate) lifetime: ApplicationLifetime,
-    pub(crate) incidents: Incidents,
+    /// Where its runs are recorded; the service's info with them.
     pub(crate) status: Arc<ServiceStatus>,
-    /// Reports the end, however it comes; last, so it is dropped after the rest.
-    #[expect(dead_code, reason = "held for its `Drop`, which reports the end")]
+    /// What the host's supervisors share; reports the end, however it comes. Last, so it is
+    /// dropped after the rest.
     pub(crate) exit: ExitGuard,
 }
 
@@ -194,7 +218,7 @@ pub(crate) fn supervise(supervised: Supervised) -> impl Future<Output = ()> + Se
         for run in 1_u32.. {
             let began = Instant::now();
             supervised.status.set_state(ServiceState::Running);
-            let span = RunSpan::body(supervised.info.name(), run);
+            let span = RunSpan::body(supervised.status.name(), run);
             let body = || {
                 in_run(
                     span,
@@ -202,7 +226,7 @@ pub(crate) fn supervise(supervised: Supervised) -> impl Future<Output = ()> + Se
                 )
             };
             let outcome = call_caught_unbounded(body).await;
-            let (stop, lifetime) = (&supervised.stop, &supervised.lifetime);
+            let (stop, lifetime) = (&supervised.stop, &supervised.exit.supervision().lifetime);
             supervised
                 .status
                 .body_ended(outcome.as_ref().err(), stop.is_cancelled());
@@ -217,10 +241,10 @@ pub(crate) fn supervise(supervised: Supervised) -> impl Future<Output = ()> + Se
                 Err(failure) => failure,
             };
             if !Box::pin(after_failure(
-                &supervised.info,
+                supervised.status.info(),
                 &supervised.stop,
-                &supervised.lifetime,
-                &supervised.incidents,
+                &supervised.exit.supervision().lifetime,
+                &supervised.exit.supervision().incidents,
                 &supervised.status,
                 run,
                 began,

@@ -143,6 +143,11 @@ impl ServiceStatus {
         self.info.name()
     }
 
+    /// The service this status is of.
+    pub(crate) fn info(&self) -> &ServiceInfo {
+        &self.info
+    }
+
     /// The service's state.
     #[must_use]
     pub fn state(&self) -> ServiceState {

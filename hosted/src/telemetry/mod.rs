@@ -61,9 +61,11 @@ mod origin;
 #[cfg(feature = "otel")]
 pub(crate) mod otel;
 mod run;
+mod service_span;
 
 pub(crate) use self::origin::Origin;
 pub(crate) use self::run::{RunSpan, in_run};
+pub(crate) use self::service_span::{ServiceSpan, in_service_span};
 
 /// Whether the run spans and the senders' origins of the queues and timers built from now on are
 /// left out, for the benchmarks that measure what they cost: see [`bypass_spans`].

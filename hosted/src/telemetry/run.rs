@@ -25,27 +25,36 @@ pub(super) fn current_run() -> Option<Arc<str>> {
     })
 }
 
-/// The span of one run, and how a `send` made inside it names it.
+/// The span of one run, and how a `send` made inside it names it; one pointer, null when the
+/// span is disabled (no subscriber would see it), which is what the futures of idle services,
+/// resting timers and untraced runs hold.
 #[derive(Debug)]
-pub(crate) struct RunSpan {
+pub(crate) struct RunSpan(Option<Box<Traced>>);
+
+/// An enabled run span.
+#[derive(Debug)]
+struct Traced {
     span: Span,
-    /// The span as the text format writes it; `None` when the span is disabled.
+    /// The span as the text format writes it, lent to [`CURRENT`] while a poll lasts.
     mark: Option<Arc<str>>,
 }
 
+/// The span of a run without one.
+static NO_SPAN: Span = Span::none();
+
 impl RunSpan {
     fn new(span: Span, mark: impl FnOnce() -> String) -> Self {
-        let mark = (!span.is_disabled()).then(|| Arc::from(mark()));
-        Self { span, mark }
+        if span.is_disabled() {
+            return Self::none();
+        }
+        let mark = Some(Arc::from(mark()));
+        Self(Some(Box::new(Traced { span, mark })))
     }
 
     /// No span: for a run no subscriber would see ([`runs_traced`](super::runs_traced)), or whose
     /// spans a benchmark left out ([`bypass_spans`](super::bypass_spans)).
-    pub(crate) fn none() -> Self {
-        Self {
-            span: Span::none(),
-            mark: None,
-        }
+    pub(crate) const fn none() -> Self {
+        Self(None)
     }
 
     /// One run of a background body.
@@ -118,9 +127,9 @@ impl RunSpan {
         })
     }
 
-    /// The span itself.
+    /// The span itself; a disabled one for a run without.
     pub(crate) fn span(&self) -> &Span {
-        &self.span
+        self.0.as_ref().map_or(&NO_SPAN, |traced| &traced.span)
     }
 }
 
@@ -152,10 +161,9 @@ impl<F: Future> Future for InRun<F> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<F::Output> {
         let this = self.project();
-        let RunSpan { span, mark } = this.run;
-        if span.is_disabled() {
+        let Some(Traced { span, mark }) = this.run.0.as_deref_mut() else {
             return this.future.poll(cx);
-        }
+        };
         let _entered = span.enter();
         let _marked = Marked::new(mark);
         this.future.poll(cx)
@@ -192,13 +200,12 @@ pub(crate) struct Entered<'a> {
 impl RunSpan {
     /// Enters the run until the guard is dropped; nothing when the span is disabled.
     pub(crate) fn enter(&mut self) -> Entered<'_> {
-        let Self { span, mark } = self;
-        if span.is_disabled() {
+        let Some(Traced { span, mark }) = self.0.as_deref_mut() else {
             return Entered {
                 _entered: None,
                 _marked: None,
             };
-        }
+        };
         Entered {
             _entered: Some(span.enter()),
             _marked: Some(Marked::new(mark)),
