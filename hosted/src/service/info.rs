@@ -55,7 +55,8 @@ struct InfoInner {
     name: Cow<'static, str>,
     kind: ServiceKind,
     order: i32,
-    after: Vec<Cow<'static, str>>,
+    /// Exactly as long as the list: every service holds one, most of them empty.
+    after: Box<[Cow<'static, str>]>,
     /// Shared by every service whose policy is the host's default.
     policy: Arc<FailurePolicy>,
     source: Option<SourceLocation>,
@@ -77,7 +78,7 @@ impl ServiceInfo {
             name,
             kind,
             order,
-            after,
+            after: after.into_boxed_slice(),
             policy,
             source,
             settings,

@@ -100,9 +100,9 @@ pub struct ServiceStatus {
     /// Written on the failure path only; boxed, so a service that never fails pays 16 bytes for
     /// it, not 48.
     last_error: Mutex<Option<Box<LastError>>>,
-    /// Boxed, as the queue's records: a service that is not of that kind pays a pointer for it.
-    timer: OnceLock<Box<TimerStatus>>,
-    queue: OnceLock<Box<QueueRecords>>,
+    /// What only a timer or only a queue records, set when the service says which it is; boxed,
+    /// so a service of neither kind pays a pointer for it.
+    kind: OnceLock<Box<KindRecords>>,
     /// `None` when the benchmarks leave the metrics out ([`super::bypass`]).
     #[cfg(feature = "metrics")]
     metrics: Option<super::metrics::ServiceMetrics>,
@@ -129,8 +129,7 @@ impl ServiceStatus {
             run_nanos: AtomicU64::new(0),
             last_run_nanos: AtomicU64::new(0),
             last_error: Mutex::new(None),
-            timer: OnceLock::new(),
-            queue: OnceLock::new(),
+            kind: OnceLock::new(),
             #[cfg(feature = "metrics")]
             metrics: super::metrics_wanted()
                 .then(|| super::metrics::ServiceMetrics::new(info.name())),
@@ -219,12 +218,15 @@ impl ServiceStatus {
     }
 
     /// Makes this service a timer with the given schedule (as `--list` writes it).
+    ///
+    /// # Panics
+    /// If the service was made a queue before: a service is one or the other.
     pub(crate) fn timer(&self, schedule: String) -> &TimerStatus {
-        self.timer.get_or_init(|| {
+        let records = self.kind.get_or_init(|| {
             #[cfg(feature = "metrics")]
             let metrics = super::metrics_wanted()
                 .then(|| super::metrics::TimerMetrics::new(self.info.name()));
-            Box::new(TimerStatus {
+            Box::new(KindRecords::Timer(TimerStatus {
                 schedule,
                 ticks: AtomicU64::new(0),
                 missed: AtomicU64::new(0),
@@ -235,16 +237,38 @@ impl ServiceStatus {
                 max_lateness_nanos: AtomicU64::new(0),
                 #[cfg(feature = "metrics")]
                 metrics,
-            })
-        })
+            }))
+        });
+        match &**records {
+            KindRecords::Timer(timer) => timer,
+            KindRecords::Queue(_) => unreachable!("a queue's status made a timer's"),
+        }
     }
 
     pub(crate) fn timer_status(&self) -> Option<&TimerStatus> {
-        self.timer.get().map(|timer| &**timer)
+        match &**self.kind.get()? {
+            KindRecords::Timer(timer) => Some(timer),
+            KindRecords::Queue(_) => None,
+        }
     }
 
+    /// # Panics
+    /// If the service was made a timer before: a service is one or the other.
     fn queue_records(&self) -> &QueueRecords {
-        self.queue.get_or_init(Box::default)
+        let records = self
+            .kind
+            .get_or_init(|| Box::new(KindRecords::Queue(QueueRecords::default())));
+        match &**records {
+            KindRecords::Queue(queue) => queue,
+            KindRecords::Timer(_) => unreachable!("a timer's status made a queue's"),
+        }
+    }
+
+    fn queue_status(&self) -> Option<&QueueRecords> {
+        match &**self.kind.get()? {
+            KindRecords::Queue(queue) => Some(queue),
+            KindRecords::Timer(_) => None,
+        }
     }
 
     /// Makes this service a queue, whose counts the probe reads.
@@ -273,13 +297,13 @@ impl ServiceStatus {
     }
 
     pub(crate) fn dead_letters(&self) -> Option<Arc<dyn DeadLetters>> {
-        self.queue.get()?.dead_letters.get().cloned()
+        self.queue_status()?.dead_letters.get().cloned()
     }
 
     pub(crate) fn snapshot(&self) -> ServiceSnapshot {
         let runs = self.runs.load(Ordering::Relaxed);
         let last = self.last_run_nanos.load(Ordering::Relaxed);
-        let records = self.queue.get();
+        let records = self.queue_status();
         let durable = records.and_then(|records| records.durable.get());
         let queue = match (durable, records.and_then(|records| records.probe.get())) {
             (Some(durable), _) => Some(durable.snapshot()),
@@ -312,6 +336,12 @@ impl ServiceStatus {
             dead_letters: records.is_some_and(|records| records.dead_letters.get().is_some()),
         }
     }
+}
+
+/// What only a timer or only a queue records.
+enum KindRecords {
+    Timer(TimerStatus),
+    Queue(QueueRecords),
 }
 
 /// What only a queue has: how its counts are read (an in-memory queue's probe, or a durable
