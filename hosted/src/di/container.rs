@@ -156,6 +156,11 @@ impl Container {
         }
     }
 
+    /// The lifetime of the host this container belongs to.
+    pub(crate) fn lifetime(&self) -> &ApplicationLifetime {
+        &self.lifetime
+    }
+
     /// How many types are registered.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
@@ -164,7 +169,7 @@ impl Container {
     /// A context outside any scope, for code that is not a service.
     pub(crate) fn root_context(self: &Arc<Self>) -> RunContext {
         let (info, stop) = self.host_home.clone();
-        RunContext::new(info, stop, self.lifetime.clone(), Arc::clone(self), false)
+        RunContext::new(info, stop, Arc::clone(self), false)
     }
 
     /// Whether anything provides `T`.
@@ -288,8 +293,7 @@ impl Container {
                 .singleton
                 .get_or_try_init(|| async {
                     let (info, stop) = entry.home.clone();
-                    let cx =
-                        RunContext::new(info, stop, self.lifetime.clone(), Arc::clone(self), false);
+                    let cx = RunContext::new(info, stop, Arc::clone(self), false);
                     let Built { value, disposer } = self.build(entry, &cx).await?;
                     self.dispose_at_end(disposer);
                     if let Some(shared) = (entry.share)(&value, entry.extract) {

@@ -37,7 +37,7 @@ struct ExtensionList(Vec<Extension>);
 struct RunEnv {
     info: ServiceInfo,
     stop: CancellationToken,
-    lifetime: ApplicationLifetime,
+    /// The host's lifetime is the container's own.
     container: Arc<Container>,
     /// Whether runs need a scope: something the service resolves is scoped, or transient
     /// with a [`Dispose`](crate::Dispose) hook. Without, runs skip building one.
@@ -123,18 +123,16 @@ impl RunContext {
     pub(crate) fn new(
         info: ServiceInfo,
         stop: CancellationToken,
-        lifetime: ApplicationLifetime,
         container: Arc<Container>,
         needs_scope: bool,
     ) -> Self {
-        Self::with_status(info, stop, lifetime, container, needs_scope, None)
+        Self::with_status(info, stop, container, needs_scope, None)
     }
 
     /// A service's base context, whose runs record in `status`.
     pub(crate) fn with_status(
         info: ServiceInfo,
         stop: CancellationToken,
-        lifetime: ApplicationLifetime,
         container: Arc<Container>,
         needs_scope: bool,
         status: Option<Arc<ServiceStatus>>,
@@ -143,7 +141,6 @@ impl RunContext {
             env: Arc::new(RunEnv {
                 info,
                 stop,
-                lifetime,
                 container,
                 needs_scope,
                 status,
@@ -218,7 +215,6 @@ impl RunContext {
         Self::with_status(
             self.env.info.clone(),
             stop,
-            self.env.lifetime.clone(),
             Arc::clone(&self.env.container),
             self.env.needs_scope,
             self.env.status.clone(),
@@ -292,7 +288,7 @@ impl RunContext {
     /// The host's lifetime.
     #[must_use]
     pub fn lifetime(&self) -> &ApplicationLifetime {
-        &self.env.lifetime
+        self.env.container.lifetime()
     }
 
     /// Resolves any injectable value, as a parameter of that type would receive it.

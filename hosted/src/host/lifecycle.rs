@@ -303,7 +303,6 @@ impl Shared {
             let cx = RunContext::with_status(
                 info.clone(),
                 stop.clone(),
-                self.lifetime.clone(),
                 Arc::clone(&self.container),
                 needs_scope,
                 Some(Arc::clone(&status)),
