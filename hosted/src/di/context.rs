@@ -394,6 +394,14 @@ mod tests {
     }
 
     #[test]
+    fn a_context_is_four_words() {
+        // Held by every service's base context and every body's future: what every run of the
+        // service shares, the run's scope, and what the runner attached (a pointer to a trait
+        // object, two words).
+        assert_eq!(size_of::<RunContext>(), 4 * size_of::<usize>());
+    }
+
+    #[test]
     fn another_run_of_the_same_service_starts_with_none() {
         let cx = context().with_extension(Tick(1)).with_extension(Job(2));
         let (next, end) = cx.begin_run();
