@@ -48,11 +48,17 @@ pub(crate) struct Planned {
 
 /// A service that has been built, with what the host needs to drive it.
 pub(crate) struct Built {
-    info: ServiceInfo,
     stop: CancellationToken,
     service: Arc<dyn ErasedService>,
     span: ServiceSpan,
     status: Arc<ServiceStatus>,
+}
+
+impl Built {
+    /// The service's facts, as its status keeps them.
+    fn info(&self) -> &ServiceInfo {
+        self.status.info()
+    }
 }
 
 /// A service that has started: its body, if it has one, runs under its supervisor.
@@ -179,7 +185,7 @@ impl Shared {
                 hooked.push(service);
                 continue;
             }
-            let cx = self.service_context(&service.info, &cancellation);
+            let cx = self.service_context(service.info(), &cancellation);
             let call = hook(&service.service, cx, |s, cx| s.starting(cx));
             let ok = self
                 .start_step(&service, "its `starting` hook", call, deadline)
@@ -199,7 +205,7 @@ impl Shared {
             let service_began = Instant::now();
             service.status.set_state(ServiceState::Starting);
             if !service.service.default_hooks() {
-                let cx = self.service_context(&service.info, &cancellation);
+                let cx = self.service_context(service.info(), &cancellation);
                 let call = hook(&service.service, cx, |s, cx| s.start(cx));
                 if !self.start_step(&service, "start", call, deadline).await {
                     let rest = std::iter::once(service).chain(waiting).collect();
@@ -213,7 +219,7 @@ impl Shared {
             if service.built.service.default_hooks() {
                 continue;
             }
-            let cx = self.service_context(&service.built.info, &cancellation);
+            let cx = self.service_context(service.built.info(), &cancellation);
             let call = hook(&service.built.service, cx, |s, cx| s.started(cx));
             if !self
                 .start_step(&service.built, "its `started` hook", call, deadline)
@@ -245,7 +251,7 @@ impl Shared {
                 exit: ExitGuard::new(&self.supervision, slot),
             }),
         )));
-        service.info.activity().set_running(true);
+        service.info().activity().set_running(true);
         service.span.span().in_scope(|| {
             tracing::info!(elapsed = ?began.elapsed(), "started");
         });
@@ -310,7 +316,6 @@ impl Shared {
             let made = call_caught(|| make(cx).instrument(span.span().clone()), deadline).await;
             match made {
                 Ok(service) => built.push(Built {
-                    info,
                     stop,
                     service,
                     span,
@@ -358,9 +363,9 @@ impl Shared {
                     failure => format!("{step} failed: {failure}"),
                 };
                 tracing::error!("{what}; aborting startup");
-                self.incidents.record(&service.info, what);
+                self.incidents.record(service.info(), what);
                 self.lifetime.request_stop(StopReason::StartFailed {
-                    service: service.info.name().to_owned(),
+                    service: service.info().name().to_owned(),
                 });
                 false
             }
@@ -520,8 +525,8 @@ impl Shared {
                 ),
             };
             built.span.span().in_scope(|| tracing::error!("{what}"));
-            self.incidents.record(&built.info, what);
-            budget.overrun(built.info.name());
+            self.incidents.record(built.info(), what);
+            budget.overrun(built.info().name());
         }
         let members: Vec<Built> = wave.into_iter().map(|member| member.built).collect();
         let refs: Vec<&Built> = members.iter().collect();
@@ -530,7 +535,7 @@ impl Shared {
             .await;
         drop(refs);
         for ((built, finished), stopped_cleanly) in members.into_iter().zip(ended).zip(cleanly) {
-            built.info.activity().set_running(false);
+            built.info().activity().set_running(false);
             if let Some(offender) = &late {
                 built.span.span().in_scope(|| {
                     tracing::warn!(
@@ -539,7 +544,7 @@ impl Shared {
                          cancelled token"
                     );
                 });
-                held_up.push(built.info.name().to_owned());
+                held_up.push(built.info().name().to_owned());
             }
             if finished && stopped_cleanly {
                 built.span.span().in_scope(|| {
@@ -614,7 +619,7 @@ impl Shared {
             .iter()
             .filter(|service| !service.service.default_hooks())
             .map(|service| {
-                let cx = self.service_context(&service.info, cancellation);
+                let cx = self.service_context(service.info(), cancellation);
                 let call =
                     || hook(&service.service, cx, method).instrument(service.span.span().clone());
                 call_caught(call, Some(limit))
@@ -736,14 +741,14 @@ impl Shared {
             Err(Failure::TimedOut) => {
                 let what = budget.overran(step);
                 tracing::error!("{what}");
-                self.incidents.record(&service.info, what);
-                budget.overrun(service.info.name());
+                self.incidents.record(service.info(), what);
+                budget.overrun(service.info().name());
                 false
             }
             Err(failure) => {
                 tracing::error!(error = %failure, "{step} failed");
                 self.incidents
-                    .record(&service.info, format!("{step} failed: {failure}"));
+                    .record(service.info(), format!("{step} failed: {failure}"));
                 false
             }
         }
@@ -882,25 +887,28 @@ fn cancel_at(deadline: Instant, token: CancellationToken) -> AbortOnDropHandle<(
 fn stop_waves(services: &[&Built]) -> Vec<Vec<usize>> {
     if services
         .iter()
-        .all(|service| service.info.after().next().is_none())
+        .all(|service| service.info().after().next().is_none())
     {
         // Only `order` orders this stop: a wave per level, highest first, no names to look up.
         let mut levels: std::collections::BTreeMap<i32, Vec<usize>> =
             std::collections::BTreeMap::new();
         for (index, service) in services.iter().enumerate() {
-            levels.entry(service.info.order()).or_default().push(index);
+            levels
+                .entry(service.info().order())
+                .or_default()
+                .push(index);
         }
         return levels.into_values().rev().collect();
     }
     let position: std::collections::HashMap<&str, usize> = services
         .iter()
         .enumerate()
-        .map(|(index, service)| (service.info.name(), index))
+        .map(|(index, service)| (service.info().name(), index))
         .collect();
     // How many services still to stop declared `after` each one.
     let mut waiting_on = vec![0_usize; services.len()];
     for service in services {
-        for name in service.info.after() {
+        for name in service.info().after() {
             if let Some(&index) = position.get(name) {
                 waiting_on[index] += 1;
             }
@@ -910,7 +918,7 @@ fn stop_waves(services: &[&Built]) -> Vec<Vec<usize>> {
     let mut free: std::collections::BTreeMap<i32, Vec<usize>> = std::collections::BTreeMap::new();
     for (index, service) in services.iter().enumerate() {
         if waiting_on[index] == 0 {
-            free.entry(service.info.order()).or_default().push(index);
+            free.entry(service.info().order()).or_default().push(index);
         }
     }
     let mut waves = Vec::new();
@@ -918,11 +926,11 @@ fn stop_waves(services: &[&Built]) -> Vec<Vec<usize>> {
     while let Some((_, mut wave)) = free.pop_last() {
         wave.sort_unstable();
         for &index in &wave {
-            for name in services[index].info.after() {
+            for name in services[index].info().after() {
                 if let Some(&awaited) = position.get(name) {
                     waiting_on[awaited] -= 1;
                     if waiting_on[awaited] == 0 {
-                        let order = services[awaited].info.order();
+                        let order = services[awaited].info().order();
                         free.entry(order).or_default().push(awaited);
                     }
                 }
