@@ -23,7 +23,8 @@ pub struct RunContext {
     scope: Option<Arc<ScopeState>>,
     /// What the runner attached ([`with_extension`](Self::with_extension)): nothing, the one
     /// value a run usually has (a tick, a job), or an [`ExtensionList`] of several. One
-    /// pointer: a context lives in every service's base, every body's future and every run.
+    /// pointer (two words, to a trait object), null when nothing is attached: a context lives
+    /// in every service's base, every body's future and every run.
     extensions: Option<Extension>,
 }
 
