@@ -48,27 +48,34 @@ struct RunEnv {
 }
 
 /// The end of one run, kept apart from its [`RunContext`] (which the body consumes) so the
-/// runner can close the run's scope once the body returns.
+/// runner can close the run's scope once the body returns. It holds no reference to the
+/// service's status: the runner, which keeps the service's base context, names it at
+/// [`finish`](Self::finish), so a run costs no reference count on it and every body's future
+/// three words instead of four.
 #[must_use = "a run must be finished, or its scope's values are never disposed"]
 pub(crate) struct RunEnd {
     scope: Option<Arc<ScopeState>>,
-    status: Option<(Arc<ServiceStatus>, tokio::time::Instant)>,
+    /// When the run began, for the service's status; `None` for a run that is not a service's,
+    /// or that its runner records itself.
+    began: Option<tokio::time::Instant>,
 }
 
 impl RunEnd {
     /// Closes the run's scope once its body has returned: disposes its values in reverse
     /// creation order, telling them how the run went. A `dispose` that panicked fails the run.
-    /// The run is recorded in the service's status, the one place every kind of run ends.
+    /// The run is recorded in `status`, the service's (its base context's
+    /// [`status`](RunContext::status)): the one place every kind of run ends.
     ///
     /// Done at once when nothing needs awaiting; the future of a scope with dispose hooks is
     /// boxed, so the future of every run that awaits this one stays two words.
     pub(crate) fn finish(
         self,
         exit: ScopeExit,
+        status: Option<&Arc<ServiceStatus>>,
     ) -> impl Future<Output = Result<(), crate::service::Failure>> + Send + 'static {
         let closing = self
-            .finish_now(exit)
-            .map(|end| Box::pin(end.close_and_record(exit)));
+            .finish_now(exit, status)
+            .map(|end| Box::pin(end.close_and_record(exit, status.cloned())));
         async move {
             match closing {
                 None => Ok(()),
@@ -78,7 +85,11 @@ impl RunEnd {
     }
 
     /// The rest of [`finish`](Self::finish) for a scope whose values have dispose hooks.
-    async fn close_and_record(self, exit: ScopeExit) -> Result<(), crate::service::Failure> {
+    async fn close_and_record(
+        self,
+        exit: ScopeExit,
+        status: Option<Arc<ServiceStatus>>,
+    ) -> Result<(), crate::service::Failure> {
         let closed = match self.scope {
             Some(scope) => {
                 let closed = scope.close(exit).await;
@@ -87,23 +98,25 @@ impl RunEnd {
             }
             None => Ok(()),
         };
-        if let Some((status, began)) = self.status {
+        if let (Some(status), Some(began)) = (status, self.began) {
             status.run_ended(began, exit == ScopeExit::Succeeded && closed.is_ok());
         }
         closed
     }
-}
 
-impl RunEnd {
-    /// Finishes the run at once when nothing needs awaiting (no value with a dispose hook);
-    /// otherwise hands the run end back for [`finish`](Self::finish).
-    pub(crate) fn finish_now(mut self, exit: ScopeExit) -> Option<Self> {
+    /// Finishes the run at once when nothing needs awaiting (no value with a dispose hook),
+    /// recording it in `status`; otherwise hands the run end back for [`finish`](Self::finish).
+    pub(crate) fn finish_now(
+        mut self,
+        exit: ScopeExit,
+        status: Option<&Arc<ServiceStatus>>,
+    ) -> Option<Self> {
         if let Some(scope) = &mut self.scope
             && !ScopeState::close_now(scope)
         {
             return Some(self);
         }
-        if let Some((status, began)) = self.status {
+        if let (Some(status), Some(began)) = (status, self.began) {
             status.run_ended(began, exit == ScopeExit::Succeeded);
         }
         if let Some(scope) = self.scope {
@@ -185,23 +198,13 @@ impl RunContext {
             scope: scope.clone(),
             extensions: None,
         };
-        (
-            cx,
-            RunEnd {
-                scope,
-                status: None,
-            },
-        )
+        (cx, RunEnd { scope, began: None })
     }
 
     fn end_run(&self, scope: Option<Arc<ScopeState>>) -> RunEnd {
         RunEnd {
             scope,
-            status: self
-                .env
-                .status
-                .as_ref()
-                .map(|status| (Arc::clone(status), tokio::time::Instant::now())),
+            began: self.env.status.is_some().then(tokio::time::Instant::now),
         }
     }
 
@@ -336,7 +339,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::RunContext;
-    use crate::di::Container;
+    use crate::di::{Container, ScopeExit};
     use crate::service::ApplicationLifetime;
 
     fn context() -> RunContext {
@@ -395,6 +398,49 @@ mod tests {
     }
 
     #[test]
+    fn a_finished_run_is_recorded_in_the_status_it_is_given() {
+        let info = crate::service::ServiceInfo::new(
+            "app::worker".into(),
+            crate::service::ServiceKind::Background,
+            0,
+            Vec::new(),
+            Arc::new(crate::service::FailurePolicy::StopHost),
+            None,
+            crate::service::Settings::default(),
+        );
+        let status = Arc::new(crate::status::ServiceStatus::new(&info));
+        let container = Arc::new(Container::new(
+            Vec::new(),
+            ApplicationLifetime::new(),
+            |_| None,
+        ));
+        let base = RunContext::with_status(
+            info,
+            tokio_util::sync::CancellationToken::new(),
+            container,
+            true,
+            Some(Arc::clone(&status)),
+        );
+        for exit in [ScopeExit::Succeeded, ScopeExit::Failed] {
+            let (cx, end) = base.begin_run();
+            drop(cx);
+            assert!(
+                end.finish_now(exit, base.status()).is_none(),
+                "nothing to dispose"
+            );
+        }
+        let snapshot = status.snapshot();
+        assert_eq!((snapshot.runs, snapshot.failures), (2, 1));
+
+        // A run its runner records itself (a timer's tick) leaves the status alone.
+        let (cx, end) = base.begin_unrecorded_run();
+        drop(cx);
+        assert!(end.finish_now(ScopeExit::Failed, base.status()).is_none());
+        let snapshot = status.snapshot();
+        assert_eq!((snapshot.runs, snapshot.failures), (2, 1));
+    }
+
+    #[test]
     fn a_context_is_four_words() {
         // Held by every service's base context and every body's future: what every run of the
         // service shares, the run's scope, and what the runner attached (a pointer to a trait
@@ -408,7 +454,10 @@ mod tests {
         let (next, end) = cx.begin_run();
         assert_eq!(next.extension_count(), 0);
         assert_eq!(next.extension::<Tick>(), None);
-        assert!(end.finish_now(crate::di::ScopeExit::Succeeded).is_none());
+        assert!(
+            end.finish_now(ScopeExit::Succeeded, next.status())
+                .is_none()
+        );
         assert_eq!(cx.unscoped().extension::<Job>(), None);
     }
 }

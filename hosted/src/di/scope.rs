@@ -444,11 +444,15 @@ impl Scope {
         // (unless a clone of the context was kept), so without hooks the values are released
         // here, in reverse creation order, and the emptied scope kept for the next one.
         self.cx.leave_scope();
-        let rest = self.end.take().and_then(|end| end.finish_now(exit));
+        let rest = self
+            .end
+            .take()
+            .and_then(|end| end.finish_now(exit, self.cx.status()));
+        let status = rest.as_ref().and(self.cx.status().cloned());
         drop(self);
         async move {
             if let Some(end) = rest
-                && let Err(failure) = end.finish(exit).await
+                && let Err(failure) = end.finish(exit, status.as_ref()).await
             {
                 tracing::error!(error = %failure, "disposing a scope failed");
             }
@@ -464,8 +468,9 @@ impl Drop for Scope {
                 "a scope was dropped without `Scope::end`; disposing it as failed"
             );
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let status = self.cx.status().cloned();
                 runtime.spawn(async move {
-                    if let Err(failure) = end.finish(ScopeExit::Failed).await {
+                    if let Err(failure) = end.finish(ScopeExit::Failed, status.as_ref()).await {
                         tracing::error!(error = %failure, "disposing a scope failed");
                     }
                 });

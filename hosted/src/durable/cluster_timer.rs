@@ -205,13 +205,12 @@ impl ClusterTimer {
         let (cx, end) = self.cx.begin_run();
         let cx = cx.with_extension(tick);
         let result = call_caught(|| (self.body)(cx), None).await;
-        let disposed = end
-            .finish(if result.is_ok() {
-                ScopeExit::Succeeded
-            } else {
-                ScopeExit::Failed
-            })
-            .await;
+        let exit = if result.is_ok() {
+            ScopeExit::Succeeded
+        } else {
+            ScopeExit::Failed
+        };
+        let disposed = end.finish(exit, self.cx.status()).await;
         // A `dispose` that panicked fails the tick, as in any timer.
         if let Err(failure) = result.and(disposed) {
             tracing::warn!(tick = tick.number, error = %failure, "the tick failed; the timer goes on");

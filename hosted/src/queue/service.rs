@@ -614,13 +614,12 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
             let call = || parts.handler.handle(item, &cx);
             let outcome = Attempt::new(call, options.timeout(), run.as_mut()).await;
             drop(cx);
-            let disposed = end
-                .finish(if outcome.is_ok() {
-                    ScopeExit::Succeeded
-                } else {
-                    ScopeExit::Failed
-                })
-                .await;
+            let exit = if outcome.is_ok() {
+                ScopeExit::Succeeded
+            } else {
+                ScopeExit::Failed
+            };
+            let disposed = end.finish(exit, base.status()).await;
             outcome.and(disposed)
         } else {
             // Nothing scoped to resolve: the attempts share the base context. The status counts

@@ -42,13 +42,12 @@ where
         async move {
             let (cx, end) = self.cx.begin_run();
             let result = (self.body)(cx).await.into_outcome();
-            let disposed = end
-                .finish(if result.is_ok() {
-                    ScopeExit::Succeeded
-                } else {
-                    ScopeExit::Failed
-                })
-                .await;
+            let exit = if result.is_ok() {
+                ScopeExit::Succeeded
+            } else {
+                ScopeExit::Failed
+            };
+            let disposed = end.finish(exit, self.cx.status()).await;
             result.and(disposed.map_err(BoxError::from))
         }
     }

@@ -536,7 +536,8 @@ async fn run_tick<B: TickBody>(
     } else {
         ScopeExit::Failed
     };
-    let disposed = end.finish(exit).await;
+    // Recorded below with the instants the timer reads anyway.
+    let disposed = end.finish(exit, None).await;
     let result = result.and(disposed);
     let ended = (status.is_some() || log.is_some()).then(|| timeline.read());
     if let (Some(status), Some(ended)) = (status, ended) {

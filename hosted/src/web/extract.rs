@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::StatusCode;
@@ -11,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::di::{Inject, InjectError, RunContext, RunEnd, ScopeExit};
+use crate::status::ServiceStatus;
 use crate::telemetry::{RunSpan, in_run};
 
 /// Any injectable value — `Arc<T>` of a singleton or of a scoped value, [`Config<T>`](crate::Config),
@@ -117,15 +119,15 @@ pub(crate) fn request_context(parts: &Parts) -> Result<RunContext, Rejection> {
         .ok_or(Rejection::NotServed)
 }
 
-/// Ends a request's run; a request dropped before its response (the client went away, the
-/// server gave up on it) ends as failed, in the background.
-struct EndOnDrop(Option<RunEnd>);
+/// Ends a request's run, recorded in the web host's status; a request dropped before its
+/// response (the client went away, the server gave up on it) ends as failed, in the background.
+struct EndOnDrop(Option<RunEnd>, Option<Arc<ServiceStatus>>);
 
 impl EndOnDrop {
     /// Ends the run; an `Err` when a scoped value's `dispose` panicked.
     async fn finish(mut self, exit: ScopeExit) -> Result<(), crate::service::Failure> {
         match self.0.take() {
-            Some(end) => end.finish(exit).await,
+            Some(end) => end.finish(exit, self.1.as_ref()).await,
             None => Ok(()),
         }
     }
@@ -136,8 +138,9 @@ impl Drop for EndOnDrop {
         if let Some(end) = self.0.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
+            let status = self.1.take();
             runtime.spawn(async move {
-                if let Err(failure) = end.finish(ScopeExit::Failed).await {
+                if let Err(failure) = end.finish(ScopeExit::Failed, status.as_ref()).await {
                     tracing::error!(error = %failure, "closing the scope of a dropped request failed");
                 }
             });
@@ -165,7 +168,7 @@ pub(crate) async fn request_scope(
     in_run(span, async move {
         let (cx, end) = base.begin_run_scoped(true);
         request.extensions_mut().insert(RequestRun(cx));
-        let end = EndOnDrop(Some(end));
+        let end = EndOnDrop(Some(end), base.status().cloned());
         let response = next.run(request).await;
         match end.finish(exit_of(response.status())).await {
             Ok(()) => response,

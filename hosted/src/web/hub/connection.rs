@@ -325,7 +325,7 @@ async fn read(
                 ScopeExit::Failed
             }
         };
-        if let Err(failure) = end.finish(exit).await {
+        if let Err(failure) = end.finish(exit, base.status()).await {
             tracing::error!(connection = %id, error = %failure, "closing a client message's scope failed");
         }
     }
