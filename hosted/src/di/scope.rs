@@ -39,6 +39,17 @@ pub enum ScopeExit {
     Failed,
 }
 
+impl ScopeExit {
+    /// How a run that returned `result` ended.
+    pub(crate) fn of<T, E>(result: &Result<T, E>) -> Self {
+        if result.is_ok() {
+            Self::Succeeded
+        } else {
+            Self::Failed
+        }
+    }
+}
+
 /// An asynchronous clean-up hook, awaited when the value's scope ends (for singletons: when the
 /// host has stopped every service). The async counterpart of `Drop`, like .NET's
 /// `IAsyncDisposable`, told whether the scope's work succeeded.
@@ -448,7 +459,8 @@ impl Scope {
             .end
             .take()
             .and_then(|end| end.finish_now(exit, self.cx.status()));
-        let status = rest.as_ref().and(self.cx.status().cloned());
+        // Kept only for the rare end that awaits dispose hooks.
+        let status = rest.as_ref().and_then(|_| self.cx.status().cloned());
         drop(self);
         async move {
             if let Some(end) = rest

@@ -205,11 +205,7 @@ impl ClusterTimer {
         let (cx, end) = self.cx.begin_run();
         let cx = cx.with_extension(tick);
         let result = call_caught(|| (self.body)(cx), None).await;
-        let exit = if result.is_ok() {
-            ScopeExit::Succeeded
-        } else {
-            ScopeExit::Failed
-        };
+        let exit = ScopeExit::of(&result);
         let disposed = end.finish(exit, self.cx.status()).await;
         // A `dispose` that panicked fails the tick, as in any timer.
         if let Err(failure) = result.and(disposed) {

@@ -586,11 +586,7 @@ where
         // Boxed, as the completion below: a handler's future is as large as its deepest await,
         // and inline it would make every job's task that large, copied whole at each spawn.
         let result = call_caught(|| Box::pin(handler.handle(item, &cx)), deadline).await;
-        let exit = if result.is_ok() {
-            ScopeExit::Succeeded
-        } else {
-            ScopeExit::Failed
-        };
+        let exit = ScopeExit::of(&result);
         let disposed = end.finish(exit, base.status()).await;
         // A `dispose` that panicked fails the attempt, as in an in-memory queue.
         let result = result.and(disposed);

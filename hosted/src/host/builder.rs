@@ -360,16 +360,11 @@ impl HostBuilder {
                 #[cfg(feature = "config")]
                 configuration: self.configuration,
             },
-            shared: {
-                let incidents = Incidents::default();
-                Shared {
-                    supervision: Arc::new(Supervision::new(lifetime.clone(), incidents.clone())),
-                    lifetime,
-                    container,
-                    incidents,
-                    startup_timeout,
-                    shutdown_timeout,
-                }
+            shared: Shared {
+                supervision: Arc::new(Supervision::new(lifetime, Incidents::default())),
+                container,
+                startup_timeout,
+                shutdown_timeout,
             },
         })
     }

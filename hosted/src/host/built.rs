@@ -170,7 +170,7 @@ impl Host {
     /// The host's lifetime, to observe its events or request a stop from outside.
     #[must_use]
     pub fn lifetime(&self) -> &ApplicationLifetime {
-        &self.shared.lifetime
+        self.shared.lifetime()
     }
 
     /// Starts every service in order, one at a time, after every
@@ -185,11 +185,13 @@ impl Host {
         if let Err((passed, name, error)) = lifetimes.starting().await {
             tracing::error!(lifetime = name, %error, "the host lifetime could not start; aborting startup");
             self.shared
-                .incidents
+                .incidents()
                 .record_named(name, format!("the host lifetime could not start: {error}"));
-            self.shared.lifetime.request_stop(StopReason::StartFailed {
-                service: name.to_owned(),
-            });
+            self.shared
+                .lifetime()
+                .request_stop(StopReason::StartFailed {
+                    service: name.to_owned(),
+                });
             let outcome = self.shared.stop_all(Vec::new(), Vec::new()).await;
             lifetimes.stopping(passed).await;
             lifetimes.stopped(passed, &outcome).await;
@@ -275,19 +277,19 @@ impl RunningHost {
     /// The host's lifetime.
     #[must_use]
     pub fn lifetime(&self) -> &ApplicationLifetime {
-        &self.shared.lifetime
+        self.shared.lifetime()
     }
 
     /// Completes when the host is asked to stop: [`ApplicationLifetime::stop_application`], a failure
     /// whose policy stops the host, or (under [`Host::run`]) a signal. Returns the reason.
     pub async fn wait(&self) -> StopReason {
         self.shared
-            .lifetime
+            .lifetime()
             .stop_requested_token()
             .cancelled()
             .await;
         self.shared
-            .lifetime
+            .lifetime()
             .stop_reason()
             .unwrap_or(StopReason::Requested)
     }
@@ -318,7 +320,7 @@ impl RunningHost {
     /// [`stopped`](ApplicationLifetime::stopped) event still happen, within the shutdown budget.
     /// Await [`ApplicationLifetime::stopped`] to know when.
     pub async fn stop(self) -> Outcome {
-        self.shared.lifetime.record_stop(StopReason::Requested);
+        self.shared.lifetime().record_stop(StopReason::Requested);
         let shared = self.shared.clone();
         let started = self.started;
         let lifetimes = self.lifetimes;
@@ -341,7 +343,7 @@ impl RunningHost {
             Ok(outcome) => outcome,
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(_) => Outcome::interrupted(
-                self.shared.lifetime.stop_reason(),
+                self.shared.lifetime().stop_reason(),
                 "the stop was cut short: the runtime shut down".to_owned(),
             ),
         }

@@ -72,13 +72,12 @@ pub(crate) struct Started {
 /// What the host shares between its phases.
 #[derive(Clone, Debug)]
 pub(crate) struct Shared {
-    pub(crate) lifetime: ApplicationLifetime,
+    /// The host's lifetime and incidents, which the supervisors share, and where they report
+    /// that they ended.
+    pub(crate) supervision: Arc<Supervision>,
     pub(crate) container: Arc<Container>,
-    pub(crate) incidents: Incidents,
     pub(crate) startup_timeout: Option<Duration>,
     pub(crate) shutdown_timeout: Duration,
-    /// What the supervisors share, and where they report that they ended.
-    pub(crate) supervision: Arc<Supervision>,
 }
 
 /// How a run of the host ended.
@@ -138,12 +137,22 @@ impl Outcome {
 }
 
 impl Shared {
+    /// The host's lifetime.
+    pub(crate) fn lifetime(&self) -> &ApplicationLifetime {
+        &self.supervision.lifetime
+    }
+
+    /// Where the host records what went wrong.
+    pub(crate) fn incidents(&self) -> &Incidents {
+        &self.supervision.incidents
+    }
+
     fn service_context(
         &self,
         info: &ServiceInfo,
         cancellation: &CancellationToken,
     ) -> ServiceContext {
-        ServiceContext::new(info.clone(), self.lifetime.clone(), cancellation.clone())
+        ServiceContext::new(info.clone(), self.lifetime().clone(), cancellation.clone())
     }
 
     /// Starts every service in order. On failure, or when a stop is requested during startup,
@@ -154,7 +163,7 @@ impl Shared {
     /// whether or not it got as far as `start`.
     pub(crate) async fn start_all(&self, planned: Vec<Planned>) -> Result<Vec<Started>, Outcome> {
         let began = Instant::now();
-        if self.lifetime.stop_requested_token().is_cancelled() {
+        if self.lifetime().stop_requested_token().is_cancelled() {
             tracing::info!("a stop was requested before startup: nothing starts");
             return Err(self.stop_all(Vec::new(), Vec::new()).await);
         }
@@ -167,7 +176,7 @@ impl Shared {
         let deadline = self
             .startup_timeout
             .map(|budget| saturating_after(began, budget));
-        let cancellation = self.lifetime.stop_requested_token().child_token();
+        let cancellation = self.lifetime().stop_requested_token().child_token();
         let _startup_timer = deadline.map(|deadline| cancel_at(deadline, cancellation.clone()));
 
         if !self.build_singletons(deadline).await {
@@ -178,7 +187,7 @@ impl Shared {
         };
         let mut hooked: Vec<Built> = Vec::with_capacity(built.len());
         for service in built {
-            if self.lifetime.stop_requested_token().is_cancelled() {
+            if self.lifetime().stop_requested_token().is_cancelled() {
                 return Err(self.stop_all(Vec::new(), hooked).await);
             }
             if service.service.default_hooks() {
@@ -198,7 +207,7 @@ impl Shared {
         let mut started = Vec::with_capacity(hooked.len());
         let mut waiting = hooked.into_iter();
         while let Some(service) = waiting.next() {
-            if self.lifetime.stop_requested_token().is_cancelled() {
+            if self.lifetime().stop_requested_token().is_cancelled() {
                 let rest = std::iter::once(service).chain(waiting).collect();
                 return Err(self.abort_startup(started, rest).await);
             }
@@ -228,7 +237,7 @@ impl Shared {
                 return Err(self.abort_startup(started, Vec::new()).await);
             }
         }
-        if self.lifetime.stop_requested_token().is_cancelled() {
+        if self.lifetime().stop_requested_token().is_cancelled() {
             return Err(self.abort_startup(started, Vec::new()).await);
         }
         tracing::info!(
@@ -236,7 +245,7 @@ impl Shared {
             elapsed = ?began.elapsed(),
             "application started; press Ctrl+C to shut down"
         );
-        self.lifetime.mark_started();
+        self.lifetime().mark_started();
         Ok(started)
     }
 
@@ -282,9 +291,9 @@ impl Shared {
             _ => "a singleton".to_owned(),
         };
         tracing::error!(registration = %culprit, error = %failure, "could not build a singleton; aborting startup");
-        self.incidents
+        self.incidents()
             .record_named(&culprit, format!("could not be built: {failure}"));
-        self.lifetime
+        self.lifetime()
             .request_stop(StopReason::StartFailed { service: culprit });
         false
     }
@@ -324,9 +333,9 @@ impl Shared {
                 Err(failure) => {
                     span.span()
                         .in_scope(|| tracing::error!(error = %failure, "could not be built"));
-                    self.incidents
+                    self.incidents()
                         .record(&info, format!("could not be built: {failure}"));
-                    self.lifetime.request_stop(StopReason::StartFailed {
+                    self.lifetime().request_stop(StopReason::StartFailed {
                         service: info.name().to_owned(),
                     });
                     return Err(());
@@ -350,7 +359,7 @@ impl Shared {
         match result {
             Ok(()) => true,
             Err(failure)
-                if self.lifetime.stop_requested_token().is_cancelled()
+                if self.lifetime().stop_requested_token().is_cancelled()
                     && !matches!(failure, Failure::TimedOut) =>
             {
                 // The step saw the stop request (a signal during startup) and gave up: not a failure.
@@ -363,8 +372,8 @@ impl Shared {
                     failure => format!("{step} failed: {failure}"),
                 };
                 tracing::error!("{what}; aborting startup");
-                self.incidents.record(service.info(), what);
-                self.lifetime.request_stop(StopReason::StartFailed {
+                self.incidents().record(service.info(), what);
+                self.lifetime().request_stop(StopReason::StartFailed {
                     service: service.info().name().to_owned(),
                 });
                 false
@@ -391,7 +400,7 @@ impl Shared {
     /// ([`SHUTDOWN_GRACE`]) they all share, so a stubborn service costs the others their time, not
     /// their stop, and the process never outlives the budget by more than the grace.
     pub(crate) async fn stop_all(&self, started: Vec<Started>, unstarted: Vec<Built>) -> Outcome {
-        let reason = self.lifetime.stop_reason();
+        let reason = self.lifetime().stop_reason();
         if let Some(reason) = &reason {
             tracing::info!(%reason, "application is shutting down");
         } else {
@@ -399,7 +408,7 @@ impl Shared {
         }
         let began = Instant::now();
         let mut budget = Budget::new(began, self.shutdown_timeout);
-        self.lifetime.set_shutdown_deadline(budget.deadline);
+        self.lifetime().set_shutdown_deadline(budget.deadline);
         let cancellation = CancellationToken::new();
         let _budget_timer = cancel_at(budget.deadline, cancellation.clone());
 
@@ -426,7 +435,7 @@ impl Shared {
             .await;
         }
         drop(hooked);
-        self.lifetime.mark_stopping();
+        self.lifetime().mark_stopping();
 
         let mut stopped = Vec::with_capacity(started.len() + unstarted.len());
         // Those whose `start` never ran come last in start order, so first here; they have no
@@ -473,7 +482,7 @@ impl Shared {
         }
         drop(stopped_refs);
         self.dispose_singletons(&mut budget).await;
-        self.lifetime.mark_stopped();
+        self.lifetime().mark_stopped();
         self.finish(began, reason, &held_up, budget.overrun_by.is_some())
     }
 
@@ -525,7 +534,7 @@ impl Shared {
                 ),
             };
             built.span.span().in_scope(|| tracing::error!("{what}"));
-            self.incidents.record(built.info(), what);
+            self.incidents().record(built.info(), what);
             budget.overrun(built.info().name());
         }
         let members: Vec<Built> = wave.into_iter().map(|member| member.built).collect();
@@ -647,7 +656,7 @@ impl Shared {
     ) -> Outcome {
         let outcome = Outcome {
             reason,
-            incidents: self.incidents.take(),
+            incidents: self.incidents().take(),
             overran,
         };
         if outcome.is_success() {
@@ -688,9 +697,9 @@ impl Shared {
         if !self.container.has_disposables() {
             return;
         }
-        let clean = self.incidents.is_empty()
+        let clean = self.incidents().is_empty()
             && !self
-                .lifetime
+                .lifetime()
                 .stop_reason()
                 .is_some_and(|reason| reason.is_failure());
         let exit = if clean {
@@ -714,12 +723,12 @@ impl Shared {
             Err(Failure::TimedOut) => {
                 let what = budget.overran("disposal");
                 tracing::error!("{what}");
-                self.incidents.record_named("singletons", what);
+                self.incidents().record_named("singletons", what);
                 budget.overrun("singletons");
             }
             Err(failure) => {
                 tracing::error!(error = %failure, "disposing the singletons failed");
-                self.incidents
+                self.incidents()
                     .record_named("singletons", format!("disposal failed: {failure}"));
             }
         }
@@ -741,13 +750,13 @@ impl Shared {
             Err(Failure::TimedOut) => {
                 let what = budget.overran(step);
                 tracing::error!("{what}");
-                self.incidents.record(service.info(), what);
+                self.incidents().record(service.info(), what);
                 budget.overrun(service.info().name());
                 false
             }
             Err(failure) => {
                 tracing::error!(error = %failure, "{step} failed");
-                self.incidents
+                self.incidents()
                     .record(service.info(), format!("{step} failed: {failure}"));
                 false
             }

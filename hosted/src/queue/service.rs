@@ -23,7 +23,7 @@ use crate::service::Failure;
 use crate::service::FailurePolicy;
 use crate::service::{BoxError, HostedService, IntoOutcome, ServiceContext, ServiceKind};
 use crate::service::{Caught, call_caught, call_caught_unbounded};
-use crate::telemetry::{Origin, RunSpan};
+use crate::telemetry::{NO_SPAN, Origin, RunSpan};
 use crate::util::BoxFuture;
 
 /// What a queued service does with each item: implemented by every
@@ -614,11 +614,7 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
             let call = || parts.handler.handle(item, &cx);
             let outcome = Attempt::new(call, options.timeout(), run.as_mut()).await;
             drop(cx);
-            let exit = if outcome.is_ok() {
-                ScopeExit::Succeeded
-            } else {
-                ScopeExit::Failed
-            };
+            let exit = ScopeExit::of(&outcome);
             let disposed = end.finish(exit, base.status()).await;
             outcome.and(disposed)
         } else {
@@ -658,9 +654,6 @@ async fn run_item<T: Send + 'static, H: QueueHandler<T>>(
         }
     }
 }
-
-/// The span of an attempt no subscriber sees.
-static NO_SPAN: tracing::Span = tracing::Span::none();
 
 /// What to do once an attempt failed.
 enum AfterFailure<T> {

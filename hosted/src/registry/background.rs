@@ -42,11 +42,7 @@ where
         async move {
             let (cx, end) = self.cx.begin_run();
             let result = (self.body)(cx).await.into_outcome();
-            let exit = if result.is_ok() {
-                ScopeExit::Succeeded
-            } else {
-                ScopeExit::Failed
-            };
+            let exit = ScopeExit::of(&result);
             let disposed = end.finish(exit, self.cx.status()).await;
             result.and(disposed.map_err(BoxError::from))
         }

@@ -67,6 +67,10 @@ pub(crate) use self::origin::Origin;
 pub(crate) use self::run::{RunSpan, in_run};
 pub(crate) use self::service_span::{ServiceSpan, in_service_span};
 
+/// The span of whatever has none (a run no subscriber sees, a service whose span is disabled),
+/// lent where a `&Span` is asked for.
+pub(crate) static NO_SPAN: tracing::Span = tracing::Span::none();
+
 /// Whether the run spans and the senders' origins of the queues and timers built from now on are
 /// left out, for the benchmarks that measure what they cost: see [`bypass_spans`].
 static SPANS_BYPASSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tracing::Span;
 use tracing::field::Empty;
 
-use super::Origin;
+use super::{NO_SPAN, Origin};
 
 thread_local! {
     /// The run being polled on this thread, as its `sent_from` text: set while a run with an
@@ -38,9 +38,6 @@ struct Traced {
     /// The span as the text format writes it, lent to [`CURRENT`] while a poll lasts.
     mark: Option<Arc<str>>,
 }
-
-/// The span of a run without one.
-static NO_SPAN: Span = Span::none();
 
 impl RunSpan {
     fn new(span: Span, mark: impl FnOnce() -> String) -> Self {

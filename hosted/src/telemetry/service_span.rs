@@ -9,12 +9,11 @@ use std::task::{Context, Poll};
 
 use tracing::Span;
 
+use super::NO_SPAN;
+
 /// A service's span, shared by its record and its supervisor; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct ServiceSpan(Option<Arc<Span>>);
-
-/// The span of a service whose span is disabled.
-static NO_SPAN: Span = Span::none();
 
 impl ServiceSpan {
     /// The span of the service named `service`.

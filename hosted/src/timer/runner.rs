@@ -531,11 +531,7 @@ async fn run_tick<B: TickBody>(
     let (cx, end) = base.begin_unrecorded_run();
     let entry = log.map(|log| log.started(base.info().name(), starting.tick));
     let result = call_caught_unbounded(|| body.call(cx.with_extension(starting.tick))).await;
-    let exit = if result.is_ok() {
-        ScopeExit::Succeeded
-    } else {
-        ScopeExit::Failed
-    };
+    let exit = ScopeExit::of(&result);
     // Recorded below with the instants the timer reads anyway.
     let disposed = end.finish(exit, None).await;
     let result = result.and(disposed);
